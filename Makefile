@@ -1,0 +1,23 @@
+# durable: PGXS build
+EXTENSION = durable
+EXTVERSION = 0.1
+MODULE_big = durable
+OBJS = $(patsubst %.c,%.o,$(wildcard src/*.c))
+DATA = sql/durable--$(EXTVERSION).sql
+PG_CONFIG ?= pg_config
+
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+ifdef ASSERTS
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
+
+REGRESS = setup workflow task activity errors access tick
+REGRESS_OPTS = --temp-config=test/durable.conf --temp-instance=$(TEMP_INSTANCE) --load-extension=durable
+ISOLATION = claim_race stale_token
+ISOLATION_OPTS = --temp-config=test/durable.conf --temp-instance=$(TEMP_INSTANCE) --load-extension=durable
+TEMP_INSTANCE ?= ./tmp_check
+
+EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso log
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

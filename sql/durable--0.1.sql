@@ -1,0 +1,552 @@
+/* durable--0.1.sql: tables, the worker protocol, views and grants */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION durable" to load this file. \quit
+
+/*
+ * Tables.  Every table is private to the extension's owner: clients and
+ * workers reach them only through the functions below, which check the
+ * caller's rights (durable.grants) and then act as the owner.
+ */
+
+CREATE TABLE durable.namespaces (
+    namespace   text PRIMARY KEY,
+    retention   interval NOT NULL DEFAULT '7 days',
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CHECK (retention >= '0'::interval)
+);
+COMMENT ON TABLE durable.namespaces IS
+    'Isolation units: names, retention of closed runs, permissions';
+INSERT INTO durable.namespaces (namespace) VALUES ('default');
+
+CREATE SEQUENCE durable.run_id_seq;
+CREATE SEQUENCE durable.token_seq;
+CREATE SEQUENCE durable.history_id_seq;
+
+CREATE TABLE durable.runs (
+    run_id          bigint PRIMARY KEY DEFAULT nextval('durable.run_id_seq'),
+    namespace       text NOT NULL,
+    workflow_id     text NOT NULL,
+    workflow_type   text NOT NULL,
+    queue           text NOT NULL,
+    status          text NOT NULL DEFAULT 'running'
+        CHECK (status IN ('running', 'completed', 'failed', 'cancelled',
+                          'terminated', 'timed_out', 'continued_as_new')),
+    input           jsonb,
+    output          jsonb,
+    error           jsonb,
+    priority        int NOT NULL DEFAULT 0,
+    options         jsonb NOT NULL DEFAULT '{}',
+    request_id      text,
+    cancel_requested boolean NOT NULL DEFAULT false,
+    parent_run_id   bigint,
+    parent_seq      int,
+    deadline_at     timestamptz,
+    created_at      timestamptz NOT NULL,
+    closed_at       timestamptz
+);
+COMMENT ON TABLE durable.runs IS
+    'One row per workflow run; open runs have status running';
+-- at most one open run per (namespace, workflow id)
+CREATE UNIQUE INDEX runs_open_key ON durable.runs (namespace, workflow_id)
+    WHERE status = 'running';
+CREATE INDEX runs_workflow_id ON durable.runs (namespace, workflow_id, run_id);
+CREATE INDEX runs_closed_at ON durable.runs (closed_at)
+    WHERE closed_at IS NOT NULL;
+CREATE INDEX runs_deadline ON durable.runs (deadline_at)
+    WHERE status = 'running' AND deadline_at IS NOT NULL;
+CREATE INDEX runs_parent ON durable.runs (parent_run_id)
+    WHERE parent_run_id IS NOT NULL AND status = 'running';
+
+/*
+ * The hot table: tasks that are ready or leased.  A row leaves when its
+ * work is done.  seq 0 is the run's workflow task, seq n > 0 the activity
+ * of step n, so the primary key also guarantees at most one workflow task
+ * per run.  visible_at is the ready time while ready (claims use
+ * tasks_claim) and the lease expiry while leased (expiry uses
+ * tasks_lease), so each index holds only the rows its scan wants.
+ */
+CREATE TABLE durable.tasks (
+    run_id      bigint NOT NULL,
+    seq         int NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('workflow', 'activity')),
+    namespace   text NOT NULL,
+    queue       text NOT NULL,
+    priority    int NOT NULL DEFAULT 0,
+    state       text NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'leased')),
+    visible_at  timestamptz NOT NULL,
+    token       bigint,
+    worker      text,
+    attempt     int NOT NULL DEFAULT 0,
+    claimed_at  timestamptz,
+    rerun       boolean NOT NULL DEFAULT false,
+    heartbeat   jsonb,
+    heartbeat_at timestamptz,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (run_id, seq),
+    CHECK ((kind = 'workflow') = (seq = 0))
+);
+COMMENT ON TABLE durable.tasks IS
+    'Ready and leased tasks; a row leaves when its work is done';
+-- a queue table churns: vacuum it early and leave room for HOT updates
+ALTER TABLE durable.tasks SET (fillfactor = 70,
+    autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+    autovacuum_vacuum_cost_delay = 0);
+CREATE INDEX tasks_claim ON durable.tasks
+    (namespace, queue, priority DESC, visible_at) WHERE state = 'ready';
+CREATE UNIQUE INDEX tasks_token ON durable.tasks (token);
+CREATE INDEX tasks_lease ON durable.tasks (visible_at) WHERE state = 'leased';
+-- ready later than made (start delay, retry backoff): the background
+-- worker notifies their queue when they come due
+CREATE INDEX tasks_delayed ON durable.tasks (visible_at)
+    WHERE state = 'ready' AND visible_at > created_at;
+
+/* The journal: one row per step of a run, created once, resolved once. */
+CREATE TABLE durable.steps (
+    run_id      bigint NOT NULL,
+    seq         int NOT NULL CHECK (seq > 0),
+    kind        text NOT NULL
+        CHECK (kind IN ('local', 'activity', 'sleep', 'signal', 'child')),
+    name        text NOT NULL,
+    status      text NOT NULL
+        CHECK (status IN ('pending', 'completed', 'failed', 'cancelled')),
+    input       jsonb,
+    result      jsonb,
+    error       jsonb,
+    queue       text,
+    options     jsonb,
+    attempt     int NOT NULL DEFAULT 0,
+    scheduled_at timestamptz NOT NULL,
+    resolved_at timestamptz,
+    due_at      timestamptz,
+    PRIMARY KEY (run_id, seq)
+);
+COMMENT ON TABLE durable.steps IS
+    'The journal: each run''s steps, numbered by seq';
+-- timers and step timeouts waiting for the background worker
+CREATE INDEX steps_due ON durable.steps (due_at) WHERE status = 'pending' AND due_at IS NOT NULL;
+
+/*
+ * History: events that cannot be derived from the rows above.  Started,
+ * scheduled, resolved and closed events are derived from runs and steps
+ * (see durable.history), so the hot path writes no history row.
+ */
+CREATE TABLE durable.events (
+    event_id    bigint PRIMARY KEY DEFAULT nextval('durable.history_id_seq'),
+    run_id      bigint NOT NULL,
+    seq         int,
+    event_type  text NOT NULL,
+    details     jsonb,
+    created_at  timestamptz NOT NULL
+);
+COMMENT ON TABLE durable.events IS
+    'History events that cannot be derived from runs and steps';
+CREATE INDEX events_run ON durable.events (run_id, event_id);
+
+/* Signals sent to a run; kept after delivery for idempotency and history. */
+CREATE TABLE durable.signals (
+    signal_no   bigint PRIMARY KEY DEFAULT nextval('durable.history_id_seq'),
+    run_id      bigint NOT NULL,
+    name        text NOT NULL,
+    payload     jsonb,
+    signal_id   text,
+    consumed_seq int,
+    created_at  timestamptz NOT NULL
+);
+COMMENT ON TABLE durable.signals IS
+    'Signals sent to runs: buffered until a signal step takes them (consumed_seq)';
+CREATE INDEX signals_buffered ON durable.signals (run_id, name, signal_no)
+    WHERE consumed_seq IS NULL;
+CREATE UNIQUE INDEX signals_idempotency ON durable.signals (run_id, signal_id)
+    WHERE signal_id IS NOT NULL;
+
+/* Who may do what: see durable.grant_client, grant_worker, grant_admin. */
+CREATE TABLE durable.grants (
+    role        oid NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('client', 'worker', 'admin')),
+    namespace   text NOT NULL,
+    queue       text NOT NULL DEFAULT '*',
+    PRIMARY KEY (role, kind, namespace, queue)
+);
+COMMENT ON TABLE durable.grants IS
+    'Rights of roles: client (per namespace), worker (per namespace and queue), admin';
+
+/*
+ * Client functions.
+ */
+CREATE FUNCTION durable.wf_start(name text, input jsonb DEFAULT NULL,
+                                 workflow_id text DEFAULT NULL,
+                                 queue text DEFAULT 'default',
+                                 options jsonb DEFAULT '{}')
+RETURNS text
+AS 'MODULE_PATHNAME', 'durable_wf_start'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_start(text, jsonb, text, text, jsonb) IS
+    'Start a workflow run in the current namespace; returns its workflow id';
+
+CREATE FUNCTION durable.wf_cancel(workflow_id text, reason text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_wf_cancel'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_cancel(text, text) IS
+    'Ask a running workflow to cancel; its next workflow task and its activities'' heartbeats see the request';
+
+CREATE FUNCTION durable.wf_terminate(workflow_id text, reason text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_wf_terminate'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_terminate(text, text) IS
+    'Close a running workflow at once as terminated, withdrawing its outstanding tasks';
+
+CREATE FUNCTION durable.wf_result(workflow_id text, wait interval DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_result'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_result(text, interval) IS
+    'Output of the latest run; NULL while running (waits up to wait); raises DU010 if it failed';
+
+CREATE FUNCTION durable.wf_signal(workflow_id text, signal text,
+                                  payload jsonb DEFAULT NULL,
+                                  signal_id text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_wf_signal'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_signal(text, text, jsonb, text) IS
+    'Send a signal to the open run of a workflow; buffered until the workflow waits for it';
+
+CREATE FUNCTION durable.may_read(namespace text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_may_read'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION durable.may_read(text) IS
+    'True when the current user holds client or admin rights on the namespace';
+
+/*
+ * Worker functions.
+ */
+CREATE FUNCTION durable.task_poll(queue text, worker text,
+                                  max_tasks int DEFAULT 1,
+                                  lease interval DEFAULT '30 s',
+                                  done_tokens bigint[] DEFAULT NULL,
+                                  done_results jsonb[] DEFAULT NULL,
+                                  OUT token bigint, OUT kind text,
+                                  OUT workflow_id text, OUT run_id bigint,
+                                  OUT workflow_type text, OUT name text,
+                                  OUT seq int, OUT input jsonb,
+                                  OUT attempt int, OUT journal jsonb,
+                                  OUT heartbeat jsonb,
+                                  OUT cancel_requested boolean,
+                                  OUT lease_until timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'durable_task_poll'
+LANGUAGE C VOLATILE ROWS 1 SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_poll(text, text, int, interval, bigint[], jsonb[]) IS
+    'Complete the tasks in done_tokens (if any), then claim up to max_tasks ready tasks of a queue under a lease';
+
+CREATE FUNCTION durable.step_record(token bigint, seq int, name text,
+                                    result jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_step_record'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.step_record(bigint, int, text, jsonb) IS
+    'Checkpoint the result of a local step of the leased workflow task';
+
+CREATE FUNCTION durable.step_record(token bigint, steps jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_step_record_many'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.step_record(bigint, jsonb) IS
+    'Checkpoint several local steps at once: [{"seq", "name", "result"}, ...]';
+
+CREATE FUNCTION durable.task_suspend(token bigint, commands jsonb,
+                                     steps jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_suspend'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_suspend(bigint, jsonb, jsonb) IS
+    'End a workflow task that waits: record steps, apply commands atomically';
+
+CREATE FUNCTION durable.task_complete(token bigint, result jsonb DEFAULT NULL,
+                                      steps jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_complete'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_complete(bigint, jsonb, jsonb) IS
+    'Finish a task: an activity''s result resolves its step; a workflow''s result closes the run';
+
+CREATE FUNCTION durable.task_complete(tokens bigint[], results jsonb[])
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_complete_many'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_complete(bigint[], jsonb[]) IS
+    'Finish several tasks in one call; results[i] belongs to tokens[i]';
+
+CREATE FUNCTION durable.task_fail(token bigint, error jsonb,
+                                  retryable boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_fail'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_fail(bigint, jsonb, boolean) IS
+    'Fail a task: retried by its retry policy when retryable, else the activity''s step or the run fails';
+
+CREATE FUNCTION durable.task_heartbeat(token bigint, details jsonb DEFAULT NULL,
+                                       lease interval DEFAULT '30 s')
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_task_heartbeat'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_heartbeat(bigint, jsonb, interval) IS
+    'Extend a task''s lease and save progress details; returns true when cancellation was requested';
+
+/*
+ * Administration.
+ */
+CREATE FUNCTION durable.tick()
+RETURNS int
+AS 'MODULE_PATHNAME', 'durable_tick'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.tick() IS
+    'Do the background worker''s periodic work once (expired leases, due timers and timeouts); returns the number of items handled';
+
+/*
+ * Views.  They run with their owner's rights but filter rows by
+ * durable.may_read, so a client sees the namespaces it was granted.
+ */
+CREATE VIEW durable.workflows AS
+SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
+       r.status, r.input, r.output, r.error, r.priority, r.options,
+       r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at
+  FROM durable.runs r
+ WHERE durable.may_read(r.namespace);
+COMMENT ON VIEW durable.workflows IS 'Workflow runs the current user may read';
+
+CREATE VIEW durable.journal AS
+SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
+       s.input, s.result, s.error, s.queue, s.attempt, s.scheduled_at,
+       s.resolved_at, s.due_at
+  FROM durable.steps s JOIN durable.runs r USING (run_id)
+ WHERE durable.may_read(r.namespace);
+COMMENT ON VIEW durable.journal IS 'Steps of the runs the current user may read';
+
+CREATE VIEW durable.history AS
+SELECT namespace, workflow_id, run_id, event_time, event_type, seq, details
+  FROM (
+    SELECT r.namespace, r.workflow_id, r.run_id, r.created_at AS event_time,
+           'workflow_started'::text AS event_type, NULL::int AS seq,
+           jsonb_build_object('workflow_type', r.workflow_type,
+                              'queue', r.queue, 'input', r.input) AS details,
+           0 AS ord, 0::bigint AS event_id
+      FROM durable.runs r
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, s.run_id, s.scheduled_at,
+           CASE s.kind WHEN 'local' THEN 'step_recorded'
+                       ELSE s.kind || '_scheduled' END,
+           s.seq,
+           jsonb_strip_nulls(jsonb_build_object('name', s.name, 'input', s.input,
+                              'queue', s.queue,
+                              'result', CASE WHEN s.kind = 'local' THEN s.result END)),
+           1, 0
+      FROM durable.steps s JOIN durable.runs r USING (run_id)
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, s.run_id, s.resolved_at,
+           s.kind || '_' || s.status, s.seq,
+           jsonb_strip_nulls(jsonb_build_object('name', s.name, 'result', s.result,
+                              'error', s.error, 'attempt', s.attempt)),
+           3, 0
+      FROM durable.steps s JOIN durable.runs r USING (run_id)
+     WHERE s.kind <> 'local' AND s.resolved_at IS NOT NULL
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, e.run_id, e.created_at, e.event_type,
+           e.seq, e.details, 2, e.event_id
+      FROM durable.events e JOIN durable.runs r USING (run_id)
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, r.run_id, r.closed_at,
+           'workflow_' || r.status,
+           NULL, jsonb_strip_nulls(jsonb_build_object('output', r.output,
+                                                      'error', r.error)),
+           4, 0
+      FROM durable.runs r
+     WHERE r.closed_at IS NOT NULL
+  ) h
+ WHERE durable.may_read(namespace)
+ ORDER BY run_id, event_time, ord, event_id, seq;
+COMMENT ON VIEW durable.history IS
+    'Event log of the runs the current user may read: derived events and recorded ones';
+
+CREATE VIEW durable.task_list AS
+SELECT t.namespace, t.queue, t.kind, r.workflow_id, t.run_id, t.seq,
+       t.state, t.priority, t.visible_at, t.worker, t.attempt, t.claimed_at,
+       t.heartbeat_at
+  FROM durable.tasks t JOIN durable.runs r USING (run_id);
+COMMENT ON VIEW durable.task_list IS 'Ready and leased tasks (admin)';
+
+CREATE VIEW durable.queue_stats AS
+SELECT namespace, queue,
+       count(*) FILTER (WHERE state = 'ready') AS ready,
+       count(*) FILTER (WHERE state = 'leased') AS leased,
+       min(visible_at) FILTER (WHERE state = 'ready') AS oldest_ready
+  FROM durable.tasks
+ GROUP BY namespace, queue;
+COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue (admin)';
+
+/*
+ * Thin wrappers for reading one workflow.
+ */
+CREATE FUNCTION durable.wf_status(workflow_id text)
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    st text;
+BEGIN
+    SELECT w.status INTO st FROM durable.workflows w
+     WHERE w.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+       AND w.workflow_id = wf_status.workflow_id
+     ORDER BY w.run_id DESC LIMIT 1;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'workflow "%" does not exist', workflow_id
+            USING ERRCODE = 'DU005',
+                  DETAIL = format('No run of it is visible in namespace "%s".',
+                                  coalesce(current_setting('durable.namespace', true), 'default')),
+                  HINT = 'Check the workflow id and the durable.namespace setting.';
+    END IF;
+    RETURN st;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_status(text) IS
+    'Status of the latest run of a workflow in the current namespace';
+
+CREATE FUNCTION durable.wf_history(workflow_id text)
+RETURNS TABLE (run_id bigint, event_time timestamptz, event_type text,
+               seq int, details jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM durable.wf_status(workflow_id);
+    RETURN QUERY
+    SELECT h.run_id, h.event_time, h.event_type, h.seq, h.details
+      FROM durable.history h
+     WHERE h.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+       AND h.workflow_id = wf_history.workflow_id;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_history(text) IS
+    'Event log of every run of a workflow in the current namespace, oldest first';
+
+CREATE FUNCTION durable.wf_describe(workflow_id text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    res jsonb;
+BEGIN
+    PERFORM durable.wf_status(workflow_id);
+    SELECT * INTO w FROM durable.workflows x
+     WHERE x.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+       AND x.workflow_id = wf_describe.workflow_id
+     ORDER BY x.run_id DESC LIMIT 1;
+    SELECT jsonb_build_object(
+        'workflow_id', w.workflow_id, 'run_id', w.run_id,
+        'workflow_type', w.workflow_type, 'queue', w.queue,
+        'status', w.status, 'cancel_requested', w.cancel_requested,
+        'created_at', w.created_at, 'closed_at', w.closed_at,
+        'input', w.input, 'output', w.output, 'error', w.error,
+        'pending_steps', coalesce((
+            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'seq', j.seq, 'kind', j.kind, 'name', j.name,
+                       'attempt', j.attempt, 'queue', j.queue,
+                       'scheduled_at', j.scheduled_at, 'due_at', j.due_at))
+                   ORDER BY j.seq)
+              FROM durable.journal j
+             WHERE j.run_id = w.run_id AND j.status = 'pending'), '[]'),
+        'steps', (SELECT count(*) FROM durable.journal j WHERE j.run_id = w.run_id))
+      INTO res;
+    RETURN res;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_describe(text) IS
+    'The latest run of a workflow: status, pending steps with attempts and due times';
+
+/*
+ * Rights.  Nothing is granted to PUBLIC; these functions grant EXECUTE on
+ * the right set of functions and record the namespace or queue.
+ */
+
+CREATE FUNCTION durable.grant_client(role regrole, namespace text DEFAULT 'default')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO durable.grants VALUES (role, 'client', namespace, '*')
+        ON CONFLICT DO NOTHING;
+    EXECUTE format('GRANT USAGE ON SCHEMA durable TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION
+        durable.wf_start(text, jsonb, text, text, jsonb),
+        durable.wf_signal(text, text, jsonb, text),
+        durable.wf_cancel(text, text), durable.wf_terminate(text, text),
+        durable.wf_result(text, interval), durable.wf_status(text),
+        durable.wf_history(text), durable.wf_describe(text),
+        durable.may_read(text) TO %s', role);
+    EXECUTE format('GRANT SELECT ON durable.workflows, durable.journal,
+        durable.history TO %s', role);
+END
+$$;
+COMMENT ON FUNCTION durable.grant_client(regrole, text) IS
+    'Let a role start, signal, cancel and read workflows of a namespace';
+
+CREATE FUNCTION durable.grant_worker(role regrole, queue text DEFAULT '*',
+                                     namespace text DEFAULT 'default')
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO durable.grants VALUES (role, 'worker', namespace, queue)
+        ON CONFLICT DO NOTHING;
+    EXECUTE format('GRANT USAGE ON SCHEMA durable TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION
+        durable.task_poll(text, text, int, interval, bigint[], jsonb[]),
+        durable.step_record(bigint, int, text, jsonb),
+        durable.step_record(bigint, jsonb),
+        durable.task_suspend(bigint, jsonb, jsonb),
+        durable.task_complete(bigint, jsonb, jsonb),
+        durable.task_complete(bigint[], jsonb[]),
+        durable.task_fail(bigint, jsonb, boolean),
+        durable.task_heartbeat(bigint, jsonb, interval) TO %s', role);
+END
+$$;
+COMMENT ON FUNCTION durable.grant_worker(regrole, text, text) IS
+    'Let a role poll and finish tasks of a queue (''*'': every queue) of a namespace';
+
+CREATE FUNCTION durable.grant_admin(role regrole)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO durable.grants VALUES (role, 'admin', '*', '*')
+        ON CONFLICT DO NOTHING;
+    EXECUTE format('GRANT USAGE ON SCHEMA durable TO %s', role);
+    EXECUTE format('GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA durable TO %s', role);
+    EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA durable TO %s', role);
+END
+$$;
+COMMENT ON FUNCTION durable.grant_admin(regrole) IS
+    'Let a role do everything: every namespace and queue, tick, read every table';
+
+CREATE FUNCTION durable.revoke_all(role regrole)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM durable.grants g WHERE g.role = revoke_all.role;
+    EXECUTE format('REVOKE ALL ON ALL FUNCTIONS IN SCHEMA durable FROM %s', role);
+    EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA durable FROM %s', role);
+    EXECUTE format('REVOKE USAGE ON SCHEMA durable FROM %s', role);
+END
+$$;
+COMMENT ON FUNCTION durable.revoke_all(regrole) IS
+    'Take every durable right from a role';
+
+-- nothing is granted to PUBLIC
+REVOKE ALL ON ALL TABLES IN SCHEMA durable FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA durable FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA durable FROM PUBLIC;

@@ -1,0 +1,295 @@
+/*-------------------------------------------------------------------------
+ *
+ * bgworker.c
+ *	  The background worker.  A launcher (started by the postmaster when
+ *	  durable is preloaded) starts one worker per database: those named in
+ *	  durable.databases, or every connectable database.  A worker whose
+ *	  database lacks the extension exits, and the launcher tries it again
+ *	  later, so CREATE EXTENSION is picked up without a restart.
+ *
+ *	  Each worker loops: one transaction runs tick_once (expired leases,
+ *	  due timers and deadlines, run timeouts, delayed tasks, retention),
+ *	  then it sleeps on its latch until the next due time, at most
+ *	  durable.naptime.  A commit that creates an earlier due time sets the
+ *	  latch (durable_bgw_wake).  An error in a round is logged, the
+ *	  transaction rolled back, and the next round waits with backoff.
+ *	  All state is in tables, so a crash or restart loses nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+
+#include "durable.h"
+#include "tick.h"
+
+PGDLLEXPORT void durable_launcher_main(Datum arg);
+PGDLLEXPORT void durable_worker_main(Datum arg);
+
+#define MAX_DATABASES 64
+#define LAUNCHER_RESCAN_MS 10000
+
+void
+durable_bgw_register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 5;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "durable");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "durable_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "durable launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "durable launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * list_databases: the databases to serve, read from pg_database.
+ */
+static List *
+list_databases(void)
+{
+	List	   *names = NIL;
+	List	   *wanted = NIL;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	List	   *result = NIL;
+	char	   *guc = pstrdup(durable_bgw_databases ? durable_bgw_databases : "");
+
+	if (guc[0] != '\0' && !SplitIdentifierString(guc, ',', &wanted))
+		ereport(WARNING,
+				(errmsg("durable.databases is not a valid list of database names")));
+
+	StartTransactionCommand();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		ListCell   *lc;
+		bool		ok = wanted == NIL;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		foreach(lc, wanted)
+			if (strcmp(lfirst(lc), NameStr(db->datname)) == 0)
+				ok = true;
+		if (ok)
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			result = lappend_oid(result, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	(void) names;
+	return result;
+}
+
+void
+durable_launcher_main(Datum arg)
+{
+	Oid			dbs[MAX_DATABASES];
+	BackgroundWorkerHandle *handles[MAX_DATABASES];
+	int			ndbs = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("durable launcher");
+
+	memset(handles, 0, sizeof(handles));
+	for (;;)
+	{
+		List	   *current;
+		ListCell   *lc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		current = durable_bgw_enabled ? list_databases() : NIL;
+		foreach(lc, current)
+		{
+			Oid			dboid = lfirst_oid(lc);
+			int			i;
+			pid_t		pid;
+
+			for (i = 0; i < ndbs; i++)
+				if (dbs[i] == dboid)
+					break;
+			if (i == ndbs)
+			{
+				if (ndbs == MAX_DATABASES)
+					continue;
+				dbs[ndbs] = dboid;
+				handles[ndbs++] = NULL;
+			}
+			if (handles[i] != NULL &&
+				GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
+				continue;
+			{
+				BackgroundWorker worker;
+
+				memset(&worker, 0, sizeof(worker));
+				worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+					BGWORKER_BACKEND_DATABASE_CONNECTION;
+				worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+				worker.bgw_restart_time = BGW_NEVER_RESTART;
+				snprintf(worker.bgw_library_name, BGW_MAXLEN, "durable");
+				snprintf(worker.bgw_function_name, BGW_MAXLEN, "durable_worker_main");
+				snprintf(worker.bgw_name, BGW_MAXLEN, "durable worker %u", dboid);
+				snprintf(worker.bgw_type, BGW_MAXLEN, "durable worker");
+				worker.bgw_main_arg = ObjectIdGetDatum(dboid);
+				worker.bgw_notify_pid = MyProcPid;
+				if (!RegisterDynamicBackgroundWorker(&worker, &handles[i]))
+					handles[i] = NULL;
+			}
+		}
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LAUNCHER_RESCAN_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+static bool
+extension_installed(void)
+{
+	bool		found;
+
+	StartTransactionCommand();
+	found = OidIsValid(get_extension_oid("durable", true));
+	CommitTransactionCommand();
+	return found;
+}
+
+void
+durable_worker_main(Datum arg)
+{
+	Oid			dboid = DatumGetObjectId(arg);
+	MemoryContext round_cxt;
+	volatile TimestampTz since = 0;
+	volatile int failures = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("durable worker");
+
+	if (!extension_installed())
+		proc_exit(0);
+	durable_bgw_register_self();
+	elog(LOG, "durable worker started for database %u", dboid);
+
+	round_cxt = AllocSetContextCreate(TopMemoryContext, "durable worker round",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		volatile long sleep_ms = durable_bgw_naptime_ms;
+		volatile bool more = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!durable_bgw_enabled)
+			proc_exit(0);
+
+		MemoryContextSwitchTo(round_cxt);
+		PG_TRY();
+		{
+			TimestampTz now;
+			TimestampTz next;
+
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			if (!OidIsValid(get_extension_oid("durable", true)))
+			{
+				CommitTransactionCommand();
+				proc_exit(0);
+			}
+			SPI_connect();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pgstat_report_activity(STATE_RUNNING, "durable: tick");
+			now = durable_now();
+			if (since == 0)
+				since = now - USECS_PER_DAY;
+			{
+				bool		m;
+
+				tick_once(since, now, durable_bgw_batch_size, &m);
+				more = m;
+			}
+			since = now;
+			next = tick_next_due(now);
+			if (next != 0)
+			{
+				long		ms = (long) ((next - now) / 1000) + 1;
+
+				sleep_ms = Max(0, Min(sleep_ms, ms));
+			}
+			durable_bgw_set_next_wake(now + (int64) sleep_ms * 1000 - (int64) durable_clock_offset_s * USECS_PER_SEC);
+			SPI_finish();
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			failures = 0;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(round_cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			pgstat_report_activity(STATE_IDLE, NULL);
+			failures++;
+			/* back off: 1 s, 2 s, 4 s ... up to a minute */
+			sleep_ms = Min(60000L, 1000L << Min(failures - 1, 6));
+			more = false;
+		}
+		PG_END_TRY();
+		MemoryContextReset(round_cxt);
+
+		if (more)
+			continue;
+		if (sleep_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}

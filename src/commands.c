@@ -1,0 +1,366 @@
+/*-------------------------------------------------------------------------
+ *
+ * commands.c
+ *	  Command validation and application: what a suspending workflow task
+ *	  asks the engine to do.  Commands are a JSON array; each has a "seq"
+ *	  (its journal entry) and a "type":
+ *
+ *		activity	run an activity on a queue, with retry policy and timeouts
+ *		sleep		a durable timer ("duration" or "until")
+ *		signal		wait for the next signal of a name (optional "timeout")
+ *		child		start a child workflow and wait for its result
+ *
+ *	  A command whose seq already holds the same kind and name is a replay
+ *	  and changes nothing; another kind or name is a nondeterminism error.
+ *	  The whole call runs in one transaction, so a bad command anywhere
+ *	  leaves every table as it was.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "task.h"
+#include "workflow.h"
+
+static void
+bad_command(int n, const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+			 errmsg("invalid command %d: %s", n, msg),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+static Jsonb *
+get_object(Jsonb *cmd, const char *key, const char *ctx)
+{
+	JsonbValue *v = jb_get(cmd, key);
+	Jsonb	   *obj;
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	obj = (v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
+	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("invalid %s: \"%s\" must be a JSON object", ctx, key)));
+	return obj;
+}
+
+static Jsonb *
+get_any(Jsonb *cmd, const char *key)
+{
+	JsonbValue *v = jb_get(cmd, key);
+
+	return v ? JsonbValueToJsonb(v) : NULL;
+}
+
+static void
+add_ms(StringInfo buf, Jsonb *cmd, const char *key, const char *out_key,
+	   const char *ctx)
+{
+	int64		ms;
+
+	if (jb_get_duration_ms(cmd, key, ctx, &ms))
+		appendStringInfo(buf, ", \"%s\": " INT64_FORMAT, out_key, ms);
+}
+
+/*
+ * apply_activity: journal entry + activity task.  Options are kept
+ * normalized in the step: the retry policy as given (validated) and
+ * timeouts in milliseconds.
+ */
+static void
+apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "type", "name", "input", "queue",
+		"retry", "start_to_close", "schedule_to_close", "schedule_to_start",
+		"heartbeat", "priority", NULL};
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	const char *ctx = "activity command";
+	char	   *name;
+	char	   *queue;
+	Jsonb	   *input;
+	Jsonb	   *retry;
+	RetryPolicy policy;
+	StringInfoData opts;
+	int64		priority = task->priority;
+	int64		s2c = 0;
+	int64		s2s = 0;
+	int64		due_ms;
+	bool		inserted;
+	Datum		values[6];
+
+	jb_check_keys(cmd, ctx, keys);
+	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	queue = jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
+	if (queue)
+		check_queue_cstring(queue);
+	else
+		queue = task->queue;
+	input = get_any(cmd, "input");
+	check_payload(input, "activity input");
+	retry = get_object(cmd, "retry", ctx);
+	retry_policy_parse(retry, &policy, "retry policy");
+	jb_get_int(cmd, "priority", ctx, -1000, 1000, &priority);
+
+	initStringInfo(&opts);
+	appendStringInfo(&opts, "{\"retry\": %s", retry ? jb_text(retry) : "null");
+	add_ms(&opts, cmd, "start_to_close", "start_to_close_ms", ctx);
+	add_ms(&opts, cmd, "schedule_to_close", "schedule_to_close_ms", ctx);
+	add_ms(&opts, cmd, "schedule_to_start", "schedule_to_start_ms", ctx);
+	add_ms(&opts, cmd, "heartbeat", "heartbeat_ms", ctx);
+	appendStringInfoChar(&opts, '}');
+	jb_get_duration_ms(cmd, "schedule_to_close", ctx, &s2c);
+	jb_get_duration_ms(cmd, "schedule_to_start", ctx, &s2s);
+	/* the step's due time is its first deadline; tick re-arms the next */
+	due_ms = (s2s && (!s2c || s2s < s2c)) ? s2s : s2c;
+
+	step_insert_or_match(task->run_id, seq, "activity", name, "pending", input,
+						 NULL, queue, jb_cstring(opts.data), now,
+						 due_ms ? now + due_ms * 1000 : 0, &inserted);
+	if (!inserted)
+		return;
+	if (due_ms)
+		durable_bgw_wake(now + due_ms * 1000);
+
+	values[0] = Int64GetDatum(task->run_id);
+	values[1] = Int32GetDatum(seq);
+	values[2] = CStringGetTextDatum(task->ns);
+	values[3] = CStringGetTextDatum(queue);
+	values[4] = Int32GetDatum((int32) priority);
+	values[5] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
+				 "       priority, visible_at, created_at) "
+				 "VALUES ($1, $2, 'activity', $3, $4, $5, $6, $6)",
+				 6, types);
+	durable_exec(plan, values, NULL, false, 0);
+	durable_queue_gained_work(task->ns, queue);
+}
+
+/*
+ * parse_until: a timestamp with time zone as text.  Its input function
+ * only parses (no locks, no state), so its error can be caught and
+ * restated as DU002 without a subtransaction.
+ */
+static TimestampTz
+parse_until(int n, const char *s)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz ts = 0;
+	bool		ok = true;
+
+	PG_TRY();
+	{
+		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+													 CStringGetDatum(s),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok || TIMESTAMP_NOT_FINITE(ts))
+		bad_command(n, psprintf("\"until\" is not a timestamp: \"%s\"", s),
+					"Use ISO 8601 with a time zone, such as \"2030-01-01T00:00:00Z\".");
+	return ts;
+}
+
+/*
+ * apply_sleep: a durable timer.  Its due time is computed from the
+ * database clock, never the worker's; the background worker (or
+ * durable.tick) resolves it when due.
+ */
+static void
+apply_sleep(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "type", "name", "duration", "until", NULL};
+	const char *ctx = "sleep command";
+	char	   *name;
+	char	   *until;
+	int64		ms;
+	TimestampTz due;
+	bool		inserted;
+
+	jb_check_keys(cmd, ctx, keys);
+	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, false);
+	until = jb_get_string(cmd, "until", ctx, 100, false);
+	if (jb_get_duration_ms(cmd, "duration", ctx, &ms))
+	{
+		if (until)
+			bad_command(n, "a sleep takes \"duration\" or \"until\", not both", NULL);
+		due = now + ms * 1000;
+	}
+	else if (until)
+		due = parse_until(n, until);
+	else
+	{
+		bad_command(n, "a sleep needs \"duration\" or \"until\"",
+					"For example {\"seq\": 3, \"type\": \"sleep\", \"duration\": \"1h\"}.");
+		return;
+	}
+	step_insert_or_match(task->run_id, seq, "sleep", name ? name : "sleep",
+						 "pending", NULL, NULL, NULL, NULL, now, due, &inserted);
+	if (inserted)
+		durable_bgw_wake(due);
+}
+
+/*
+ * apply_signal: wait for the next signal of a name.  One already buffered
+ * is consumed at once (oldest first); otherwise the step waits for
+ * durable.wf_signal, or its timeout.  The run row is locked first, as
+ * wf_signal does, so a signal and a wait that commit together meet.
+ */
+static void
+apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "type", "name", "timeout", NULL};
+	static SPIPlanPtr take = NULL;
+	static const Oid types[3] = {INT8OID, TEXTOID, INT4OID};
+	const char *ctx = "signal command";
+	char	   *name;
+	int64		ms = 0;
+	bool		inserted;
+	Datum		values[3];
+
+	jb_check_keys(cmd, ctx, keys);
+	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	jb_get_duration_ms(cmd, "timeout", ctx, &ms);
+	lock_run(task->run_id);
+	step_insert_or_match(task->run_id, seq, "signal", name, "pending", NULL,
+						 NULL, NULL, NULL, now, ms ? now + ms * 1000 : 0,
+						 &inserted);
+	if (!inserted)
+		return;
+	if (ms)
+		durable_bgw_wake(now + ms * 1000);
+
+	values[0] = Int64GetDatum(task->run_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = Int32GetDatum(seq);
+	durable_plan(&take,
+				 "UPDATE durable.signals SET consumed_seq = $3 WHERE signal_no = "
+				 " (SELECT signal_no FROM durable.signals "
+				 "   WHERE run_id = $1 AND name = $2 AND consumed_seq IS NULL "
+				 "   ORDER BY signal_no LIMIT 1) "
+				 "RETURNING payload",
+				 3, types);
+	durable_exec(take, values, NULL, false, 0);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Jsonb	   *payload = isnull ? jb_cstring("null") : DatumGetJsonbPCopy(d);
+
+		engine_resolve_step(task->run_id, seq, "completed", payload, NULL, now);
+	}
+}
+
+/*
+ * apply_child: start a child workflow; its close resolves this step.
+ */
+static void
+apply_child(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "type", "name", "input",
+		"workflow_id", "queue", "options", "parent_close_policy", NULL};
+	const char *ctx = "child command";
+	char	   *name;
+	char	   *workflow_id;
+	char	   *queue;
+	char	   *policy;
+	Jsonb	   *input;
+	Jsonb	   *options;
+	bool		inserted;
+
+	jb_check_keys(cmd, ctx, keys);
+	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	workflow_id = jb_get_string(cmd, "workflow_id", ctx, DURABLE_MAX_WORKFLOW_ID, false);
+	queue = jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
+	if (queue)
+		check_queue_cstring(queue);
+	policy = jb_get_string(cmd, "parent_close_policy", ctx, 32, false);
+	if (policy && strcmp(policy, "terminate") != 0 &&
+		strcmp(policy, "request_cancel") != 0 && strcmp(policy, "abandon") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("invalid child command: unknown parent_close_policy \"%s\"", policy),
+				 errhint("Use \"terminate\" (the default), \"request_cancel\" or \"abandon\".")));
+	input = get_any(cmd, "input");
+	check_payload(input, "child input");
+	options = get_object(cmd, "options", ctx);
+
+	step_insert_or_match(task->run_id, seq, "child", name, "pending", input,
+						 NULL, queue ? queue : task->queue, NULL, now, 0, &inserted);
+	if (!inserted)
+		return;
+	if (workflow_id == NULL)
+		workflow_id = psprintf("%s/" INT64_FORMAT "/%d", "child", task->run_id, seq);
+	start_run(task->ns, workflow_id, name, queue ? queue : task->queue, input,
+			  options, policy ? policy : "terminate", task->run_id, seq, now);
+}
+
+/*
+ * apply_commands: validate and apply every command of the array, in order.
+ */
+void
+apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	int			n = 0;
+
+	if (!JB_ROOT_IS_ARRAY(commands) || JB_ROOT_IS_SCALAR(commands))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("commands must be a JSON array"),
+				 errhint("Pass [{\"seq\": 2, \"type\": \"activity\", \"name\": \"...\"}, ...].")));
+	it = JsonbIteratorInit(&commands->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		Jsonb	   *cmd;
+		JsonbValue *t;
+		char	   *type;
+		int64		seq;
+
+		if (r != WJB_ELEM)
+			continue;
+		if (++n > DURABLE_MAX_BATCH)
+			bad_command(n, "too many commands in one call", NULL);
+		if (v.type != jbvBinary)
+			bad_command(n, "expected a JSON object", NULL);
+		cmd = JsonbValueToJsonb(&v);
+		if (!JB_ROOT_IS_OBJECT(cmd))
+			bad_command(n, "expected a JSON object", NULL);
+		t = jb_get(cmd, "type");
+		if (t == NULL || t->type != jbvString)
+			bad_command(n, "\"type\" is missing or not a string",
+						"Known types: activity, sleep, signal, child.");
+		type = pnstrdup(t->val.string.val, Min(t->val.string.len, 64));
+		if (!jb_get_int(cmd, "seq", "command", 1, PG_INT32_MAX, &seq))
+			bad_command(n, "\"seq\" is missing", "Every command names the journal entry it creates.");
+
+		if (strcmp(type, "activity") == 0)
+			apply_activity(task, (int) seq, cmd, now);
+		else if (strcmp(type, "sleep") == 0)
+			apply_sleep(task, n, (int) seq, cmd, now);
+		else if (strcmp(type, "signal") == 0)
+			apply_signal(task, (int) seq, cmd, now);
+		else if (strcmp(type, "child") == 0)
+			apply_child(task, (int) seq, cmd, now);
+		else
+			bad_command(n, psprintf("unknown type \"%s\"", type),
+						"Known types: activity, sleep, signal, child.");
+	}
+}

@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * durable.c
+ *	  Module entry point: GUCs, shared-memory hooks, the background worker
+ *	  launcher's registration, and the engine's clock.
+ *
+ *	  Everything here runs in _PG_init.  Without shared_preload_libraries
+ *	  the GUCs still exist and every SQL function works; only the
+ *	  background worker and the shared-memory NOTIFY coalescing are absent
+ *	  (durable.tick() does the worker's job when called).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "durable.h"
+
+PG_MODULE_MAGIC;
+
+char	   *durable_namespace = NULL;
+int			durable_max_payload_kb = 2048;
+int			durable_clock_offset_s = 0;
+bool		durable_bgw_enabled = true;
+int			durable_bgw_naptime_ms = 1000;
+int			durable_bgw_batch_size = 500;
+char	   *durable_bgw_databases = NULL;
+
+void		_PG_init(void);
+
+/*
+ * check_namespace_guc: a namespace name is a non-empty name of at most
+ * DURABLE_MAX_NAME bytes; it is checked against durable.namespaces when
+ * used, not here (the table may not exist in every database).
+ */
+static bool
+check_namespace_guc(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+	{
+		GUC_check_errmsg("durable.namespace must not be empty");
+		return false;
+	}
+	if (strlen(*newval) > DURABLE_MAX_NAME)
+	{
+		GUC_check_errmsg("durable.namespace is longer than %d bytes", DURABLE_MAX_NAME);
+		return false;
+	}
+	return true;
+}
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("durable.namespace",
+							   "Namespace that durable functions act in.",
+							   NULL,
+							   &durable_namespace,
+							   "default",
+							   PGC_USERSET, 0,
+							   check_namespace_guc, NULL, NULL);
+
+	DefineCustomIntVariable("durable.max_payload_size",
+							"Largest input, result, error or signal payload accepted.",
+							"Like Temporal's blob size limit; 2 MB by default.",
+							&durable_max_payload_kb,
+							2048, 1, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("durable.clock_offset",
+							"Shifts durable's notion of now, for tests.",
+							"Only superusers may set it, so no client can fire timers early.",
+							&durable_clock_offset_s,
+							0, INT_MIN, INT_MAX,
+							PGC_SUSET, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("durable.enable_background_worker",
+							 "Starts durable's background worker (needs preloading).",
+							 NULL,
+							 &durable_bgw_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("durable.naptime",
+							"Longest time the background worker sleeps between rounds.",
+							"It wakes earlier for the next due timer, lease or timeout.",
+							&durable_bgw_naptime_ms,
+							1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("durable.batch_size",
+							"Items the background worker handles per transaction.",
+							NULL,
+							&durable_bgw_batch_size,
+							500, 1, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("durable.databases",
+							   "Databases the background worker serves (comma-separated).",
+							   "Empty: every database where the extension is installed.",
+							   &durable_bgw_databases,
+							   "",
+							   PGC_POSTMASTER, 0,
+							   NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("durable");
+
+	durable_notify_init();
+
+	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
+		return;
+
+	durable_shmem_request();
+	durable_bgw_register_launcher();
+}
+
+/*
+ * durable_now: the engine's clock.  It is the transaction's timestamp
+ * (the database clock, never a client's), shifted by durable.clock_offset
+ * so tests can move time forward without sleeping.
+ */
+TimestampTz
+durable_now(void)
+{
+	return GetCurrentTransactionStartTimestamp() +
+		(int64) durable_clock_offset_s * USECS_PER_SEC;
+}

@@ -1,0 +1,152 @@
+/*-------------------------------------------------------------------------
+ *
+ * durable.h
+ *	  Declarations shared by the parts of the durable engine: error codes,
+ *	  GUCs, the SPI plan cache, privilege checks and the clock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DURABLE_H
+#define DURABLE_H
+
+#include "compat.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+/*
+ * SQLSTATEs of class DU ("durable"): clients branch on these.
+ * Keep docs/protocol.md in step.
+ */
+#define ERRCODE_DURABLE_INVALID_ARGUMENT	MAKE_SQLSTATE('D','U','0','0','1')
+#define ERRCODE_DURABLE_INVALID_COMMAND		MAKE_SQLSTATE('D','U','0','0','2')
+#define ERRCODE_DURABLE_NONDETERMINISM		MAKE_SQLSTATE('D','U','0','0','3')
+#define ERRCODE_DURABLE_STALE_TOKEN			MAKE_SQLSTATE('D','U','0','0','4')
+#define ERRCODE_DURABLE_WORKFLOW_NOT_FOUND	MAKE_SQLSTATE('D','U','0','0','5')
+#define ERRCODE_DURABLE_WORKFLOW_EXISTS		MAKE_SQLSTATE('D','U','0','0','6')
+#define ERRCODE_DURABLE_WORKFLOW_CLOSED		MAKE_SQLSTATE('D','U','0','0','7')
+#define ERRCODE_DURABLE_PAYLOAD_TOO_LARGE	MAKE_SQLSTATE('D','U','0','0','8')
+#define ERRCODE_DURABLE_ACCESS_DENIED		MAKE_SQLSTATE('D','U','0','0','9')
+#define ERRCODE_DURABLE_WORKFLOW_FAILED		MAKE_SQLSTATE('D','U','0','1','0')
+#define ERRCODE_DURABLE_WRONG_TASK_KIND		MAKE_SQLSTATE('D','U','0','1','1')
+#define ERRCODE_DURABLE_NOT_READY			MAKE_SQLSTATE('D','U','0','1','2')
+
+/* limits on names; queue names also become NOTIFY channels */
+#define DURABLE_MAX_NAME		255
+#define DURABLE_MAX_WORKFLOW_ID	1000
+#define DURABLE_MAX_QUEUE		54
+#define DURABLE_MAX_BATCH		1000
+
+/* GUCs (durable.c) */
+extern char *durable_namespace;
+extern int	durable_max_payload_kb;
+extern int	durable_clock_offset_s;
+extern bool durable_bgw_enabled;
+extern int	durable_bgw_naptime_ms;
+extern int	durable_bgw_batch_size;
+extern char *durable_bgw_databases;
+
+/* what a caller is allowed to do (access.c) */
+typedef enum DurableRight
+{
+	DURABLE_RIGHT_CLIENT,
+	DURABLE_RIGHT_WORKER,
+	DURABLE_RIGHT_ADMIN
+} DurableRight;
+
+/*
+ * A call into the engine: checks rights as the caller, then runs SPI as
+ * the extension's owner.  durable_enter / durable_leave bracket it.
+ */
+typedef struct DurableCall
+{
+	Oid			saved_userid;
+	int			saved_sec_context;
+} DurableCall;
+
+extern void durable_enter(DurableCall *call);
+extern void durable_leave(DurableCall *call);
+extern void durable_check_right(DurableRight right, const char *ns,
+								const char *queue);
+extern void durable_check_right_of(Oid uid, DurableRight right, const char *ns,
+								   const char *queue);
+
+/* SPI plans prepared once per backend (spi.c) */
+extern SPIPlanPtr durable_plan(SPIPlanPtr *slot, const char *sql,
+							   int nargs, const Oid *argtypes);
+extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
+						 bool read_only, long count);
+
+/* the clock: the database's, shifted by durable.clock_offset for tests */
+extern TimestampTz durable_now(void);
+
+/* NOTIFY coalescing (notify.c) */
+extern void durable_queue_gained_work(const char *ns, const char *queue);
+extern void durable_note_idle_poll(const char *ns, const char *queue);
+extern void durable_notify_init(void);
+extern void durable_shmem_request(void);
+extern void durable_bgw_register_self(void);
+extern void durable_bgw_register_launcher(void);
+extern void durable_bgw_set_next_wake(TimestampTz when);
+
+/* validation helpers (validate.c) */
+extern const char *check_name(text *t, const char *what, int maxlen);
+extern const char *check_queue_name(text *t);
+extern void check_queue_cstring(const char *s);
+extern void check_payload(Jsonb *jb, const char *what);
+extern int	check_positive_int(int v, const char *what, int max);
+extern Interval *check_interval(Interval *iv, const char *what, bool allow_zero);
+extern int64 interval_to_ms(const Interval *iv);
+extern const char *current_namespace(void);
+
+/* JSON access (validate.c) */
+extern JsonbValue *jb_get(Jsonb *obj, const char *key);
+extern Jsonb *jb_from_value(JsonbValue *v);
+extern char *jb_get_string(Jsonb *obj, const char *key, const char *ctx,
+						   int maxlen, bool required);
+extern bool jb_get_int(Jsonb *obj, const char *key, const char *ctx,
+					   int64 minval, int64 maxval, int64 *out);
+extern bool jb_get_double(Jsonb *obj, const char *key, const char *ctx,
+						  double minval, double maxval, double *out);
+extern bool jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx,
+							   int64 *out_ms);
+extern void jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed);
+extern Jsonb *jb_error_object(Jsonb *err);
+extern char *jb_text(Jsonb *jb);
+extern Jsonb *jb_cstring(const char *json);
+extern char *json_quote(const char *s);
+
+/* retry policy (validate.c) */
+typedef struct RetryPolicy
+{
+	int64		initial_ms;
+	double		coefficient;
+	int64		maximum_ms;
+	int			maximum_attempts;	/* 0 = unlimited */
+	Jsonb	   *non_retryable;	/* array of strings or NULL */
+} RetryPolicy;
+
+extern void retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx);
+extern int64 retry_backoff_ms(const RetryPolicy *p, int attempt);
+extern bool retry_error_is_retryable(const RetryPolicy *p, Jsonb *error);
+
+/* history (history.c) */
+extern void history_add(int64 run_id, int seq, const char *event,
+						Jsonb *details);
+
+/* shared engine actions (engine.c) */
+extern void engine_wake_workflow(int64 run_id, TimestampTz now);
+extern void engine_close_run(int64 run_id, const char *status, Jsonb *output,
+							 Jsonb *error, TimestampTz now);
+extern void engine_resolve_step(int64 run_id, int seq, const char *status,
+								Jsonb *result, Jsonb *error, TimestampTz now);
+extern void engine_delete_task(int64 run_id, int seq);
+extern void engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
+extern void durable_bgw_wake(TimestampTz due);
+extern void engine_activity_failed(int64 run_id, int seq, Jsonb *error,
+								   bool retryable, const char *event,
+								   TimestampTz now);
+
+#endif							/* DURABLE_H */

@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  The state machine's shared moves, used by worker calls, client calls
+ *	  and the periodic work alike: wake a run's workflow task, resolve a
+ *	  step, retry or fail an activity attempt, close a run, and append a
+ *	  history event.  Each move is one or two prepared statements.
+ *
+ *	  Callers have already connected SPI and act as the extension owner
+ *	  (durable_enter).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "durable.h"
+
+static void close_children(int64 parent_run, TimestampTz now);
+
+/*
+ * history_add: append an event that cannot be derived from the run's
+ * rows (retries, timeouts, cancel requests, signals, failures).
+ */
+void
+history_add(int64 run_id, int seq, const char *event, Jsonb *details)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, INT4OID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	if (seq <= 0)
+		nulls[1] = 'n';
+	values[2] = CStringGetTextDatum(event);
+	values[3] = PointerGetDatum(details);
+	if (details == NULL)
+		nulls[3] = 'n';
+	values[4] = TimestampTzGetDatum(durable_now());
+	durable_plan(&plan,
+				 "INSERT INTO durable.events (run_id, seq, event_type, details, created_at) "
+				 "VALUES ($1, $2, $3, $4, $5)", 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+}
+
+/*
+ * engine_wake_workflow: a step of the run resolved (or a cancel request
+ * arrived), so the workflow code must run again.  Invariant: at most one
+ * workflow task per run.  If none exists, one is made ready now; if one
+ * is leased, it is marked to be made ready again when its worker ends it
+ * (rerun); if one is ready, nothing changes.
+ */
+void
+engine_wake_workflow(int64 run_id, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "INSERT INTO durable.tasks AS t (run_id, seq, kind, namespace, queue, "
+				 "       priority, visible_at, created_at) "
+				 "SELECT r.run_id, 0, 'workflow', r.namespace, r.queue, r.priority, $2, $2 "
+				 "  FROM durable.runs r WHERE r.run_id = $1 AND r.status = 'running' "
+				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
+				 " WHERE t.state = 'leased' "
+				 "RETURNING t.namespace, t.queue, t.state",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed == 1)
+	{
+		char	   *state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+		if (strcmp(state, "ready") == 0)
+			durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	}
+	(void) isnull;
+}
+
+/*
+ * engine_resolve_step: resolve a pending step once (completed, failed or
+ * cancelled) and wake its workflow.  A step that is no longer pending is
+ * left alone: a journal entry is resolved once.
+ */
+void
+engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
+					Jsonb *error, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[6] = {INT8OID, INT4OID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[6];
+	char		nulls[6] = "      ";
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	values[2] = CStringGetTextDatum(status);
+	values[3] = PointerGetDatum(result);
+	if (result == NULL)
+		nulls[3] = 'n';
+	values[4] = PointerGetDatum(error);
+	if (error == NULL)
+		nulls[4] = 'n';
+	values[5] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "UPDATE durable.steps s SET status = $3, result = $4, error = $5, "
+				 "       resolved_at = $6, attempt = coalesce((SELECT t.attempt "
+				 "         FROM durable.tasks t WHERE t.run_id = $1 AND t.seq = $2), s.attempt) "
+				 " WHERE s.run_id = $1 AND s.seq = $2 AND s.status = 'pending'",
+				 6, types);
+	durable_exec(plan, values, nulls, false, 0);
+	if (SPI_processed == 1)
+		engine_wake_workflow(run_id, now);
+}
+
+/*
+ * engine_close_run: close a running run, cancel its pending steps and
+ * withdraw its tasks and buffered signals, in one statement: a closed run
+ * has no outstanding tasks, timers or waits.  A child's close resolves
+ * its parent's step.
+ */
+void
+engine_close_run(int64 run_id, const char *status, Jsonb *output,
+				 Jsonb *error, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	bool		isnull;
+	bool		parent_null;
+	int64		parent_run;
+	int			parent_seq;
+	int64		children;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = PointerGetDatum(output);
+	if (output == NULL)
+		nulls[2] = 'n';
+	values[3] = PointerGetDatum(error);
+	if (error == NULL)
+		nulls[3] = 'n';
+	values[4] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH r AS (UPDATE durable.runs SET status = $2, output = $3, error = $4, "
+				 "                 closed_at = $5 "
+				 "            WHERE run_id = $1 AND status = 'running' "
+				 "        RETURNING run_id, parent_run_id, parent_seq), "
+				 "     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 "
+				 "            WHERE run_id = $1 AND status = 'pending' "
+				 "              AND EXISTS (SELECT FROM r) RETURNING kind), "
+				 "     t AS (DELETE FROM durable.tasks WHERE run_id = $1 "
+				 "              AND EXISTS (SELECT FROM r) RETURNING 1) "
+				 "SELECT parent_run_id, parent_seq, "
+				 "       (SELECT count(*) FROM s WHERE kind = 'child') AS children FROM r",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		return;
+	parent_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &parent_null));
+	parent_seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	children = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+
+	if (children > 0)
+		close_children(run_id, now);
+	if (parent_null)
+		return;
+	if (strcmp(status, "completed") == 0)
+		engine_resolve_step(parent_run, parent_seq, "completed", output, NULL, now);
+	else if (strcmp(status, "continued_as_new") != 0)
+	{
+		Jsonb	   *err = error ? error :
+			jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
+								status, status));
+
+		engine_resolve_step(parent_run, parent_seq, "failed", NULL, err, now);
+	}
+}
+
+/*
+ * close_children: the parent closed; apply each open child's parent-close
+ * policy (terminate, request_cancel or abandon).
+ */
+static void
+close_children(int64 parent_run, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+	int64	   *ids;
+	char	  **policies;
+	uint64		n,
+				i;
+
+	values[0] = Int64GetDatum(parent_run);
+	durable_plan(&plan,
+				 "SELECT run_id, options->>'parent_close_policy' FROM durable.runs "
+				 " WHERE parent_run_id = $1 AND status = 'running' ORDER BY run_id",
+				 1, types);
+	durable_exec(plan, values, NULL, false, 0);
+	n = SPI_processed;
+	ids = palloc(sizeof(int64) * (n + 1));
+	policies = palloc(sizeof(char *) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		policies[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (policies[i] == NULL || strcmp(policies[i], "terminate") == 0)
+		{
+			history_add(ids[i], 0, "terminate_requested",
+						jb_cstring("{\"reason\": \"parent closed\"}"));
+			engine_close_run(ids[i], "terminated", NULL,
+							 jb_cstring("{\"type\": \"terminated\", \"message\": \"parent closed\"}"),
+							 now);
+		}
+		else if (strcmp(policies[i], "request_cancel") == 0)
+			engine_cancel_run(ids[i], "parent closed", now);
+	}
+}
+
+/*
+ * engine_cancel_run: ask a running run to cancel.  The workflow code sees
+ * cancel_requested in its next task; pending timers and signal waits
+ * resolve as cancelled at once; children are asked to cancel too;
+ * activities learn it from task_heartbeat.
+ */
+void
+engine_cancel_run(int64 run_id, const char *reason, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+	int64	   *children;
+	uint64		n,
+				i;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH r AS (UPDATE durable.runs SET cancel_requested = true "
+				 "            WHERE run_id = $1 AND status = 'running' "
+				 "              AND NOT cancel_requested RETURNING run_id), "
+				 "     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $2, "
+				 "                  error = '{\"type\": \"cancelled\", \"message\": \"workflow cancel requested\"}' "
+				 "            WHERE run_id = $1 AND status = 'pending' "
+				 "              AND kind IN ('sleep', 'signal') "
+				 "              AND EXISTS (SELECT FROM r) RETURNING 1) "
+				 "SELECT c.run_id FROM r JOIN durable.runs c ON c.parent_run_id = r.run_id "
+				 " WHERE c.status = 'running' "
+				 "UNION ALL SELECT 0 FROM r",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	n = SPI_processed;
+	if (n == 0)
+		return;					/* not running, or already asked */
+	children = palloc(sizeof(int64) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		children[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	history_add(run_id, 0, "cancel_requested",
+				reason ? jb_cstring(psprintf("{\"reason\": %s}", json_quote(reason))) : NULL);
+	for (i = 0; i < n; i++)
+		if (children[i] != 0)
+			engine_cancel_run(children[i], "parent cancel requested", now);
+	engine_wake_workflow(run_id, now);
+}
+
+/*
+ * engine_activity_failed: an activity attempt failed (reported by its
+ * worker, or timed out).  Retry by the step's retry policy when allowed
+ * and within the schedule-to-close deadline; otherwise the step fails with
+ * the error and the workflow runs again to see it.
+ */
+void
+engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
+					   const char *event, TimestampTz now)
+{
+	static SPIPlanPtr get_plan = NULL;
+	static SPIPlanPtr retry_plan = NULL;
+	static const Oid get_types[2] = {INT8OID, INT4OID};
+	static const Oid retry_types[4] = {INT8OID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	bool		isnull;
+	Datum		d;
+	Jsonb	   *options = NULL;
+	Jsonb	   *retry = NULL;
+	JsonbValue *v;
+	int			attempt;
+	TimestampTz scheduled_at;
+	RetryPolicy policy;
+	int64		backoff_ms;
+	int64		deadline_ms = 0;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	durable_plan(&get_plan,
+				 "SELECT s.options, t.attempt, s.scheduled_at FROM durable.steps s "
+				 "  JOIN durable.tasks t USING (run_id, seq) "
+				 " WHERE s.run_id = $1 AND s.seq = $2 AND s.status = 'pending'",
+				 2, get_types);
+	durable_exec(get_plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		return;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		options = DatumGetJsonbPCopy(d);
+	attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	scheduled_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+
+	v = jb_get(options, "retry");
+	if (v != NULL && v->type == jbvBinary)
+		retry = JsonbValueToJsonb(v);
+	retry_policy_parse(retry, &policy, "retry policy");
+	backoff_ms = retry_backoff_ms(&policy, attempt);
+	v = jb_get(options, "schedule_to_close_ms");
+	if (v != NULL && v->type == jbvNumeric)
+		deadline_ms = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+
+	error = jb_error_object(error);
+	if (retryable && retry_error_is_retryable(&policy, error) &&
+		(policy.maximum_attempts == 0 || attempt < policy.maximum_attempts) &&
+		(deadline_ms == 0 ||
+		 now + backoff_ms * 1000 < scheduled_at + deadline_ms * 1000))
+	{
+		values[2] = TimestampTzGetDatum(now + backoff_ms * 1000);
+		values[3] = TimestampTzGetDatum(now);
+		durable_bgw_wake(now + backoff_ms * 1000);
+		durable_plan(&retry_plan,
+					 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
+					 "       token = NULL, worker = NULL, created_at = $4 "
+					 " WHERE run_id = $1 AND seq = $2",
+					 4, retry_types);
+		durable_exec(retry_plan, values, NULL, false, 0);
+		history_add(run_id, seq, event,
+					jb_cstring(psprintf("{\"attempt\": %d, \"retry_in_ms\": " INT64_FORMAT ", \"error\": %s}",
+										attempt, backoff_ms, jb_text(error))));
+		return;
+	}
+
+	history_add(run_id, seq, event,
+				jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
+									attempt, jb_text(error))));
+	engine_resolve_step(run_id, seq, "failed", NULL, error, now);
+	engine_delete_task(run_id, seq);
+}
+
+/*
+ * engine_delete_task: a task's work is done.
+ */
+void
+engine_delete_task(int64 run_id, int seq)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	durable_plan(&plan,
+				 "DELETE FROM durable.tasks WHERE run_id = $1 AND seq = $2",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+}

@@ -1,0 +1,282 @@
+/*-------------------------------------------------------------------------
+ *
+ * notify.c
+ *	  Wake-ups for workers: NOTIFY durable_<queue> when a queue gains ready
+ *	  work, coalesced to at most one per queue per transaction, and sent
+ *	  only when a worker may be waiting.
+ *
+ *	  NOTIFY takes a database-wide lock at commit, which halves throughput
+ *	  when every commit sends one.  So a poll that comes back with fewer
+ *	  tasks than it asked for raises the queue's "idle" flag in shared
+ *	  memory (its worker is about to wait), and a transaction that gave the
+ *	  queue work sends the NOTIFY only while the flag is up, lowering it.
+ *	  A busy queue, whose polls come back full, commits without NOTIFY.
+ *	  Flags live in a fixed array indexed by a hash of the queue name; a
+ *	  collision only costs a spurious NOTIFY.  Without shared memory (not
+ *	  preloaded) every such transaction notifies.
+ *
+ *	  The same shared memory lists the running background workers, so a
+ *	  commit that creates a due time earlier than a worker's planned
+ *	  wake-up (a short timer, a start delay) sets that worker's latch.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/async.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+
+#include "durable.h"
+
+#define IDLE_SLOTS 4096
+#define WORKER_SLOTS 64
+
+/* a running background worker, so commits can wake it early */
+typedef struct WorkerSlot
+{
+	Oid			dboid;
+	int			procno;
+	pg_atomic_uint64 next_wake; /* real time it plans to wake up */
+} WorkerSlot;
+
+typedef struct DurableShared
+{
+	pg_atomic_uint32 idle[IDLE_SLOTS];
+	slock_t		mutex;			/* guards dboid/procno of worker slots */
+	WorkerSlot	workers[WORKER_SLOTS];
+} DurableShared;
+
+static DurableShared *shared = NULL;
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* queues given work by the current transaction */
+static List *pending_queues = NIL;
+/* earliest due time the current transaction created (durable clock) */
+static TimestampTz pending_due = 0;
+static WorkerSlot *my_slot = NULL;
+static bool callback_registered = false;
+
+static uint32
+queue_slot(const char *queue)
+{
+	return hash_bytes((const unsigned char *) queue, strlen(queue)) % IDLE_SLOTS;
+}
+
+static void
+durable_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(DurableShared)));
+}
+
+static void
+durable_shmem_startup_hook(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("durable", sizeof(DurableShared), &found);
+	if (!found)
+	{
+		int			i;
+
+		for (i = 0; i < IDLE_SLOTS; i++)
+			pg_atomic_init_u32(&shared->idle[i], 1);
+		SpinLockInit(&shared->mutex);
+		for (i = 0; i < WORKER_SLOTS; i++)
+		{
+			shared->workers[i].dboid = InvalidOid;
+			shared->workers[i].procno = -1;
+			pg_atomic_init_u64(&shared->workers[i].next_wake, 0);
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+durable_shmem_request(void)
+{
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = durable_shmem_request_hook;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = durable_shmem_startup_hook;
+}
+
+/*
+ * wake_worker_if_later: set the latch of this database's background
+ * worker when it plans to sleep past 'due'.
+ */
+static void
+wake_worker_if_later(TimestampTz due)
+{
+	TimestampTz real_due = due - (int64) durable_clock_offset_s * USECS_PER_SEC;
+	int			i;
+
+	if (shared == NULL)
+		return;
+	for (i = 0; i < WORKER_SLOTS; i++)
+	{
+		WorkerSlot *w = &shared->workers[i];
+		int			procno;
+
+		if (w->dboid != MyDatabaseId)
+			continue;
+		procno = w->procno;
+		if (procno >= 0 && (TimestampTz) pg_atomic_read_u64(&w->next_wake) > real_due)
+			SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+		return;
+	}
+}
+
+/*
+ * durable_bgw_wake: this transaction created something due at 'due'; at
+ * commit, wake the background worker if it would sleep past it.
+ */
+void
+durable_bgw_wake(TimestampTz due)
+{
+	if (pending_due == 0 || due < pending_due)
+		pending_due = due;
+}
+
+static void
+release_slot(int code, Datum arg)
+{
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	my_slot->dboid = InvalidOid;
+	my_slot->procno = -1;
+	SpinLockRelease(&shared->mutex);
+	my_slot = NULL;
+}
+
+/*
+ * durable_bgw_register_self: a background worker announces itself for
+ * its database.
+ */
+void
+durable_bgw_register_self(void)
+{
+	int			i;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < WORKER_SLOTS; i++)
+		if (shared->workers[i].dboid == MyDatabaseId ||
+			shared->workers[i].dboid == InvalidOid)
+		{
+			my_slot = &shared->workers[i];
+			my_slot->dboid = MyDatabaseId;
+			my_slot->procno = DURABLE_MY_PROCNO;
+			break;
+		}
+	SpinLockRelease(&shared->mutex);
+	if (my_slot)
+		on_shmem_exit(release_slot, (Datum) 0);
+}
+
+void
+durable_bgw_set_next_wake(TimestampTz when)
+{
+	if (my_slot)
+		pg_atomic_write_u64(&my_slot->next_wake, (uint64) when);
+}
+
+/*
+ * durable_xact_callback: at pre-commit, NOTIFY each queue the transaction
+ * gave work whose flag says a worker may be waiting.  This runs before
+ * PreCommit_Notify, so the notifications go out with this commit.
+ */
+static void
+durable_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			foreach(lc, pending_queues)
+			{
+				const char *queue = lfirst(lc);
+				bool		notify = true;
+
+				if (shared != NULL)
+					notify = pg_atomic_exchange_u32(&shared->idle[queue_slot(queue)], 0) != 0;
+				if (notify)
+					Async_Notify(psprintf("durable_%s", queue), NULL);
+			}
+			pending_queues = NIL;
+			break;
+		case XACT_EVENT_COMMIT:
+			if (pending_due != 0)
+				wake_worker_if_later(pending_due);
+			pending_queues = NIL;
+			pending_due = 0;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+		case XACT_EVENT_PRE_PREPARE:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			/* a prepared transaction cannot NOTIFY; the worker's tick covers it */
+			pending_queues = NIL;
+			pending_due = 0;
+			break;
+	}
+}
+
+void
+durable_notify_init(void)
+{
+	if (!callback_registered)
+	{
+		RegisterXactCallback(durable_xact_callback, NULL);
+		callback_registered = true;
+	}
+}
+
+/*
+ * durable_queue_gained_work: remember that this transaction made work
+ * ready on a queue.  The namespace is not part of the channel: a
+ * same-named queue in another namespace only gets a spurious wake-up.
+ */
+void
+durable_queue_gained_work(const char *ns, const char *queue)
+{
+	ListCell   *lc;
+	MemoryContext old;
+
+	foreach(lc, pending_queues)
+		if (strcmp((const char *) lfirst(lc), queue) == 0)
+			return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending_queues = lappend(pending_queues, pstrdup(queue));
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * durable_note_idle_poll: a poll came back short; its worker may wait.
+ */
+void
+durable_note_idle_poll(const char *ns, const char *queue)
+{
+	if (shared != NULL)
+		pg_atomic_write_u32(&shared->idle[queue_slot(queue)], 1);
+}

@@ -1,0 +1,568 @@
+/*-------------------------------------------------------------------------
+ *
+ * task.c
+ *	  The worker calls that take a token: step_record, task_suspend,
+ *	  task_complete, task_fail and task_heartbeat.  Each looks the token up
+ *	  first and locks the task row; a token that is not the task's current
+ *	  lease is rejected with DU004 before anything changes, so a zombie
+ *	  worker can never overwrite a newer attempt.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "task.h"
+
+Jsonb *
+get_jsonb_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return PG_GETARG_JSONB_P(argno);
+}
+
+static int64
+get_token_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("token must not be NULL"),
+				 errhint("Pass the token that durable.task_poll returned with the task.")));
+	return PG_GETARG_INT64(0);
+}
+
+/*
+ * task_lookup: find and lock the task leased under this token, and check
+ * that the caller may work its queue.  Raises DU004 when the token is not
+ * current.
+ */
+void
+task_lookup(int64 token, Oid caller, TaskRef *task)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(token);
+	durable_plan(&plan,
+				 "SELECT t.run_id, t.seq, t.namespace, t.queue, t.priority, "
+				 "       t.attempt, r.cancel_requested "
+				 "  FROM durable.tasks t JOIN durable.runs r USING (run_id) "
+				 " WHERE t.token = $1 AND t.state = 'leased' FOR UPDATE OF t",
+				 1, types);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_STALE_TOKEN),
+				 errmsg("task token " INT64_FORMAT " is not current", token),
+				 errdetail("The task was finished, withdrawn, or its lease expired and it was handed to another worker."),
+				 errhint("Stop working on this task; only the current lease holder's result counts.")));
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	task->token = token;
+	task->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	task->seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	task->is_workflow = task->seq == 0;
+	task->ns = SPI_getvalue(tup, desc, 3);
+	task->queue = SPI_getvalue(tup, desc, 4);
+	task->priority = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
+	task->attempt = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	task->cancel_requested = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	durable_check_right_of(caller, DURABLE_RIGHT_WORKER, task->ns, task->queue);
+}
+
+static void
+require_workflow_task(TaskRef *task, const char *call)
+{
+	if (!task->is_workflow)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WRONG_TASK_KIND),
+				 errmsg("%s needs a workflow task", call),
+				 errdetail("Token " INT64_FORMAT " belongs to the activity of step %d.",
+						   task->token, task->seq),
+				 errhint("Finish activity tasks with durable.task_complete or durable.task_fail.")));
+}
+
+/*
+ * end_workflow_task: the worker is done with this workflow task.  If a
+ * step resolved while it was leased (rerun), the same row becomes ready
+ * again at once; otherwise it leaves the table.
+ */
+static void
+end_workflow_task(TaskRef *task, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(task->run_id);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH d AS (DELETE FROM durable.tasks "
+				 "            WHERE run_id = $1 AND seq = 0 AND NOT rerun RETURNING 1) "
+				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, token = NULL, "
+				 "       worker = NULL, rerun = false, attempt = 0, created_at = $2 "
+				 " WHERE run_id = $1 AND seq = 0 AND rerun",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed == 1)
+		durable_queue_gained_work(task->ns, task->queue);
+}
+
+/*
+ * step_insert_or_match: create journal entry (run, seq) once.  If it
+ * exists with the same kind and name, this is a replay or a retried call:
+ * nothing changes (*inserted = false).  Another kind or name is a
+ * nondeterminism error naming both.
+ */
+void
+step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
+					 const char *status, Jsonb *input, Jsonb *result,
+					 const char *queue, Jsonb *options, TimestampTz now,
+					 TimestampTz due_at, bool *inserted)
+{
+	static SPIPlanPtr ins = NULL;
+	static SPIPlanPtr get = NULL;
+	static const Oid types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	JSONBOID, JSONBOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	static const Oid types2[2] = {INT8OID, INT4OID};
+	Datum		values[11];
+	char		nulls[11] = "           ";
+	char	   *old_kind;
+	char	   *old_name;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	values[2] = CStringGetTextDatum(kind);
+	values[3] = CStringGetTextDatum(name);
+	values[4] = CStringGetTextDatum(status);
+	values[5] = PointerGetDatum(input);
+	nulls[5] = input ? ' ' : 'n';
+	values[6] = PointerGetDatum(result);
+	nulls[6] = result ? ' ' : 'n';
+	values[7] = queue ? CStringGetTextDatum(queue) : (Datum) 0;
+	nulls[7] = queue ? ' ' : 'n';
+	values[8] = PointerGetDatum(options);
+	nulls[8] = options ? ' ' : 'n';
+	values[9] = TimestampTzGetDatum(now);
+	values[10] = TimestampTzGetDatum(due_at);
+	nulls[10] = due_at ? ' ' : 'n';
+	durable_plan(&ins,
+				 "INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
+				 "       result, queue, options, scheduled_at, resolved_at, due_at) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+				 "        CASE WHEN $5 = 'pending' THEN NULL ELSE $10 END, $11) "
+				 "ON CONFLICT (run_id, seq) DO NOTHING",
+				 11, types);
+	durable_exec(ins, values, nulls, false, 0);
+	*inserted = SPI_processed == 1;
+	if (*inserted)
+		return;
+
+	durable_plan(&get,
+				 "SELECT kind, name FROM durable.steps WHERE run_id = $1 AND seq = $2",
+				 2, types2);
+	durable_exec(get, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "durable: step %d of run " INT64_FORMAT " vanished", seq, run_id);
+	old_kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	old_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(old_kind, kind) != 0 || strcmp(old_name, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_NONDETERMINISM),
+				 errmsg("nondeterminism in step %d: the journal holds %s \"%s\", the code asked for %s \"%s\"",
+						seq, old_kind, old_name, kind, name),
+				 errdetail("Run " INT64_FORMAT " recorded step %d as %s \"%s\" in an earlier attempt.",
+						   run_id, seq, old_kind, old_name),
+				 errhint("Workflow code must make the same durable calls in the same order on every replay; version the change or start a new workflow.")));
+}
+
+/*
+ * record_one_step / record_steps: checkpoint local steps.  The first
+ * recorded result of a seq wins; recording it again is a no-op.
+ */
+static void
+record_one_step(TaskRef *task, int64 seq, const char *name, Jsonb *result,
+				TimestampTz now)
+{
+	bool		inserted;
+
+	if (seq < 1 || seq > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("step seq must be between 1 and %d", PG_INT32_MAX),
+				 errdetail("The value given was " INT64_FORMAT ".", seq)));
+	check_payload(result, "step result");
+	step_insert_or_match(task->run_id, (int) seq, "local", name, "completed",
+						 NULL, result ? result : jb_cstring("null"), NULL, NULL,
+						 now, 0, &inserted);
+}
+
+void
+record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "name", "result", NULL};
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	int			n = 0;
+
+	if (steps == NULL)
+		return;
+	require_workflow_task(task, "recording steps");
+	if (!JB_ROOT_IS_ARRAY(steps) || JB_ROOT_IS_SCALAR(steps))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("steps must be a JSON array"),
+				 errhint("Pass [{\"seq\": 1, \"name\": \"...\", \"result\": ...}, ...].")));
+	it = JsonbIteratorInit(&steps->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		Jsonb	   *step;
+		int64		seq;
+		char	   *name;
+		JsonbValue *res;
+
+		if (r != WJB_ELEM)
+			continue;
+		if (++n > DURABLE_MAX_BATCH)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("too many steps in one call"),
+					 errdetail("The limit is %d.", DURABLE_MAX_BATCH)));
+		if (v.type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("invalid step %d: expected a JSON object", n)));
+		step = JsonbValueToJsonb(&v);
+		jb_check_keys(step, "step", keys);
+		if (!jb_get_int(step, "seq", "step", 1, PG_INT32_MAX, &seq))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("invalid step: \"seq\" is missing")));
+		name = jb_get_string(step, "name", "step", DURABLE_MAX_NAME, true);
+		res = jb_get(step, "result");
+		record_one_step(task, seq, name, res ? JsonbValueToJsonb(res) : NULL, now);
+	}
+}
+
+/*
+ * durable.step_record(token, seq, name, result)
+ */
+PG_FUNCTION_INFO_V1(durable_step_record);
+Datum
+durable_step_record(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	const char *name;
+	DurableCall call;
+	TaskRef		task;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("step seq must not be NULL")));
+	name = check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
+					  "step name", DURABLE_MAX_NAME);
+	durable_enter(&call);
+	task_lookup(token, call.saved_userid, &task);
+	require_workflow_task(&task, "durable.step_record");
+	record_one_step(&task, PG_GETARG_INT32(1), name, get_jsonb_arg(fcinfo, 3),
+					durable_now());
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.step_record(token, steps jsonb)
+ */
+PG_FUNCTION_INFO_V1(durable_step_record_many);
+Datum
+durable_step_record_many(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *steps = get_jsonb_arg(fcinfo, 1);
+	DurableCall call;
+	TaskRef		task;
+
+	if (steps == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("steps must not be NULL")));
+	durable_enter(&call);
+	task_lookup(token, call.saved_userid, &task);
+	require_workflow_task(&task, "durable.step_record");
+	record_steps(&task, steps, durable_now());
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.task_suspend(token, commands, steps): the workflow code waits.
+ * Steps are recorded, commands applied, and the workflow task ends, all
+ * in the caller's transaction.
+ */
+PG_FUNCTION_INFO_V1(durable_task_suspend);
+Datum
+durable_task_suspend(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *commands = get_jsonb_arg(fcinfo, 1);
+	Jsonb	   *steps = get_jsonb_arg(fcinfo, 2);
+	TimestampTz now = durable_now();
+	DurableCall call;
+	TaskRef		task;
+
+	if (commands == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("commands must not be NULL"),
+				 errhint("Pass a JSON array of commands; [] waits for steps already pending.")));
+	durable_enter(&call);
+	task_lookup(token, call.saved_userid, &task);
+	require_workflow_task(&task, "durable.task_suspend");
+	record_steps(&task, steps, now);
+	apply_commands(&task, commands, now);
+	end_workflow_task(&task, now);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * task_complete_one: finish one task.  A workflow task's result closes the
+ * run; an activity's result resolves its step and wakes the workflow.
+ */
+void
+task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
+				  TimestampTz now)
+{
+	TaskRef		task;
+
+	check_payload(result, "result");
+	task_lookup(token, caller, &task);
+	if (result == NULL)
+		result = jb_cstring("null");
+	if (task.is_workflow)
+	{
+		record_steps(&task, steps, now);
+		engine_close_run(task.run_id, "completed", result, NULL, now);
+	}
+	else
+	{
+		if (steps != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_WRONG_TASK_KIND),
+					 errmsg("an activity task cannot record steps"),
+					 errhint("Only workflow tasks keep a journal.")));
+		engine_resolve_step(task.run_id, task.seq, "completed", result, NULL, now);
+		engine_delete_task(task.run_id, task.seq);
+	}
+}
+
+PG_FUNCTION_INFO_V1(durable_task_complete);
+Datum
+durable_task_complete(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	DurableCall call;
+
+	durable_enter(&call);
+	task_complete_one(token, get_jsonb_arg(fcinfo, 1), get_jsonb_arg(fcinfo, 2),
+					  call.saved_userid, durable_now());
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * complete_many: tokens[i] is finished with results[i] (NULL results: all
+ * null).  Shared by task_complete(bigint[], jsonb[]) and task_poll.
+ */
+void		complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
+						  TimestampTz now);
+
+void
+complete_many(ArrayType *tokens, ArrayType *results, Oid caller, TimestampTz now)
+{
+	Datum	   *tok;
+	bool	   *tnull;
+	int			ntok;
+	Datum	   *res = NULL;
+	bool	   *rnull = NULL;
+	int			nres = 0;
+	int			i;
+
+	if (ARR_NDIM(tokens) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("tokens must be a one-dimensional array")));
+	deconstruct_array(tokens, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+					  &tok, &tnull, &ntok);
+	if (ntok > DURABLE_MAX_BATCH)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("too many tokens in one call"),
+				 errdetail("%d were given; the limit is %d.", ntok, DURABLE_MAX_BATCH)));
+	if (results != NULL)
+	{
+		if (ARR_NDIM(results) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("results must be a one-dimensional array")));
+		deconstruct_array(results, JSONBOID, -1, false, TYPALIGN_INT,
+						  &res, &rnull, &nres);
+		if (nres != ntok)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("results must have one element per token"),
+					 errdetail("%d tokens and %d results were given.", ntok, nres)));
+	}
+	for (i = 0; i < ntok; i++)
+	{
+		if (tnull[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("tokens must not contain NULL")));
+		task_complete_one(DatumGetInt64(tok[i]),
+						  (res && !rnull[i]) ? DatumGetJsonbP(res[i]) : NULL,
+						  NULL, caller, now);
+	}
+}
+
+PG_FUNCTION_INFO_V1(durable_task_complete_many);
+Datum
+durable_task_complete_many(PG_FUNCTION_ARGS)
+{
+	DurableCall call;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("tokens must not be NULL")));
+	durable_enter(&call);
+	complete_many(PG_GETARG_ARRAYTYPE_P(0),
+				  PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1),
+				  call.saved_userid, durable_now());
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.task_fail(token, error, retryable)
+ *
+ * Activity: retried by its retry policy when retryable; else its step
+ * fails and the workflow sees the error.  Workflow task: retryable means
+ * the code hit a transient problem, so the task is retried with backoff
+ * (Temporal retries workflow tasks); not retryable means the workflow
+ * failed, and the run closes as failed (cancelled if a cancel was
+ * requested).
+ */
+PG_FUNCTION_INFO_V1(durable_task_fail);
+Datum
+durable_task_fail(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr retry_plan = NULL;
+	static const Oid types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *error = get_jsonb_arg(fcinfo, 1);
+	bool		retryable = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
+	TimestampTz now = durable_now();
+	DurableCall call;
+	TaskRef		task;
+
+	if (error == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("error must not be NULL"),
+				 errhint("Pass {\"type\": \"...\", \"message\": \"...\"} or a string.")));
+	check_payload(error, "error");
+	error = jb_error_object(error);
+
+	durable_enter(&call);
+	task_lookup(token, call.saved_userid, &task);
+	if (!task.is_workflow)
+		engine_activity_failed(task.run_id, task.seq, error, retryable,
+							   "activity_failed", now);
+	else if (retryable)
+	{
+		RetryPolicy policy;
+		Datum		values[3];
+
+		retry_policy_parse(NULL, &policy, "retry policy");
+		values[0] = Int64GetDatum(task.run_id);
+		values[1] = TimestampTzGetDatum(now);
+		values[2] = TimestampTzGetDatum(now + retry_backoff_ms(&policy, task.attempt) * 1000);
+		durable_plan(&retry_plan,
+					 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
+					 "       token = NULL, worker = NULL, rerun = false, created_at = $2 "
+					 " WHERE run_id = $1 AND seq = 0",
+					 3, types);
+		durable_exec(retry_plan, values, NULL, false, 0);
+		history_add(task.run_id, 0, "workflow_task_failed",
+					jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
+										task.attempt, jb_text(error))));
+	}
+	else
+		engine_close_run(task.run_id,
+						 task.cancel_requested ? "cancelled" : "failed",
+						 NULL, error, now);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.task_heartbeat(token, details, lease): extend the lease from
+ * now, keep the details for the next attempt, and tell the worker whether
+ * the run was asked to cancel.
+ */
+PG_FUNCTION_INFO_V1(durable_task_heartbeat);
+Datum
+durable_task_heartbeat(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {INT8OID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID};
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *details = get_jsonb_arg(fcinfo, 1);
+	Interval   *lease;
+	TimestampTz now = durable_now();
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	DurableCall call;
+	TaskRef		task;
+	bool		cancel;
+
+	lease = check_interval(PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2),
+						   "lease", false);
+	check_payload(details, "heartbeat details");
+
+	durable_enter(&call);
+	task_lookup(token, call.saved_userid, &task);
+	values[0] = Int64GetDatum(token);
+	values[1] = TimestampTzGetDatum(now + interval_to_ms(lease) * 1000);
+	values[2] = PointerGetDatum(details);
+	nulls[2] = details ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "UPDATE durable.tasks t SET visible_at = LEAST($2, "
+				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::bigint FROM durable.steps s "
+				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms', "
+				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::bigint "
+				 "                FROM durable.steps s "
+				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms'), "
+				 "       heartbeat = coalesce($3, t.heartbeat), heartbeat_at = $4 "
+				 " WHERE t.token = $1",
+				 4, types);
+	durable_exec(plan, values, nulls, false, 0);
+	cancel = task.cancel_requested;
+	durable_leave(&call);
+	PG_RETURN_BOOL(cancel);
+}

@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * task.h
+ *	  A leased task as the token calls see it (task.c, commands.c, claim.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DURABLE_TASK_H
+#define DURABLE_TASK_H
+
+#include "durable.h"
+
+typedef struct TaskRef
+{
+	int64		token;
+	int64		run_id;
+	int			seq;			/* 0 for the workflow task */
+	bool		is_workflow;
+	char	   *ns;
+	char	   *queue;
+	int			priority;
+	int			attempt;
+	bool		cancel_requested;
+} TaskRef;
+
+extern void task_lookup(int64 token, Oid caller, TaskRef *task);
+extern void task_complete_one(int64 token, Jsonb *result, Jsonb *steps,
+							  Oid caller, TimestampTz now);
+extern void record_steps(TaskRef *task, Jsonb *steps, TimestampTz now);
+extern void apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now);
+extern void step_insert_or_match(int64 run_id, int seq, const char *kind,
+								 const char *name, const char *status,
+								 Jsonb *input, Jsonb *result, const char *queue,
+								 Jsonb *options, TimestampTz now,
+								 TimestampTz due_at, bool *inserted);
+extern Jsonb *get_jsonb_arg(FunctionCallInfo fcinfo, int argno);
+
+#endif							/* DURABLE_TASK_H */

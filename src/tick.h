@@ -1,0 +1,18 @@
+/*-------------------------------------------------------------------------
+ *
+ * tick.h
+ *	  The periodic work (tick.c), called by the background worker and by
+ *	  durable.tick().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DURABLE_TICK_H
+#define DURABLE_TICK_H
+
+#include "durable.h"
+
+extern int	expire_leases(TimestampTz now, int limit);
+extern int	tick_once(TimestampTz since, TimestampTz now, int limit, bool *more);
+extern TimestampTz tick_next_due(TimestampTz now);
+
+#endif							/* DURABLE_TICK_H */
