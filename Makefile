@@ -11,10 +11,10 @@ ifdef ASSERTS
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
 
-REGRESS = setup workflow task activity errors access tick
+REGRESS = setup
 REGRESS_OPTS = --temp-config=test/durable.conf --temp-instance=$(TEMP_INSTANCE) --load-extension=durable
-ISOLATION = claim_race stale_token
-ISOLATION_OPTS = --temp-config=test/durable.conf --temp-instance=$(TEMP_INSTANCE) --load-extension=durable
+ISOLATION =
+ISOLATION_OPTS = --temp-config=test/durable.conf --temp-instance=./tmp_check_iso --load-extension=durable
 TEMP_INSTANCE ?= ./tmp_check
 
 EXTRA_CLEAN = tmp_check tmp_check_iso results output_iso log
