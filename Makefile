@@ -11,9 +11,10 @@ ifdef ASSERTS
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
 
-REGRESS = setup
+# every sql/*.sql but the install script is a regression test; setup first
+REGRESS = setup $(filter-out setup,$(sort $(basename $(notdir $(filter-out sql/durable--%,$(wildcard sql/*.sql))))))
 REGRESS_OPTS = --temp-config=test/durable.conf --temp-instance=$(TEMP_INSTANCE) --load-extension=durable
-ISOLATION =
+ISOLATION = $(sort $(basename $(notdir $(wildcard specs/*.spec))))
 ISOLATION_OPTS = --temp-config=test/durable.conf --temp-instance=./tmp_check_iso --load-extension=durable
 TEMP_INSTANCE ?= ./tmp_check
 
