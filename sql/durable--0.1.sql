@@ -160,6 +160,35 @@ CREATE INDEX signals_buffered ON durable.signals (run_id, name, signal_no)
 CREATE UNIQUE INDEX signals_idempotency ON durable.signals (run_id, signal_id)
     WHERE signal_id IS NOT NULL;
 
+/* Schedules: cron-like rules that start workflows (see src/schedule.c). */
+CREATE TABLE durable.schedules (
+    namespace       text NOT NULL,
+    name            text NOT NULL,
+    spec            text NOT NULL,
+    timezone        text NOT NULL DEFAULT 'UTC',
+    workflow_type   text NOT NULL,
+    input           jsonb,
+    queue           text NOT NULL DEFAULT 'default',
+    workflow_options jsonb NOT NULL DEFAULT '{}',
+    overlap         text NOT NULL DEFAULT 'skip'
+        CHECK (overlap IN ('skip', 'buffer_one', 'allow_all', 'cancel_other',
+                           'terminate_other')),
+    catchup_window  interval NOT NULL DEFAULT '365 days',
+    paused          boolean NOT NULL DEFAULT false,
+    note            text,
+    next_fire_at    timestamptz,
+    last_fire_at    timestamptz,
+    last_workflow_id text,
+    buffered_fire_at timestamptz,
+    fires           bigint NOT NULL DEFAULT 0,
+    skipped         bigint NOT NULL DEFAULT 0,
+    created_at      timestamptz NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+COMMENT ON TABLE durable.schedules IS
+    'Schedules: a spec (cron or interval) that starts a workflow at each fire time';
+CREATE INDEX schedules_due ON durable.schedules (next_fire_at) WHERE NOT paused;
+
 /* Who may do what: see durable.grant_client, grant_worker, grant_admin. */
 CREATE TABLE durable.grants (
     role        oid NOT NULL,
@@ -267,12 +296,13 @@ COMMENT ON FUNCTION durable.task_suspend(bigint, jsonb, jsonb) IS
     'End a workflow task that waits: record steps, apply commands atomically';
 
 CREATE FUNCTION durable.task_complete(token bigint, result jsonb DEFAULT NULL,
-                                      steps jsonb DEFAULT NULL)
+                                      steps jsonb DEFAULT NULL,
+                                      continue_as_new jsonb DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_complete'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION durable.task_complete(bigint, jsonb, jsonb) IS
-    'Finish a task: an activity''s result resolves its step; a workflow''s result closes the run';
+COMMENT ON FUNCTION durable.task_complete(bigint, jsonb, jsonb, jsonb) IS
+    'Finish a task: an activity''s result resolves its step; a workflow''s result closes the run, or continue_as_new starts a fresh run with that input';
 
 CREATE FUNCTION durable.task_complete(tokens bigint[], results jsonb[])
 RETURNS void
@@ -306,6 +336,62 @@ AS 'MODULE_PATHNAME', 'durable_tick'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION durable.tick() IS
     'Do the background worker''s periodic work once (expired leases, due timers and timeouts); returns the number of items handled';
+
+/*
+ * Schedules (administration).
+ */
+CREATE FUNCTION durable.schedule_create(name text, spec text, workflow text,
+                                        input jsonb DEFAULT NULL,
+                                        options jsonb DEFAULT '{}')
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'durable_schedule_create'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_create(text, text, text, jsonb, jsonb) IS
+    'Create a schedule in the current namespace; returns its first fire time';
+
+CREATE FUNCTION durable.schedule_pause(name text, note text DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_schedule_pause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_pause(text, text) IS
+    'Pause a schedule; fires that fall due while paused are not caught up';
+
+CREATE FUNCTION durable.schedule_unpause(name text, note text DEFAULT NULL)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'durable_schedule_unpause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_unpause(text, text) IS
+    'Resume a schedule from now; returns its next fire time';
+
+CREATE FUNCTION durable.schedule_trigger(name text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'durable_schedule_trigger'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_trigger(text) IS
+    'Fire a schedule now (its overlap policy applies); returns the workflow id, or NULL if skipped';
+
+CREATE FUNCTION durable.schedule_backfill(name text, start_time timestamptz,
+                                          end_time timestamptz)
+RETURNS int
+AS 'MODULE_PATHNAME', 'durable_schedule_backfill'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_backfill(text, timestamptz, timestamptz) IS
+    'Start the workflows of every fire time in [start_time, end_time) that has none yet; returns how many started';
+
+CREATE FUNCTION durable.schedule_delete(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_schedule_delete'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_delete(text) IS
+    'Delete a schedule; workflows it started are not touched';
+
+CREATE FUNCTION durable.schedule_next_times(spec text, count int DEFAULT 5,
+                                            timezone text DEFAULT 'UTC')
+RETURNS SETOF timestamptz
+AS 'MODULE_PATHNAME', 'durable_schedule_next_times'
+LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.schedule_next_times(text, int, text) IS
+    'The next fire times of a spec after now, to check a cron expression';
 
 /*
  * Views.  They run with their owner's rights but filter rows by
@@ -371,6 +457,14 @@ SELECT namespace, workflow_id, run_id, event_time, event_type, seq, details
  ORDER BY run_id, event_time, ord, event_id, seq;
 COMMENT ON VIEW durable.history IS
     'Event log of the runs the current user may read: derived events and recorded ones';
+
+CREATE VIEW durable.schedule_list AS
+SELECT namespace, name, spec, timezone, workflow_type, queue, overlap,
+       catchup_window, paused, note, next_fire_at, last_fire_at,
+       last_workflow_id, buffered_fire_at IS NOT NULL AS buffered, fires,
+       skipped, created_at
+  FROM durable.schedules;
+COMMENT ON VIEW durable.schedule_list IS 'Schedules with their next fire times (admin)';
 
 CREATE VIEW durable.task_list AS
 SELECT t.namespace, t.queue, t.kind, r.workflow_id, t.run_id, t.seq,
@@ -467,6 +561,73 @@ $$;
 COMMENT ON FUNCTION durable.wf_describe(text) IS
     'The latest run of a workflow: status, pending steps with attempts and due times';
 
+CREATE FUNCTION durable.wf_signal_with_start(name text, input jsonb,
+                                             workflow_id text, signal text,
+                                             payload jsonb DEFAULT NULL,
+                                             queue text DEFAULT 'default',
+                                             options jsonb DEFAULT '{}',
+                                             signal_id text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF options IS NOT NULL AND jsonb_typeof(options) <> 'object' THEN
+        RAISE EXCEPTION 'invalid workflow options: expected a JSON object'
+            USING ERRCODE = 'DU001';
+    END IF;
+    PERFORM durable.wf_start(name, input, workflow_id, queue,
+        coalesce(options, '{}') || '{"id_conflict_policy": "use_existing"}');
+    PERFORM durable.wf_signal(workflow_id, signal, payload, signal_id);
+    RETURN workflow_id;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text) IS
+    'Signal a workflow, starting it first when it is not running, in one transaction';
+
+/*
+ * Namespaces.
+ */
+CREATE FUNCTION durable.namespace_create(namespace text,
+                                         retention interval DEFAULT '7 days')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF namespace IS NULL OR namespace = '' OR length(namespace) > 255 THEN
+        RAISE EXCEPTION 'invalid namespace name' USING ERRCODE = 'DU001',
+            DETAIL = 'A namespace name is 1 to 255 characters.';
+    END IF;
+    IF retention IS NULL OR retention < '0'::interval THEN
+        RAISE EXCEPTION 'retention must be zero or positive' USING ERRCODE = 'DU001';
+    END IF;
+    INSERT INTO durable.namespaces (namespace, retention)
+    VALUES (namespace_create.namespace, namespace_create.retention);
+EXCEPTION WHEN unique_violation THEN
+    RAISE EXCEPTION 'namespace "%" already exists', namespace USING ERRCODE = 'DU006',
+        HINT = 'Use durable.namespace_set_retention to change its retention.';
+END
+$$;
+COMMENT ON FUNCTION durable.namespace_create(text, interval) IS
+    'Create a namespace; closed runs are purged after its retention';
+
+CREATE FUNCTION durable.namespace_set_retention(namespace text, retention interval)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF retention IS NULL OR retention < '0'::interval THEN
+        RAISE EXCEPTION 'retention must be zero or positive' USING ERRCODE = 'DU001';
+    END IF;
+    UPDATE durable.namespaces n SET retention = namespace_set_retention.retention
+     WHERE n.namespace = namespace_set_retention.namespace;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'namespace "%" does not exist', namespace USING ERRCODE = 'DU001';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION durable.namespace_set_retention(text, interval) IS
+    'Change how long closed runs of a namespace are kept';
+
 /*
  * Rights.  Nothing is granted to PUBLIC; these functions grant EXECUTE on
  * the right set of functions and record the namespace or queue.
@@ -483,6 +644,7 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION
         durable.wf_start(text, jsonb, text, text, jsonb),
         durable.wf_signal(text, text, jsonb, text),
+        durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text),
         durable.wf_cancel(text, text), durable.wf_terminate(text, text),
         durable.wf_result(text, interval), durable.wf_status(text),
         durable.wf_history(text), durable.wf_describe(text),
@@ -508,7 +670,7 @@ BEGIN
         durable.step_record(bigint, int, text, jsonb),
         durable.step_record(bigint, jsonb),
         durable.task_suspend(bigint, jsonb, jsonb),
-        durable.task_complete(bigint, jsonb, jsonb),
+        durable.task_complete(bigint, jsonb, jsonb, jsonb),
         durable.task_complete(bigint[], jsonb[]),
         durable.task_fail(bigint, jsonb, boolean),
         durable.task_heartbeat(bigint, jsonb, interval) TO %s', role);

@@ -369,16 +369,78 @@ task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 	}
 }
 
+/*
+ * continue_as_new: close the run as continued_as_new and start a new run
+ * of the same workflow id with a fresh journal, atomically.  The new run
+ * keeps the old one's type, queue, options, parent and execution
+ * deadline; its first workflow task is ready at once.
+ */
+static void
+continue_as_new(TaskRef *task, Jsonb *input, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[3] = {INT8OID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	bool		isnull;
+	int64		new_run;
+
+	check_payload(input, "continue-as-new input");
+	engine_close_run(task->run_id, "continued_as_new", NULL, NULL, now);
+	values[0] = Int64GetDatum(task->run_id);
+	values[1] = PointerGetDatum(input);
+	values[2] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
+				 "       workflow_type, queue, input, priority, options, created_at, "
+				 "       parent_run_id, parent_seq, deadline_at) "
+				 "     SELECT namespace, workflow_id, workflow_type, queue, $2, priority, "
+				 "            options, $3, parent_run_id, parent_seq, deadline_at "
+				 "       FROM durable.runs WHERE run_id = $1 "
+				 "     RETURNING run_id, namespace, queue, priority) "
+				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
+				 "       priority, visible_at, created_at) "
+				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3 FROM r "
+				 "RETURNING run_id",
+				 3, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "durable: could not continue run " INT64_FORMAT " as new", task->run_id);
+	new_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	history_add(task->run_id, 0, "continued_as_new",
+				jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT "}", new_run)));
+	durable_queue_gained_work(task->ns, task->queue);
+}
+
+/*
+ * durable.task_complete(token, result, steps, continue_as_new)
+ */
 PG_FUNCTION_INFO_V1(durable_task_complete);
 Datum
 durable_task_complete(PG_FUNCTION_ARGS)
 {
 	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *can = get_jsonb_arg(fcinfo, 3);
+	TimestampTz now = durable_now();
 	DurableCall call;
 
 	durable_enter(&call);
-	task_complete_one(token, get_jsonb_arg(fcinfo, 1), get_jsonb_arg(fcinfo, 2),
-					  call.saved_userid, durable_now());
+	if (can == NULL)
+		task_complete_one(token, get_jsonb_arg(fcinfo, 1), get_jsonb_arg(fcinfo, 2),
+						  call.saved_userid, now);
+	else
+	{
+		TaskRef		task;
+
+		task_lookup(token, call.saved_userid, &task);
+		require_workflow_task(&task, "continue-as-new");
+		if (!PG_ARGISNULL(1))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("a run that continues as new has no result"),
+					 errhint("Pass result => NULL with continue_as_new.")));
+		record_steps(&task, get_jsonb_arg(fcinfo, 2), now);
+		continue_as_new(&task, can, now);
+	}
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }

@@ -3,7 +3,8 @@
  * tick.c
  *	  The periodic work, shared by the background worker and durable.tick():
  *	  expire leases, fire due timers and step deadlines, time out runs,
- *	  wake queues whose delayed tasks came due, and purge closed runs past
+ *	  start workflows of due schedules (schedule.c), wake queues whose
+ *	  delayed tasks came due, and purge closed runs past
  *	  their namespace's retention.  Each part handles at most a batch and
  *	  reports what it did, so callers can loop while there is a backlog.
  *
@@ -321,7 +322,8 @@ tick_next_due(TimestampTz now)
 				 " (SELECT min(deadline_at) FROM durable.runs "
 				 "   WHERE status = 'running' AND deadline_at IS NOT NULL), "
 				 " (SELECT min(visible_at) FROM durable.tasks "
-				 "   WHERE state = 'ready' AND visible_at > created_at AND visible_at > $1))",
+				 "   WHERE state = 'ready' AND visible_at > created_at AND visible_at > $1), "
+				 " (SELECT min(next_fire_at) FROM durable.schedules WHERE NOT paused))",
 				 1, types);
 	durable_exec(plan, values, NULL, true, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -346,6 +348,9 @@ tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 	*more |= n >= limit;
 	total += n;
 	n = expire_runs(now, limit);
+	*more |= n >= limit;
+	total += n;
+	n = fire_schedules(now, limit);
 	*more |= n >= limit;
 	total += n;
 	wake_delayed_queues(since, now);

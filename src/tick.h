@@ -14,5 +14,6 @@
 extern int	expire_leases(TimestampTz now, int limit);
 extern int	tick_once(TimestampTz since, TimestampTz now, int limit, bool *more);
 extern TimestampTz tick_next_due(TimestampTz now);
+extern int	fire_schedules(TimestampTz now, int limit);
 
 #endif							/* DURABLE_TICK_H */
