@@ -327,6 +327,13 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION durable.task_heartbeat(bigint, jsonb, interval) IS
     'Extend a task''s lease and save progress details; returns true when cancellation was requested';
 
+CREATE FUNCTION durable.task_release(token bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_release'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.task_release(bigint) IS
+    'Hand a leased task back unfinished (graceful shutdown): ready again at once, the attempt does not count';
+
 /*
  * Administration.
  */
@@ -436,7 +443,8 @@ SELECT namespace, workflow_id, run_id, event_time, event_type, seq, details
     SELECT r.namespace, r.workflow_id, s.run_id, s.resolved_at,
            s.kind || '_' || s.status, s.seq,
            jsonb_strip_nulls(jsonb_build_object('name', s.name, 'result', s.result,
-                              'error', s.error, 'attempt', s.attempt)),
+                              'error', s.error,
+                              'attempt', CASE WHEN s.kind = 'activity' THEN s.attempt END)),
            3, 0
       FROM durable.steps s JOIN durable.runs r USING (run_id)
      WHERE s.kind <> 'local' AND s.resolved_at IS NOT NULL
@@ -673,7 +681,8 @@ BEGIN
         durable.task_complete(bigint, jsonb, jsonb, jsonb),
         durable.task_complete(bigint[], jsonb[]),
         durable.task_fail(bigint, jsonb, boolean),
-        durable.task_heartbeat(bigint, jsonb, interval) TO %s', role);
+        durable.task_heartbeat(bigint, jsonb, interval),
+        durable.task_release(bigint) TO %s', role);
 END
 $$;
 COMMENT ON FUNCTION durable.grant_worker(regrole, text, text) IS

@@ -628,3 +628,38 @@ durable_task_heartbeat(PG_FUNCTION_ARGS)
 	durable_leave(&call);
 	PG_RETURN_BOOL(cancel);
 }
+
+/*
+ * durable.task_release(token): hand a task back unfinished, for a worker
+ * that shuts down gracefully.  The task is ready again at once and the
+ * attempt does not count.
+ */
+PG_FUNCTION_INFO_V1(durable_task_release);
+Datum
+durable_task_release(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	int64		token = get_token_arg(fcinfo);
+	TimestampTz now = durable_now();
+	Datum		values[2];
+	DurableCall call;
+	TaskRef		task;
+
+	durable_enter(&call);
+	task_lookup(token, call.saved_userid, &task);
+	values[0] = Int64GetDatum(token);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, created_at = $2, "
+				 "       token = NULL, worker = NULL, rerun = false, "
+				 "       attempt = greatest(attempt - 1, 0) "
+				 " WHERE token = $1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	history_add(task.run_id, task.seq, "task_released",
+				jb_cstring(psprintf("{\"attempt\": %d}", task.attempt)));
+	durable_queue_gained_work(task.ns, task.queue);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}

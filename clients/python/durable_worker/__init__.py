@@ -1,0 +1,546 @@
+"""durable_worker: a small Python SDK for the durable PostgreSQL extension.
+
+The SQL protocol (docs/protocol.md) is the real interface; this module only
+makes it pleasant.  Workflows are plain functions replayed against their
+journal: every durable call (step, activity, sleep, signal wait, child)
+takes the next seq; a resolved entry returns its recorded result, a pending
+one suspends the function, a new one runs (local step) or becomes a command.
+
+    import durable_worker as dw
+
+    @dw.activity()
+    def charge(ctx, order):
+        return {"charged": order["amount"]}
+
+    @dw.workflow()
+    def order(ctx, order):
+        reserved = ctx.step("reserve", lambda: {"ok": True})
+        receipt = ctx.activity("charge", order, queue="payments")
+        ctx.sleep("1s")
+        return {"reserved": reserved, "receipt": receipt}
+
+    dw.Worker("dbname=app", queue="default").run()
+
+Uses Debian's python3-psycopg (psycopg 3) and nothing else.
+"""
+
+import datetime
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+__all__ = [
+    "workflow", "activity", "Worker", "Client", "ActivityError",
+    "DurableTimeout", "CancelledError", "ApplicationError",
+    "NonRetryableError", "WorkflowFailed",
+]
+
+log = logging.getLogger("durable")
+
+WORKFLOWS = {}
+ACTIVITIES = {}
+
+
+def workflow(name=None):
+    """Register a workflow function fn(ctx, input) under a name."""
+    def register(fn):
+        WORKFLOWS[name or fn.__name__] = fn
+        return fn
+    return register
+
+
+def activity(name=None):
+    """Register an activity function fn(ctx, input) under a name."""
+    def register(fn):
+        ACTIVITIES[name or fn.__name__] = fn
+        return fn
+    return register
+
+
+class ActivityError(Exception):
+    """A durable call failed for good: the journal holds its error."""
+
+    def __init__(self, error):
+        self.error = error or {}
+        self.type = self.error.get("type")
+        super().__init__(self.error.get("message") or json.dumps(self.error))
+
+
+class DurableTimeout(ActivityError):
+    """The call timed out (error type "timeout": see timeout_type)."""
+
+
+class CancelledError(ActivityError):
+    """The call was cancelled because the workflow was asked to cancel."""
+
+
+class ApplicationError(Exception):
+    """Raised by workflow code to fail the run (not retried)."""
+
+    def __init__(self, message, type=None, details=None):
+        super().__init__(message)
+        self.type = type or self.__class__.__name__
+        self.details = details
+
+
+class NonRetryableError(Exception):
+    """Raised by an activity whose failure must not be retried."""
+
+
+class WorkflowFailed(Exception):
+    """Client.result: the workflow closed without a result."""
+
+    def __init__(self, diag):
+        super().__init__(diag)
+
+
+class _Suspend(BaseException):
+    """The workflow waits: unwind to the worker, which sends the commands."""
+
+
+class _ContinueAsNew(BaseException):
+    def __init__(self, input):
+        super().__init__()
+        self.input = input
+
+
+def _duration(value):
+    """Seconds (number), "30s"-style strings and timedeltas, as the engine takes them."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def _error_of(entry):
+    err = entry.get("error") or {"message": "step %s" % entry.get("status")}
+    if entry.get("status") == "cancelled" or err.get("type") == "cancelled":
+        return CancelledError(err)
+    if err.get("type") == "timeout":
+        return DurableTimeout(err)
+    return ActivityError(err)
+
+
+class Handle:
+    """A durable call started without waiting: wait with .result(),
+    ctx.gather() or ctx.first()."""
+
+    def __init__(self, ctx, seq):
+        self._ctx = ctx
+        self.seq = seq
+
+    def done(self):
+        entry = self._ctx._journal.get(self.seq)
+        return entry is not None and entry["status"] != "pending"
+
+    def result(self):
+        entry = self._ctx._journal.get(self.seq)
+        if entry is None or entry["status"] == "pending":
+            raise _Suspend()
+        if entry["status"] == "completed":
+            return entry.get("result")
+        raise _error_of(entry)
+
+
+class WorkflowContext:
+    """What workflow code sees.  Durable calls must happen in the same
+    order on every replay."""
+
+    def __init__(self, conn, task):
+        self._conn = conn
+        self._token = task["token"]
+        self._journal = {e["seq"]: e for e in (task["journal"] or [])}
+        self._seq = 0
+        self._commands = []
+        self.workflow_id = task["workflow_id"]
+        self.run_id = task["run_id"]
+        self.attempt = task["attempt"]
+        self.input = task["input"]
+        self.cancelled = task["cancel_requested"]
+
+    # -- plumbing
+    def _next(self, kind, name):
+        self._seq += 1
+        entry = self._journal.get(self._seq)
+        same = entry is not None and entry["kind"] == kind and entry["name"] == name
+        return self._seq, entry, same
+
+    def _record(self, seq, name, result):
+        self._conn.execute("SELECT durable.step_record(%s, %s, %s, %s)",
+                           (self._token, seq, name, Jsonb(result)))
+        self._journal[seq] = {"seq": seq, "kind": "local", "name": name,
+                              "status": "completed", "result": result}
+
+    def _command(self, seq, entry, same, cmd):
+        # a new call, or a changed one: the engine rejects the latter (DU003)
+        if not same:
+            cmd["seq"] = seq
+            self._commands.append({k: v for k, v in cmd.items() if v is not None})
+        return Handle(self, seq)
+
+    # -- local steps
+    def step(self, name, fn, *args):
+        """Run fn once and checkpoint its result (1 commit)."""
+        seq, entry, same = self._next("local", name)
+        if same:
+            return entry.get("result")
+        if entry is not None:
+            self._record(seq, name, None)       # raises the engine's DU003
+        result = fn(*args)
+        self._record(seq, name, result)
+        return result
+
+    def transaction(self, name, fn):
+        """Run fn(conn) and the checkpoint in one transaction: exactly once."""
+        seq, entry, same = self._next("local", name)
+        if same:
+            return entry.get("result")
+        with self._conn.transaction():
+            result = fn(self._conn)
+            self._record(seq, name, result)
+        return result
+
+    # -- remote calls
+    def start_activity(self, name, input=None, queue=None, retry=None,
+                       start_to_close=None, schedule_to_close=None,
+                       schedule_to_start=None, heartbeat=None, priority=None):
+        seq, entry, same = self._next("activity", name)
+        return self._command(seq, entry, same, {
+            "type": "activity", "name": name, "input": input, "queue": queue,
+            "retry": retry, "start_to_close": _duration(start_to_close),
+            "schedule_to_close": _duration(schedule_to_close),
+            "schedule_to_start": _duration(schedule_to_start),
+            "heartbeat": _duration(heartbeat), "priority": priority})
+
+    def activity(self, name, input=None, **options):
+        return self.start_activity(name, input, **options).result()
+
+    def start_timer(self, duration):
+        seq, entry, same = self._next("sleep", "sleep")
+        return self._command(seq, entry, same, {"type": "sleep", "duration": _duration(duration)})
+
+    def sleep(self, duration):
+        self.start_timer(duration).result()
+
+    def start_wait_signal(self, name, timeout=None):
+        seq, entry, same = self._next("signal", name)
+        return self._command(seq, entry, same, {"type": "signal", "name": name,
+                                                "timeout": _duration(timeout)})
+
+    def wait_signal(self, name, timeout=None):
+        """The next signal's payload; raises DurableTimeout after timeout."""
+        return self.start_wait_signal(name, timeout).result()
+
+    def start_child(self, name, input=None, workflow_id=None, queue=None,
+                    options=None, parent_close_policy=None):
+        seq, entry, same = self._next("child", name)
+        return self._command(seq, entry, same, {
+            "type": "child", "name": name, "input": input, "workflow_id": workflow_id,
+            "queue": queue, "options": options, "parent_close_policy": parent_close_policy})
+
+    def child(self, name, input=None, **options):
+        return self.start_child(name, input, **options).result()
+
+    def gather(self, *handles):
+        """All results, in order; suspends until every call resolved."""
+        if not all(h.done() for h in handles):
+            raise _Suspend()
+        return [h.result() for h in handles]
+
+    def first(self, *handles):
+        """(index, result) of the first resolved call, by position."""
+        for i, h in enumerate(handles):
+            if h.done():
+                return i, h.result()
+        raise _Suspend()
+
+    def continue_as_new(self, input):
+        raise _ContinueAsNew(input)
+
+
+class ActivityContext:
+    """What activity code sees."""
+
+    def __init__(self, worker, task):
+        self._worker = worker
+        self.token = task["token"]
+        self.workflow_id = task["workflow_id"]
+        self.attempt = task["attempt"]
+        self.heartbeat_details = task["heartbeat"]
+        self.cancelled = task["cancel_requested"]
+        self._details = None
+
+    def heartbeat(self, details=None):
+        """Save progress for the next attempt; returns whether the run was
+        asked to cancel (the worker also heartbeats on its own)."""
+        self._details = details
+        self.cancelled = self._worker._heartbeat(self.token, details) or self.cancelled
+        return self.cancelled
+
+
+def _connect(dsn, namespace):
+    conn = psycopg.connect(dsn, autocommit=True)
+    if namespace:
+        conn.execute("SELECT set_config('durable.namespace', %s, false)", (namespace,))
+    return conn
+
+
+class Worker:
+    """Polls one queue and runs its workflow and activity tasks.
+
+    concurrency tasks run at once, each on its own connection; polls ask for
+    up to max_tasks; an idle worker waits for NOTIFY durable_<queue> and
+    polls anyway every poll_interval seconds.  Running activities are
+    heartbeated every lease/3.  SIGTERM or SIGINT: stop polling, let
+    running tasks finish for up to grace seconds, hand the rest back.
+    """
+
+    def __init__(self, dsn, queue="default", concurrency=4, max_tasks=None,
+                 lease=30, poll_interval=5, grace=None, name=None, namespace=None,
+                 workflows=None, activities=None):
+        self.dsn = dsn
+        self.queue = queue
+        self.concurrency = concurrency
+        self.max_tasks = max_tasks or concurrency
+        self.lease = lease
+        self.poll_interval = poll_interval
+        self.grace = lease if grace is None else grace
+        self.name = name or "%s-%d" % (socket.gethostname(), os.getpid())
+        self.namespace = namespace
+        self.workflows = WORKFLOWS if workflows is None else workflows
+        self.activities = ACTIVITIES if activities is None else activities
+        self._stop = threading.Event()
+        self._slots = threading.Semaphore(concurrency)
+        self._local = threading.local()
+        self._running = {}                      # token -> ActivityContext
+        self._lock = threading.Lock()
+        self._hb_conn = None
+        self.completed = 0
+
+    # -- connections
+    def _conn(self):
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = _connect(self.dsn, self.namespace)
+        return conn
+
+    def _heartbeat(self, token, details=None):
+        with self._lock:
+            if self._hb_conn is None or self._hb_conn.closed:
+                self._hb_conn = _connect(self.dsn, self.namespace)
+            row = self._hb_conn.execute(
+                "SELECT durable.task_heartbeat(%s, %s, %s * interval '1 s')",
+                (token, Jsonb(details) if details is not None else None, self.lease)).fetchone()
+            return row[0]
+
+    def _heartbeat_loop(self):
+        while not self._stop.wait(max(self.lease / 3.0, 0.5)) or self._running:
+            for token, ctx in list(self._running.items()):
+                try:
+                    ctx.cancelled = self._heartbeat(token, ctx._details) or ctx.cancelled
+                except psycopg.Error as e:
+                    log.warning("heartbeat of task %s failed: %s", token, e.diag.message_primary)
+            if self._stop.is_set() and not self._running:
+                return
+
+    # -- running tasks
+    def _run_task(self, task):
+        start = time.monotonic()
+        try:
+            if task["kind"] == "workflow":
+                outcome = self._run_workflow(task)
+            else:
+                outcome = self._run_activity(task)
+            self.completed += 1
+        except psycopg.Error as e:
+            outcome = "error %s: %s" % (e.sqlstate, e.diag.message_primary)
+        except Exception as e:                  # never lose the worker thread
+            outcome = "error %r" % e
+        finally:
+            self._slots.release()
+        log.info("%s %s %s/%s attempt %s: %s (%.0f ms)", self.queue, task["kind"],
+                 task["workflow_id"], task["name"], task["attempt"], outcome,
+                 (time.monotonic() - start) * 1000)
+
+    def _run_workflow(self, task):
+        conn = self._conn()
+        token = task["token"]
+        fn = self.workflows.get(task["workflow_type"])
+        if fn is None:
+            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+                {"type": "UnknownWorkflow", "message": "no workflow %r on this worker" % task["workflow_type"]})))
+            return "unknown workflow type, retried later"
+        ctx = WorkflowContext(conn, task)
+        try:
+            result = fn(ctx, task["input"])
+        except _Suspend:
+            conn.execute("SELECT durable.task_suspend(%s, %s)", (token, Jsonb(ctx._commands)))
+            return "suspended with %d command(s)" % len(ctx._commands)
+        except _ContinueAsNew as c:
+            conn.execute("SELECT durable.task_complete(%s, NULL, NULL, %s)", (token, Jsonb(c.input)))
+            return "continued as new"
+        except (ApplicationError, ActivityError) as e:
+            err = {"type": getattr(e, "type", None) or type(e).__name__, "message": str(e)}
+            conn.execute("SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
+            return "failed: %s" % err["message"]
+        except psycopg.Error as e:
+            # nondeterminism (DU003) and the like: retry the task later
+            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+                {"type": "WorkflowTaskError", "sqlstate": e.sqlstate, "message": e.diag.message_primary})))
+            return "workflow task failed (%s): %s" % (e.sqlstate, e.diag.message_primary)
+        except Exception as e:
+            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+                {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()})))
+            return "workflow task failed: %r" % e
+        conn.execute("SELECT durable.task_complete(%s, %s)", (token, Jsonb(result)))
+        return "completed"
+
+    def _run_activity(self, task):
+        conn = self._conn()
+        token = task["token"]
+        fn = self.activities.get(task["name"])
+        if fn is None:
+            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+                {"type": "UnknownActivity", "message": "no activity %r on this worker" % task["name"]})))
+            return "unknown activity, retried later"
+        ctx = ActivityContext(self, task)
+        self._running[token] = ctx
+        try:
+            result = fn(ctx, task["input"])
+        except Exception as e:
+            err = {"type": type(e).__name__, "message": str(e)}
+            conn.execute("SELECT durable.task_fail(%s, %s, %s)",
+                         (token, Jsonb(err), not isinstance(e, NonRetryableError)))
+            return "failed: %r" % e
+        finally:
+            self._running.pop(token, None)
+        conn.execute("SELECT durable.task_complete(%s, %s)", (token, Jsonb(result)))
+        return "completed"
+
+    # -- the loop
+    def _poll(self, conn, n):
+        cur = conn.execute(
+            "SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
+            "       attempt, journal, heartbeat, cancel_requested "
+            "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s')",
+            (self.queue, self.name, n, self.lease))
+        cols = [c.name for c in cur.description]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def _wait_notify(self, conn, timeout):
+        pg = conn.pgconn
+        r, _, _ = select.select([conn.fileno()], [], [], timeout)
+        if r:
+            pg.consume_input()
+            while pg.notifies() is not None:
+                pass
+
+    def stop(self, *_):
+        self._stop.set()
+
+    def run(self, until=None):
+        """Work until stopped (SIGTERM/SIGINT, stop(), or until() true)."""
+        listen = _connect(self.dsn, self.namespace)
+        listen.execute('LISTEN "durable_%s"' % self.queue)
+        poll_conn = _connect(self.dsn, self.namespace)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self.stop)
+            signal.signal(signal.SIGINT, self.stop)
+        hb = threading.Thread(target=self._heartbeat_loop, daemon=True)
+        hb.start()
+        pool = ThreadPoolExecutor(self.concurrency)
+        log.info("worker %s polling queue %s", self.name, self.queue)
+        while not self._stop.is_set() and not (until and until()):
+            if not self._slots.acquire(timeout=0.5):
+                continue
+            free = 1
+            while free < self.max_tasks and self._slots.acquire(blocking=False):
+                free += 1
+            try:
+                tasks = self._poll(poll_conn, free)
+            except psycopg.Error as e:
+                log.warning("poll failed: %s", e)
+                tasks = []
+                time.sleep(1)
+            for _ in range(free - len(tasks)):
+                self._slots.release()
+            for t in tasks:
+                pool.submit(self._run_task, t)
+            if len(tasks) < free:
+                self._wait_notify(listen, self.poll_interval)
+        self._stop.set()
+        log.info("worker %s stopping: waiting for %d running activities", self.name, len(self._running))
+        deadline = time.monotonic() + self.grace
+        pool.shutdown(wait=False)
+        while self._running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for token in list(self._running):
+            try:
+                poll_conn.execute("SELECT durable.task_release(%s)", (token,))
+                log.info("released task %s", token)
+            except psycopg.Error:
+                pass
+        if not self._running:
+            pool.shutdown(wait=True)
+        listen.close()
+        poll_conn.close()
+
+
+class Client:
+    """Thin wrappers over the client functions."""
+
+    def __init__(self, dsn, namespace=None):
+        self.conn = _connect(dsn, namespace) if isinstance(dsn, str) else dsn
+
+    def start(self, name, input=None, workflow_id=None, queue="default", **options):
+        return self.conn.execute("SELECT durable.wf_start(%s, %s, %s, %s, %s)",
+                                 (name, Jsonb(input), workflow_id, queue, Jsonb(options))).fetchone()[0]
+
+    def signal(self, workflow_id, name, payload=None, signal_id=None):
+        self.conn.execute("SELECT durable.wf_signal(%s, %s, %s, %s)",
+                          (workflow_id, name, Jsonb(payload), signal_id))
+
+    def signal_with_start(self, name, input, workflow_id, signal, payload=None,
+                          queue="default", **options):
+        return self.conn.execute(
+            "SELECT durable.wf_signal_with_start(%s, %s, %s, %s, %s, %s, %s)",
+            (name, Jsonb(input), workflow_id, signal, Jsonb(payload), queue, Jsonb(options))).fetchone()[0]
+
+    def cancel(self, workflow_id, reason=None):
+        self.conn.execute("SELECT durable.wf_cancel(%s, %s)", (workflow_id, reason))
+
+    def terminate(self, workflow_id, reason=None):
+        self.conn.execute("SELECT durable.wf_terminate(%s, %s)", (workflow_id, reason))
+
+    def status(self, workflow_id):
+        return self.conn.execute("SELECT durable.wf_status(%s)", (workflow_id,)).fetchone()[0]
+
+    def result(self, workflow_id, wait=None):
+        """The output; None while running (after waiting up to wait seconds);
+        raises WorkflowFailed if the run failed, was cancelled, terminated or timed out."""
+        try:
+            return self.conn.execute("SELECT durable.wf_result(%s, %s * interval '1 s')",
+                                     (workflow_id, wait)).fetchone()[0]
+        except psycopg.Error as e:
+            if e.sqlstate == "DU010":
+                raise WorkflowFailed(e.diag.message_primary + ": " + (e.diag.message_detail or "")) from None
+            raise
+
+    def describe(self, workflow_id):
+        return self.conn.execute("SELECT durable.wf_describe(%s)", (workflow_id,)).fetchone()[0]
+
+    def history(self, workflow_id):
+        cur = self.conn.execute("SELECT * FROM durable.wf_history(%s)", (workflow_id,))
+        cols = [c.name for c in cur.description]
+        return [dict(zip(cols, r)) for r in cur.fetchall()]

@@ -1,0 +1,41 @@
+"""python3 -m durable_worker --dsn DSN --queue QUEUE module [module ...]
+
+Imports the modules (their @workflow / @activity decorators register the
+code) and runs a Worker until SIGTERM or SIGINT."""
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from . import Worker
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python3 -m durable_worker", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dsn", default=os.environ.get("DURABLE_DSN", ""),
+                   help="libpq connection string (default: PG* environment)")
+    p.add_argument("--queue", default="default")
+    p.add_argument("--namespace", default=None)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--max-tasks", type=int, default=None)
+    p.add_argument("--lease", type=float, default=30, help="lease in seconds")
+    p.add_argument("--poll-interval", type=float, default=5)
+    p.add_argument("--name", default=None, help="worker name shown in durable.task_list")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("modules", nargs="+", help="modules that define workflows and activities")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+    sys.path.insert(0, os.getcwd())
+    for m in args.modules:
+        importlib.import_module(m)
+    Worker(args.dsn, queue=args.queue, concurrency=args.concurrency, max_tasks=args.max_tasks,
+           lease=args.lease, poll_interval=args.poll_interval, name=args.name,
+           namespace=args.namespace).run()
+
+
+if __name__ == "__main__":
+    main()
