@@ -246,7 +246,7 @@ COMMENT ON FUNCTION durable.wf_signal(text, text, jsonb, text) IS
 CREATE FUNCTION durable.may_read(namespace text)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'durable_may_read'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION durable.may_read(text) IS
     'True when the current user holds client or admin rights on the namespace';
 
@@ -393,12 +393,13 @@ COMMENT ON FUNCTION durable.schedule_delete(text) IS
     'Delete a schedule; workflows it started are not touched';
 
 CREATE FUNCTION durable.schedule_next_times(spec text, count int DEFAULT 5,
-                                            timezone text DEFAULT 'UTC')
+                                            timezone text DEFAULT 'UTC',
+                                            after timestamptz DEFAULT NULL)
 RETURNS SETOF timestamptz
 AS 'MODULE_PATHNAME', 'durable_schedule_next_times'
 LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION durable.schedule_next_times(text, int, text) IS
-    'The next fire times of a spec after now, to check a cron expression';
+COMMENT ON FUNCTION durable.schedule_next_times(text, int, text, timestamptz) IS
+    'The next fire times of a spec after a time (default now), to check a cron expression';
 
 /*
  * Views.  They run with their owner's rights but filter rows by

@@ -623,20 +623,30 @@ durable_schedule_next_times(PG_FUNCTION_ARGS)
 	int			count;
 	CronSpec	cron;
 	TimestampTz t = durable_now();
+	TimestampTz anchor;
 	int			i;
 
 	spec = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), "schedule spec", 200);
 	count = check_positive_int(PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), "count", 1000);
 	if (!PG_ARGISNULL(2))
 		timezone = check_name(PG_GETARG_TEXT_PP(2), "time zone", 100);
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+	{
+		t = PG_GETARG_TIMESTAMPTZ(3);
+		if (TIMESTAMP_NOT_FINITE(t))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("after must be a finite time")));
+	}
 	cron_parse(spec, timezone, &cron);
+	anchor = t;
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < count; i++)
 	{
 		Datum		v;
 		bool		isnull = false;
 
-		t = cron_next(&cron, t, durable_now());
+		t = cron_next(&cron, t, anchor);
 		if (t == 0)
 			break;
 		v = TimestampTzGetDatum(t);

@@ -1,0 +1,112 @@
+-- schedule: cron parsing and evaluation, schedules fired by tick with
+-- overlap policies, pause, trigger, backfill; continue-as-new;
+-- signal-with-start.  Time moves with durable.clock_offset.
+SET timezone = 'UTC';
+CREATE FUNCTION sched_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END $$;
+
+-- cron evaluation from a fixed time
+SELECT * FROM durable.schedule_next_times('*/15 * * * *', 3, 'UTC', '2030-01-01 10:07:00+00');
+SELECT * FROM durable.schedule_next_times('30 2 * * *', 3, 'Europe/Paris', '2030-03-29 12:00:00+00'); -- DST starts 2030-03-31
+SELECT * FROM durable.schedule_next_times('0 0 29 2 *', 2, 'UTC', '2030-01-01 00:00:00+00');
+SELECT * FROM durable.schedule_next_times('0 9 * * MON-FRI', 3, 'UTC', '2030-01-04 12:00:00+00'); -- a Friday
+SELECT * FROM durable.schedule_next_times('*/20 * * * * *', 3, 'UTC', '2030-01-01 00:00:05+00');
+SELECT * FROM durable.schedule_next_times('0 0 1,15 * 1', 4, 'UTC', '2030-01-01 00:00:00+00'); -- day 1, 15 or Monday
+SELECT * FROM durable.schedule_next_times('@weekly', 2, 'UTC', '2030-01-01 00:00:00+00');
+SELECT * FROM durable.schedule_next_times('every 90s', 2, 'UTC', '2030-01-01 00:00:00+00');
+SELECT * FROM durable.schedule_next_times('0 0 31 2 *', 1, 'UTC', '2030-01-01 00:00:00+00'); -- never
+
+-- bad specs and options: clear errors, nothing created
+SELECT sched_try($$SELECT durable.schedule_next_times('61 * * * *')$$);
+SELECT sched_try($$SELECT durable.schedule_next_times('* * * *')$$);
+SELECT sched_try($$SELECT durable.schedule_next_times('*/0 * * * *')$$);
+SELECT sched_try($$SELECT durable.schedule_next_times('5-1 * * * *')$$);
+SELECT sched_try($$SELECT durable.schedule_next_times('every -5m')$$);
+SELECT sched_try($$SELECT durable.schedule_next_times('@sometimes')$$);
+SELECT sched_try($$SELECT durable.schedule_next_times('* * * * *', 1, 'Mars/Olympus')$$);
+SELECT sched_try($$SELECT durable.schedule_create('s', '0 0 31 2 *', 'wf')$$);
+SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"overlap": "sometimes"}')$$);
+SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"colour": "red"}')$$);
+SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"timezone": "Nowhere/Land"}')$$);
+SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"catchup_window": "-1m"}')$$);
+SELECT sched_try($$SELECT durable.schedule_create(NULL, '* * * * *', 'wf')$$);
+SELECT sched_try($$SELECT durable.schedule_pause('nope')$$);
+SELECT count(*) AS schedules FROM durable.schedules;
+
+-- a schedule every 10 seconds, overlap skip (default)
+SELECT durable.schedule_create('every10', '*/10 * * * * *', 'ping', '{"n": 1}',
+                               '{"queue": "sched_q"}') > now() AS first_fire_in_future;
+SELECT sched_try($$SELECT durable.schedule_create('every10', '* * * * *', 'ping')$$);
+SET durable.clock_offset = '25s';
+SELECT durable.tick() >= 1 AS fired;
+-- two or three fire times were due; the first started a run, the others were
+-- skipped because it is still running
+SELECT count(*) AS runs, bool_and(workflow_id ~ '^every10-\d{8}T\d{6}Z$') AS ids_by_fire_time
+  FROM durable.workflows WHERE workflow_type = 'ping';
+SELECT fires, skipped >= 1 AS skipped_some, next_fire_at > now() + interval '25s' AS next_in_future
+  FROM durable.schedule_list WHERE name = 'every10';
+-- the same fire time never starts twice: ticking again does nothing new
+SELECT durable.tick() >= 0 AS ticked;
+SELECT count(*) AS runs FROM durable.workflows WHERE workflow_type = 'ping';
+
+-- trigger honours overlap skip while the run is open
+SELECT durable.schedule_trigger('every10') IS NULL AS trigger_skipped;
+-- finish the running one, then trigger starts a new run
+SELECT token AS tok FROM durable.task_poll('sched_q', 'w1') \gset
+SELECT durable.task_complete(:tok, '"pong"');
+SELECT durable.schedule_trigger('every10') ~ '^every10-' AS triggered;
+SELECT count(*) AS runs FROM durable.workflows WHERE workflow_type = 'ping';
+
+-- backfill starts every missing fire time in the range (allow_all)
+SELECT durable.schedule_backfill('every10', '2030-01-01 00:00:00+00', '2030-01-01 00:01:00+00') AS backfilled;
+SELECT durable.schedule_backfill('every10', '2030-01-01 00:00:00+00', '2030-01-01 00:01:00+00') AS backfilled_again;
+SELECT sched_try($$SELECT durable.schedule_backfill('every10', '2030-01-02', '2030-01-01')$$);
+
+-- pause: nothing fires; unpause resumes from now
+SELECT durable.schedule_pause('every10', 'maintenance');
+SELECT paused, note FROM durable.schedule_list WHERE name = 'every10';
+SELECT count(*) AS runs_before FROM durable.workflows WHERE workflow_type = 'ping' \gset
+SET durable.clock_offset = '60s';
+SELECT durable.tick() >= 0 AS ticked;
+SELECT count(*) = :runs_before AS nothing_fired_while_paused FROM durable.workflows WHERE workflow_type = 'ping';
+SELECT durable.schedule_unpause('every10', 'back') > now() + interval '60s' AS next_after_now;
+SELECT paused, note FROM durable.schedule_list WHERE name = 'every10';
+
+-- overlap terminate_other: the open run is terminated by the next fire
+SELECT durable.schedule_create('term', '*/10 * * * * *', 'ping2', NULL,
+                               '{"queue": "sched_q2", "overlap": "terminate_other"}') IS NOT NULL;
+SET durable.clock_offset = '75s';
+SELECT durable.tick() >= 1 AS fired;
+SET durable.clock_offset = '95s';
+SELECT durable.tick() >= 1 AS fired;
+SELECT count(*) FILTER (WHERE status = 'running') AS running,
+       count(*) FILTER (WHERE status = 'terminated') >= 1 AS older_terminated,
+       count(*) FILTER (WHERE status NOT IN ('running', 'terminated')) AS other
+  FROM durable.workflows WHERE workflow_type = 'ping2';
+SELECT durable.schedule_delete('term');
+SELECT durable.schedule_delete('every10');
+SELECT count(*) AS schedules FROM durable.schedules;
+RESET durable.clock_offset;
+
+-- continue-as-new: the run closes and a new run of the same id starts
+SELECT durable.wf_start('counter', '{"i": 0}', 'can-1', 'can_q');
+SELECT token AS tok FROM durable.task_poll('can_q', 'w') \gset
+SELECT durable.step_record(:tok, 1, 'work', '1');
+SELECT sched_try(format($$SELECT durable.task_complete(%s, '"x"', NULL, '{"i": 1}')$$, :tok));
+SELECT durable.task_complete(:tok, NULL, NULL, '{"i": 1}');
+SELECT status, input FROM durable.workflows WHERE workflow_id = 'can-1' ORDER BY run_id;
+SELECT journal, input FROM durable.task_poll('can_q', 'w') \gset
+SELECT :'journal' AS fresh_journal, :'input' AS new_input;
+SELECT event_type FROM durable.wf_history('can-1');
+
+-- signal-with-start: starts when not running, signals the running one otherwise
+SELECT durable.wf_signal_with_start('box', '{}', 'sws-1', 'item', '1');
+SELECT durable.wf_signal_with_start('box', '{}', 'sws-1', 'item', '2');
+SELECT count(*) AS runs FROM durable.workflows WHERE workflow_id = 'sws-1';
+SELECT name, payload FROM durable.signals WHERE run_id =
+    (SELECT run_id FROM durable.workflows WHERE workflow_id = 'sws-1') ORDER BY signal_no;
