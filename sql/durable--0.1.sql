@@ -79,6 +79,7 @@ CREATE TABLE durable.tasks (
     worker      text,
     attempt     int NOT NULL DEFAULT 0,
     claimed_at  timestamptz,
+    lease       interval,
     rerun       boolean NOT NULL DEFAULT false,
     heartbeat   jsonb,
     heartbeat_at timestamptz,
@@ -320,12 +321,12 @@ COMMENT ON FUNCTION durable.task_fail(bigint, jsonb, boolean) IS
     'Fail a task: retried by its retry policy when retryable, else the activity''s step or the run fails';
 
 CREATE FUNCTION durable.task_heartbeat(token bigint, details jsonb DEFAULT NULL,
-                                       lease interval DEFAULT '30 s')
+                                       lease interval DEFAULT NULL)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'durable_task_heartbeat'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION durable.task_heartbeat(bigint, jsonb, interval) IS
-    'Extend a task''s lease and save progress details; returns true when cancellation was requested';
+    'Extend a task''s lease (by lease, default the lease it was claimed with) and save progress details; returns true when cancellation was requested';
 
 CREATE FUNCTION durable.task_release(token bigint)
 RETURNS void

@@ -12,12 +12,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "access/htup_details.h"
@@ -163,6 +165,23 @@ durable_enter(DurableCall *call)
 {
 	Oid			owner = extension_owner();
 
+	/*
+	 * The engine's statements resolve operators and functions through
+	 * search_path while acting as the owner, so they must never see the
+	 * caller's schemas.  Functions declared with SET search_path already
+	 * run with the pinned path; anything else (the views' may_read) gets
+	 * it here.
+	 */
+	durable_input_errcode = ERRCODE_DURABLE_INVALID_ARGUMENT;
+	call->guc_nest = -1;
+	if (namespace_search_path == NULL ||
+		strcmp(namespace_search_path, DURABLE_SEARCH_PATH) != 0)
+	{
+		call->guc_nest = NewGUCNestLevel();
+		(void) set_config_option("search_path", DURABLE_SEARCH_PATH,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+								 true, 0, false);
+	}
 	GetUserIdAndSecContext(&call->saved_userid, &call->saved_sec_context);
 	SetUserIdAndSecContext(owner,
 						   call->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE);
@@ -175,6 +194,8 @@ durable_leave(DurableCall *call)
 {
 	SPI_finish();
 	SetUserIdAndSecContext(call->saved_userid, call->saved_sec_context);
+	if (call->guc_nest >= 0)
+		AtEOXact_GUC(true, call->guc_nest);
 }
 
 /*

@@ -123,6 +123,7 @@ durable_launcher_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("durable launcher");
+	durable_bgw_register_launcher_self();
 
 	memset(handles, 0, sizeof(handles));
 	for (;;)
@@ -234,6 +235,11 @@ durable_worker_main(Datum arg)
 			TimestampTz now;
 			TimestampTz next;
 
+			/*
+			 * While a round runs, any commit that creates a due time must
+			 * set the latch: this round's snapshot may not see it.
+			 */
+			durable_bgw_set_next_wake(DT_NOEND);
 			SetCurrentStatementStartTimestamp();
 			StartTransactionCommand();
 			if (!OidIsValid(get_extension_oid("durable", true)))

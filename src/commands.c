@@ -270,7 +270,7 @@ apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
  * apply_child: start a child workflow; its close resolves this step.
  */
 static void
-apply_child(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
+apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 {
 	static const char *const keys[] = {"seq", "type", "name", "input",
 		"workflow_id", "queue", "options", "parent_close_policy", NULL};
@@ -299,6 +299,9 @@ apply_child(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	input = get_any(cmd, "input");
 	check_payload(input, "child input");
 	options = get_object(cmd, "options", ctx);
+	if (jb_get(options, "id_conflict_policy") || jb_get(options, "request_id"))
+		bad_command(n, "a child cannot take id_conflict_policy or request_id",
+					"A child is always a new run linked to its parent; choose a workflow id that is not running.");
 
 	step_insert_or_match(task->run_id, seq, "child", name, "pending", input,
 						 NULL, queue ? queue : task->queue, NULL, now, 0, &inserted);
@@ -311,21 +314,16 @@ apply_child(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 }
 
 /*
- * apply_commands: validate and apply every command of the array, in order.
+ * apply_each_command: validate and apply each command, in order.
  */
-void
-apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
+static void
+apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken r;
 	int			n = 0;
 
-	if (!JB_ROOT_IS_ARRAY(commands) || JB_ROOT_IS_SCALAR(commands))
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
-				 errmsg("commands must be a JSON array"),
-				 errhint("Pass [{\"seq\": 2, \"type\": \"activity\", \"name\": \"...\"}, ...].")));
 	it = JsonbIteratorInit(&commands->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -358,9 +356,33 @@ apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
 		else if (strcmp(type, "signal") == 0)
 			apply_signal(task, (int) seq, cmd, now);
 		else if (strcmp(type, "child") == 0)
-			apply_child(task, (int) seq, cmd, now);
+			apply_child(task, n, (int) seq, cmd, now);
 		else
 			bad_command(n, psprintf("unknown type \"%s\"", type),
 						"Known types: activity, sleep, signal, child.");
 	}
+}
+
+/*
+ * apply_commands: validate and apply every command of the array, in order.
+ * Input errors inside commands report DU002.
+ */
+void
+apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
+{
+	if (!JB_ROOT_IS_ARRAY(commands) || JB_ROOT_IS_SCALAR(commands))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("commands must be a JSON array"),
+				 errhint("Pass [{\"seq\": 2, \"type\": \"activity\", \"name\": \"...\"}, ...].")));
+	durable_input_errcode = ERRCODE_DURABLE_INVALID_COMMAND;
+	PG_TRY();
+	{
+		apply_each_command(task, commands, now);
+	}
+	PG_FINALLY();
+	{
+		durable_input_errcode = ERRCODE_DURABLE_INVALID_ARGUMENT;
+	}
+	PG_END_TRY();
 }

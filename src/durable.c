@@ -107,7 +107,7 @@ _PG_init(void)
 							   "Empty: every database where the extension is installed.",
 							   &durable_bgw_databases,
 							   "",
-							   PGC_POSTMASTER, 0,
+							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("durable");

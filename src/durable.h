@@ -64,7 +64,11 @@ typedef struct DurableCall
 {
 	Oid			saved_userid;
 	int			saved_sec_context;
+	int			guc_nest;		/* GUC nest level if search_path was pinned */
 } DurableCall;
+
+/* the only search_path the engine's statements ever run with */
+#define DURABLE_SEARCH_PATH "pg_catalog, pg_temp"
 
 extern void durable_enter(DurableCall *call);
 extern void durable_leave(DurableCall *call);
@@ -89,9 +93,11 @@ extern void durable_notify_init(void);
 extern void durable_shmem_request(void);
 extern void durable_bgw_register_self(void);
 extern void durable_bgw_register_launcher(void);
+extern void durable_bgw_register_launcher_self(void);
 extern void durable_bgw_set_next_wake(TimestampTz when);
 
 /* validation helpers (validate.c) */
+extern int	durable_input_errcode;
 extern const char *check_name(text *t, const char *what, int maxlen);
 extern const char *check_queue_name(text *t);
 extern void check_queue_cstring(const char *s);
@@ -132,7 +138,7 @@ extern void retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx)
 extern int64 retry_backoff_ms(const RetryPolicy *p, int attempt);
 extern bool retry_error_is_retryable(const RetryPolicy *p, Jsonb *error);
 
-/* history (history.c) */
+/* history (engine.c) */
 extern void history_add(int64 run_id, int seq, const char *event,
 						Jsonb *details);
 

@@ -122,9 +122,10 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 
 /*
  * engine_close_run: close a running run, cancel its pending steps and
- * withdraw its tasks and buffered signals, in one statement: a closed run
- * has no outstanding tasks, timers or waits.  A child's close resolves
- * its parent's step.
+ * withdraw its tasks, in one statement: a closed run has no outstanding
+ * tasks, timers or waits (signals it never took stay, as history).  A
+ * child's close resolves its parent's step; the run's own children get
+ * their parent-close policy.
  */
 void
 engine_close_run(int64 run_id, const char *status, Jsonb *output,
@@ -316,7 +317,11 @@ engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
 				 2, get_types);
 	durable_exec(get_plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
+	{
+		/* the step was resolved some other way: the attempt is moot */
+		engine_delete_task(run_id, seq);
 		return;
+	}
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		options = DatumGetJsonbPCopy(d);

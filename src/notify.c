@@ -51,6 +51,7 @@ typedef struct WorkerSlot
 typedef struct DurableShared
 {
 	pg_atomic_uint32 idle[IDLE_SLOTS];
+	pg_atomic_uint32 launcher_procno;	/* PGPROC number + 1; 0 = none */
 	slock_t		mutex;			/* guards dboid/procno of worker slots */
 	WorkerSlot	workers[WORKER_SLOTS];
 } DurableShared;
@@ -64,6 +65,8 @@ static List *pending_queues = NIL;
 /* earliest due time the current transaction created (durable clock) */
 static TimestampTz pending_due = 0;
 static WorkerSlot *my_slot = NULL;
+/* the committing transaction gave some queue work */
+static bool pending_work = false;
 static bool callback_registered = false;
 
 static uint32
@@ -96,6 +99,7 @@ durable_shmem_startup_hook(void)
 
 		for (i = 0; i < IDLE_SLOTS; i++)
 			pg_atomic_init_u32(&shared->idle[i], 1);
+		pg_atomic_init_u32(&shared->launcher_procno, 0);
 		SpinLockInit(&shared->mutex);
 		for (i = 0; i < WORKER_SLOTS; i++)
 		{
@@ -124,6 +128,7 @@ static void
 wake_worker_if_later(TimestampTz due)
 {
 	TimestampTz real_due = due - (int64) durable_clock_offset_s * USECS_PER_SEC;
+	uint32		launcher;
 	int			i;
 
 	if (shared == NULL)
@@ -140,6 +145,25 @@ wake_worker_if_later(TimestampTz due)
 			SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 		return;
 	}
+
+	/*
+	 * No worker serves this database yet (the extension was just created):
+	 * have the launcher look again now rather than at its next rescan.
+	 */
+	launcher = pg_atomic_read_u32(&shared->launcher_procno);
+	if (launcher != 0)
+		SetLatch(&ProcGlobal->allProcs[launcher - 1].procLatch);
+}
+
+/*
+ * durable_bgw_register_launcher_self: the launcher announces itself so
+ * commits in a database without a worker can wake it.
+ */
+void
+durable_bgw_register_launcher_self(void)
+{
+	if (shared != NULL)
+		pg_atomic_write_u32(&shared->launcher_procno, (uint32) DURABLE_MY_PROCNO + 1);
 }
 
 /*
@@ -221,13 +245,15 @@ durable_xact_callback(XactEvent event, void *arg)
 				if (notify)
 					Async_Notify(psprintf("durable_%s", queue), NULL);
 			}
+			pending_work = pending_queues != NIL;
 			pending_queues = NIL;
 			break;
 		case XACT_EVENT_COMMIT:
-			if (pending_due != 0)
-				wake_worker_if_later(pending_due);
+			if (pending_due != 0 || pending_work)
+				wake_worker_if_later(pending_due != 0 ? pending_due : DT_NOEND);
 			pending_queues = NIL;
 			pending_due = 0;
+			pending_work = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
@@ -238,6 +264,7 @@ durable_xact_callback(XactEvent event, void *arg)
 			/* a prepared transaction cannot NOTIFY; the worker's tick covers it */
 			pending_queues = NIL;
 			pending_due = 0;
+			pending_work = false;
 			break;
 	}
 }

@@ -394,7 +394,9 @@ continue_as_new(TaskRef *task, Jsonb *input, TimestampTz now)
 				 "       workflow_type, queue, input, priority, options, created_at, "
 				 "       parent_run_id, parent_seq, deadline_at) "
 				 "     SELECT namespace, workflow_id, workflow_type, queue, $2, priority, "
-				 "            options, $3, parent_run_id, parent_seq, deadline_at "
+				 "            options, $3, parent_run_id, parent_seq, "
+				 "            LEAST((options->>'execution_deadline')::timestamptz, "
+				 "                  $3 + (options->>'run_timeout_ms')::bigint * interval '1 ms') "
 				 "       FROM durable.runs WHERE run_id = $1 "
 				 "     RETURNING run_id, namespace, queue, priority) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
@@ -569,6 +571,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 					 " WHERE run_id = $1 AND seq = 0",
 					 3, types);
 		durable_exec(retry_plan, values, NULL, false, 0);
+		durable_bgw_wake(DatumGetTimestampTz(values[2]));
 		history_add(task.run_id, 0, "workflow_task_failed",
 					jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
 										task.attempt, jb_text(error))));
@@ -602,19 +605,20 @@ durable_task_heartbeat(PG_FUNCTION_ARGS)
 	TaskRef		task;
 	bool		cancel;
 
-	lease = check_interval(PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2),
-						   "lease", false);
+	lease = PG_ARGISNULL(2) ? NULL :
+		check_interval(PG_GETARG_INTERVAL_P(2), "lease", false);
 	check_payload(details, "heartbeat details");
 
 	durable_enter(&call);
 	task_lookup(token, call.saved_userid, &task);
 	values[0] = Int64GetDatum(token);
-	values[1] = TimestampTzGetDatum(now + interval_to_ms(lease) * 1000);
+	values[1] = TimestampTzGetDatum(lease ? now + interval_to_ms(lease) * 1000 : 0);
+	nulls[1] = lease ? ' ' : 'n';
 	values[2] = PointerGetDatum(details);
 	nulls[2] = details ? ' ' : 'n';
 	values[3] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
-				 "UPDATE durable.tasks t SET visible_at = LEAST($2, "
+				 "UPDATE durable.tasks t SET visible_at = LEAST(coalesce($2, $4 + t.lease), "
 				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::bigint FROM durable.steps s "
 				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms', "
 				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::bigint "

@@ -19,6 +19,13 @@
 #include "durable.h"
 
 /*
+ * The SQLSTATE of input errors: DU001, or DU002 while commands are
+ * validated (apply_commands), so every malformed command reports DU002.
+ * durable_enter resets it, so an error cannot leave it behind.
+ */
+int			durable_input_errcode = ERRCODE_DURABLE_INVALID_ARGUMENT;
+
+/*
  * check_name: a name (workflow type, activity, signal, worker, id) must be
  * non-NULL, non-empty and at most maxlen bytes.  Returns it as a C string.
  */
@@ -30,17 +37,17 @@ check_name(text *t, const char *what, int maxlen)
 
 	if (t == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("%s must not be NULL", what)));
 	s = text_to_cstring(t);
 	len = strlen(s);
 	if (len == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("%s must not be empty", what)));
 	if (len > maxlen)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("%s is too long", what),
 				 errdetail("It has %d bytes; the limit is %d.", len, maxlen)));
 	return s;
@@ -54,7 +61,7 @@ check_queue_cstring(const char *s)
 	for (p = s; *p; p++)
 		if (!(isalnum((unsigned char) *p) || *p == '_' || *p == '-' || *p == '.'))
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid queue name \"%s\"", s),
 					 errdetail("Queue names may hold only letters, digits, \"_\", \"-\" and \".\"."),
 					 errhint("Workers LISTEN on the channel durable_<queue>, so the name must make a short channel name.")));
@@ -99,7 +106,7 @@ check_positive_int(int v, const char *what, int max)
 {
 	if (v < 1 || v > max)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("%s must be between 1 and %d", what, max),
 				 errdetail("The value given was %d.", v)));
 	return v;
@@ -125,12 +132,12 @@ check_interval(Interval *iv, const char *what, bool allow_zero)
 
 	if (iv == NULL)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("%s must not be NULL", what)));
 	ms = interval_to_ms(iv);
 	if (ms < 0 || (ms == 0 && !allow_zero) || ms > MAX_DURATION_MS)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("%s is out of range", what),
 				 errdetail("It must be %s and at most 10 years.",
 						   allow_zero ? "zero or positive" : "positive")));
@@ -166,7 +173,7 @@ static void
 wrong_type(const char *ctx, const char *key, const char *expected)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+			(errcode(durable_input_errcode),
 			 errmsg("invalid %s: \"%s\" must be %s", ctx, key, expected)));
 }
 
@@ -181,7 +188,7 @@ jb_get_string(Jsonb *obj, const char *key, const char *ctx, int maxlen,
 	{
 		if (required)
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid %s: \"%s\" is missing", ctx, key)));
 		return NULL;
 	}
@@ -189,11 +196,11 @@ jb_get_string(Jsonb *obj, const char *key, const char *ctx, int maxlen,
 		wrong_type(ctx, key, "a string");
 	if (v->val.string.len == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"%s\" must not be empty", ctx, key)));
 	if (v->val.string.len > maxlen)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"%s\" is too long", ctx, key),
 				 errdetail("It has %d bytes; the limit is %d.",
 						   v->val.string.len, maxlen)));
@@ -216,7 +223,7 @@ jb_get_double(Jsonb *obj, const char *key, const char *ctx,
 										   NumericGetDatum(v->val.numeric)));
 	if (isnan(d) || d < minval || d > maxval)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"%s\" is out of range", ctx, key),
 				 errdetail("It must be between %g and %g.", minval, maxval)));
 	*out = d;
@@ -326,12 +333,12 @@ jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx, int64 *out_ms)
 	}
 	if (ms == -1)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"%s\" is not a duration", ctx, key),
 				 errhint("Use seconds as a number, or a string such as \"250ms\", \"30s\", \"5m\", \"2h\" or \"3d\".")));
 	if (ms < -1 || ms == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"%s\" is out of range", ctx, key),
 				 errdetail("A duration must be positive and at most 10 years.")));
 	*out_ms = ms;
@@ -353,7 +360,7 @@ jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed)
 		return;
 	if (!JB_ROOT_IS_OBJECT(obj))
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: expected a JSON object", ctx)));
 	it = JsonbIteratorInit(&obj->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -375,7 +382,7 @@ jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed)
 				for (a = allowed; *a; a++)
 					appendStringInfo(&keys, "%s%s", a == allowed ? "" : ", ", *a);
 				ereport(ERROR,
-						(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+						(errcode(durable_input_errcode),
 						 errmsg("invalid %s: unknown key \"%.*s\"", ctx,
 								Min(v.val.string.len, 64), v.val.string.val),
 						 errdetail("Known keys: %s.", keys.data)));
@@ -449,7 +456,7 @@ retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx)
 		out->maximum_ms = Min(100 * out->initial_ms, MAX_DURATION_MS);
 	else if (out->maximum_ms < out->initial_ms)
 		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"maximum_interval\" is shorter than \"initial_interval\"", ctx)));
 	if (jb_get_int(policy, "maximum_attempts", ctx, 0, INT_MAX, &n))
 		out->maximum_attempts = (int) n;

@@ -277,7 +277,9 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 	if (parent_close_policy)
 		appendStringInfo(&stored, "\"parent_close_policy\": \"%s\", ", parent_close_policy);
 	if (o.execution_timeout_ms)
-		appendStringInfo(&stored, "\"execution_timeout_ms\": " INT64_FORMAT ", ", o.execution_timeout_ms);
+		appendStringInfo(&stored, "\"execution_timeout_ms\": " INT64_FORMAT ", "
+						 "\"execution_deadline\": \"%s\", ", o.execution_timeout_ms,
+						 timestamptz_to_str(now + o.execution_timeout_ms * 1000));
 	if (o.run_timeout_ms)
 		appendStringInfo(&stored, "\"run_timeout_ms\": " INT64_FORMAT ", ", o.run_timeout_ms);
 	appendStringInfoString(&stored, "\"start_delay_ms\": ");
