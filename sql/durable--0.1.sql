@@ -416,9 +416,11 @@ COMMENT ON VIEW durable.workflows IS 'Workflow runs the current user may read';
 
 CREATE VIEW durable.journal AS
 SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
-       s.input, s.result, s.error, s.queue, s.attempt, s.scheduled_at,
+       s.input, s.result, s.error, s.queue,
+       coalesce(t.attempt, s.attempt) AS attempt, s.scheduled_at,
        s.resolved_at, s.due_at
   FROM durable.steps s JOIN durable.runs r USING (run_id)
+  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq
  WHERE durable.may_read(r.namespace);
 COMMENT ON VIEW durable.journal IS 'Steps of the runs the current user may read';
 
@@ -501,7 +503,17 @@ LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     st text;
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
 BEGIN
+    IF workflow_id IS NULL THEN
+        RAISE EXCEPTION 'workflow id must not be NULL' USING ERRCODE = 'DU001';
+    END IF;
+    IF NOT durable.may_read(ns) THEN
+        RAISE EXCEPTION 'permission denied for namespace "%"', ns
+            USING ERRCODE = 'DU009',
+                  DETAIL = format('Role "%s" holds no client right on this namespace.', current_user),
+                  HINT = 'An administrator can run durable.grant_client().';
+    END IF;
     SELECT w.status INTO st FROM durable.workflows w
      WHERE w.namespace = coalesce(current_setting('durable.namespace', true), 'default')
        AND w.workflow_id = wf_status.workflow_id

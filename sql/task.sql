@@ -60,7 +60,10 @@ SELECT durable.wf_start('p', '"b"', 'task-p-b', 'tq-prio', '{"priority": 5}');
 SELECT durable.wf_start('p', '"c"', 'task-p-c', 'tq-prio');
 SELECT durable.wf_start('p', '"d"', 'task-p-d', 'tq-prio', '{"priority": -3}');
 SELECT durable.wf_start('p', '"e"', 'task-p-e', 'tq-prio', '{"priority": 1000}');
+SELECT durable.wf_start('p', '"f"', 'task-p-f', 'tq-prio');
 SELECT workflow_id, input FROM pg_temp.poll('tq-prio');
+SELECT workflow_id, input FROM pg_temp.poll('tq-prio');
+-- same priority: the older one first
 SELECT workflow_id, input FROM pg_temp.poll('tq-prio');
 -- max_tasks bounds a batch; the batch takes the next ones in order
 SELECT workflow_id, input FROM pg_temp.poll('tq-prio', 2) ORDER BY workflow_id;
@@ -220,13 +223,14 @@ SELECT * FROM pg_temp.poll('tq');
 -- retryable (the default): the same task comes back after a backoff (1 s)
 SELECT durable.task_fail(pg_temp.tok('task-wff'), '{"type": "IOError", "message": "db hiccup"}');
 SELECT * FROM pg_temp.wtasks('task-wff');
-SELECT * FROM pg_temp.poll('tq');
+SELECT t.visible_at - t.created_at AS backoff
+  FROM durable.tasks t JOIN durable.runs r USING (run_id) WHERE r.workflow_id = 'task-wff';
 SET durable.clock_offset = '2s';
 SELECT * FROM pg_temp.poll('tq');
 -- the second failure waits twice as long (2 s)
 SELECT durable.task_fail(pg_temp.tok('task-wff'), '"again"');
-SET durable.clock_offset = '3s';
-SELECT * FROM pg_temp.poll('tq');
+SELECT t.visible_at - t.created_at AS backoff
+  FROM durable.tasks t JOIN durable.runs r USING (run_id) WHERE r.workflow_id = 'task-wff';
 SET durable.clock_offset = '5s';
 SELECT * FROM pg_temp.poll('tq');
 RESET durable.clock_offset;
@@ -255,10 +259,11 @@ SELECT durable.task_heartbeat(pg_temp.tok('task-hb', 1), '{"done": 10}', '5 min'
 SELECT t.visible_at = now() + interval '5 min' AS lease_extended, t.heartbeat, t.heartbeat_at = now() AS beat_now
   FROM durable.tasks t WHERE t.token = pg_temp.tok('task-hb', 1);
 COMMIT;
--- NULL details keep the last ones; the default lease is 30 s
+-- NULL details keep the last ones; the default lease is the one the task
+-- was claimed with (10 s)
 BEGIN;
 SELECT durable.task_heartbeat(pg_temp.tok('task-hb', 1)) AS cancel_requested;
-SELECT t.visible_at = now() + interval '30 s' AS lease_default, t.heartbeat
+SELECT t.visible_at = now() + interval '10 s' AS lease_default, t.heartbeat
   FROM durable.tasks t WHERE t.token = pg_temp.tok('task-hb', 1);
 COMMIT;
 -- after a cancel request the activity's heartbeat reports it

@@ -281,6 +281,24 @@ SELECT count(*) AS unconsumed FROM durable.signals g JOIN durable.runs r USING (
  WHERE r.workflow_id = 'wf-sig' AND consumed_seq IS NULL;
 
 --
+-- wf_signal_with_start: start if not running, then signal, in one call
+--
+SELECT durable.wf_signal_with_start('inbox', '{"owner": "ada"}', 'wf-sws', 'add', '{"item": 1}', 'wfq');
+SELECT durable.wf_signal_with_start('inbox', '{"owner": "bob"}', 'wf-sws', 'add', '{"item": 2}', 'wfq');
+SELECT status, input FROM durable.runs WHERE workflow_id = 'wf-sws';
+SELECT name, payload FROM durable.signals g JOIN durable.runs r USING (run_id) WHERE r.workflow_id = 'wf-sws' ORDER BY signal_no;
+SELECT kind, workflow_id, input FROM pg_temp.poll('wfq');
+SELECT durable.task_suspend(pg_temp.tok('wf-sws'), '[{"seq": 1, "type": "signal", "name": "add"}, {"seq": 2, "type": "signal", "name": "add"}]');
+SELECT seq, status, result FROM durable.journal WHERE workflow_id = 'wf-sws' ORDER BY seq;
+SELECT kind, workflow_id FROM pg_temp.poll('wfq');
+SELECT durable.task_complete(pg_temp.tok('wf-sws'), '"2 items"');
+-- after the run closed, a new run starts with the signal
+SELECT durable.wf_signal_with_start('inbox', '{"owner": "cy"}', 'wf-sws', 'add', '{"item": 3}', 'wfq');
+SELECT status, input FROM durable.runs WHERE workflow_id = 'wf-sws' ORDER BY run_id;
+SELECT pg_temp.err($$SELECT durable.wf_signal_with_start('inbox', NULL, 'wf-sws', 'add', NULL, 'wfq', '[]')$$);
+SELECT durable.wf_terminate('wf-sws');
+
+--
 -- namespaces: ids are per namespace
 --
 SET durable.namespace = 'wf_other';
@@ -313,3 +331,18 @@ SELECT count(*) AS pending_steps_of_closed_runs FROM durable.steps s JOIN durabl
  WHERE r.status <> 'running' AND s.status = 'pending';
 DELETE FROM durable.runs WHERE namespace = 'wf_other';
 DELETE FROM durable.namespaces WHERE namespace = 'wf_other';
+-- a namespace that is gone, or whose creation rolled back, takes no runs
+-- (even in a session that used it before)
+SET durable.namespace = 'wf_other';
+SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, 'wf-gone', 'wfq')$$);
+SET durable.namespace = 'wf_ghost';
+BEGIN;
+INSERT INTO durable.namespaces (namespace) VALUES ('wf_ghost');
+SELECT durable.wf_start('greet', NULL, 'wf-ghost-1', 'wfq');
+ROLLBACK;
+SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, 'wf-ghost-2', 'wfq')$$);
+RESET durable.namespace;
+SELECT count(*) AS runs_without_namespace FROM durable.runs r
+ WHERE NOT EXISTS (SELECT FROM durable.namespaces n WHERE n.namespace = r.namespace);
+DELETE FROM durable.runs r WHERE NOT EXISTS (SELECT FROM durable.namespaces n WHERE n.namespace = r.namespace);
+DELETE FROM durable.tasks t WHERE NOT EXISTS (SELECT FROM durable.runs r WHERE r.run_id = t.run_id);

@@ -84,12 +84,13 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	values[4] = IntervalPGetDatum(lease);
 	values[5] = CStringGetTextDatum(worker);
 	durable_plan(&plan,
-				 "WITH c AS (SELECT run_id, seq FROM durable.tasks "
-				 "            WHERE namespace = $1 AND queue = $2 AND state = 'ready' "
-				 "              AND visible_at <= $3 "
-				 "            ORDER BY priority DESC, visible_at "
-				 "            LIMIT $4 FOR UPDATE SKIP LOCKED) "
-				 "UPDATE durable.tasks t "
+				 "WITH c AS (SELECT run_id, seq, row_number() OVER () AS pos FROM "
+				 "           (SELECT run_id, seq FROM durable.tasks "
+				 "             WHERE namespace = $1 AND queue = $2 AND state = 'ready' "
+				 "               AND visible_at <= $3 "
+				 "             ORDER BY priority DESC, visible_at "
+				 "             LIMIT $4 FOR UPDATE SKIP LOCKED) x), "
+				 "     u AS (UPDATE durable.tasks t "
 				 "   SET state = 'leased', token = nextval('durable.token_seq'), "
 				 "       worker = $6, attempt = t.attempt + 1, claimed_at = $3, "
 				 "       rerun = false, heartbeat_at = NULL, "
@@ -104,18 +105,20 @@ durable_task_poll(PG_FUNCTION_ARGS)
 				 "       LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq "
 				 " WHERE t.run_id = c.run_id AND t.seq = c.seq "
 				 "RETURNING t.token, t.kind, r.workflow_id, t.run_id, r.workflow_type, "
-				 "       coalesce(s.name, r.workflow_type), nullif(t.seq, 0), "
-				 "       CASE WHEN t.seq = 0 THEN r.input ELSE s.input END, t.attempt, "
+				 "       coalesce(s.name, r.workflow_type) AS name, nullif(t.seq, 0) AS seq, "
+				 "       CASE WHEN t.seq = 0 THEN r.input ELSE s.input END AS input, t.attempt, "
 				 "       CASE WHEN t.seq = 0 THEN "
 				 "         (SELECT coalesce(jsonb_agg(jsonb_build_object("
 				 "                   'seq', j.seq, 'kind', j.kind, 'name', j.name, "
 				 "                   'status', j.status, 'result', j.result, "
 				 "                   'error', j.error) ORDER BY j.seq), '[]') "
-				 "            FROM durable.steps j WHERE j.run_id = t.run_id) END, "
-				 "       t.heartbeat, r.cancel_requested, t.visible_at",
+				 "            FROM durable.steps j WHERE j.run_id = t.run_id) END AS journal, "
+				 "       t.heartbeat, r.cancel_requested, t.visible_at, c.pos) "
+				 "SELECT * FROM u ORDER BY pos",
 				 6, types);
 	durable_exec(plan, values, NULL, false, 0);
 
+	/* the first POLL_COLUMNS columns are the result row; pos only orders */
 	for (i = 0; i < SPI_processed; i++)
 	{
 		Datum		out[POLL_COLUMNS];

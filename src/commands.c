@@ -123,7 +123,7 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 
 	step_insert_or_match(task->run_id, seq, "activity", name, "pending", input,
 						 NULL, queue, jb_cstring(opts.data), now,
-						 due_ms ? now + due_ms * 1000 : 0, &inserted);
+						 due_ms ? now + due_ms * 1000 : DURABLE_NO_TIME, &inserted);
 	if (!inserted)
 		return;
 	if (due_ms)
@@ -238,7 +238,7 @@ apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	jb_get_duration_ms(cmd, "timeout", ctx, &ms);
 	lock_run(task->run_id);
 	step_insert_or_match(task->run_id, seq, "signal", name, "pending", NULL,
-						 NULL, NULL, NULL, now, ms ? now + ms * 1000 : 0,
+						 NULL, NULL, NULL, now, ms ? now + ms * 1000 : DURABLE_NO_TIME,
 						 &inserted);
 	if (!inserted)
 		return;
@@ -304,7 +304,7 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 					"A child is always a new run linked to its parent; choose a workflow id that is not running.");
 
 	step_insert_or_match(task->run_id, seq, "child", name, "pending", input,
-						 NULL, queue ? queue : task->queue, NULL, now, 0, &inserted);
+						 NULL, queue ? queue : task->queue, NULL, now, DURABLE_NO_TIME, &inserted);
 	if (!inserted)
 		return;
 	if (workflow_id == NULL)

@@ -33,6 +33,9 @@
 #define ERRCODE_DURABLE_WRONG_TASK_KIND		MAKE_SQLSTATE('D','U','0','1','1')
 #define ERRCODE_DURABLE_NOT_READY			MAKE_SQLSTATE('D','U','0','1','2')
 
+/* 'no due time' for step_insert_or_match (0 is a valid time: 2000-01-01) */
+#define DURABLE_NO_TIME DT_NOBEGIN
+
 /* limits on names; queue names also become NOTIFY channels */
 #define DURABLE_MAX_NAME		255
 #define DURABLE_MAX_WORKFLOW_ID	1000

@@ -156,7 +156,7 @@ step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
 	nulls[8] = options ? ' ' : 'n';
 	values[9] = TimestampTzGetDatum(now);
 	values[10] = TimestampTzGetDatum(due_at);
-	nulls[10] = due_at ? ' ' : 'n';
+	nulls[10] = due_at != DURABLE_NO_TIME ? ' ' : 'n';
 	durable_plan(&ins,
 				 "INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
 				 "       result, queue, options, scheduled_at, resolved_at, due_at) "
@@ -205,7 +205,7 @@ record_one_step(TaskRef *task, int64 seq, const char *name, Jsonb *result,
 	check_payload(result, "step result");
 	step_insert_or_match(task->run_id, (int) seq, "local", name, "completed",
 						 NULL, result ? result : jb_cstring("null"), NULL, NULL,
-						 now, 0, &inserted);
+						 now, DURABLE_NO_TIME, &inserted);
 }
 
 void

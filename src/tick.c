@@ -120,6 +120,7 @@ fire_due_steps(TimestampTz now, int limit)
 		int			seq;
 		char	   *kind;
 		bool		not_started;
+		int			attempt;
 		TimestampTz s2s_at;
 		TimestampTz s2c_at;
 	} Due;
@@ -131,7 +132,8 @@ fire_due_steps(TimestampTz now, int limit)
 				 "SELECT s.run_id, s.seq, s.kind, "
 				 "       (t.state = 'ready' AND t.attempt = 0) AS not_started, "
 				 "       s.scheduled_at + (s.options->>'schedule_to_start_ms')::bigint * interval '1 ms', "
-				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::bigint * interval '1 ms' "
+				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::bigint * interval '1 ms', "
+				 "       coalesce(t.attempt, s.attempt) "
 				 "  FROM durable.steps s "
 				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
 				 " WHERE s.status = 'pending' AND s.due_at <= $1 "
@@ -158,6 +160,7 @@ fire_due_steps(TimestampTz now, int limit)
 		due[i].s2s_at = isnull ? 0 : DatumGetTimestampTz(d);
 		d = SPI_getbinval(tup, desc, 6, &isnull);
 		due[i].s2c_at = isnull ? 0 : DatumGetTimestampTz(d);
+		due[i].attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -185,7 +188,8 @@ fire_due_steps(TimestampTz now, int limit)
 									   timeout, x->kind, timeout);
 
 			history_add(x->run_id, x->seq, psprintf("%s_timed_out", x->kind),
-						jb_cstring(err));
+						jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
+											x->attempt, err)));
 			engine_resolve_step(x->run_id, x->seq, "failed", NULL, jb_cstring(err), now);
 			engine_delete_task(x->run_id, x->seq);
 			continue;
@@ -237,7 +241,6 @@ expire_runs(TimestampTz now, int limit)
 		Jsonb	   *err = jb_cstring("{\"type\": \"timeout\", \"timeout_type\": \"workflow\", "
 									 "\"message\": \"workflow timed out\"}");
 
-		history_add(runs[i], 0, "workflow_timed_out", NULL);
 		engine_close_run(runs[i], "timed_out", NULL, err, now);
 	}
 	return n;

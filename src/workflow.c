@@ -95,21 +95,16 @@ parse_start_options(Jsonb *options, StartOptions *o)
 }
 
 /*
- * check_namespace_exists: known namespaces are remembered per backend.
+ * check_namespace_exists: one primary-key probe, in the caller's
+ * transaction (a namespace created or dropped in it counts).
  */
 static void
 check_namespace_exists(const char *ns)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {TEXTOID};
-	static List *known = NIL;
-	ListCell   *lc;
 	Datum		values[1];
-	MemoryContext old;
 
-	foreach(lc, known)
-		if (strcmp(lfirst(lc), ns) == 0)
-			return;
 	values[0] = CStringGetTextDatum(ns);
 	durable_plan(&plan, "SELECT 1 FROM durable.namespaces WHERE namespace = $1",
 				 1, types);
@@ -119,9 +114,6 @@ check_namespace_exists(const char *ns)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("namespace \"%s\" does not exist", ns),
 				 errhint("Create it with durable.namespace_create(), or SET durable.namespace to an existing one.")));
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	known = lappend(known, pstrdup(ns));
-	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -598,7 +590,7 @@ durable_wf_result(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_WORKFLOW_FAILED),
 					 errmsg("workflow \"%s\" %s", workflow_id,
-							strcmp(status, "failed") == 0 ? "failed" : status),
+							strcmp(status, "timed_out") == 0 ? "timed out" : status),
 					 errdetail("%s", error ? error : "no error recorded"),
 					 errhint("durable.wf_history shows what happened.")));
 		}
