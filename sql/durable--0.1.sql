@@ -95,7 +95,7 @@ ALTER TABLE durable.tasks SET (fillfactor = 70,
     autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, priority DESC, visible_at) WHERE state = 'ready';
-CREATE UNIQUE INDEX tasks_token ON durable.tasks (token);
+CREATE UNIQUE INDEX tasks_token ON durable.tasks (token) WHERE token IS NOT NULL;
 CREATE INDEX tasks_lease ON durable.tasks (visible_at) WHERE state = 'leased';
 -- ready later than made (start delay, retry backoff): the background
 -- worker notifies their queue when they come due

@@ -305,7 +305,8 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, request_id, "
 				 "       created_at, parent_run_id, parent_seq, deadline_at) "
-				 "     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13) "
+				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13 "
+				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
 				 "     ON CONFLICT (namespace, workflow_id) WHERE status = 'running' "
 				 "     DO NOTHING RETURNING run_id) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
@@ -333,10 +334,13 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 				durable_bgw_wake(DatumGetTimestampTz(values[12]));
 			return run_id;
 		}
-		/* an open run holds the id */
+		/* no row: an open run holds the id, or the namespace is unknown */
 		if (!find_latest_run(ns, workflow_id, &run_id, &status, &request_id, true) ||
 			strcmp(status, "running") != 0)
-			continue;			/* it closed meanwhile: try again */
+		{
+			check_namespace_exists(ns);
+			continue;			/* the open run closed meanwhile: try again */
+		}
 		if ((o.request_id && request_id && strcmp(o.request_id, request_id) == 0) ||
 			o.use_existing)
 			return run_id;
@@ -379,7 +383,6 @@ durable_wf_start(PG_FUNCTION_ARGS)
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
-	check_namespace_exists(ns);
 	start_run(ns, workflow_id, type, queue, get_jsonb_arg(fcinfo, 1),
 			  get_jsonb_arg(fcinfo, 4), NULL, 0, 0, durable_now());
 	durable_leave(&call);

@@ -183,11 +183,22 @@ class WorkflowContext:
                               "status": "completed", "result": result}
 
     def _command(self, seq, entry, same, cmd):
-        # a new call, or a changed one: the engine rejects the latter (DU003)
         if not same:
             cmd["seq"] = seq
-            self._commands.append({k: v for k, v in cmd.items() if v is not None})
+            cmd = {k: v for k, v in cmd.items() if v is not None}
+            if entry is not None:
+                self._mismatch(cmd)
+            self._commands.append(cmd)
         return Handle(self, seq)
+
+    def _mismatch(self, cmd):
+        """The journal holds another call at this seq: the code changed.
+        Let the engine judge it (DU003, naming both calls) in a transaction
+        that is always rolled back, rather than replay a wrong result."""
+        with self._conn.transaction(force_rollback=True):
+            self._conn.execute("SELECT durable.task_suspend(%s, %s)",
+                               (self._token, Jsonb([cmd])))
+        raise RuntimeError("step %d changed but the engine accepted it" % cmd["seq"])
 
     # -- local steps
     def step(self, name, fn, *args):
@@ -206,6 +217,8 @@ class WorkflowContext:
         seq, entry, same = self._next("local", name)
         if same:
             return entry.get("result")
+        if entry is not None:
+            self._record(seq, name, None)       # raises the engine's DU003
         with self._conn.transaction():
             result = fn(self._conn)
             self._record(seq, name, result)
@@ -270,21 +283,30 @@ class WorkflowContext:
 
 
 class ActivityContext:
-    """What activity code sees."""
+    """What activity code sees.  conn is the worker thread's own
+    connection (autocommit) for the activity's SQL; raise CancelledError
+    when heartbeat() reports a cancel request to end the attempt for good."""
 
     def __init__(self, worker, task):
         self._worker = worker
+        self.conn = worker._conn()
         self.token = task["token"]
         self.workflow_id = task["workflow_id"]
         self.attempt = task["attempt"]
         self.heartbeat_details = task["heartbeat"]
         self.cancelled = task["cancel_requested"]
         self._details = None
+        # the engine's lease may be shorter than the worker's (start_to_close,
+        # heartbeat timeout): the worker heartbeats at a third of the real one
+        lease = task.get("lease_left") or worker.lease
+        self._hb_period = max(min(float(lease), worker.lease) / 3.0, 0.1)
+        self._hb_next = time.monotonic() + self._hb_period
 
     def heartbeat(self, details=None):
         """Save progress for the next attempt; returns whether the run was
         asked to cancel (the worker also heartbeats on its own)."""
         self._details = details
+        self._hb_next = time.monotonic() + self._hb_period
         self.cancelled = self._worker._heartbeat(self.token, details) or self.cancelled
         return self.cancelled
 
@@ -302,7 +324,8 @@ class Worker:
     concurrency tasks run at once, each on its own connection; polls ask for
     up to max_tasks; an idle worker waits for NOTIFY durable_<queue> and
     polls anyway every poll_interval seconds.  Running activities are
-    heartbeated every lease/3.  SIGTERM or SIGINT: stop polling, let
+    heartbeated every third of their lease (the engine shortens it to the
+    activity's start_to_close or heartbeat timeout).  SIGTERM or SIGINT: stop polling, let
     running tasks finish for up to grace seconds, hand the rest back.
     """
 
@@ -324,9 +347,12 @@ class Worker:
         self._slots = threading.Semaphore(concurrency)
         self._local = threading.local()
         self._running = {}                      # token -> ActivityContext
+        self._inflight = {}                     # token -> task, every kind
+        self._wake_r, self._wake_w = os.pipe()  # stop() wakes the idle poll loop
         self._lock = threading.Lock()
         self._hb_conn = None
         self.completed = 0
+        self.abandoned = 0
 
     # -- connections
     def _conn(self):
@@ -345,14 +371,22 @@ class Worker:
             return row[0]
 
     def _heartbeat_loop(self):
-        while not self._stop.wait(max(self.lease / 3.0, 0.5)) or self._running:
+        # keeps going after stop while activities still run (the grace period)
+        while True:
+            time.sleep(0.1)
+            if self._stop.is_set() and not self._running:
+                return
+            now = time.monotonic()
             for token, ctx in list(self._running.items()):
+                if now < ctx._hb_next:
+                    continue
+                ctx._hb_next = now + ctx._hb_period
                 try:
                     ctx.cancelled = self._heartbeat(token, ctx._details) or ctx.cancelled
                 except psycopg.Error as e:
                     log.warning("heartbeat of task %s failed: %s", token, e.diag.message_primary)
-            if self._stop.is_set() and not self._running:
-                return
+                    if e.sqlstate == "DU004":       # the lease is gone: stop trying
+                        ctx._hb_next = float("inf")
 
     # -- running tasks
     def _run_task(self, task):
@@ -368,6 +402,7 @@ class Worker:
         except Exception as e:                  # never lose the worker thread
             outcome = "error %r" % e
         finally:
+            self._inflight.pop(task["token"], None)
             self._slots.release()
         log.info("%s %s %s/%s attempt %s: %s (%.0f ms)", self.queue, task["kind"],
                  task["workflow_id"], task["name"], task["attempt"], outcome,
@@ -418,6 +453,11 @@ class Worker:
         self._running[token] = ctx
         try:
             result = fn(ctx, task["input"])
+        except CancelledError as e:
+            # the run was asked to cancel: this attempt ends for good
+            err = {"type": "cancelled", "message": str(e)}
+            conn.execute("SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
+            return "cancelled"
         except Exception as e:
             err = {"type": type(e).__name__, "message": str(e)}
             conn.execute("SELECT durable.task_fail(%s, %s, %s)",
@@ -432,7 +472,8 @@ class Worker:
     def _poll(self, conn, n):
         cur = conn.execute(
             "SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
-            "       attempt, journal, heartbeat, cancel_requested "
+            "       attempt, journal, heartbeat, cancel_requested, "
+            "       extract(epoch FROM lease_until - now())::float8 AS lease_left "
             "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s')",
             (self.queue, self.name, n, self.lease))
         cols = [c.name for c in cur.description]
@@ -440,14 +481,19 @@ class Worker:
 
     def _wait_notify(self, conn, timeout):
         pg = conn.pgconn
-        r, _, _ = select.select([conn.fileno()], [], [], timeout)
-        if r:
+        r, _, _ = select.select([conn.fileno(), self._wake_r], [], [], timeout)
+        if conn.fileno() in r:
             pg.consume_input()
             while pg.notifies() is not None:
                 pass
 
     def stop(self, *_):
+        """Stop polling (safe from a signal handler or another thread)."""
         self._stop.set()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
 
     def run(self, until=None):
         """Work until stopped (SIGTERM/SIGINT, stop(), or until() true)."""
@@ -473,25 +519,38 @@ class Worker:
                 log.warning("poll failed: %s", e)
                 tasks = []
                 time.sleep(1)
+                if listen.closed or poll_conn.closed:     # server restarted: reconnect
+                    try:
+                        listen.close()
+                        poll_conn.close()
+                        listen = _connect(self.dsn, self.namespace)
+                        listen.execute('LISTEN "durable_%s"' % self.queue)
+                        poll_conn = _connect(self.dsn, self.namespace)
+                    except psycopg.Error as e2:
+                        log.warning("reconnect failed: %s", e2)
             for _ in range(free - len(tasks)):
                 self._slots.release()
             for t in tasks:
+                self._inflight[t["token"]] = t
                 pool.submit(self._run_task, t)
             if len(tasks) < free:
                 self._wait_notify(listen, self.poll_interval)
         self._stop.set()
-        log.info("worker %s stopping: waiting for %d running activities", self.name, len(self._running))
+        log.info("worker %s stopping: waiting for %d running task(s)", self.name, len(self._inflight))
         deadline = time.monotonic() + self.grace
         pool.shutdown(wait=False)
-        while self._running and time.monotonic() < deadline:
+        while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
-        for token in list(self._running):
+        # hand the rest back: ready again at once for another worker; their
+        # threads may go on, but the engine rejects their late results (DU004)
+        for token in list(self._inflight):
             try:
                 poll_conn.execute("SELECT durable.task_release(%s)", (token,))
                 log.info("released task %s", token)
             except psycopg.Error:
                 pass
-        if not self._running:
+        self.abandoned = len(self._inflight)
+        if not self._inflight:
             pool.shutdown(wait=True)
         listen.close()
         poll_conn.close()

@@ -23,6 +23,8 @@ def main(argv=None):
     p.add_argument("--max-tasks", type=int, default=None)
     p.add_argument("--lease", type=float, default=30, help="lease in seconds")
     p.add_argument("--poll-interval", type=float, default=5)
+    p.add_argument("--grace", type=float, default=None,
+                   help="on SIGTERM, seconds to let running tasks finish before handing them back (default: the lease)")
     p.add_argument("--name", default=None, help="worker name shown in durable.task_list")
     p.add_argument("-v", "--verbose", action="store_true")
     p.add_argument("modules", nargs="+", help="modules that define workflows and activities")
@@ -32,9 +34,15 @@ def main(argv=None):
     sys.path.insert(0, os.getcwd())
     for m in args.modules:
         importlib.import_module(m)
-    Worker(args.dsn, queue=args.queue, concurrency=args.concurrency, max_tasks=args.max_tasks,
-           lease=args.lease, poll_interval=args.poll_interval, name=args.name,
-           namespace=args.namespace).run()
+    w = Worker(args.dsn, queue=args.queue, concurrency=args.concurrency, max_tasks=args.max_tasks,
+               lease=args.lease, poll_interval=args.poll_interval, grace=args.grace,
+               name=args.name, namespace=args.namespace)
+    w.run()
+    if w.abandoned:
+        # tasks still running past the grace were handed back: do not wait for their threads
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
