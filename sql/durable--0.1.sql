@@ -305,11 +305,11 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION durable.task_complete(bigint, jsonb, jsonb, jsonb) IS
     'Finish a task: an activity''s result resolves its step; a workflow''s result closes the run, or continue_as_new starts a fresh run with that input';
 
-CREATE FUNCTION durable.task_complete(tokens bigint[], results jsonb[])
+CREATE FUNCTION durable.task_complete_many(tokens bigint[], results jsonb[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_complete_many'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION durable.task_complete(bigint[], jsonb[]) IS
+COMMENT ON FUNCTION durable.task_complete_many(bigint[], jsonb[]) IS
     'Finish several tasks in one call; results[i] belongs to tokens[i]';
 
 CREATE FUNCTION durable.task_fail(token bigint, error jsonb,
@@ -693,7 +693,7 @@ BEGIN
         durable.step_record(bigint, jsonb),
         durable.task_suspend(bigint, jsonb, jsonb),
         durable.task_complete(bigint, jsonb, jsonb, jsonb),
-        durable.task_complete(bigint[], jsonb[]),
+        durable.task_complete_many(bigint[], jsonb[]),
         durable.task_fail(bigint, jsonb, boolean),
         durable.task_heartbeat(bigint, jsonb, interval),
         durable.task_release(bigint) TO %s', role);

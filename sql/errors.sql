@@ -296,19 +296,19 @@ SELECT pg_temp.err(format($$SELECT durable.task_complete(%s, '1', '[{"seq": 1, "
 SET durable.max_payload_size = '1kB';
 SELECT pg_temp.err(format($$SELECT durable.task_complete(%s, pg_temp.big())$$, :wtok));
 SELECT pg_temp.err(format($$SELECT durable.task_complete(%s, pg_temp.big())$$, :atok));
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s], ARRAY[pg_temp.big()])$$, :atok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s], ARRAY[pg_temp.big()])$$, :atok));
 SELECT pg_temp.err(format($$SELECT durable.task_fail(%s, pg_temp.big())$$, :atok));
 SELECT pg_temp.err(format($$SELECT durable.task_heartbeat(%s, pg_temp.big())$$, :atok));
 RESET durable.max_payload_size;
-SELECT pg_temp.err($$SELECT durable.task_complete(NULL::bigint[], NULL)$$);
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s, %s], ARRAY['1']::jsonb[])$$, :wtok, :atok));
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s], ARRAY['1', '2']::jsonb[])$$, :atok));
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s, NULL], NULL)$$, :atok));
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[[%s]], NULL)$$, :atok));
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s], ARRAY[['1']]::jsonb[])$$, :atok));
-SELECT pg_temp.err($$SELECT durable.task_complete(ARRAY(SELECT -i::bigint FROM generate_series(1, 1001) i), NULL)$$);
+SELECT pg_temp.err($$SELECT durable.task_complete_many(NULL::bigint[], NULL)$$);
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s, %s], ARRAY['1']::jsonb[])$$, :wtok, :atok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s], ARRAY['1', '2']::jsonb[])$$, :atok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s, NULL], NULL)$$, :atok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[[%s]], NULL)$$, :atok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s], ARRAY[['1']]::jsonb[])$$, :atok));
+SELECT pg_temp.err($$SELECT durable.task_complete_many(ARRAY(SELECT -i::bigint FROM generate_series(1, 1001) i), NULL)$$);
 -- the same token twice in one call: the second use is stale
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s, %s], NULL)$$, :atok, :atok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s, %s], NULL)$$, :atok, :atok));
 SELECT pg_temp.err($$SELECT durable.task_fail(NULL, '"e"')$$);
 SELECT pg_temp.err(format($$SELECT durable.task_fail(%s, NULL)$$, :atok));
 SELECT pg_temp.err($$SELECT durable.task_heartbeat(NULL)$$);
@@ -318,7 +318,7 @@ SELECT pg_temp.err(format($$SELECT durable.task_heartbeat(%s, NULL, '100 years')
 SELECT pg_temp.unchanged();
 -- (accepted: an empty array completes nothing; a NULL lease is the
 -- lease the task was claimed with)
-SELECT durable.task_complete(ARRAY[]::bigint[], ARRAY[]::jsonb[]);
+SELECT durable.task_complete_many(ARRAY[]::bigint[], ARRAY[]::jsonb[]);
 SELECT durable.task_heartbeat(:atok, NULL, NULL);
 
 --

@@ -172,9 +172,9 @@ SELECT durable.task_suspend(pg_temp.tok('task-fan'),
       {"seq": 2, "type": "activity", "name": "f", "queue": "tq-act", "input": 2},
       {"seq": 3, "type": "activity", "name": "f", "queue": "tq-act", "input": 3}]');
 SELECT seq, input FROM pg_temp.poll('tq-act', 3) ORDER BY seq;
-SELECT durable.task_complete(ARRAY[pg_temp.tok('task-fan', 2), pg_temp.tok('task-fan', 1)], ARRAY['"two"', '"one"']::jsonb[]);
+SELECT durable.task_complete_many(ARRAY[pg_temp.tok('task-fan', 2), pg_temp.tok('task-fan', 1)], ARRAY['"two"', '"one"']::jsonb[]);
 -- NULL results: every task completes with JSON null
-SELECT durable.task_complete(ARRAY[pg_temp.tok('task-fan', 3)], NULL);
+SELECT durable.task_complete_many(ARRAY[pg_temp.tok('task-fan', 3)], NULL);
 SELECT seq, status, result FROM durable.journal WHERE workflow_id = 'task-fan' ORDER BY seq;
 -- the workflow runs again and finishes; task_poll(done_tokens) completes
 -- it and claims the next tasks in the same call
@@ -191,7 +191,7 @@ SELECT durable.task_suspend(pg_temp.tok('task-fan2'),
 SELECT seq FROM pg_temp.poll('tq-act', 2) ORDER BY seq;
 -- one stale token fails the whole call: nothing completes
 SELECT pg_temp.state() AS s0 \gset
-SELECT pg_temp.err(format('SELECT durable.task_complete(ARRAY[%s, %s], NULL)', pg_temp.tok('task-fan2', 1), pg_temp.tok('task-fan', 1)));
+SELECT pg_temp.err(format('SELECT durable.task_complete_many(ARRAY[%s, %s], NULL)', pg_temp.tok('task-fan2', 1), pg_temp.tok('task-fan', 1)));
 SELECT pg_temp.err(format($$SELECT * FROM durable.task_poll('tq-act', 'worker-1', 1, '30 s', ARRAY[%s, %s])$$, pg_temp.tok('task-fan2', 1), pg_temp.tok('task-fan', NULL)));
 SELECT pg_temp.state() = :'s0' AS unchanged;
 -- finishing an activity through task_poll wakes its workflow at once
@@ -290,7 +290,7 @@ SELECT pg_temp.err(format($$SELECT durable.step_record(%s, 1, 'x', '1')$$, :old_
 SELECT pg_temp.err(format($$SELECT durable.step_record(%s, '[{"seq": 1, "name": "x"}]')$$, :old_tok));
 SELECT pg_temp.err(format($$SELECT durable.task_suspend(%s, '[{"seq": 1, "type": "sleep", "duration": 1}]')$$, :old_tok));
 SELECT pg_temp.err(format($$SELECT durable.task_complete(%s, '"zombie result"')$$, :old_tok));
-SELECT pg_temp.err(format($$SELECT durable.task_complete(ARRAY[%s], NULL)$$, :old_tok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete_many(ARRAY[%s], NULL)$$, :old_tok));
 SELECT pg_temp.err(format($$SELECT durable.task_fail(%s, '"zombie error"', false)$$, :old_tok));
 SELECT pg_temp.err(format($$SELECT durable.task_heartbeat(%s)$$, :old_tok));
 SELECT pg_temp.err(format($$SELECT * FROM durable.task_poll('tq', 'w', 1, '1 s', ARRAY[%s])$$, :old_tok));

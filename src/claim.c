@@ -8,8 +8,8 @@
  *	  details) in the same round trip.
  *
  *	  Before claiming, a poll expires a few leases that ran out (any
- *	  queue), so abandoned work comes back even without the background
- *	  worker.  It may also first complete the caller's previous tasks, so
+ *	  queue; at most one poll per 100 ms does this), so abandoned work
+ *	  comes back even without the background worker.  It may also first complete the caller's previous tasks, so
  *	  a busy worker pays one commit per batch (finish + claim).
  *
  *-------------------------------------------------------------------------
@@ -75,7 +75,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 					  PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5),
 					  call.saved_userid, now);
 
-	expire_leases(now, POLL_EXPIRE_LIMIT);
+	if (durable_poll_should_expire())
+		expire_leases(now, POLL_EXPIRE_LIMIT);
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);

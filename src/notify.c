@@ -52,6 +52,8 @@ typedef struct DurableShared
 {
 	pg_atomic_uint32 idle[IDLE_SLOTS];
 	pg_atomic_uint32 launcher_procno;	/* PGPROC number + 1; 0 = none */
+	pg_atomic_uint64 last_expiry_scan;	/* when a poll last looked for
+										 * expired leases */
 	slock_t		mutex;			/* guards dboid/procno of worker slots */
 	WorkerSlot	workers[WORKER_SLOTS];
 } DurableShared;
@@ -100,6 +102,7 @@ durable_shmem_startup_hook(void)
 		for (i = 0; i < IDLE_SLOTS; i++)
 			pg_atomic_init_u32(&shared->idle[i], 1);
 		pg_atomic_init_u32(&shared->launcher_procno, 0);
+		pg_atomic_init_u64(&shared->last_expiry_scan, 0);
 		SpinLockInit(&shared->mutex);
 		for (i = 0; i < WORKER_SLOTS; i++)
 		{
@@ -296,6 +299,30 @@ durable_queue_gained_work(const char *ns, const char *queue)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending_queues = lappend(pending_queues, pstrdup(queue));
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * durable_poll_should_expire: polls look for expired leases at most every
+ * POLL_EXPIRY_INTERVAL per server (the background worker does the bulk),
+ * so a busy queue does not pay a scan per poll.  The poll that wins the
+ * compare-and-swap does the scan.
+ */
+#define POLL_EXPIRY_INTERVAL (100 * 1000)	/* 100 ms */
+
+bool
+durable_poll_should_expire(void)
+{
+	TimestampTz now;
+	uint64		last;
+
+	/* without shared memory, or with a shifted (test) clock, always scan */
+	if (shared == NULL || durable_clock_offset_s != 0)
+		return true;
+	now = GetCurrentTimestamp();
+	last = pg_atomic_read_u64(&shared->last_expiry_scan);
+	if (now - (TimestampTz) last < POLL_EXPIRY_INTERVAL)
+		return false;
+	return pg_atomic_compare_exchange_u64(&shared->last_expiry_scan, &last, (uint64) now);
 }
 
 /*

@@ -449,7 +449,7 @@ durable_task_complete(PG_FUNCTION_ARGS)
 
 /*
  * complete_many: tokens[i] is finished with results[i] (NULL results: all
- * null).  Shared by task_complete(bigint[], jsonb[]) and task_poll.
+ * null).  Shared by task_complete_many and task_poll.
  */
 void		complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
 						  TimestampTz now);

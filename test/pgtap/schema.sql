@@ -136,7 +136,7 @@ SELECT has_function('durable', 'step_record', ARRAY['bigint', 'integer', 'text',
 SELECT has_function('durable', 'step_record', ARRAY['bigint', 'jsonb']);
 SELECT has_function('durable', 'task_suspend', ARRAY['bigint', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'task_complete', ARRAY['bigint', 'jsonb', 'jsonb', 'jsonb']);
-SELECT has_function('durable', 'task_complete', ARRAY['bigint[]', 'jsonb[]']);
+SELECT has_function('durable', 'task_complete_many', ARRAY['bigint[]', 'jsonb[]']);
 SELECT has_function('durable', 'task_fail', ARRAY['bigint', 'jsonb', 'boolean']);
 SELECT has_function('durable', 'task_heartbeat', ARRAY['bigint', 'jsonb', 'interval']);
 SELECT function_returns('durable', 'task_heartbeat', ARRAY['bigint', 'jsonb', 'interval'], 'boolean');
