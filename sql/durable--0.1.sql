@@ -161,6 +161,18 @@ CREATE INDEX signals_buffered ON durable.signals (run_id, name, signal_no)
 CREATE UNIQUE INDEX signals_idempotency ON durable.signals (run_id, signal_id)
     WHERE signal_id IS NOT NULL;
 
+/* Queue settings; a queue without a row is active. */
+CREATE TABLE durable.queues (
+    namespace   text NOT NULL,
+    queue       text NOT NULL,
+    paused      boolean NOT NULL DEFAULT false,
+    note        text,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (namespace, queue)
+);
+COMMENT ON TABLE durable.queues IS
+    'Queue settings: a paused queue hands out no tasks (work still queues up)';
+
 /* Schedules: cron-like rules that start workflows (see src/schedule.c). */
 CREATE TABLE durable.schedules (
     namespace       text NOT NULL,
@@ -403,6 +415,49 @@ COMMENT ON FUNCTION durable.schedule_next_times(text, int, text, timestamptz) IS
     'The next fire times of a spec after a time (default now), to check a cron expression';
 
 /*
+ * Queues (administration).
+ */
+CREATE FUNCTION durable.queue_pause(queue text, note text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
+BEGIN
+    IF queue IS NULL OR queue !~ '^[A-Za-z0-9_.-]{1,54}$' THEN
+        RAISE EXCEPTION 'invalid queue name "%"', queue USING ERRCODE = 'DU001',
+            DETAIL = 'Queue names are 1 to 54 letters, digits, "_", "-" and ".".';
+    END IF;
+    INSERT INTO durable.queues AS q (namespace, queue, paused, note)
+    VALUES (ns, queue_pause.queue, true, queue_pause.note)
+    ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE
+        SET paused = true, note = excluded.note, updated_at = now();
+END
+$$;
+COMMENT ON FUNCTION durable.queue_pause(text, text) IS
+    'Pause a queue of the current namespace: polls get no tasks from it until it is unpaused';
+
+CREATE FUNCTION durable.queue_unpause(queue text, note text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
+BEGIN
+    UPDATE durable.queues q SET paused = false, note = queue_unpause.note,
+           updated_at = now()
+     WHERE q.namespace = ns AND q.queue = queue_unpause.queue;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'queue "%" is not paused', queue USING ERRCODE = 'DU001';
+    END IF;
+    -- wake its workers: the tasks that waited are ready now
+    PERFORM pg_notify('durable_' || queue, '');
+END
+$$;
+COMMENT ON FUNCTION durable.queue_unpause(text, text) IS
+    'Resume a paused queue and wake its workers';
+
+/*
  * Views.  They run with their owner's rights but filter rows by
  * durable.may_read, so a client sees the namespaces it was granted.
  */
@@ -486,13 +541,18 @@ SELECT t.namespace, t.queue, t.kind, r.workflow_id, t.run_id, t.seq,
 COMMENT ON VIEW durable.task_list IS 'Ready and leased tasks (admin)';
 
 CREATE VIEW durable.queue_stats AS
-SELECT namespace, queue,
-       count(*) FILTER (WHERE state = 'ready') AS ready,
-       count(*) FILTER (WHERE state = 'leased') AS leased,
-       min(visible_at) FILTER (WHERE state = 'ready') AS oldest_ready
-  FROM durable.tasks
- GROUP BY namespace, queue;
-COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue (admin)';
+SELECT coalesce(t.namespace, q.namespace) AS namespace,
+       coalesce(t.queue, q.queue) AS queue,
+       coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
+       t.oldest_ready, coalesce(q.paused, false) AS paused, q.note
+  FROM (SELECT namespace, queue,
+               count(*) FILTER (WHERE state = 'ready') AS ready,
+               count(*) FILTER (WHERE state = 'leased') AS leased,
+               min(visible_at) FILTER (WHERE state = 'ready') AS oldest_ready
+          FROM durable.tasks
+         GROUP BY namespace, queue) t
+  FULL JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue;
+COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue, and whether it is paused (admin)';
 
 /*
  * Thin wrappers for reading one workflow.

@@ -89,6 +89,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 				 "           (SELECT run_id, seq FROM durable.tasks "
 				 "             WHERE namespace = $1 AND queue = $2 AND state = 'ready' "
 				 "               AND visible_at <= $3 "
+				 "               AND NOT EXISTS (SELECT FROM durable.queues q "
+				 "                   WHERE q.namespace = $1 AND q.queue = $2 AND q.paused) "
 				 "             ORDER BY priority DESC, visible_at "
 				 "             LIMIT $4 FOR UPDATE SKIP LOCKED) x), "
 				 "     u AS (UPDATE durable.tasks t "
