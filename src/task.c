@@ -555,7 +555,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 	task_lookup(token, call.saved_userid, &task);
 	if (!task.is_workflow)
 		engine_activity_failed(task.run_id, task.seq, error, retryable,
-							   "activity_failed", now);
+							   "activity_attempt_failed", now);
 	else if (retryable)
 	{
 		RetryPolicy policy;

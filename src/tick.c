@@ -95,7 +95,7 @@ expire_leases(TimestampTz now, int limit)
 								   jb_cstring(psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
 													   "\"message\": \"activity attempt timed out (%s)\"}",
 													   kinds[i], kinds[i])),
-								   true, "activity_timed_out", now);
+								   true, "activity_attempt_timed_out", now);
 	}
 	return n;
 }

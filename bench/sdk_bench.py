@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""bench/sdk_bench.py: end-to-end workflows/s through the Python SDK, next to
+the bare SQL worker protocol measured in the same run.
+
+Needs a running server that preloads durable; connects with the PG*
+environment (as the postgres user, or a role with durable rights) and
+creates the extension if it is missing:
+
+    PGHOST=... PGPORT=... /usr/bin/python3 bench/sdk_bench.py [-n 2000] [--processes 4]
+
+For each workflow shape (1 local step, 5 local steps) and each driver:
+
+  sdk   --processes worker processes, each a durable_worker.Worker
+        (--concurrency threads, each with its own connection) running
+        @workflow code: ctx.step() per step (step_record, 1 commit each),
+        then return (task_complete).
+  sql   --processes processes, one connection each, a plain psycopg loop:
+        task_poll(max 8), then per task step_record per step and
+        task_complete: the same calls and commits as the SDK makes.
+
+The workers start first and wait (LISTEN); then -n workflows are started
+in one transaction, and the throughput is n / (last closed_at - start),
+from the database clock.  Nothing is cleaned up (each run uses its own
+queues and workflow ids).  Prints one line per point and the SDK/SQL ratio.
+"""
+
+import argparse
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
+sys.path.insert(0, os.path.join(REPO, "clients", "python"))
+
+import psycopg  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
+
+
+def make_workflow(steps):
+    def bench_workflow(ctx, input):
+        total = 0
+        for i in range(steps):
+            total += ctx.step("s%d" % i, lambda i=i: i)
+        return {"steps": steps, "total": total}
+    return bench_workflow
+
+
+def sdk_worker(queue, steps, concurrency):
+    import logging
+    import durable_worker as dw
+    logging.basicConfig(level=logging.WARNING)
+    w = dw.Worker("", queue=queue, concurrency=concurrency, lease=30, poll_interval=1,
+                  grace=5, workflows={"bench_%d" % steps: make_workflow(steps)}, activities={})
+    print("ready", flush=True)
+    w.run()
+
+
+def sql_worker(queue, steps, name):
+    conn = psycopg.connect("", autocommit=True)
+    listen = psycopg.connect("", autocommit=True)
+    listen.execute('LISTEN "durable_%s"' % queue)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print("ready", flush=True)
+    while True:
+        tasks = conn.execute("SELECT token FROM durable.task_poll(%s, %s, 8, '30 s')",
+                             (queue, name)).fetchall()
+        for (token,) in tasks:
+            total = 0
+            for i in range(steps):
+                conn.execute("SELECT durable.step_record(%s, %s, %s, %s)",
+                             (token, i + 1, "s%d" % i, Jsonb(i)))
+                total += i
+            conn.execute("SELECT durable.task_complete(%s, %s)",
+                         (token, Jsonb({"steps": steps, "total": total})))
+        if not tasks:
+            r, _, _ = select.select([listen.fileno()], [], [], 1.0)
+            if r:
+                listen.pgconn.consume_input()
+                while listen.pgconn.notifies() is not None:
+                    pass
+
+
+def measure(conn, driver, steps, n, processes, concurrency, tag):
+    queue = "%s-%s%d" % (tag, driver, steps)
+    wtype = "bench_%d" % steps
+    procs = []
+    try:
+        for i in range(processes):
+            args = [sys.executable, os.path.abspath(__file__), "--%s-worker" % driver, queue,
+                    "--steps", str(steps), "--concurrency", str(concurrency),
+                    "--name", "%s-%d" % (queue, i)]
+            procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True))
+        for p in procs:                      # every worker imported and connected
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a %s worker did not start" % driver)
+        time.sleep(0.5)
+        with conn.transaction():
+            conn.execute("SELECT durable.wf_start(%s, jsonb_build_object('i', i), %s || i, %s) "
+                         "  FROM generate_series(1, %s) i", (wtype, queue + "-", queue, n))
+        deadline = time.monotonic() + 300
+        while True:
+            left = conn.execute("SELECT count(*) FROM durable.runs WHERE queue = %s AND status = 'running'",
+                                (queue,)).fetchone()[0]
+            if left == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("%d workflows still running after 300 s" % left)
+            time.sleep(0.05)
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'completed'), "
+            "       extract(epoch FROM max(closed_at) - min(created_at)) "
+            "  FROM durable.runs WHERE queue = %s", (queue,)).fetchone()
+        completed, secs = row[0], float(row[1])
+        if completed != n:
+            raise RuntimeError("%d of %d workflows completed" % (completed, n))
+        return n / secs, secs
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", "--workflows", type=int, default=2000, help="workflows per point")
+    ap.add_argument("--processes", type=int, default=4)
+    ap.add_argument("--concurrency", type=int, default=4, help="threads per SDK worker process")
+    ap.add_argument("--steps", default="1,5", help="workflow shapes: local steps per workflow")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat each point and keep the best")
+    ap.add_argument("--sdk-worker", metavar="QUEUE", help=argparse.SUPPRESS)
+    ap.add_argument("--sql-worker", metavar="QUEUE", help=argparse.SUPPRESS)
+    ap.add_argument("--name", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.sdk_worker:
+        return sdk_worker(args.sdk_worker, int(args.steps), args.concurrency)
+    if args.sql_worker:
+        return sql_worker(args.sql_worker, int(args.steps), args.name)
+
+    conn = psycopg.connect("", autocommit=True)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS durable")
+    tag = "sdkbench%d" % os.getpid()
+    print("sdk_bench: %d workflows per point, %d worker processes (SDK: %d threads each; SQL: 1 connection each)"
+          % (args.workflows, args.processes, args.concurrency))
+    results = {}
+    for steps in [int(s) for s in args.steps.split(",")]:
+        for driver in ("sql", "sdk"):
+            best = None
+            for r in range(args.rounds):
+                rate, secs = measure(conn, driver, steps, args.workflows, args.processes,
+                                     args.concurrency, "%s-r%d" % (tag, r))
+                best = max(best or 0, rate)
+                print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)"
+                      % (driver, steps, rate, args.workflows, secs), flush=True)
+            results[(driver, steps)] = best
+    print("RESULT")
+    for steps in sorted({s for _, s in results}):
+        sql, sdk = results[("sql", steps)], results[("sdk", steps)]
+        print("  %d-step workflows: SDK %6.0f/s   bare SQL %6.0f/s   SDK/SQL = %.2f"
+              % (steps, sdk, sql, sdk / sql))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,719 @@
+#!/usr/bin/env python3
+"""test/e2e/test_sdk.py: the Python SDK (clients/python) against a real server.
+
+Most tests run dw.Worker threads in this process (their own queues, so the
+tests do not see each other's work); the SIGTERM test runs real worker
+processes (python3 -m durable_worker ... test_sdk, which imports this file
+for its workflows).  Covered: step checkpointing across a failed workflow
+task, ctx.transaction exactly once (failure inside it, failure after it, and
+a zombie whose lease expired mid-transaction), activity retries, final
+activity failure as ActivityError, durable sleep, signals with and without
+timeout, child workflows, gather and first, cancellation seen by the
+workflow (ctx.cancelled) and by a heartbeating activity, continue-as-new, a
+nondeterministic code change rejected by the engine (DU003, a
+workflow_task_failed event naming the step), and graceful SIGTERM of a
+worker process.
+
+Run as postgres with PG* pointing at a preloaded server:
+    /usr/bin/python3 test/e2e/test_sdk.py [test_name ...]
+"""
+
+import collections
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "clients", "python"))
+
+import durable_worker as dw  # noqa: E402
+
+RUN = "sdk%d" % os.getpid()             # makes workflow ids and queues unique per run
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+    print("  ok: " + msg, flush=True)
+
+
+def wait_for(what, fn, timeout=30.0, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Failure("timed out after %ss waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# -- execution counters: in this process (workflow code), and in the
+# database (activities of worker processes, and SQL steps)
+
+_calls = collections.Counter()
+_calls_lock = threading.Lock()
+
+
+def bump(*key):
+    with _calls_lock:
+        _calls[key] += 1
+        return _calls[key]
+
+
+def calls(*key):
+    with _calls_lock:
+        return _calls[key]
+
+
+def db_bump(conn, key):
+    return conn.execute("INSERT INTO sdk_counts VALUES (%s, 1) ON CONFLICT (key) "
+                        "DO UPDATE SET n = sdk_counts.n + 1 RETURNING n", (key,)).fetchone()[0]
+
+
+def db_count(conn, key):
+    row = conn.execute("SELECT n FROM sdk_counts WHERE key = %s", (key,)).fetchone()
+    return row[0] if row else 0
+
+
+# -- workflows and activities (registered globally: worker processes import this file)
+
+@dw.activity()
+def sdk_echo(ctx, x):
+    return x
+
+
+@dw.workflow()
+def sdk_checkpoint(ctx, inp):
+    wid = ctx.workflow_id
+    a = ctx.step("one", lambda: bump(wid, "one") and "A")
+
+    def two():
+        if bump(wid, "two") == 1:
+            raise RuntimeError("transient failure in step two")
+        return "B"
+    b = ctx.step("two", two)
+    c = ctx.activity("sdk_echo", "C")
+    d = ctx.step("three", lambda: bump(wid, "three") and "D")
+    return [a, b, c, d]
+
+
+@dw.workflow()
+def sdk_tx(ctx, inp):
+    wid = ctx.workflow_id
+
+    def pay(conn):
+        conn.execute("INSERT INTO sdk_tx VALUES (%s, %s)", (wid, ctx.attempt))
+        n = bump(wid, "pay")
+        if n == 1:
+            raise RuntimeError("failure inside the transaction")
+        return n
+    r = ctx.transaction("pay", pay)
+    if bump(wid, "after") == 1:
+        raise RuntimeError("failure after the transaction committed")
+    return r
+
+
+@dw.workflow()
+def sdk_tx_zombie(ctx, inp):
+    wid = ctx.workflow_id
+
+    def pay(conn):
+        conn.execute("INSERT INTO sdk_tx VALUES (%s, %s)", (wid, ctx.attempt))
+        if bump(wid, "pay") == 1:
+            time.sleep(inp["sleep"])       # the lease expires meanwhile
+        return ctx.attempt
+    return ctx.transaction("pay", pay)
+
+
+@dw.activity()
+def sdk_flaky(ctx, inp):
+    bump(inp["wid"], "flaky")
+    if ctx.attempt < 3:
+        raise ValueError("attempt %d fails" % ctx.attempt)
+    return {"attempt": ctx.attempt}
+
+
+@dw.workflow()
+def sdk_retry(ctx, inp):
+    return ctx.activity("sdk_flaky", {"wid": ctx.workflow_id},
+                        retry={"initial_interval": "100ms", "backoff_coefficient": 1.0})
+
+
+@dw.activity()
+def sdk_always_fails(ctx, inp):
+    bump(inp["wid"], "always_fails")
+    raise ValueError("no luck")
+
+
+@dw.activity()
+def sdk_fatal(ctx, inp):
+    bump(inp["wid"], "fatal")
+    raise dw.NonRetryableError("fatal, do not retry")
+
+
+@dw.workflow()
+def sdk_final_failure(ctx, inp):
+    wid = ctx.workflow_id
+    out = {}
+    try:
+        ctx.activity("sdk_always_fails", {"wid": wid},
+                     retry={"initial_interval": "100ms", "maximum_attempts": 2})
+    except dw.ActivityError as e:
+        out["retried"] = {"type": e.type, "message": str(e), "class": type(e).__name__}
+    try:
+        ctx.activity("sdk_fatal", {"wid": wid},
+                     retry={"initial_interval": "100ms", "maximum_attempts": 5})
+    except dw.ActivityError as e:
+        out["fatal"] = {"type": e.type, "message": str(e)}
+    if inp.get("uncaught"):
+        ctx.activity("sdk_always_fails", {"wid": wid}, retry={"maximum_attempts": 1})
+    return out
+
+
+@dw.workflow()
+def sdk_sleep(ctx, inp):
+    ctx.sleep(inp["seconds"])
+    return "woke"
+
+
+@dw.workflow()
+def sdk_signal(ctx, inp):
+    if inp.get("sleep_first"):
+        ctx.sleep("500ms")
+    try:
+        payload = ctx.wait_signal("go", timeout=inp.get("timeout"))
+    except dw.DurableTimeout as e:
+        return {"timed_out": True, "class": type(e).__name__, "timeout_type": e.error.get("timeout_type")}
+    return {"payload": payload}
+
+
+@dw.workflow()
+def sdk_child(ctx, inp):
+    if inp.get("fail"):
+        raise dw.ApplicationError("the child says no", type="ChildRefused")
+    return ctx.step("double", lambda: inp["x"] * 2)
+
+
+@dw.workflow()
+def sdk_parent(ctx, inp):
+    doubled = ctx.child("sdk_child", {"x": 21})
+    named = ctx.child("sdk_child", {"x": 5}, workflow_id=ctx.workflow_id + "-kid")
+    try:
+        ctx.child("sdk_child", {"fail": True})
+        err = None
+    except dw.ActivityError as e:
+        err = {"type": e.type, "message": str(e)}
+    return {"doubled": doubled, "named": named, "child_error": err}
+
+
+@dw.workflow()
+def sdk_gather_first(ctx, inp):
+    handles = [ctx.start_activity("sdk_echo", i) for i in range(5)]
+    gathered = ctx.gather(*handles)
+    timer = ctx.start_timer("1h")
+    poke = ctx.start_wait_signal("poke")
+    index, value = ctx.first(timer, poke)
+    return {"gathered": gathered, "first": index, "value": value}
+
+
+@dw.activity()
+def sdk_wait_cancel(ctx, inp):
+    for _ in range(300):
+        if ctx.heartbeat({"waiting": True}):
+            raise dw.CancelledError({"type": "cancelled", "message": "activity saw the cancel request"})
+        time.sleep(0.1)
+    return "never cancelled"
+
+
+@dw.activity()
+def sdk_long(ctx, inp):
+    time.sleep(inp["seconds"])              # no heartbeat() calls of its own
+    return ctx.attempt
+
+
+@dw.workflow()
+def sdk_auto_heartbeat(ctx, inp):
+    return ctx.activity("sdk_long", {"seconds": 3}, heartbeat="1s", start_to_close="60s",
+                        retry={"maximum_attempts": 1})
+
+
+@dw.workflow()
+def sdk_cancel_activity(ctx, inp):
+    try:
+        ctx.activity("sdk_wait_cancel", None, heartbeat="10s", start_to_close="60s")
+    except dw.CancelledError:
+        ctx.step("cleanup", lambda: {"cancelled_seen": ctx.cancelled})
+        raise
+    return "not cancelled"
+
+
+@dw.workflow()
+def sdk_cancel_sleep(ctx, inp):
+    try:
+        ctx.sleep("1h")
+    except dw.CancelledError:
+        return {"cleaned_up": True, "cancelled": ctx.cancelled}
+    return {"cleaned_up": False}
+
+
+@dw.workflow()
+def sdk_counter(ctx, inp):
+    n = inp["n"]
+    ctx.step("tick", lambda: n)
+    if n < 3:
+        ctx.continue_as_new({"n": n + 1})
+    return {"final": n, "run_input": ctx.input}
+
+
+def _evolving_v1(ctx, inp):
+    ctx.step("prepare", lambda: "ready")
+    r = ctx.activity("sdk_gate", None, queue=inp["gate_queue"])
+    return {"version": 1, "gate": r}
+
+
+def _evolving_v2(ctx, inp):                 # changed the activity of step 2
+    ctx.step("prepare", lambda: "ready")
+    r = ctx.activity("sdk_gate_v2", None, queue=inp["gate_queue"])
+    return {"version": 2, "gate": r}
+
+
+def _evolving_v3(ctx, inp):                 # renamed the local step 1
+    ctx.step("prepare_v3", lambda: "ready")
+    r = ctx.activity("sdk_gate", None, queue=inp["gate_queue"])
+    return {"version": 3, "gate": r}
+
+
+@dw.activity()
+def sdk_gate(ctx, inp):
+    return "opened"
+
+
+@dw.activity()
+def sdk_slow(ctx, inp):
+    """Counts itself in the database; sleeps inp["seconds"] the first time only."""
+    n = db_bump(ctx.conn, inp["key"])
+    if n == 1:
+        time.sleep(inp["seconds"])
+    return n
+
+
+@dw.workflow()
+def sdk_term(ctx, inp):
+    n = ctx.activity("sdk_slow", inp, start_to_close="5m")
+    return {"executions_seen": n}
+
+
+# -- helpers for the tests
+
+class InProcess:
+    """A dw.Worker in a thread, stopped at the end of the with block."""
+
+    def __init__(self, queue, **kw):
+        kw.setdefault("poll_interval", 0.5)
+        kw.setdefault("grace", 2)
+        self.worker = dw.Worker("", queue=queue, **kw)
+        self.thread = threading.Thread(target=self.worker.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self.worker
+
+    def __exit__(self, *exc):
+        self.worker.stop()
+        self.thread.join(15)
+        return False
+
+
+def journal(conn, wid):
+    """The steps of the latest run of a workflow, as dicts."""
+    cur = conn.execute("SELECT seq, kind, name, status, result, error, attempt, scheduled_at, resolved_at "
+                       "  FROM durable.journal WHERE run_id = (SELECT max(run_id) FROM durable.workflows "
+                       "                                        WHERE workflow_id = %s) "
+                       " ORDER BY seq", (wid,))
+    cols = [c.name for c in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def events(client, wid, event_type):
+    return [e for e in client.history(wid) if e["event_type"] == event_type]
+
+
+def pending_kinds(client, wid):
+    return [s["kind"] for s in client.describe(wid)["pending_steps"]]
+
+
+# -- the tests
+
+def test_step_checkpointing(client):
+    q = RUN + "-ckpt"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_checkpoint", None, workflow_id=wid, queue=q)
+        res = client.result(wid, wait=30)
+    check(res == ["A", "B", "C", "D"], "result combines every step: %s" % res)
+    check(calls(wid, "one") == 1, "step one ran once although the workflow ran 4 times")
+    check(calls(wid, "two") == 2, "step two ran twice: failed once (not checkpointed), then succeeded")
+    check(calls(wid, "three") == 1, "step three ran once")
+    j = [(r["seq"], r["kind"], r["name"], r["status"]) for r in journal(client.conn, wid)]
+    check(j == [(1, "local", "one", "completed"), (2, "local", "two", "completed"),
+                (3, "activity", "sdk_echo", "completed"), (4, "local", "three", "completed")],
+          "journal holds the four steps in order: %s" % j)
+    failed = events(client, wid, "workflow_task_failed")
+    check(len(failed) == 1 and "transient failure" in str(failed[0]["details"]),
+          "history shows the failed workflow task with its error")
+
+
+def test_transaction_exactly_once(client):
+    q = RUN + "-tx"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_tx", None, workflow_id=wid, queue=q)
+        res = client.result(wid, wait=30)
+    rows = client.conn.execute("SELECT attempt FROM sdk_tx WHERE workflow_id = %s", (wid,)).fetchall()
+    check(res == 2, "the run returns the committed transaction's result (%s)" % res)
+    check(calls(wid, "pay") == 2, "the transaction body ran twice (the first one failed inside)")
+    check(len(rows) == 1, "its SQL write is in the table exactly once (%d rows)" % len(rows))
+    check(calls(wid, "after") == 2, "the failure after the commit made the workflow task run again")
+    check(len(events(client, wid, "workflow_task_failed")) == 2, "two failed workflow tasks in history")
+
+
+def test_transaction_zombie(client):
+    """Worker slot A holds the task in ctx.transaction past its lease; slot B
+    takes the task over and commits; A's step_record is rejected (DU004) and
+    its transaction, with its SQL write, rolls back."""
+    q = RUN + "-txz"
+    wid = q + "-1"
+    with InProcess(q, concurrency=2, lease=1, grace=5):
+        client.start("sdk_tx_zombie", {"sleep": 3}, workflow_id=wid, queue=q)
+        res = client.result(wid, wait=30)
+        # the zombie's transaction stays open until its sleep ends
+        wait_for("the zombie transaction to end", lambda: calls(wid, "pay") >= 2 and
+                 not client.conn.execute("SELECT 1 FROM pg_stat_activity WHERE state = 'idle in transaction' "
+                                         " AND query LIKE 'INSERT INTO sdk_tx%'").fetchone(),
+                 timeout=15)
+    rows = client.conn.execute("SELECT attempt FROM sdk_tx WHERE workflow_id = %s", (wid,)).fetchall()
+    check(calls(wid, "pay") == 2, "the transaction body ran in both slots")
+    check(res == 2, "the run's result is the second attempt's (%s)" % res)
+    check([r[0] for r in rows] == [2], "only the second attempt's SQL write committed: %s" % rows)
+    check(events(client, wid, "workflow_task_timed_out") != [],
+          "history shows the first slot's lease expiring (workflow_task_timed_out)")
+
+
+def test_activity_retries(client):
+    q = RUN + "-retry"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_retry", None, workflow_id=wid, queue=q)
+        res = client.result(wid, wait=30)
+    check(res == {"attempt": 3}, "the activity succeeded on attempt 3: %s" % res)
+    check(calls(wid, "flaky") == 3, "it ran three times")
+    failed = events(client, wid, "activity_attempt_failed")
+    check(len(failed) == 2 and all("retry_in_ms" in e["details"] for e in failed),
+          "history has two retried failures")
+    j = journal(client.conn, wid)
+    check(j[0]["attempt"] == 3 and j[0]["status"] == "completed", "the journal entry records attempt 3")
+
+
+def test_activity_final_failure(client):
+    q = RUN + "-fail"
+    caught, uncaught = q + "-caught", q + "-uncaught"
+    with InProcess(q):
+        client.start("sdk_final_failure", {}, workflow_id=caught, queue=q)
+        client.start("sdk_final_failure", {"uncaught": True}, workflow_id=uncaught, queue=q)
+        res = client.result(caught, wait=30)
+        wait_for("the uncaught run to close", lambda: client.status(uncaught) != "running")
+    check(res["retried"] == {"type": "ValueError", "message": "no luck", "class": "ActivityError"},
+          "a failure after maximum_attempts reaches the workflow as ActivityError: %s" % res["retried"])
+    check(calls(caught, "always_fails") == 2, "it was tried twice (maximum_attempts 2)")
+    check(res["fatal"]["type"] == "NonRetryableError" and calls(caught, "fatal") == 1,
+          "NonRetryableError is not retried: %s" % res["fatal"])
+    check(client.status(uncaught) == "failed", "an uncaught ActivityError fails the run")
+    try:
+        client.result(uncaught)
+        check(False, "result of a failed run raises")
+    except dw.WorkflowFailed as e:
+        check("no luck" in str(e), "WorkflowFailed carries the error: %s" % e)
+
+
+def test_sleep(client):
+    q = RUN + "-sleep"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_sleep", {"seconds": 1}, workflow_id=wid, queue=q)
+        check(client.result(wid, wait=30) == "woke", "the workflow woke up")
+    j = journal(client.conn, wid)
+    check(j[0]["kind"] == "sleep" and j[0]["status"] == "completed", "the journal holds the timer")
+    slept = (j[0]["resolved_at"] - j[0]["scheduled_at"]).total_seconds()
+    check(slept >= 1.0, "the timer fired no earlier than 1 s after it was set (%.2f s)" % slept)
+
+
+def test_signals(client):
+    q = RUN + "-sig"
+    waiting, buffered, timeout, sws = (q + s for s in ("-waiting", "-buffered", "-timeout", "-sws"))
+    with InProcess(q):
+        client.start("sdk_signal", {}, workflow_id=waiting, queue=q)
+        client.start("sdk_signal", {"sleep_first": True}, workflow_id=buffered, queue=q)
+        client.start("sdk_signal", {"timeout": "1s"}, workflow_id=timeout, queue=q)
+        client.signal(buffered, "go", {"v": "early"})           # before the workflow waits
+        wait_for("the workflow to wait for its signal", lambda: pending_kinds(client, waiting) == ["signal"])
+        client.signal(waiting, "go", {"v": 42})
+        client.signal_with_start("sdk_signal", {}, sws, "go", {"v": "sws"}, queue=q)
+        r1 = client.result(waiting, wait=30)
+        r2 = client.result(buffered, wait=30)
+        r3 = client.result(timeout, wait=30)
+        r4 = client.result(sws, wait=30)
+    check(r1 == {"payload": {"v": 42}}, "a waiting workflow gets the signal's payload: %s" % r1)
+    check(r2 == {"payload": {"v": "early"}}, "a signal sent before the wait is buffered: %s" % r2)
+    check(r3 == {"timed_out": True, "class": "DurableTimeout", "timeout_type": "signal"},
+          "a wait with a timeout raises DurableTimeout: %s" % r3)
+    check(r4 == {"payload": {"v": "sws"}}, "signal_with_start starts the run and delivers: %s" % r4)
+
+
+def test_child_workflows(client):
+    q = RUN + "-child"
+    wid = q + "-parent"
+    with InProcess(q):
+        client.start("sdk_parent", None, workflow_id=wid, queue=q)
+        res = client.result(wid, wait=30)
+    check(res["doubled"] == 42 and res["named"] == 10, "children's results come back: %s" % res)
+    check(res["child_error"] is not None and res["child_error"]["type"] == "ChildRefused"
+          and "says no" in res["child_error"]["message"],
+          "a failed child surfaces as ActivityError with its error: %s" % res["child_error"])
+    kids = client.conn.execute(
+        "SELECT c.workflow_id, c.status FROM durable.workflows c JOIN durable.workflows p "
+        "    ON c.parent_run_id = p.run_id WHERE p.workflow_id = %s ORDER BY c.run_id", (wid,)).fetchall()
+    check([k[1] for k in kids] == ["completed", "completed", "failed"] and kids[1][0] == wid + "-kid",
+          "three child runs with their parent recorded: %s" % kids)
+
+
+def test_gather_first(client):
+    q = RUN + "-gather"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_gather_first", None, workflow_id=wid, queue=q)
+        wait_for("the signal wait", lambda: "signal" in pending_kinds(client, wid))
+        client.signal(wid, "poke", "poked")
+        res = client.result(wid, wait=30)
+    check(res == {"gathered": [0, 1, 2, 3, 4], "first": 1, "value": "poked"},
+          "gather returns every result in order and first the signal: %s" % res)
+    timer = [r for r in journal(client.conn, wid) if r["kind"] == "sleep"]
+    check(len(timer) == 1 and timer[0]["status"] == "cancelled",
+          "the losing timer was cancelled when the run closed")
+
+
+def test_cancellation(client):
+    q = RUN + "-cancel"
+    act, slp = q + "-activity", q + "-sleep"
+    with InProcess(q):
+        client.start("sdk_cancel_activity", None, workflow_id=act, queue=q)
+        client.start("sdk_cancel_sleep", None, workflow_id=slp, queue=q)
+        wait_for("the activity to run", lambda: client.conn.execute(
+            "SELECT 1 FROM durable.task_list WHERE workflow_id = %s AND kind = 'activity' "
+            "   AND state = 'leased'", (act,)).fetchone())
+        wait_for("the timer", lambda: pending_kinds(client, slp) == ["sleep"])
+        client.cancel(act, "test cancels the activity")
+        client.cancel(slp, "test cancels the sleep")
+        wait_for("both runs to close", lambda: client.status(act) != "running" and
+                 client.status(slp) != "running")
+    check(client.status(act) == "cancelled", "the run whose activity was cancelled closed as cancelled")
+    j = {r["name"]: r for r in journal(client.conn, act)}
+    check(j["sdk_wait_cancel"]["status"] == "failed" and j["sdk_wait_cancel"]["error"]["type"] == "cancelled"
+          and j["sdk_wait_cancel"]["attempt"] == 1,
+          "the activity saw the cancel through its heartbeat and ended without retry")
+    check(j["cleanup"]["result"] == {"cancelled_seen": True},
+          "the workflow's cleanup step ran and saw ctx.cancelled")
+    check(events(client, act, "cancel_requested") != [], "history records the cancel request")
+    check(client.status(slp) == "completed" and client.result(slp) == {"cleaned_up": True, "cancelled": True},
+          "a cancelled sleep raises CancelledError; the workflow may finish its own way")
+
+
+def test_auto_heartbeat(client):
+    """A worker with a 30 s lease runs a 3 s activity whose heartbeat timeout
+    is 1 s: the worker must heartbeat it often enough on its own."""
+    q = RUN + "-hb"
+    wid = q + "-1"
+    with InProcess(q, lease=30):
+        client.start("sdk_auto_heartbeat", None, workflow_id=wid, queue=q)
+        wait_for("the run to close", lambda: client.status(wid) != "running")
+    check(client.status(wid) == "completed" and client.result(wid) == 1,
+          "the activity finished on its first attempt (no heartbeat timeout)")
+    check(events(client, wid, "activity_attempt_timed_out") == [], "no activity_attempt_timed_out event")
+
+
+def test_continue_as_new(client):
+    q = RUN + "-can"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_counter", {"n": 0}, workflow_id=wid, queue=q)
+        wait_for("the last run to complete", lambda: client.conn.execute(
+            "SELECT 1 FROM durable.workflows WHERE workflow_id = %s AND status = 'completed'",
+            (wid,)).fetchone())
+    runs = client.conn.execute("SELECT status, input FROM durable.workflows WHERE workflow_id = %s "
+                               " ORDER BY run_id", (wid,)).fetchall()
+    check([r[0] for r in runs] == ["continued_as_new"] * 3 + ["completed"],
+          "four runs: three continued as new, the last completed")
+    check([r[1] for r in runs] == [{"n": i} for i in range(4)], "each run got the input handed on")
+    check(client.result(wid) == {"final": 3, "run_input": {"n": 3}}, "the result is the last run's")
+    ticks = client.conn.execute("SELECT result FROM durable.journal WHERE workflow_id = %s "
+                                " ORDER BY run_id, seq", (wid,)).fetchall()
+    check([t[0] for t in ticks] == [0, 1, 2, 3], "each run started with a fresh journal: %s" % ticks)
+
+
+def test_nondeterminism(client):
+    q, gate = RUN + "-nd", RUN + "-nd-gate"
+    wid = q + "-1"
+    v1 = {"sdk_evolving": _evolving_v1}
+    acts = {"sdk_gate": sdk_gate, "sdk_gate_v2": sdk_gate}
+    with InProcess(q, workflows=v1, activities={}):
+        client.start("sdk_evolving", {"gate_queue": gate}, workflow_id=wid, queue=q)
+        wait_for("the run to wait for its gate activity", lambda: pending_kinds(client, wid) == ["activity"])
+
+    # deploy a changed workflow: step 2 is now another activity
+    with InProcess(q, workflows={"sdk_evolving": _evolving_v2}, activities={}):
+        with InProcess(gate, workflows={}, activities=acts):
+            failed = wait_for("a failed workflow task", lambda: events(client, wid, "workflow_task_failed"))
+    err = failed[0]["details"]["error"]
+    print("  workflow_task_failed: %s" % err)
+    check(err.get("sqlstate") == "DU003", "the engine rejected the changed call as nondeterminism (DU003)")
+    check("step 2" in err["message"] and "sdk_gate_v2" in err["message"] and '"sdk_gate"' in err["message"],
+          "the event names the step and both calls")
+    check(client.status(wid) == "running", "the run stays open: the workflow task is retried")
+    j = [(r["seq"], r["kind"], r["name"], r["status"]) for r in journal(client.conn, wid)]
+    check(j == [(1, "local", "prepare", "completed"), (2, "activity", "sdk_gate", "completed")],
+          "the journal is unchanged: %s" % j)
+
+    # a renamed local step is caught the same way (step_record)
+    def v3_failures():
+        return [e["details"]["error"] for e in events(client, wid, "workflow_task_failed")
+                if "prepare_v3" in e["details"]["error"].get("message", "")]
+    with InProcess(q, workflows={"sdk_evolving": _evolving_v3}, activities={}):
+        err = wait_for("a failed workflow task of the renamed step", v3_failures, timeout=20)[0]
+    check(err.get("sqlstate") == "DU003" and "step 1" in err["message"],
+          "a renamed local step is DU003 too: %s" % err["message"])
+
+    # rolling back to the original code lets the run finish
+    with InProcess(q, workflows=v1, activities={}):
+        res = client.result(wid, wait=30)
+    check(res == {"version": 1, "gate": "opened"}, "the original code completes the run: %s" % res)
+
+
+def _worker_process(logdir, name, queue, *args):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "clients", "python"), HERE])
+    log = open(os.path.join(logdir, name + ".log"), "w")
+    p = subprocess.Popen([sys.executable, "-m", "durable_worker", "--queue", queue, "--name", name,
+                          "--poll-interval", "1", *args, "test_sdk"],
+                         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=HERE)
+    p.logfile = log.name
+    return p
+
+
+def _log(p):
+    with open(p.logfile) as f:
+        return f.read()
+
+
+def test_sigterm(client):
+    """SIGTERM: the worker stops polling, lets running tasks finish (or,
+    past --grace, hands them back) and exits; nothing is lost, nothing
+    waits for a lease to expire (leases here are 60 s)."""
+    logdir = tempfile.mkdtemp(prefix="sdk-sigterm-")
+    procs = []
+    try:
+        for part, grace, seconds in (("finish", None, 1.5), ("release", 0.5, 60)):
+            q = "%s-term-%s" % (RUN, part)
+            ids = ["%s-%d" % (q, i) for i in range(4)]
+            a = _worker_process(logdir, q + "-A", q, "--lease", "60", "--concurrency", "4",
+                                *(["--grace", str(grace)] if grace else []))
+            procs.append(a)
+            for wid in ids:
+                client.start("sdk_term", {"key": wid, "seconds": seconds}, workflow_id=wid, queue=q)
+            wait_for("worker A to run all four activities", lambda: client.conn.execute(
+                "SELECT count(*) FROM durable.task_list WHERE queue = %s AND kind = 'activity' "
+                "   AND state = 'leased'", (q,)).fetchone()[0] == 4, timeout=20)
+            a.send_signal(signal.SIGTERM)
+            try:
+                rc = a.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                rc = None
+            check(rc == 0, "[%s] worker A exited after SIGTERM (rc %s)" % (part, rc))
+            check("stopping" in _log(a), "[%s] worker A logged its orderly stop" % part)
+            b = _worker_process(logdir, q + "-B", q, "--lease", "60", "--concurrency", "4")
+            procs.append(b)
+            results = [client.result(wid, wait=30) for wid in ids]
+            check(all(r is not None for r in results),
+                  "[%s] all four workflows completed, well before a 60 s lease could expire" % part)
+            counts = [db_count(client.conn, wid) for wid in ids]
+            released = sum(len(events(client, wid, "task_released")) for wid in ids)
+            if part == "finish":
+                check(counts == [1] * 4 and released == 0,
+                      "[finish] each activity ran once and finished on worker A (%s)" % counts)
+            else:
+                check(counts == [2] * 4 and released == 4,
+                      "[release] past the grace, worker A handed the 4 activities back (task_released) "
+                      "and worker B ran them again (%s)" % counts)
+            b.send_signal(signal.SIGTERM)
+            check(b.wait(timeout=20) == 0, "[%s] worker B exited after SIGTERM too" % part)
+    except Exception:
+        for p in procs:
+            print("----- %s -----\n%s" % (p.logfile, _log(p)))
+        raise
+    else:
+        shutil.rmtree(logdir, ignore_errors=True)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+TESTS = [test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+         test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
+         test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
+         test_continue_as_new,
+         test_nondeterminism, test_sigterm]
+
+
+def main():
+    only = set(sys.argv[1:])
+    client = dw.Client("")
+    client.conn.execute("CREATE EXTENSION IF NOT EXISTS durable")
+    client.conn.execute("CREATE TABLE IF NOT EXISTS sdk_tx (workflow_id text, attempt int)")
+    client.conn.execute("CREATE TABLE IF NOT EXISTS sdk_counts (key text PRIMARY KEY, n int)")
+    failed = []
+    start = time.monotonic()
+    for t in TESTS:
+        if only and t.__name__ not in only:
+            continue
+        print("%s" % t.__name__, flush=True)
+        t0 = time.monotonic()
+        try:
+            t(client)
+            print("  passed (%.1f s)" % (time.monotonic() - t0), flush=True)
+        except Exception as e:
+            failed.append(t.__name__)
+            print("  FAILED: %s: %s" % (type(e).__name__, e), flush=True)
+            if not isinstance(e, Failure):
+                traceback.print_exc()
+    ran = len(only) if only else len(TESTS)
+    print("test_sdk: %d of %d tests passed in %.1f s%s" % (
+        ran - len(failed), ran, time.monotonic() - start,
+        "; failed: " + ", ".join(failed) if failed else ""))
+    print("PASS" if not failed else "FAIL")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
