@@ -271,6 +271,8 @@ durable_worker_main(Datum arg)
 			SPI_finish();
 			PopActiveSnapshot();
 			CommitTransactionCommand();
+			/* a background worker reports its table statistics itself */
+			pgstat_report_stat(false);
 			pgstat_report_activity(STATE_IDLE, NULL);
 			failures = 0;
 		}

@@ -101,8 +101,61 @@ expire_leases(TimestampTz now, int limit)
 }
 
 /*
- * fire_due_steps: steps whose due time came: timers complete, signal
- * waits time out, activities hit schedule-to-start or schedule-to-close.
+ * fire_due_timers: due sleep steps complete, and their runs' workflow
+ * tasks become ready, in one set-based statement: 10,000 timers due at
+ * the same second fire in a few rounds, not thousands of statements.
+ * The task upsert follows engine_wake_workflow (one workflow task per
+ * run; a leased one is marked to run again).
+ */
+static int
+fire_due_timers(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+	uint64		i;
+	bool		isnull;
+	int			fired;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "WITH due AS (SELECT run_id, seq FROM durable.steps "
+				 "              WHERE status = 'pending' AND due_at <= $1 AND kind = 'sleep' "
+				 "              ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+				 "     s AS (UPDATE durable.steps s SET status = 'completed', result = 'null', "
+				 "                  resolved_at = $1 "
+				 "             FROM due WHERE s.run_id = due.run_id AND s.seq = due.seq "
+				 "           RETURNING s.run_id), "
+				 "     w AS (INSERT INTO durable.tasks AS t (run_id, seq, kind, namespace, "
+				 "                  queue, priority, visible_at, created_at) "
+				 "           SELECT DISTINCT ON (r.run_id) r.run_id, 0, 'workflow', "
+				 "                  r.namespace, r.queue, r.priority, $1, $1 "
+				 "             FROM s JOIN durable.runs r ON r.run_id = s.run_id "
+				 "            WHERE r.status = 'running' "
+				 "           ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
+				 "            WHERE t.state = 'leased' "
+				 "           RETURNING t.namespace, t.queue, t.state) "
+				 "SELECT DISTINCT namespace, queue, (SELECT count(*)::int FROM s) "
+				 "  FROM w WHERE state = 'ready' "
+				 "UNION ALL SELECT NULL, NULL, (SELECT count(*)::int FROM s)",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *ns = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		if (ns != NULL)
+			durable_queue_gained_work(ns, SPI_getvalue(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 2));
+	}
+	return fired;
+}
+
+/*
+ * fire_due_steps: other steps whose due time came: signal waits time out,
+ * activities hit schedule-to-start or schedule-to-close.
  */
 static int
 fire_due_steps(TimestampTz now, int limit)
@@ -136,7 +189,7 @@ fire_due_steps(TimestampTz now, int limit)
 				 "       coalesce(t.attempt, s.attempt) "
 				 "  FROM durable.steps s "
 				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
-				 " WHERE s.status = 'pending' AND s.due_at <= $1 "
+				 " WHERE s.status = 'pending' AND s.due_at <= $1 AND s.kind <> 'sleep' "
 				 " ORDER BY s.due_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -167,11 +220,6 @@ fire_due_steps(TimestampTz now, int limit)
 		Due		   *x = &due[i];
 		const char *timeout = NULL;
 
-		if (strcmp(x->kind, "sleep") == 0)
-		{
-			engine_resolve_step(x->run_id, x->seq, "completed", jb_cstring("null"), NULL, now);
-			continue;
-		}
 		if (strcmp(x->kind, "signal") == 0)
 			timeout = "signal";
 		else if (strcmp(x->kind, "activity") == 0)
@@ -346,6 +394,9 @@ tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 	*more = false;
 	n = expire_leases(now, limit);
 	*more |= n >= limit;
+	total += n;
+	n = fire_due_timers(now, limit * 10);
+	*more |= n >= limit * 10;
 	total += n;
 	n = fire_due_steps(now, limit);
 	*more |= n >= limit;
