@@ -116,6 +116,7 @@ durable_launcher_main(Datum arg)
 {
 	Oid			dbs[MAX_DATABASES];
 	BackgroundWorkerHandle *handles[MAX_DATABASES];
+	TimestampTz started[MAX_DATABASES];
 	int			ndbs = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -130,6 +131,8 @@ durable_launcher_main(Datum arg)
 	{
 		List	   *current;
 		ListCell   *lc;
+		Oid			wanted;
+		TimestampTz now;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -137,6 +140,9 @@ durable_launcher_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
+
+		wanted = durable_launcher_take_wanted_db();
+		now = GetCurrentTimestamp();
 
 		current = durable_bgw_enabled ? list_databases() : NIL;
 		foreach(lc, current)
@@ -158,6 +164,16 @@ durable_launcher_main(Datum arg)
 			if (handles[i] != NULL &&
 				GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
 				continue;
+
+			/*
+			 * A worker exits at once where the extension is missing: try
+			 * that database again only after a rescan interval, unless a
+			 * commit there just asked for a worker.
+			 */
+			if (handles[i] != NULL && dboid != wanted &&
+				now - started[i] < (int64) LAUNCHER_RESCAN_MS * 1000)
+				continue;
+			started[i] = now;
 			{
 				BackgroundWorker worker;
 
@@ -250,6 +266,7 @@ durable_worker_main(Datum arg)
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
 			pgstat_report_activity(STATE_RUNNING, "durable: tick");
+			durable_send_requested_notifies();
 			now = durable_now();
 			if (since == 0)
 				since = now - USECS_PER_DAY;

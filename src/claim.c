@@ -50,6 +50,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	DurableCall call;
 	Datum		values[6];
 	uint64		i;
+	int			pass;
+	int			claimed = 0;
 
 	queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	worker = check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
@@ -119,22 +121,35 @@ durable_task_poll(PG_FUNCTION_ARGS)
 				 "       t.heartbeat, r.cancel_requested, t.visible_at, c.pos) "
 				 "SELECT * FROM u ORDER BY pos",
 				 6, types);
-	durable_exec(plan, values, NULL, false, 0);
-
-	/* the first POLL_COLUMNS columns are the result row; pos only orders */
-	for (i = 0; i < SPI_processed; i++)
+	/*
+	 * A poll that comes back short raises the queue's idle flag (its worker
+	 * is about to wait for NOTIFY) and then claims once more with a fresh
+	 * snapshot.  A producer that committed before the flag went up is seen
+	 * by that second claim; one that commits after sees the flag, at
+	 * pre-commit or at commit (notify.c), and sends the wake-up.  So no
+	 * wake-up is lost between a poll's snapshot and its worker's wait.
+	 */
+	for (pass = 0; pass < 2 && claimed < max_tasks; pass++)
 	{
-		Datum		out[POLL_COLUMNS];
-		bool		nulls[POLL_COLUMNS];
-		int			c;
+		if (pass == 1)
+			durable_note_idle_poll(ns, queue);
+		values[3] = Int32GetDatum(max_tasks - claimed);
+		durable_exec(plan, values, NULL, false, 0);
 
-		for (c = 0; c < POLL_COLUMNS; c++)
-			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								   c + 1, &nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		/* the first POLL_COLUMNS columns are the result row; pos only orders */
+		for (i = 0; i < SPI_processed; i++)
+		{
+			Datum		out[POLL_COLUMNS];
+			bool		nulls[POLL_COLUMNS];
+			int			c;
+
+			for (c = 0; c < POLL_COLUMNS; c++)
+				out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									   c + 1, &nulls[c]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		}
+		claimed += (int) SPI_processed;
 	}
-	if (SPI_processed < (uint64) max_tasks)
-		durable_note_idle_poll(ns, queue);
 
 	durable_leave(&call);
 	return (Datum) 0;

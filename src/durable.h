@@ -93,6 +93,8 @@ extern TimestampTz durable_now(void);
 extern void durable_queue_gained_work(const char *ns, const char *queue);
 extern void durable_note_idle_poll(const char *ns, const char *queue);
 extern bool durable_poll_should_expire(void);
+extern int	durable_send_requested_notifies(void);
+extern Oid	durable_launcher_take_wanted_db(void);
 extern void durable_notify_init(void);
 extern void durable_shmem_request(void);
 extern void durable_bgw_register_self(void);

@@ -39,6 +39,14 @@
 
 #define IDLE_SLOTS 4096
 #define WORKER_SLOTS 64
+#define NOTIFY_REQUESTS 64
+
+/* a NOTIFY a committed transaction could not send: the worker sends it */
+typedef struct NotifyRequest
+{
+	Oid			dboid;			/* InvalidOid: free */
+	char		queue[DURABLE_MAX_QUEUE + 1];
+} NotifyRequest;
 
 /* a running background worker, so commits can wake it early */
 typedef struct WorkerSlot
@@ -54,15 +62,26 @@ typedef struct DurableShared
 	pg_atomic_uint32 launcher_procno;	/* PGPROC number + 1; 0 = none */
 	pg_atomic_uint64 last_expiry_scan;	/* when a poll last looked for
 										 * expired leases */
-	slock_t		mutex;			/* guards dboid/procno of worker slots */
+	pg_atomic_uint32 launcher_wanted_db;	/* database whose worker a commit
+											 * asked for, or InvalidOid */
+	slock_t		mutex;			/* guards worker slots and requests */
 	WorkerSlot	workers[WORKER_SLOTS];
+	NotifyRequest requests[NOTIFY_REQUESTS];
 } DurableShared;
 
 static DurableShared *shared = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* queues given work by the current transaction */
+/*
+ * Queues given work by the current transaction, and whether the
+ * pre-commit check sent their NOTIFY.
+ */
+typedef struct PendingQueue
+{
+	char	   *queue;
+	bool		notified;
+} PendingQueue;
 static List *pending_queues = NIL;
 /* earliest due time the current transaction created (durable clock) */
 static TimestampTz pending_due = 0;
@@ -103,6 +122,9 @@ durable_shmem_startup_hook(void)
 			pg_atomic_init_u32(&shared->idle[i], 1);
 		pg_atomic_init_u32(&shared->launcher_procno, 0);
 		pg_atomic_init_u64(&shared->last_expiry_scan, 0);
+		pg_atomic_init_u32(&shared->launcher_wanted_db, InvalidOid);
+		for (i = 0; i < NOTIFY_REQUESTS; i++)
+			shared->requests[i].dboid = InvalidOid;
 		SpinLockInit(&shared->mutex);
 		for (i = 0; i < WORKER_SLOTS; i++)
 		{
@@ -130,7 +152,8 @@ durable_shmem_request(void)
 static void
 wake_worker_if_later(TimestampTz due)
 {
-	TimestampTz real_due = due - (int64) durable_clock_offset_s * USECS_PER_SEC;
+	TimestampTz real_due = TIMESTAMP_NOT_FINITE(due) ? due :
+		due - (int64) durable_clock_offset_s * USECS_PER_SEC;
 	uint32		launcher;
 	int			i;
 
@@ -151,11 +174,88 @@ wake_worker_if_later(TimestampTz due)
 
 	/*
 	 * No worker serves this database yet (the extension was just created):
-	 * have the launcher look again now rather than at its next rescan.
+	 * have the launcher start one now rather than at its next rescan.
 	 */
 	launcher = pg_atomic_read_u32(&shared->launcher_procno);
 	if (launcher != 0)
+	{
+		pg_atomic_write_u32(&shared->launcher_wanted_db, MyDatabaseId);
 		SetLatch(&ProcGlobal->allProcs[launcher - 1].procLatch);
+	}
+}
+
+/*
+ * durable_launcher_take_wanted_db: the database a commit asked a worker
+ * for, if any (and forget it).
+ */
+Oid
+durable_launcher_take_wanted_db(void)
+{
+	if (shared == NULL)
+		return InvalidOid;
+	return pg_atomic_exchange_u32(&shared->launcher_wanted_db, InvalidOid);
+}
+
+/*
+ * request_notify: after commit, a queue's idle flag is up although the
+ * pre-commit check found it down: a poll ran between the check and the
+ * commit becoming visible, missed this transaction's work, and its worker
+ * may now sleep.  A committed transaction cannot NOTIFY, so the
+ * background worker of this database sends it.
+ */
+static void
+request_notify(const char *queue)
+{
+	int			i;
+	int			free_slot = -1;
+
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < NOTIFY_REQUESTS; i++)
+	{
+		NotifyRequest *r = &shared->requests[i];
+
+		if (r->dboid == MyDatabaseId && strcmp(r->queue, queue) == 0)
+		{
+			free_slot = -2;		/* already requested */
+			break;
+		}
+		if (r->dboid == InvalidOid && free_slot == -1)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+	{
+		shared->requests[free_slot].dboid = MyDatabaseId;
+		strlcpy(shared->requests[free_slot].queue, queue, DURABLE_MAX_QUEUE + 1);
+	}
+	SpinLockRelease(&shared->mutex);
+	/* a full table only delays the wake-up to the workers' fallback poll */
+	wake_worker_if_later(DT_NOBEGIN);
+}
+
+/*
+ * durable_send_requested_notifies: the background worker sends the
+ * NOTIFYs requested for its database, within its current transaction.
+ */
+int
+durable_send_requested_notifies(void)
+{
+	char		queues[NOTIFY_REQUESTS][DURABLE_MAX_QUEUE + 1];
+	int			n = 0;
+	int			i;
+
+	if (shared == NULL)
+		return 0;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < NOTIFY_REQUESTS; i++)
+		if (shared->requests[i].dboid == MyDatabaseId)
+		{
+			strlcpy(queues[n++], shared->requests[i].queue, DURABLE_MAX_QUEUE + 1);
+			shared->requests[i].dboid = InvalidOid;
+		}
+	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < n; i++)
+		Async_Notify(psprintf("durable_%s", queues[i]), NULL);
+	return n;
 }
 
 /*
@@ -240,18 +340,26 @@ durable_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			foreach(lc, pending_queues)
 			{
-				const char *queue = lfirst(lc);
-				bool		notify = true;
+				PendingQueue *p = lfirst(lc);
 
+				p->notified = true;
 				if (shared != NULL)
-					notify = pg_atomic_exchange_u32(&shared->idle[queue_slot(queue)], 0) != 0;
-				if (notify)
-					Async_Notify(psprintf("durable_%s", queue), NULL);
+					p->notified = pg_atomic_exchange_u32(&shared->idle[queue_slot(p->queue)], 0) != 0;
+				if (p->notified)
+					Async_Notify(psprintf("durable_%s", p->queue), NULL);
 			}
 			pending_work = pending_queues != NIL;
-			pending_queues = NIL;
 			break;
 		case XACT_EVENT_COMMIT:
+			/* the work is visible now: repair a wake-up the race lost */
+			foreach(lc, pending_queues)
+			{
+				PendingQueue *p = lfirst(lc);
+
+				if (!p->notified && shared != NULL &&
+					pg_atomic_read_u32(&shared->idle[queue_slot(p->queue)]) != 0)
+					request_notify(p->queue);
+			}
 			if (pending_due != 0 || pending_work)
 				wake_worker_if_later(pending_due != 0 ? pending_due : DT_NOEND);
 			pending_queues = NIL;
@@ -293,11 +401,16 @@ durable_queue_gained_work(const char *ns, const char *queue)
 	ListCell   *lc;
 	MemoryContext old;
 
+	PendingQueue *p;
+
 	foreach(lc, pending_queues)
-		if (strcmp((const char *) lfirst(lc), queue) == 0)
+		if (strcmp(((PendingQueue *) lfirst(lc))->queue, queue) == 0)
 			return;
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	pending_queues = lappend(pending_queues, pstrdup(queue));
+	p = palloc(sizeof(PendingQueue));
+	p->queue = pstrdup(queue);
+	p->notified = false;
+	pending_queues = lappend(pending_queues, p);
 	MemoryContextSwitchTo(old);
 }
 
