@@ -2,13 +2,7 @@
 -- Roles are created here and dropped at the end.  Ids start with
 -- "acc-", queues with "accq".
 
-CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '(token|Run|run) [0-9]+', '\1 N', 'g');
-END $$;
+\i test/regress/common.sql
 
 CREATE ROLE regress_durable_client;
 CREATE ROLE regress_durable_member IN ROLE regress_durable_client;

@@ -1,13 +1,7 @@
 -- batch: task_complete_many and task_poll(done_tokens) close many runs at
 -- once when every token is a workflow task of a run without parent or
 -- pending child; any other batch completes token by token, in order
-CREATE FUNCTION batch_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '\d+', 'N', 'g');
-END $$;
+\i test/regress/common.sql
 
 SELECT durable.wf_start('b', jsonb_build_object('i', i), 'batch-' || i, 'batch_q')
   FROM generate_series(1, 5) i;
@@ -15,14 +9,14 @@ SELECT array_agg(token ORDER BY workflow_id) AS toks,
        array_agg(jsonb_build_object('out', workflow_id) ORDER BY workflow_id) AS outs
   FROM durable.task_poll('batch_q', 'w', 3) \gset
 -- a repeated token: nothing changes, the second use is stale
-SELECT batch_try(format('SELECT durable.task_complete_many(%L::bigint[] || (%L::bigint[])[1:1], NULL)', :'toks', :'toks'));
+SELECT pg_temp.err(format('SELECT durable.task_complete_many(%L::bigint[] || (%L::bigint[])[1:1], NULL)', :'toks', :'toks'));
 SELECT count(*) FILTER (WHERE status = 'running') AS running FROM durable.workflows WHERE workflow_id LIKE 'batch-%';
 -- all three at once
 SELECT durable.task_complete_many(:'toks'::bigint[], :'outs'::jsonb[]);
 SELECT workflow_id, status, output FROM durable.workflows WHERE workflow_id LIKE 'batch-%' ORDER BY workflow_id;
 SELECT count(*) AS tasks_left FROM durable.tasks WHERE queue = 'batch_q';
 -- the same tokens again: stale
-SELECT batch_try(format('SELECT durable.task_complete_many(%L::bigint[], NULL)', :'toks'));
+SELECT pg_temp.err(format('SELECT durable.task_complete_many(%L::bigint[], NULL)', :'toks'));
 SELECT event_type, count(*) FROM durable.history WHERE workflow_id LIKE 'batch-%' GROUP BY 1 ORDER BY 1;
 
 -- finish-and-claim: done tokens complete, then the next tasks are claimed

@@ -5,21 +5,7 @@
 -- counts and a fingerprint of every durable table with the mark.
 -- Ids start with "err-", queues with "eq".
 
-CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '(token|Run|run) [0-9]+', '\1 N', 'g');
-END $$;
-CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
-    SELECT md5(concat_ws('|',
-        (SELECT string_agg(x::text, ',' ORDER BY run_id) FROM durable.runs x),
-        (SELECT string_agg(x::text, ',' ORDER BY run_id, seq) FROM durable.tasks x),
-        (SELECT string_agg(x::text, ',' ORDER BY run_id, seq) FROM durable.steps x),
-        (SELECT string_agg(x::text, ',' ORDER BY event_id) FROM durable.events x),
-        (SELECT string_agg(x::text, ',' ORDER BY signal_no) FROM durable.signals x),
-        (SELECT string_agg(x::text, ',' ORDER BY namespace) FROM durable.namespaces x))) $$;
+\i test/regress/common.sql
 CREATE FUNCTION pg_temp.counts() RETURNS text LANGUAGE sql AS $$
     SELECT format('runs %s, tasks %s, steps %s, events %s, signals %s',
                   (SELECT count(*) FROM durable.runs), (SELECT count(*) FROM durable.tasks),

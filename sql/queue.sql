@@ -1,12 +1,6 @@
 -- queue: pausing a queue stops claims from it (work still queues up);
 -- unpausing hands the waiting tasks out again
-CREATE FUNCTION queue_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i test/regress/common.sql
 
 SELECT durable.wf_start('paused_wf', '{"n": 1}', 'qp-1', 'qp_queue');
 SELECT durable.queue_pause('qp_queue', 'deploy in progress');
@@ -25,9 +19,9 @@ SELECT durable.queue_unpause('qp_queue');
 SELECT workflow_id FROM durable.task_poll('qp_queue', 'w', 10);
 SELECT paused FROM durable.queue_stats WHERE queue = 'qp_queue';
 -- bad input
-SELECT queue_try($$SELECT durable.queue_pause('no spaces allowed')$$);
-SELECT queue_try($$SELECT durable.queue_pause(NULL)$$);
-SELECT queue_try($$SELECT durable.queue_unpause('never_paused')$$);
+SELECT pg_temp.err($$SELECT durable.queue_pause('no spaces allowed')$$);
+SELECT pg_temp.err($$SELECT durable.queue_pause(NULL)$$);
+SELECT pg_temp.err($$SELECT durable.queue_unpause('never_paused')$$);
 -- clean up
 SELECT durable.wf_terminate(w, 'test done') FROM unnest(ARRAY['qp-1', 'qp-2', 'qp-3']) w;
 DELETE FROM durable.queues;

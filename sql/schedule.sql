@@ -2,13 +2,7 @@
 -- overlap policies, pause, trigger, backfill; continue-as-new;
 -- signal-with-start.  Time moves with durable.clock_offset.
 SET timezone = 'UTC';
-CREATE FUNCTION sched_try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\i test/regress/common.sql
 
 -- cron evaluation from a fixed time
 SELECT * FROM durable.schedule_next_times('*/15 * * * *', 3, 'UTC', '2030-01-01 10:07:00+00');
@@ -22,26 +16,26 @@ SELECT * FROM durable.schedule_next_times('every 90s', 2, 'UTC', '2030-01-01 00:
 SELECT * FROM durable.schedule_next_times('0 0 31 2 *', 1, 'UTC', '2030-01-01 00:00:00+00'); -- never
 
 -- bad specs and options: clear errors, nothing created
-SELECT sched_try($$SELECT durable.schedule_next_times('61 * * * *')$$);
-SELECT sched_try($$SELECT durable.schedule_next_times('* * * *')$$);
-SELECT sched_try($$SELECT durable.schedule_next_times('*/0 * * * *')$$);
-SELECT sched_try($$SELECT durable.schedule_next_times('5-1 * * * *')$$);
-SELECT sched_try($$SELECT durable.schedule_next_times('every -5m')$$);
-SELECT sched_try($$SELECT durable.schedule_next_times('@sometimes')$$);
-SELECT sched_try($$SELECT durable.schedule_next_times('* * * * *', 1, 'Mars/Olympus')$$);
-SELECT sched_try($$SELECT durable.schedule_create('s', '0 0 31 2 *', 'wf')$$);
-SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"overlap": "sometimes"}')$$);
-SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"colour": "red"}')$$);
-SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"timezone": "Nowhere/Land"}')$$);
-SELECT sched_try($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"catchup_window": "-1m"}')$$);
-SELECT sched_try($$SELECT durable.schedule_create(NULL, '* * * * *', 'wf')$$);
-SELECT sched_try($$SELECT durable.schedule_pause('nope')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('61 * * * *')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('* * * *')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('*/0 * * * *')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('5-1 * * * *')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('every -5m')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('@sometimes')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('* * * * *', 1, 'Mars/Olympus')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create('s', '0 0 31 2 *', 'wf')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"overlap": "sometimes"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"colour": "red"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"timezone": "Nowhere/Land"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create('s', '* * * * *', 'wf', NULL, '{"catchup_window": "-1m"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create(NULL, '* * * * *', 'wf')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_pause('nope')$$);
 SELECT count(*) AS schedules FROM durable.schedules;
 
 -- a schedule every 10 seconds, overlap skip (default)
 SELECT durable.schedule_create('every10', '*/10 * * * * *', 'ping', '{"n": 1}',
                                '{"queue": "sched_q"}') > now() AS first_fire_in_future;
-SELECT sched_try($$SELECT durable.schedule_create('every10', '* * * * *', 'ping')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_create('every10', '* * * * *', 'ping')$$);
 SET durable.clock_offset = '25s';
 SELECT durable.tick() >= 1 AS fired;
 -- two or three fire times were due; the first started a run, the others were
@@ -65,7 +59,7 @@ SELECT count(*) AS runs FROM durable.workflows WHERE workflow_type = 'ping';
 -- backfill starts every missing fire time in the range (allow_all)
 SELECT durable.schedule_backfill('every10', '2030-01-01 00:00:00+00', '2030-01-01 00:01:00+00') AS backfilled;
 SELECT durable.schedule_backfill('every10', '2030-01-01 00:00:00+00', '2030-01-01 00:01:00+00') AS backfilled_again;
-SELECT sched_try($$SELECT durable.schedule_backfill('every10', '2030-01-02', '2030-01-01')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_backfill('every10', '2030-01-02', '2030-01-01')$$);
 
 -- pause: nothing fires; unpause resumes from now
 SELECT durable.schedule_pause('every10', 'maintenance');
@@ -97,7 +91,7 @@ RESET durable.clock_offset;
 SELECT durable.wf_start('counter', '{"i": 0}', 'can-1', 'can_q');
 SELECT token AS tok FROM durable.task_poll('can_q', 'w') \gset
 SELECT durable.step_record(:tok, 1, 'work', '1');
-SELECT sched_try(format($$SELECT durable.task_complete(%s, '"x"', NULL, '{"i": 1}')$$, :tok));
+SELECT pg_temp.err(format($$SELECT durable.task_complete(%s, '"x"', NULL, '{"i": 1}')$$, :tok));
 SELECT durable.task_complete(:tok, NULL, NULL, '{"i": 1}');
 SELECT status, input FROM durable.workflows WHERE workflow_id = 'can-1' ORDER BY run_id;
 SELECT journal, input FROM durable.task_poll('can_q', 'w') \gset

@@ -5,13 +5,7 @@
 
 -- err(statement): run it, return 'ok' or 'SQLSTATE: message' (token and
 -- run numbers masked)
-CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '(token|Run|run) [0-9]+', '\1 N', 'g');
-END $$;
+\i test/regress/common.sql
 -- errd(statement): the same with the error's detail
 CREATE FUNCTION pg_temp.errd(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE d text;
