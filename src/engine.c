@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -48,41 +50,55 @@ history_add(int64 run_id, int seq, const char *event, Jsonb *details)
 }
 
 /*
- * engine_wake_workflow: a step of the run resolved (or a cancel request
- * arrived), so the workflow code must run again.  Invariant: at most one
- * workflow task per run.  If none exists, one is made ready now; if one
- * is leased, it is marked to be made ready again when its worker ends it
- * (rerun); if one is ready, nothing changes.
+ * engine_wake_workflows: steps of these runs resolved (or a cancel request
+ * arrived), so their workflow code must run again.  Invariant: at most
+ * one workflow task per run.  Where none exists, one is made ready now;
+ * where one is leased, it is marked to be made ready again when its
+ * worker ends it (rerun); where one is ready, nothing changes.  Closed
+ * runs and repeated ids are skipped.  The one place workflow tasks are
+ * woken: single steps and timer rounds alike.
  */
 void
-engine_wake_workflow(int64 run_id, TimestampTz now)
+engine_wake_workflows(Datum run_ids, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	static const Oid types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
 	Datum		values[2];
-	bool		isnull;
+	uint64		i;
 
-	values[0] = Int64GetDatum(run_id);
+	values[0] = run_ids;
 	values[1] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
 				 "INSERT INTO durable.tasks AS t (run_id, seq, kind, namespace, queue, "
 				 "       priority, visible_at, created_at) "
-				 "SELECT r.run_id, 0, 'workflow', r.namespace, r.queue, r.priority, $2, $2 "
-				 "  FROM durable.runs r WHERE r.run_id = $1 AND r.status = 'running' "
+				 "SELECT DISTINCT ON (r.run_id) r.run_id, 0, 'workflow', r.namespace, "
+				 "       r.queue, r.priority, $2, $2 "
+				 "  FROM durable.runs r WHERE r.run_id = ANY ($1) AND r.status = 'running' "
 				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
 				 " WHERE t.state = 'leased' "
 				 "RETURNING t.namespace, t.queue, t.state",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
-	if (SPI_processed == 1)
+	for (i = 0; i < SPI_processed; i++)
 	{
-		char	   *state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		if (strcmp(state, "ready") == 0)
-			durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		if (strcmp(SPI_getvalue(tup, desc, 3), "ready") == 0)
+			durable_queue_gained_work(SPI_getvalue(tup, desc, 1),
+									  SPI_getvalue(tup, desc, 2));
 	}
-	(void) isnull;
+}
+
+void
+engine_wake_workflow(int64 run_id, TimestampTz now)
+{
+	Datum		id = Int64GetDatum(run_id);
+
+	engine_wake_workflows(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
+														  FLOAT8PASSBYVAL,
+														  TYPALIGN_DOUBLE)),
+						  now);
 }
 
 /*

@@ -101,11 +101,10 @@ expire_leases(TimestampTz now, int limit)
 }
 
 /*
- * fire_due_timers: due sleep steps complete, and their runs' workflow
- * tasks become ready, in one set-based statement: 10,000 timers due at
- * the same second fire in a few rounds, not thousands of statements.
- * The task upsert follows engine_wake_workflow (one workflow task per
- * run; a leased one is marked to run again).
+ * fire_due_timers: due sleep steps complete in one set-based statement,
+ * then their runs are woken together (engine_wake_workflows): 10,000
+ * timers due at the same second fire in a few rounds, not thousands of
+ * statements.
  */
 static int
 fire_due_timers(TimestampTz now, int limit)
@@ -113,8 +112,8 @@ fire_due_timers(TimestampTz now, int limit)
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[2];
-	uint64		i;
 	bool		isnull;
+	Datum		run_ids;
 	int			fired;
 
 	values[0] = TimestampTzGetDatum(now);
@@ -126,30 +125,16 @@ fire_due_timers(TimestampTz now, int limit)
 				 "     s AS (UPDATE durable.steps s SET status = 'completed', result = 'null', "
 				 "                  resolved_at = $1 "
 				 "             FROM due WHERE s.run_id = due.run_id AND s.seq = due.seq "
-				 "           RETURNING s.run_id), "
-				 "     w AS (INSERT INTO durable.tasks AS t (run_id, seq, kind, namespace, "
-				 "                  queue, priority, visible_at, created_at) "
-				 "           SELECT DISTINCT ON (r.run_id) r.run_id, 0, 'workflow', "
-				 "                  r.namespace, r.queue, r.priority, $1, $1 "
-				 "             FROM s JOIN durable.runs r ON r.run_id = s.run_id "
-				 "            WHERE r.status = 'running' "
-				 "           ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
-				 "            WHERE t.state = 'leased' "
-				 "           RETURNING t.namespace, t.queue, t.state) "
-				 "SELECT DISTINCT namespace, queue, (SELECT count(*)::int FROM s) "
-				 "  FROM w WHERE state = 'ready' "
-				 "UNION ALL SELECT NULL, NULL, (SELECT count(*)::int FROM s)",
+				 "           RETURNING s.run_id) "
+				 "SELECT count(*)::int, coalesce(array_agg(run_id), '{}') FROM s",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
-	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		char	   *ns = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-		if (ns != NULL)
-			durable_queue_gained_work(ns, SPI_getvalue(SPI_tuptable->vals[i],
-													   SPI_tuptable->tupdesc, 2));
-	}
+	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (fired == 0)
+		return 0;
+	run_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
+								false, -1);
+	engine_wake_workflows(run_ids, now);
 	return fired;
 }
 
