@@ -151,6 +151,8 @@ extern void history_add(int64 run_id, int seq, const char *event,
 /* shared engine actions (engine.c) */
 extern void engine_wake_workflow(int64 run_id, TimestampTz now);
 extern void engine_wake_workflows(Datum run_ids, TimestampTz now);
+extern int	engine_close_runs(Datum run_ids, Datum outputs, const char *status,
+							  Jsonb *error, TimestampTz now);
 extern void engine_close_run(int64 run_id, const char *status, Jsonb *output,
 							 Jsonb *error, TimestampTz now);
 extern void engine_resolve_step(int64 run_id, int seq, const char *status,

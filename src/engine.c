@@ -137,69 +137,117 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 }
 
 /*
- * engine_close_run: close a running run, cancel its pending steps and
- * withdraw its tasks, in one statement: a closed run has no outstanding
- * tasks, timers or waits (signals it never took stay, as history).  A
- * child's close resolves its parent's step; the run's own children get
- * their parent-close policy.
+ * engine_close_runs: close running runs (all with one status; outputs[i]
+ * belongs to run_ids[i], outputs may be NULL), cancel their pending steps
+ * and withdraw their tasks, in one statement: a closed run has no
+ * outstanding tasks, timers or waits (signals it never took stay, as
+ * history).  A child's close resolves its parent's step; a run's own
+ * children get their parent-close policy.  Runs not running are skipped.
+ * Returns how many closed.
+ */
+int
+engine_close_runs(Datum run_ids, Datum outputs, const char *status,
+				  Jsonb *error, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8ARRAYOID, JSONBARRAYOID, TEXTOID, JSONBOID,
+	TIMESTAMPTZOID};
+	typedef struct Closed
+	{
+		int64		run_id;
+		bool		has_parent;
+		int64		parent_run;
+		int			parent_seq;
+		Jsonb	   *output;
+		int64		children;
+	} Closed;
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	Closed	   *closed;
+	int			n;
+	int			i;
+
+	values[0] = run_ids;
+	values[1] = outputs;
+	nulls[1] = outputs ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(status);
+	values[3] = PointerGetDatum(error);
+	nulls[3] = error ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH x AS (SELECT * FROM unnest($1, $2) AS x(run_id, output)), "
+				 "     r AS (UPDATE durable.runs u SET status = $3, output = x.output, "
+				 "                  error = $4, closed_at = $5 "
+				 "             FROM x WHERE u.run_id = x.run_id AND u.status = 'running' "
+				 "           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output), "
+				 "     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 "
+				 "            WHERE run_id IN (SELECT run_id FROM r) AND status = 'pending' "
+				 "           RETURNING run_id, kind), "
+				 "     t AS (DELETE FROM durable.tasks WHERE run_id IN (SELECT run_id FROM r) "
+				 "           RETURNING 1) "
+				 "SELECT r.run_id, r.parent_run_id, r.parent_seq, r.output, "
+				 "       (SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child') "
+				 "  FROM r",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	n = (int) SPI_processed;
+	closed = palloc(sizeof(Closed) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		closed[i].run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		closed[i].parent_run = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		closed[i].has_parent = !isnull;
+		closed[i].parent_seq = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		closed[i].output = isnull ? NULL : DatumGetJsonbPCopy(d);
+		closed[i].children = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+	}
+	for (i = 0; i < n; i++)
+	{
+		Closed	   *c = &closed[i];
+
+		if (c->children > 0)
+			close_children(c->run_id, now);
+		if (!c->has_parent)
+			continue;
+		if (strcmp(status, "completed") == 0)
+			engine_resolve_step(c->parent_run, c->parent_seq, "completed",
+								c->output ? c->output : jb_cstring("null"), NULL, now);
+		else if (strcmp(status, "continued_as_new") != 0)
+		{
+			Jsonb	   *err = error ? error :
+				jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
+									status, status));
+
+			engine_resolve_step(c->parent_run, c->parent_seq, "failed", NULL, err, now);
+		}
+	}
+	return n;
+}
+
+/*
+ * engine_close_run: engine_close_runs for one run.
  */
 void
 engine_close_run(int64 run_id, const char *status, Jsonb *output,
 				 Jsonb *error, TimestampTz now)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[5] = {INT8OID, TEXTOID, JSONBOID, JSONBOID, TIMESTAMPTZOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
-	bool		isnull;
-	bool		parent_null;
-	int64		parent_run;
-	int			parent_seq;
-	int64		children;
+	Datum		id = Int64GetDatum(run_id);
+	Datum		out = PointerGetDatum(output);
+	bool		out_null = output == NULL;
+	int			dims[1] = {1};
+	int			lbs[1] = {1};
 
-	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(status);
-	values[2] = PointerGetDatum(output);
-	if (output == NULL)
-		nulls[2] = 'n';
-	values[3] = PointerGetDatum(error);
-	if (error == NULL)
-		nulls[3] = 'n';
-	values[4] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "WITH r AS (UPDATE durable.runs SET status = $2, output = $3, error = $4, "
-				 "                 closed_at = $5 "
-				 "            WHERE run_id = $1 AND status = 'running' "
-				 "        RETURNING run_id, parent_run_id, parent_seq), "
-				 "     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 "
-				 "            WHERE run_id = $1 AND status = 'pending' "
-				 "              AND EXISTS (SELECT FROM r) RETURNING kind), "
-				 "     t AS (DELETE FROM durable.tasks WHERE run_id = $1 "
-				 "              AND EXISTS (SELECT FROM r) RETURNING 1) "
-				 "SELECT parent_run_id, parent_seq, "
-				 "       (SELECT count(*) FROM s WHERE kind = 'child') AS children FROM r",
-				 5, types);
-	durable_exec(plan, values, nulls, false, 0);
-	if (SPI_processed != 1)
-		return;
-	parent_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &parent_null));
-	parent_seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	children = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-
-	if (children > 0)
-		close_children(run_id, now);
-	if (parent_null)
-		return;
-	if (strcmp(status, "completed") == 0)
-		engine_resolve_step(parent_run, parent_seq, "completed", output, NULL, now);
-	else if (strcmp(status, "continued_as_new") != 0)
-	{
-		Jsonb	   *err = error ? error :
-			jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
-								status, status));
-
-		engine_resolve_step(parent_run, parent_seq, "failed", NULL, err, now);
-	}
+	engine_close_runs(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
+													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+					  PointerGetDatum(construct_md_array(&out, &out_null, 1, dims, lbs,
+														 JSONBOID, -1, false, TYPALIGN_INT)),
+					  status, error, now);
 }
 
 /*

@@ -520,25 +520,22 @@ cmp_int64(const void *a, const void *b)
 
 /*
  * complete_workflows_at_once: the batch path of complete_many.  When every
- * token is a distinct, current workflow-task token of a run with no parent
- * and no pending child, all the runs close in one statement instead of
- * two statements per token.  Otherwise (activity tokens, children,
- * parents, stale or repeated tokens) it returns false having changed
- * nothing but row locks, and the caller completes token by token, which
- * also raises the precise error.
+ * token is a distinct, current workflow-task token, the runs close
+ * together (engine_close_runs) instead of two statements per token.
+ * Otherwise (activity tokens, stale or repeated tokens) it returns false
+ * having changed nothing but row locks, and the caller completes token by
+ * token, in order, which also raises the precise error.
  */
 static bool
 complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 						   Oid caller, TimestampTz now)
 {
 	static SPIPlanPtr lookup = NULL;
-	static SPIPlanPtr close = NULL;
 	static const Oid lookup_types[1] = {INT8ARRAYOID};
-	static const Oid close_types[3] = {INT8ARRAYOID, JSONBARRAYOID, TIMESTAMPTZOID};
 	int64	   *sorted = palloc(sizeof(int64) * ntok);
 	Datum	   *run_ids = palloc(sizeof(Datum) * ntok);
 	Datum	   *outputs = palloc(sizeof(Datum) * ntok);
-	Datum		values[3];
+	Datum		values[1];
 	Jsonb	   *null_result = jb_cstring("null");
 	bool		isnull;
 	int			i;
@@ -553,13 +550,9 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 	values[0] = PointerGetDatum(construct_array(tok, ntok, INT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	durable_plan(&lookup,
-				 "SELECT x.i, t.run_id, t.seq, t.namespace, t.queue, "
-				 "       r.parent_run_id IS NOT NULL OR EXISTS (SELECT FROM durable.steps s "
-				 "         WHERE s.run_id = t.run_id AND s.status = 'pending' "
-				 "           AND s.kind = 'child') AS complex "
+				 "SELECT x.i, t.run_id, t.seq, t.namespace, t.queue "
 				 "  FROM unnest($1) WITH ORDINALITY AS x(token, i) "
 				 "  JOIN durable.tasks t ON t.token = x.token AND t.state = 'leased' "
-				 "  JOIN durable.runs r ON r.run_id = t.run_id "
 				 " ORDER BY x.i FOR UPDATE OF t",
 				 1, lookup_types);
 	durable_exec(lookup, values, NULL, false, 0);
@@ -570,9 +563,8 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		if (DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull)) != 0 ||
-			DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull)))
-			return false;
+		if (DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull)) != 0)
+			return false;		/* an activity token: in order, one by one */
 		run_ids[i] = SPI_getbinval(tup, desc, 2, &isnull);
 		outputs[i] = (res && !rnull[i]) ? res[i] : PointerGetDatum(null_result);
 	}
@@ -591,26 +583,11 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 				durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns[i], queue[i]);
 	}
 
-	values[0] = PointerGetDatum(construct_array(run_ids, ntok, INT8OID, 8,
-												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[1] = PointerGetDatum(construct_array(outputs, ntok, JSONBOID, -1,
-												false, TYPALIGN_INT));
-	values[2] = TimestampTzGetDatum(now);
-	durable_plan(&close,
-				 "WITH x AS (SELECT * FROM unnest($1, $2) AS x(run_id, output)), "
-				 "     r AS (UPDATE durable.runs u SET status = 'completed', output = x.output, "
-				 "                  closed_at = $3 "
-				 "             FROM x WHERE u.run_id = x.run_id AND u.status = 'running' "
-				 "           RETURNING u.run_id), "
-				 "     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $3 "
-				 "            WHERE run_id IN (SELECT run_id FROM r) AND status = 'pending' "
-				 "           RETURNING 1), "
-				 "     t AS (DELETE FROM durable.tasks WHERE run_id IN (SELECT run_id FROM r) "
-				 "           RETURNING 1) "
-				 "SELECT count(*)::int FROM r",
-				 3, close_types);
-	durable_exec(close, values, NULL, false, 0);
-	if (DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) != ntok)
+	if (engine_close_runs(PointerGetDatum(construct_array(run_ids, ntok, INT8OID, 8,
+														  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
+						  PointerGetDatum(construct_array(outputs, ntok, JSONBOID, -1,
+														  false, TYPALIGN_INT)),
+						  "completed", NULL, now) != ntok)
 		elog(ERROR, "durable: a run with a leased workflow task was not running");
 	return true;
 }
