@@ -23,15 +23,23 @@ CREATE SEQUENCE durable.run_id_seq;
 CREATE SEQUENCE durable.token_seq;
 CREATE SEQUENCE durable.history_id_seq;
 
+/*
+ * The hot tables (runs, tasks, steps) carry no CHECK constraints: the
+ * executor compiles every CHECK expression of a table afresh for each
+ * statement that writes it, which cost a fifth of the server CPU of a
+ * one-step workflow (bench/run).  The engine is their only writer (no
+ * role may write them directly) and validates every value first; the
+ * allowed values are listed beside each column.
+ */
 CREATE TABLE durable.runs (
     run_id          bigint PRIMARY KEY DEFAULT nextval('durable.run_id_seq'),
     namespace       text NOT NULL,
     workflow_id     text NOT NULL,
     workflow_type   text NOT NULL,
     queue           text NOT NULL,
-    status          text NOT NULL DEFAULT 'running'
-        CHECK (status IN ('running', 'completed', 'failed', 'cancelled',
-                          'terminated', 'timed_out', 'continued_as_new')),
+    -- running, completed, failed, cancelled, terminated, timed_out or
+    -- continued_as_new
+    status          text NOT NULL DEFAULT 'running',
     input           jsonb,
     output          jsonb,
     error           jsonb,
@@ -47,9 +55,15 @@ CREATE TABLE durable.runs (
 );
 COMMENT ON TABLE durable.runs IS
     'One row per workflow run; open runs have status running';
--- at most one open run per (namespace, workflow id)
+-- at most one open run per (namespace, workflow id).  closed_at is set
+-- exactly when status leaves running (one statement closes runs), and the
+-- predicate says closed_at rather than status so that the engine's many
+-- "run_id = $1 AND status = 'running'" lookups never scan this index
+-- (its predicate would match, and with statistics showing few open runs
+-- the planner preferred it to the primary key: one index entry per open
+-- run read for every workflow completed).
 CREATE UNIQUE INDEX runs_open_key ON durable.runs (namespace, workflow_id)
-    WHERE status = 'running';
+    WHERE closed_at IS NULL;
 CREATE INDEX runs_workflow_id ON durable.runs (namespace, workflow_id, run_id);
 CREATE INDEX runs_closed_at ON durable.runs (closed_at)
     WHERE closed_at IS NOT NULL;
@@ -69,11 +83,11 @@ CREATE INDEX runs_parent ON durable.runs (parent_run_id)
 CREATE TABLE durable.tasks (
     run_id      bigint NOT NULL,
     seq         int NOT NULL,
-    kind        text NOT NULL CHECK (kind IN ('workflow', 'activity')),
+    kind        text NOT NULL,      -- workflow (seq 0) or activity
     namespace   text NOT NULL,
     queue       text NOT NULL,
     priority    int NOT NULL DEFAULT 0,
-    state       text NOT NULL DEFAULT 'ready' CHECK (state IN ('ready', 'leased')),
+    state       text NOT NULL DEFAULT 'ready',  -- ready or leased
     visible_at  timestamptz NOT NULL,
     token       bigint,
     worker      text,
@@ -84,8 +98,7 @@ CREATE TABLE durable.tasks (
     heartbeat   jsonb,
     heartbeat_at timestamptz,
     created_at  timestamptz NOT NULL,
-    PRIMARY KEY (run_id, seq),
-    CHECK ((kind = 'workflow') = (seq = 0))
+    PRIMARY KEY (run_id, seq)
 );
 COMMENT ON TABLE durable.tasks IS
     'Ready and leased tasks; a row leaves when its work is done';
@@ -105,12 +118,10 @@ CREATE INDEX tasks_delayed ON durable.tasks (visible_at)
 /* The journal: one row per step of a run, created once, resolved once. */
 CREATE TABLE durable.steps (
     run_id      bigint NOT NULL,
-    seq         int NOT NULL CHECK (seq > 0),
-    kind        text NOT NULL
-        CHECK (kind IN ('local', 'activity', 'sleep', 'signal', 'child')),
+    seq         int NOT NULL,       -- 1, 2, ...
+    kind        text NOT NULL,      -- local, activity, sleep, signal or child
     name        text NOT NULL,
-    status      text NOT NULL
-        CHECK (status IN ('pending', 'completed', 'failed', 'cancelled')),
+    status      text NOT NULL,      -- pending, completed, failed or cancelled
     input       jsonb,
     result      jsonb,
     error       jsonb,
@@ -215,6 +226,14 @@ COMMENT ON TABLE durable.grants IS
 
 /*
  * Client functions.
+ *
+ * Every engine function pins search_path (its statements run as the
+ * extension's owner) and turns bitmap scans off: the engine's plans are
+ * kept for the life of a backend, and a bitmap scan of the queue tables
+ * (which the planner picks once statistics show a small table) cannot
+ * mark the dead index entries a busy queue leaves behind, so claims
+ * slowed down threefold within 30 s of sustained load until the next
+ * vacuum (bench/run).  Index scans mark them and skip them.
  */
 CREATE FUNCTION durable.wf_start(name text, input jsonb DEFAULT NULL,
                                  workflow_id text DEFAULT NULL,
@@ -222,28 +241,32 @@ CREATE FUNCTION durable.wf_start(name text, input jsonb DEFAULT NULL,
                                  options jsonb DEFAULT '{}')
 RETURNS text
 AS 'MODULE_PATHNAME', 'durable_wf_start'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_start(text, jsonb, text, text, jsonb) IS
     'Start a workflow run in the current namespace; returns its workflow id';
 
 CREATE FUNCTION durable.wf_cancel(workflow_id text, reason text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_wf_cancel'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_cancel(text, text) IS
     'Ask a running workflow to cancel; its next workflow task and its activities'' heartbeats see the request';
 
 CREATE FUNCTION durable.wf_terminate(workflow_id text, reason text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_wf_terminate'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_terminate(text, text) IS
     'Close a running workflow at once as terminated, withdrawing its outstanding tasks';
 
 CREATE FUNCTION durable.wf_result(workflow_id text, wait interval DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'durable_wf_result'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_result(text, interval) IS
     'Output of the latest run; NULL while running (waits up to wait); raises DU010 if it failed';
 
@@ -252,7 +275,8 @@ CREATE FUNCTION durable.wf_signal(workflow_id text, signal text,
                                   signal_id text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_wf_signal'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_signal(text, text, jsonb, text) IS
     'Send a signal to the open run of a workflow; buffered until the workflow waits for it';
 
@@ -281,7 +305,8 @@ CREATE FUNCTION durable.task_poll(queue text, worker text,
                                   OUT lease_until timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'durable_task_poll'
-LANGUAGE C VOLATILE ROWS 1 SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE ROWS 1 SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_poll(text, text, int, interval, bigint[], jsonb[]) IS
     'Complete the tasks in done_tokens (if any), then claim up to max_tasks ready tasks of a queue under a lease';
 
@@ -289,14 +314,16 @@ CREATE FUNCTION durable.step_record(token bigint, seq int, name text,
                                     result jsonb)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_step_record'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.step_record(bigint, int, text, jsonb) IS
     'Checkpoint the result of a local step of the leased workflow task';
 
 CREATE FUNCTION durable.step_record(token bigint, steps jsonb)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_step_record_many'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.step_record(bigint, jsonb) IS
     'Checkpoint several local steps at once: [{"seq", "name", "result"}, ...]';
 
@@ -304,7 +331,8 @@ CREATE FUNCTION durable.task_suspend(token bigint, commands jsonb,
                                      steps jsonb DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_suspend'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_suspend(bigint, jsonb, jsonb) IS
     'End a workflow task that waits: record steps, apply commands atomically';
 
@@ -313,14 +341,16 @@ CREATE FUNCTION durable.task_complete(token bigint, result jsonb DEFAULT NULL,
                                       continue_as_new jsonb DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_complete'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_complete(bigint, jsonb, jsonb, jsonb) IS
     'Finish a task: an activity''s result resolves its step; a workflow''s result closes the run, or continue_as_new starts a fresh run with that input';
 
 CREATE FUNCTION durable.task_complete_many(tokens bigint[], results jsonb[])
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_complete_many'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_complete_many(bigint[], jsonb[]) IS
     'Finish several tasks in one call; results[i] belongs to tokens[i]';
 
@@ -328,7 +358,8 @@ CREATE FUNCTION durable.task_fail(token bigint, error jsonb,
                                   retryable boolean DEFAULT true)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_fail'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_fail(bigint, jsonb, boolean) IS
     'Fail a task: retried by its retry policy when retryable, else the activity''s step or the run fails';
 
@@ -336,14 +367,16 @@ CREATE FUNCTION durable.task_heartbeat(token bigint, details jsonb DEFAULT NULL,
                                        lease interval DEFAULT NULL)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'durable_task_heartbeat'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_heartbeat(bigint, jsonb, interval) IS
     'Extend a task''s lease (by lease, default the lease it was claimed with) and save progress details; returns true when cancellation was requested';
 
 CREATE FUNCTION durable.task_release(token bigint)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_task_release'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_release(bigint) IS
     'Hand a leased task back unfinished (graceful shutdown): ready again at once, the attempt does not count';
 
@@ -353,7 +386,8 @@ COMMENT ON FUNCTION durable.task_release(bigint) IS
 CREATE FUNCTION durable.tick()
 RETURNS int
 AS 'MODULE_PATHNAME', 'durable_tick'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.tick() IS
     'Do the background worker''s periodic work once (expired leases, due timers and timeouts); returns the number of items handled';
 
@@ -365,28 +399,32 @@ CREATE FUNCTION durable.schedule_create(name text, spec text, workflow text,
                                         options jsonb DEFAULT '{}')
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'durable_schedule_create'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_create(text, text, text, jsonb, jsonb) IS
     'Create a schedule in the current namespace; returns its first fire time';
 
 CREATE FUNCTION durable.schedule_pause(name text, note text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_schedule_pause'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_pause(text, text) IS
     'Pause a schedule; fires that fall due while paused are not caught up';
 
 CREATE FUNCTION durable.schedule_unpause(name text, note text DEFAULT NULL)
 RETURNS timestamptz
 AS 'MODULE_PATHNAME', 'durable_schedule_unpause'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_unpause(text, text) IS
     'Resume a schedule from now; returns its next fire time';
 
 CREATE FUNCTION durable.schedule_trigger(name text)
 RETURNS text
 AS 'MODULE_PATHNAME', 'durable_schedule_trigger'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_trigger(text) IS
     'Fire a schedule now (its overlap policy applies); returns the workflow id, or NULL if skipped';
 
@@ -394,14 +432,16 @@ CREATE FUNCTION durable.schedule_backfill(name text, start_time timestamptz,
                                           end_time timestamptz)
 RETURNS int
 AS 'MODULE_PATHNAME', 'durable_schedule_backfill'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_backfill(text, timestamptz, timestamptz) IS
     'Start the workflows of every fire time in [start_time, end_time) that has none yet; returns how many started';
 
 CREATE FUNCTION durable.schedule_delete(name text)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_schedule_delete'
-LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_delete(text) IS
     'Delete a schedule; workflows it started are not touched';
 

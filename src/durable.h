@@ -153,6 +153,8 @@ extern void engine_wake_workflow(int64 run_id, TimestampTz now);
 extern void engine_wake_workflows(Datum run_ids, TimestampTz now);
 extern int	engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 							  Jsonb *error, TimestampTz now);
+extern bool engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
+									 TimestampTz now, int64 *run_id, int *seq);
 extern void engine_close_run(int64 run_id, const char *status, Jsonb *output,
 							 Jsonb *error, TimestampTz now);
 extern void engine_resolve_step(int64 run_id, int seq, const char *status,

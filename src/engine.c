@@ -137,13 +137,82 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 }
 
 /*
- * engine_close_runs: close running runs (all with one status; outputs[i]
- * belongs to run_ids[i], outputs may be NULL), cancel their pending steps
- * and withdraw their tasks, in one statement: a closed run has no
+ * Closing runs: the running runs chosen by WHICH close with status $3,
+ * error $4 at $5 and output OUTPUT; their pending steps are cancelled and
+ * their tasks withdrawn, in the same statement: a closed run has no
  * outstanding tasks, timers or waits (signals it never took stay, as
- * history).  A child's close resolves its parent's step; a run's own
- * children get their parent-close policy.  Runs not running are skipped.
- * Returns how many closed.
+ * history).  Both close statements below share this part; CLOSED says
+ * how the later parts match the closed runs (= for one, IN for many: a
+ * scalar match keeps every scan an index scan on the primary key).
+ */
+#define CLOSE_RUNS_CTES(WHICH, OUTPUT, CLOSED) \
+	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
+	"                  error = $4, closed_at = $5 " \
+	"            " WHICH " AND u.status = 'running' " \
+	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output), " \
+	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
+	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
+	"           RETURNING run_id, kind), " \
+	"     t AS (DELETE FROM durable.tasks WHERE run_id " CLOSED " (SELECT run_id FROM r) " \
+	"           RETURNING 1) "
+/* the columns each closed run returns, starting at column first */
+#define CLOSED_RUN_COLUMNS \
+	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
+	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child') "
+
+typedef struct ClosedRun
+{
+	int64		run_id;
+	bool		has_parent;
+	int64		parent_run;
+	int			parent_seq;
+	Jsonb	   *output;
+	int64		children;
+} ClosedRun;
+
+static void
+read_closed_run(HeapTuple tup, TupleDesc desc, int first, ClosedRun *c)
+{
+	bool		isnull;
+	Datum		d;
+
+	c->run_id = DatumGetInt64(SPI_getbinval(tup, desc, first, &isnull));
+	c->parent_run = DatumGetInt64(SPI_getbinval(tup, desc, first + 1, &isnull));
+	c->has_parent = !isnull;
+	c->parent_seq = DatumGetInt32(SPI_getbinval(tup, desc, first + 2, &isnull));
+	d = SPI_getbinval(tup, desc, first + 3, &isnull);
+	c->output = isnull ? NULL : DatumGetJsonbPCopy(d);
+	c->children = DatumGetInt64(SPI_getbinval(tup, desc, first + 4, &isnull));
+}
+
+/*
+ * after_close: what a closed run owes others.  Its children get their
+ * parent-close policy; a child's close resolves its parent's step.
+ */
+static void
+after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
+{
+	if (c->children > 0)
+		close_children(c->run_id, now);
+	if (!c->has_parent)
+		return;
+	if (strcmp(status, "completed") == 0)
+		engine_resolve_step(c->parent_run, c->parent_seq, "completed",
+							c->output ? c->output : jb_cstring("null"), NULL, now);
+	else if (strcmp(status, "continued_as_new") != 0)
+	{
+		Jsonb	   *err = error ? error :
+			jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
+								status, status));
+
+		engine_resolve_step(c->parent_run, c->parent_seq, "failed", NULL, err, now);
+	}
+}
+
+/*
+ * engine_close_runs: close running runs (all with one status; outputs[i]
+ * belongs to run_ids[i], outputs may be NULL) and settle what they owe
+ * (after_close).  Runs not running are skipped.  Returns how many closed.
  */
 int
 engine_close_runs(Datum run_ids, Datum outputs, const char *status,
@@ -152,18 +221,9 @@ engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[5] = {INT8ARRAYOID, JSONBARRAYOID, TEXTOID, JSONBOID,
 	TIMESTAMPTZOID};
-	typedef struct Closed
-	{
-		int64		run_id;
-		bool		has_parent;
-		int64		parent_run;
-		int			parent_seq;
-		Jsonb	   *output;
-		int64		children;
-	} Closed;
 	Datum		values[5];
 	char		nulls[5] = "     ";
-	Closed	   *closed;
+	ClosedRun  *closed;
 	int			n;
 	int			i;
 
@@ -176,58 +236,79 @@ engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 	values[4] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
 				 "WITH x AS (SELECT * FROM unnest($1, $2) AS x(run_id, output)), "
-				 "     r AS (UPDATE durable.runs u SET status = $3, output = x.output, "
-				 "                  error = $4, closed_at = $5 "
-				 "             FROM x WHERE u.run_id = x.run_id AND u.status = 'running' "
-				 "           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output), "
-				 "     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 "
-				 "            WHERE run_id IN (SELECT run_id FROM r) AND status = 'pending' "
-				 "           RETURNING run_id, kind), "
-				 "     t AS (DELETE FROM durable.tasks WHERE run_id IN (SELECT run_id FROM r) "
-				 "           RETURNING 1) "
-				 "SELECT r.run_id, r.parent_run_id, r.parent_seq, r.output, "
-				 "       (SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child') "
-				 "  FROM r",
+				 CLOSE_RUNS_CTES("FROM x WHERE u.run_id = x.run_id", "x.output", "IN")
+				 "SELECT " CLOSED_RUN_COLUMNS "FROM r",
 				 5, types);
 	durable_exec(plan, values, nulls, false, 0);
 	n = (int) SPI_processed;
-	closed = palloc(sizeof(Closed) * (n + 1));
+	closed = palloc(sizeof(ClosedRun) * (n + 1));
 	for (i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-
-		closed[i].run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		closed[i].parent_run = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		closed[i].has_parent = !isnull;
-		closed[i].parent_seq = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		closed[i].output = isnull ? NULL : DatumGetJsonbPCopy(d);
-		closed[i].children = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
-	}
+		read_closed_run(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &closed[i]);
 	for (i = 0; i < n; i++)
-	{
-		Closed	   *c = &closed[i];
-
-		if (c->children > 0)
-			close_children(c->run_id, now);
-		if (!c->has_parent)
-			continue;
-		if (strcmp(status, "completed") == 0)
-			engine_resolve_step(c->parent_run, c->parent_seq, "completed",
-								c->output ? c->output : jb_cstring("null"), NULL, now);
-		else if (strcmp(status, "continued_as_new") != 0)
-		{
-			Jsonb	   *err = error ? error :
-				jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
-									status, status));
-
-			engine_resolve_step(c->parent_run, c->parent_seq, "failed", NULL, err, now);
-		}
-	}
+		after_close(&closed[i], status, error, now);
 	return n;
+}
+
+/*
+ * engine_complete_by_token: the common task_complete in one statement.
+ * Finds and locks the task leased under token; when it is a workflow
+ * task, its run completes with output in the same statement.  Then the
+ * caller's right to the task's queue is checked: a refusal raises an
+ * error, which undoes the statement.  Returns false without a row when
+ * the token is not current, false with *run_id and *seq set (the task
+ * locked) for an activity task, true when the run closed.
+ */
+bool
+engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
+						 TimestampTz now, int64 *run_id, int *seq)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, JSONBOID, TEXTOID, JSONBOID,
+	TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "   n ";	/* no error */
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	ClosedRun	closed;
+	char	   *ns;
+	char	   *queue;
+
+	values[0] = Int64GetDatum(token);
+	values[1] = PointerGetDatum(output);
+	values[2] = CStringGetTextDatum("completed");
+	values[3] = (Datum) 0;
+	values[4] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH k AS (SELECT run_id, seq, namespace, queue FROM durable.tasks "
+				 "            WHERE token = $1 AND state = 'leased' FOR UPDATE), "
+				 CLOSE_RUNS_CTES("WHERE u.run_id = (SELECT run_id FROM k WHERE seq = 0)", "$2", "=")
+				 "SELECT k.run_id, k.seq, k.namespace, k.queue, " CLOSED_RUN_COLUMNS
+				 "  FROM k LEFT JOIN r ON r.run_id = k.run_id",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	*run_id = 0;
+	if (SPI_processed != 1)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	*run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	*seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	ns = SPI_getvalue(tup, desc, 3);
+	queue = SPI_getvalue(tup, desc, 4);
+	(void) SPI_getbinval(tup, desc, 5, &isnull);
+	if (!isnull)
+		read_closed_run(tup, desc, 5, &closed);
+	durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns, queue);
+	if (isnull)
+	{
+		if (*seq == 0)
+			elog(ERROR, "durable: run " INT64_FORMAT " with a leased workflow task was not running",
+				 *run_id);
+		return false;
+	}
+	after_close(&closed, "completed", NULL, now);
+	return true;
 }
 
 /*

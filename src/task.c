@@ -38,6 +38,16 @@ get_token_arg(FunctionCallInfo fcinfo)
 	return PG_GETARG_INT64(0);
 }
 
+static void
+stale_token(int64 token)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DURABLE_STALE_TOKEN),
+			 errmsg("task token " INT64_FORMAT " is not current", token),
+			 errdetail("The task was finished, withdrawn, or its lease expired and it was handed to another worker."),
+			 errhint("Stop working on this task; only the current lease holder's result counts.")));
+}
+
 /*
  * task_lookup: find and lock the task leased under this token, and check
  * that the caller may work its queue.  Raises DU004 when the token is not
@@ -62,11 +72,7 @@ task_lookup(int64 token, Oid caller, TaskRef *task)
 				 1, types);
 	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_STALE_TOKEN),
-				 errmsg("task token " INT64_FORMAT " is not current", token),
-				 errdetail("The task was finished, withdrawn, or its lease expired and it was handed to another worker."),
-				 errhint("Stop working on this task; only the current lease holder's result counts.")));
+		stale_token(token);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	task->token = token;
@@ -349,9 +355,23 @@ task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 	TaskRef		task;
 
 	check_payload(result, "result");
-	task_lookup(token, caller, &task);
 	if (result == NULL)
 		result = jb_cstring("null");
+	if (steps == NULL)
+	{
+		/* the common case: one statement finds the task and closes its run */
+		int64		run_id;
+		int			seq;
+
+		if (engine_complete_by_token(token, result, caller, now, &run_id, &seq))
+			return;
+		if (run_id == 0)
+			stale_token(token);
+		engine_resolve_step(run_id, seq, "completed", result, NULL, now);
+		engine_delete_task(run_id, seq);
+		return;
+	}
+	task_lookup(token, caller, &task);
 	if (task.is_workflow)
 	{
 		record_steps(&task, steps, now);

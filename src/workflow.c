@@ -137,7 +137,7 @@ find_latest_run(const char *ns, const char *workflow_id, int64 *run_id,
 		/* the open run, locked against a concurrent close or signal */
 		durable_plan(&lock_plan,
 					 "SELECT run_id, status, request_id FROM durable.runs "
-					 " WHERE namespace = $1 AND workflow_id = $2 AND status = 'running' "
+					 " WHERE namespace = $1 AND workflow_id = $2 AND closed_at IS NULL "
 					 "   FOR NO KEY UPDATE",
 					 2, types);
 		durable_exec(lock_plan, values, NULL, false, 1);
@@ -307,7 +307,7 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 				 "       created_at, parent_run_id, parent_seq, deadline_at) "
 				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13 "
 				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
-				 "     ON CONFLICT (namespace, workflow_id) WHERE status = 'running' "
+				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
 				 "     DO NOTHING RETURNING run_id) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
 				 "       priority, visible_at, created_at) "

@@ -101,7 +101,7 @@ SELECT has_index('durable', 'runs', 'runs_open_key', ARRAY['namespace', 'workflo
                  'runs_open_key indexes (namespace, workflow_id)');
 SELECT index_is_unique('durable', 'runs', 'runs_open_key', 'runs_open_key is unique');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'durable.runs_open_key'::regclass),
-          '(status = ''running''::text)', 'runs_open_key: at most one open run per workflow id');
+          '(closed_at IS NULL)', 'runs_open_key: at most one open run per workflow id');
 SELECT has_index('durable', 'steps', 'steps_due', ARRAY['due_at'], 'steps_due indexes due timers and timeouts');
 SELECT has_index('durable', 'events', 'events_run', ARRAY['run_id', 'event_id'], 'events_run indexes history by run');
 SELECT has_index('durable', 'signals', 'signals_buffered', ARRAY['run_id', 'name', 'signal_no'],
