@@ -223,6 +223,14 @@ CREATE TABLE durable.grants (
 );
 COMMENT ON TABLE durable.grants IS
     'Rights of roles: client (per namespace), worker (per namespace and queue), admin';
+-- backends cache the rights they looked up; a change empties every cache
+CREATE FUNCTION durable.grants_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'durable_grants_changed'
+LANGUAGE C SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.grants_changed() IS
+    'Trigger: a change to durable.grants empties every backend''s cached rights';
+CREATE TRIGGER grants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON durable.grants FOR EACH STATEMENT EXECUTE FUNCTION durable.grants_changed();
 
 /*
  * Client functions.
@@ -450,7 +458,8 @@ CREATE FUNCTION durable.schedule_next_times(spec text, count int DEFAULT 5,
                                             after timestamptz DEFAULT NULL)
 RETURNS SETOF timestamptz
 AS 'MODULE_PATHNAME', 'durable_schedule_next_times'
-LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp;
+LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_next_times(text, int, text, timestamptz) IS
     'The next fire times of a spec after a time (default now), to check a cron expression';
 

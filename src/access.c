@@ -28,6 +28,9 @@
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
 #include "storage/proc.h"
+#include "commands/trigger.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
 
 #include "durable.h"
 
@@ -76,6 +79,82 @@ caller_is_admin(Oid uid)
 }
 
 /*
+ * Answers of the grants lookup, kept per backend: a worker or client that
+ * is not an admin would otherwise pay one more statement per call.  The
+ * cache empties whenever durable.grants changes (its trigger sends a
+ * relcache invalidation to every backend at commit, and to this one at
+ * once) and whenever role memberships or roles change (pg_has_role).
+ */
+#define RIGHTS_CACHE_MAX 1024
+
+typedef struct RightsKey
+{
+	Oid			uid;
+	int			right;
+	char		ns[DURABLE_MAX_NAME + 1];
+	char		queue[DURABLE_MAX_NAME + 1];
+} RightsKey;
+
+typedef struct RightsEntry
+{
+	RightsKey	key;
+	bool		ok;
+} RightsEntry;
+
+static HTAB *rights_cache = NULL;
+static Oid	grants_relid = InvalidOid;
+
+static void
+rights_cache_reset(void)
+{
+	if (rights_cache != NULL)
+	{
+		hash_destroy(rights_cache);
+		rights_cache = NULL;
+	}
+}
+
+static void
+rights_relcache_changed(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == grants_relid)
+	{
+		rights_cache_reset();
+		grants_relid = InvalidOid;
+	}
+}
+
+static void
+rights_roles_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	rights_cache_reset();
+}
+
+static HTAB *
+rights_cache_get(void)
+{
+	static bool callbacks = false;
+
+	if (!callbacks)
+	{
+		CacheRegisterRelcacheCallback(rights_relcache_changed, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, rights_roles_changed, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, rights_roles_changed, (Datum) 0);
+		callbacks = true;
+	}
+	if (rights_cache == NULL || hash_get_num_entries(rights_cache) >= RIGHTS_CACHE_MAX)
+	{
+		HASHCTL		ctl;
+
+		rights_cache_reset();
+		ctl.keysize = sizeof(RightsKey);
+		ctl.entrysize = sizeof(RightsEntry);
+		rights_cache = hash_create("durable rights", 64, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	return rights_cache;
+}
+
+/*
  * has_right: does the current user hold the right for the namespace (and
  * queue, for workers)?  Admin grants cover everything.
  */
@@ -87,15 +166,27 @@ has_right(Oid uid, DurableRight right, const char *ns, const char *queue)
 	Oid			argtypes[4] = {OIDOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[4];
 	DurableCall call;
+	RightsKey	key;
+	RightsEntry *entry;
+	bool		found;
 	bool		ok;
 
 	if (caller_is_admin(uid))
 		return true;
 
+	memset(&key, 0, sizeof(key));
+	key.uid = uid;
+	key.right = (int) right;
+	strlcpy(key.ns, ns ? ns : "*", sizeof(key.ns));
+	strlcpy(key.queue, queue ? queue : "*", sizeof(key.queue));
+	entry = hash_search(rights_cache_get(), &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry->ok;
+
 	values[0] = ObjectIdGetDatum(uid);
 	values[1] = CStringGetTextDatum(kinds[right]);
-	values[2] = CStringGetTextDatum(ns ? ns : "*");
-	values[3] = CStringGetTextDatum(queue ? queue : "*");
+	values[2] = CStringGetTextDatum(key.ns);
+	values[3] = CStringGetTextDatum(key.queue);
 
 	durable_enter(&call);
 	durable_plan(&plan,
@@ -107,8 +198,32 @@ has_right(Oid uid, DurableRight right, const char *ns, const char *queue)
 				 4, argtypes);
 	durable_exec(plan, values, NULL, true, 1);
 	ok = SPI_processed > 0;
+	if (!OidIsValid(grants_relid))
+		grants_relid = get_relname_relid("grants", get_namespace_oid("durable", false));
 	durable_leave(&call);
+
+	/* the lookup may have run invalidations that reset the cache */
+	entry = hash_search(rights_cache_get(), &key, HASH_ENTER, &found);
+	entry->ok = ok;
 	return ok;
+}
+
+/*
+ * durable.grants_changed(): statement trigger on durable.grants.  Every
+ * backend drops its cached rights when the change commits.
+ */
+PG_FUNCTION_INFO_V1(durable_grants_changed);
+Datum
+durable_grants_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("durable.grants_changed() must be called as a trigger")));
+	CacheInvalidateRelcache(trigdata->tg_relation);
+	return PointerGetDatum(NULL);
 }
 
 /*

@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(177);
+SELECT plan(179);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -177,6 +177,17 @@ SELECT is_empty($$
      WHERE p.pronamespace = 'durable'::regnamespace
        AND obj_description(p.oid, 'pg_proc') IS NULL
 $$, 'every function of durable has a comment');
+-- the engine's kept plans must never be bitmap scans of the queue tables
+SELECT is_empty($$
+    SELECT p.oid::regprocedure::text FROM pg_proc p
+     WHERE p.pronamespace = 'durable'::regnamespace
+       AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
+       AND p.prorettype <> 'trigger'::regtype
+       AND p.oid <> 'durable.may_read(text)'::regprocedure
+       AND NOT coalesce(p.proconfig::text[] @> ARRAY['enable_bitmapscan=off'], false)
+$$, 'every engine function in C runs with enable_bitmapscan = off');
+SELECT has_trigger('durable', 'grants', 'grants_changed',
+                   'a change to durable.grants invalidates the rights every backend cached');
 
 -- ------------------------------------------------------------------
 -- nothing for PUBLIC
