@@ -16,7 +16,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
-#include "utils/uuid.h"
+#include "utils/timestamp.h"
 
 #include "task.h"
 #include "workflow.h"
@@ -362,6 +362,43 @@ start_run(const char *ns, const char *workflow_id, const char *type,
  * durable.wf_start(name, input, workflow_id, queue, options) -> workflow id
  */
 PG_FUNCTION_INFO_V1(durable_wf_start);
+/*
+ * new_workflow_id: a time-ordered UUID (version 7, RFC 9562: 48 bits of
+ * Unix milliseconds, then random bits) for a start without an id.  Ids
+ * made one after another sort one after another, so the runs indexes on
+ * workflow_id take them at their right edge instead of on a random leaf
+ * page each (fewer pages touched and written after each checkpoint).
+ */
+static char *
+new_workflow_id(void)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8		b[16];
+	uint64		ms = (uint64) (GetCurrentTimestamp() / 1000 +
+							   (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * (uint64) 86400000);
+	char	   *out = palloc(37);
+	int			i;
+	int			o = 0;
+
+	if (!pg_strong_random(b + 6, 10))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate random values")));
+	for (i = 0; i < 6; i++)
+		b[i] = (uint8) (ms >> (40 - 8 * i));
+	b[6] = (b[6] & 0x0f) | 0x70;	/* version 7 */
+	b[8] = (b[8] & 0x3f) | 0x80;	/* variant 10 */
+	for (i = 0; i < 16; i++)
+	{
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 0x0f];
+	}
+	out[o] = '\0';
+	return out;
+}
+
 Datum
 durable_wf_start(PG_FUNCTION_ARGS)
 {
@@ -374,8 +411,7 @@ durable_wf_start(PG_FUNCTION_ARGS)
 	type = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 					  "workflow name", DURABLE_MAX_NAME);
 	if (PG_ARGISNULL(2))
-		workflow_id = DatumGetCString(DirectFunctionCall1(uuid_out,
-														  DirectFunctionCall1(gen_random_uuid, (Datum) 0)));
+		workflow_id = new_workflow_id();
 	else
 		workflow_id = check_name(PG_GETARG_TEXT_PP(2), "workflow id",
 								 DURABLE_MAX_WORKFLOW_ID);

@@ -16,3 +16,28 @@ ALTER TABLE jobs SET (fillfactor = 70,
     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
     autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX jobs_claim ON jobs (priority DESC, id) WHERE state = 'ready';
+
+-- (f) the same queue behind three PL/pgSQL functions (plans kept, like
+-- durable's): what calling a server-side API instead of plain statements
+-- costs, i.e. the ceiling for any extension with a function interface
+CREATE FUNCTION jobs_enqueue(p jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    INSERT INTO public.jobs (payload) VALUES (p);
+END $$;
+CREATE FUNCTION jobs_claim(w text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    job bigint;
+BEGIN
+    UPDATE public.jobs SET state = 'claimed', worker = w, claimed_at = now()
+     WHERE id = (SELECT id FROM public.jobs WHERE state = 'ready'
+                  ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+    RETURNING id INTO job;
+    RETURN coalesce(job, 0);
+END $$;
+CREATE FUNCTION jobs_delete(job bigint) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    DELETE FROM public.jobs WHERE id = job;
+END $$;
