@@ -13,14 +13,17 @@ For each workflow shape (1 local step, 5 local steps) and each driver:
   sdk   --processes worker processes, each a durable_worker.Worker
         (--concurrency threads, each with its own connection) running
         @workflow code: ctx.step() per step (step_record, 1 commit each),
-        then return (task_complete).
+        then return (the result rides on the worker's next task_poll).
   sql   --processes processes, one connection each, a plain psycopg loop:
         task_poll(max 8), then per task step_record per step and
         task_complete: the same calls and commits as the SDK makes.
 
 The workers start first and wait (LISTEN); then -n workflows are started
 in one transaction, and the throughput is n / (last closed_at - start),
-from the database clock.  Nothing is cleaned up (each run uses its own
+from the database clock.  Commits per workflow: xact_commit of the
+database from the starts until the workers have exited, over n (it also
+counts this script's progress checks, 20 a second, and the background
+worker's rounds).  Nothing is cleaned up (each run uses its own
 queues and workflow ids).  Prints one line per point and the SDK/SQL ratio.
 """
 
@@ -84,10 +87,18 @@ def sql_worker(queue, steps, name):
                     pass
 
 
+def xact_commits(conn):
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    return conn.execute("SELECT xact_commit FROM pg_stat_database "
+                        " WHERE datname = current_database()").fetchone()[0]
+
+
 def measure(conn, driver, steps, n, processes, concurrency, tag):
+    """(workflows/s, seconds, commits per workflow) of one point."""
     queue = "%s-%s%d" % (tag, driver, steps)
     wtype = "bench_%d" % steps
     procs = []
+    c0 = None
     try:
         for i in range(processes):
             args = [sys.executable, os.path.abspath(__file__), "--%s-worker" % driver, queue,
@@ -98,6 +109,7 @@ def measure(conn, driver, steps, n, processes, concurrency, tag):
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError("a %s worker did not start" % driver)
         time.sleep(0.5)
+        c0 = xact_commits(conn)
         with conn.transaction():
             conn.execute("SELECT durable.wf_start(%s, jsonb_build_object('i', i), %s || i, %s) "
                          "  FROM generate_series(1, %s) i", (wtype, queue + "-", queue, n))
@@ -117,7 +129,6 @@ def measure(conn, driver, steps, n, processes, concurrency, tag):
         completed, secs = row[0], float(row[1])
         if completed != n:
             raise RuntimeError("%d of %d workflows completed" % (completed, n))
-        return n / secs, secs
     finally:
         for p in procs:
             if p.poll() is None:
@@ -128,6 +139,9 @@ def measure(conn, driver, steps, n, processes, concurrency, tag):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+    # the workers' backends flush their statistics as they exit
+    time.sleep(1.0)
+    return n / secs, secs, (xact_commits(conn) - c0) / n
 
 
 def main():
@@ -156,11 +170,11 @@ def main():
         for driver in ("sql", "sdk"):
             best = None
             for r in range(args.rounds):
-                rate, secs = measure(conn, driver, steps, args.workflows, args.processes,
-                                     args.concurrency, "%s-r%d" % (tag, r))
+                rate, secs, cpw = measure(conn, driver, steps, args.workflows, args.processes,
+                                          args.concurrency, "%s-r%d" % (tag, r))
                 best = max(best or 0, rate)
-                print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)"
-                      % (driver, steps, rate, args.workflows, secs), flush=True)
+                print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
+                      % (driver, steps, rate, args.workflows, secs, cpw), flush=True)
             results[(driver, steps)] = best
     print("RESULT")
     for steps in sorted({s for _, s in results}):

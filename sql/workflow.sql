@@ -49,10 +49,17 @@ LANGUAGE sql AS $$
 --
 -- wf_start
 --
--- a generated workflow id is a UUID
+-- a generated workflow id is a time-ordered UUID (version 7, its first 48
+-- bits the Unix time in ms), so ids made later sort later
 SELECT durable.wf_start('greet', '{"name": "Ada"}', queue => 'wfq') AS gen_id \gset
-SELECT :'gen_id' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS is_uuid,
+SELECT :'gen_id' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS is_uuid_v7,
+       abs(('x' || lpad(replace(left(:'gen_id', 13), '-', ''), 16, '0'))::bit(64)::bigint
+           - (extract(epoch FROM clock_timestamp()) * 1000)::bigint) < 60000 AS unix_ms_now,
        durable.wf_status(:'gen_id') AS status;
+SELECT pg_sleep(0.002);
+SELECT durable.wf_start('greet', NULL, queue => 'wfq') AS gen_id2 \gset
+SELECT :'gen_id2' > :'gen_id' AS later_sorts_later;
+SELECT durable.wf_terminate(:'gen_id2', 'not needed');
 -- one run and one ready workflow task on its queue
 SELECT r.workflow_type, r.queue, r.input, r.priority, t.kind, t.seq, t.state, t.queue AS task_queue
   FROM durable.runs r JOIN durable.tasks t USING (run_id)

@@ -11,8 +11,8 @@ activity failure as ActivityError, durable sleep, signals with and without
 timeout, child workflows, gather and first, cancellation seen by the
 workflow (ctx.cancelled) and by a heartbeating activity, continue-as-new, a
 nondeterministic code change rejected by the engine (DU003, a
-workflow_task_failed event naming the step), and graceful SIGTERM of a
-worker process.
+workflow_task_failed event naming the step), graceful SIGTERM of a
+worker process, and results riding on the next poll (no task_complete).
 
 Run as postgres with PG* pointing at a preloaded server:
     /usr/bin/python3 test/e2e/test_sdk.py [test_name ...]
@@ -679,11 +679,73 @@ def test_sigterm(client):
                 p.wait()
 
 
+@dw.workflow()
+def sdk_one_step(ctx, inp):
+    return {"echo": inp}
+
+
+@dw.activity()
+def sdk_double(ctx, inp):
+    return inp * 2
+
+
+@dw.workflow()
+def sdk_one_activity(ctx, inp):
+    return ctx.activity("sdk_double", inp)
+
+
+def test_finish_rides_on_poll(client):
+    """Results ride on the next poll (done_tokens): the worker never calls
+    task_complete, and every run completes with its own result.  Counted
+    with pg_stat_user_functions (track_functions = all on the worker's
+    connections, flushed when they close)."""
+    q = RUN + "-ride"
+    n = 40
+    old = os.environ.get("PGOPTIONS")
+    os.environ["PGOPTIONS"] = ((old or "") + " -c track_functions=all").strip()
+
+    def fn_calls():
+        client.conn.execute("SELECT pg_stat_clear_snapshot()")
+        rows = client.conn.execute(
+            "SELECT funcname, calls FROM pg_stat_user_functions WHERE schemaname = 'durable'"
+            "   AND funcname IN ('task_complete', 'task_poll', 'task_complete_many')").fetchall()
+        return collections.Counter(dict(rows))
+
+    try:
+        before = fn_calls()
+        for i in range(n):
+            client.start("sdk_one_step", i, "%s-%d" % (q, i), queue=q)
+        for i in range(n // 4):
+            client.start("sdk_one_activity", i, "%s-act-%d" % (q, i), queue=q)
+        with InProcess(q, concurrency=4):
+            wait_for("every run completed", lambda: client.conn.execute(
+                "SELECT count(*) FROM durable.workflows WHERE queue = %s AND status = 'completed'",
+                (q,)).fetchone()[0] == n + n // 4)
+        results = dict(client.conn.execute(
+            "SELECT workflow_id, output FROM durable.workflows WHERE queue = %s", (q,)).fetchall())
+        check(all(results["%s-%d" % (q, i)] == {"echo": i} for i in range(n)) and
+              all(results["%s-act-%d" % (q, i)] == i * 2 for i in range(n // 4)),
+              "every run completed with its own result")
+        # the worker's backends flush their function statistics as they exit
+        after = wait_for("the worker's statistics", lambda: (
+            lambda c: c if c["task_poll"] > before["task_poll"] else None)(fn_calls()), timeout=10)
+    finally:
+        if old is None:
+            os.environ.pop("PGOPTIONS", None)
+        else:
+            os.environ["PGOPTIONS"] = old
+    completes = after["task_complete"] - before["task_complete"]
+    polls = after["task_poll"] - before["task_poll"]
+    check(completes == 0, "no separate task_complete call: the %d results (%d one-step runs, "
+          "%d activities, %d runs after them) rode on %d polls"
+          % (n + 2 * (n // 4), n, n // 4, n // 4, polls))
+
+
 TESTS = [test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,
-         test_nondeterminism, test_sigterm]
+         test_nondeterminism, test_sigterm, test_finish_rides_on_poll]
 
 
 def main():

@@ -311,6 +311,10 @@ class ActivityContext:
         return self.cancelled
 
 
+# results handed in with one poll at most
+_MAX_DONE = 100
+
+
 def _connect(dsn, namespace):
     conn = psycopg.connect(dsn, autocommit=True)
     if namespace:
@@ -327,6 +331,10 @@ class Worker:
     heartbeated every third of their lease (the engine shortens it to the
     activity's start_to_close or heartbeat timeout).  SIGTERM or SIGINT: stop polling, let
     running tasks finish for up to grace seconds, hand the rest back.
+
+    A finished task's result rides on the next poll (task_poll's
+    done_tokens/done_results, which the poll loop sends at once): finishing
+    one task and claiming the next costs one commit, not two.
     """
 
     def __init__(self, dsn, queue="default", concurrency=4, max_tasks=None,
@@ -348,7 +356,9 @@ class Worker:
         self._local = threading.local()
         self._running = {}                      # token -> ActivityContext
         self._inflight = {}                     # token -> task, every kind
-        self._wake_r, self._wake_w = os.pipe()  # stop() wakes the idle poll loop
+        self._wake_r, self._wake_w = os.pipe()  # stop() and _finish() wake the poll loop
+        os.set_blocking(self._wake_r, False)
+        self._done = []                         # (token, result) for the next poll
         self._lock = threading.Lock()
         self._hb_conn = None
         self.completed = 0
@@ -438,7 +448,7 @@ class Worker:
             conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
                 {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()})))
             return "workflow task failed: %r" % e
-        conn.execute("SELECT durable.task_complete(%s, %s)", (token, Jsonb(result)))
+        self._finish(token, result)
         return "completed"
 
     def _run_activity(self, task):
@@ -465,23 +475,74 @@ class Worker:
             return "failed: %r" % e
         finally:
             self._running.pop(token, None)
-        conn.execute("SELECT durable.task_complete(%s, %s)", (token, Jsonb(result)))
+        self._finish(token, result)
         return "completed"
+
+    def _finish(self, token, result):
+        """Hand a result to the poll loop, which completes it with its next
+        poll (and wakes up for that now)."""
+        with self._lock:
+            self._done.append((token, result))
+        try:
+            os.write(self._wake_w, b"d")
+        except OSError:
+            pass
+
+    def _take_done(self):
+        with self._lock:
+            done, self._done = self._done[:_MAX_DONE], self._done[_MAX_DONE:]
+        return done
+
+    def _complete_each(self, conn, done):
+        """Complete results one by one (a poll carrying them failed): a
+        stale token fails alone and the others still count."""
+        for token, result in done:
+            try:
+                conn.execute("SELECT durable.task_complete(%s, %s)", (token, Jsonb(result)))
+            except psycopg.Error as e:
+                log.warning("completing task %s failed: %s %s", token, e.sqlstate,
+                            e.diag.message_primary)
 
     # -- the loop
     def _poll(self, conn, n):
-        cur = conn.execute(
-            "SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
-            "       attempt, journal, heartbeat, cancel_requested, "
-            "       extract(epoch FROM lease_until - now())::float8 AS lease_left "
-            "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s')",
-            (self.queue, self.name, n, self.lease))
+        """Claim up to n tasks, completing the finished ones in the same call."""
+        done = self._take_done()
+        sql = ("SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
+               "       attempt, journal, heartbeat, cancel_requested, "
+               "       extract(epoch FROM lease_until - now())::float8 AS lease_left "
+               "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s', %s, %s)")
+        args = [self.queue, self.name, n, self.lease, None, None]
+        if done:
+            args[4] = [t for t, _ in done]
+            args[5] = [Jsonb(r) for _, r in done]
+        try:
+            cur = conn.execute(sql, args)
+        except psycopg.Error:
+            if done and conn.closed:            # lost the server: keep them for later
+                with self._lock:
+                    self._done[:0] = done
+            if not done or conn.closed:
+                raise
+            # one of them went stale (or so): nothing was done; finish them
+            # one by one, then claim
+            self._complete_each(conn, done)
+            args[4] = args[5] = None
+            cur = conn.execute(sql, args)
         cols = [c.name for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
     def _wait_notify(self, conn, timeout):
         pg = conn.pgconn
+        with self._lock:
+            if self._done:                      # results to hand in: poll now
+                return
         r, _, _ = select.select([conn.fileno(), self._wake_r], [], [], timeout)
+        if self._wake_r in r:
+            try:
+                while os.read(self._wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
         if conn.fileno() in r:
             pg.consume_input()
             while pg.notifies() is not None:
@@ -541,6 +602,16 @@ class Worker:
         pool.shutdown(wait=False)
         while self._inflight and time.monotonic() < deadline:
             time.sleep(0.05)
+        # results still waiting for a poll
+        while True:
+            done = self._take_done()
+            if not done:
+                break
+            try:
+                poll_conn.execute("SELECT durable.task_complete_many(%s, %s)",
+                                  ([t for t, _ in done], [Jsonb(r) for _, r in done]))
+            except psycopg.Error:
+                self._complete_each(poll_conn, done)
         # hand the rest back: ready again at once for another worker; their
         # threads may go on, but the engine rejects their late results (DU004)
         for token in list(self._inflight):
