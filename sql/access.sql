@@ -180,6 +180,32 @@ RESET ROLE;
 SELECT count(*) AS acc_3_runs FROM durable.runs WHERE workflow_id = 'acc-3';
 
 --
+-- long namespace names: at most 255 bytes (what durable.namespace
+-- accepts), and the rights of one are not those of another that shares
+-- all but its last byte
+--
+CREATE ROLE regress_durable_longns;
+SELECT pg_temp.err($$SELECT durable.namespace_create(repeat('é', 128))$$) AS bytes_256;
+SELECT durable.namespace_create(repeat('é', 127) || 'a');
+SELECT durable.namespace_create(repeat('é', 127) || 'b');
+SELECT durable.grant_client('regress_durable_longns', repeat('é', 127) || 'a');
+SELECT set_config('durable.namespace', repeat('é', 127) || 'a', false) IS NOT NULL AS set_a;
+SET ROLE regress_durable_longns;
+SELECT pg_temp.err($$SELECT durable.wf_start('order', NULL, 'acc-long', 'accq')$$) AS start_in_a;
+RESET ROLE;
+SELECT set_config('durable.namespace', repeat('é', 127) || 'b', false) IS NOT NULL AS set_b;
+SET ROLE regress_durable_longns;
+SELECT pg_temp.err($$SELECT durable.wf_start('order', NULL, 'acc-long', 'accq')$$) AS start_in_b;
+RESET ROLE;
+RESET durable.namespace;
+SELECT count(*) AS long_runs FROM durable.runs WHERE workflow_id = 'acc-long';
+SELECT durable.revoke_all('regress_durable_longns');
+DROP ROLE regress_durable_longns;
+DELETE FROM durable.tasks WHERE namespace LIKE 'éé%';
+DELETE FROM durable.runs WHERE namespace LIKE 'éé%';
+DELETE FROM durable.namespaces WHERE namespace LIKE 'éé%';
+
+--
 -- clean up
 --
 SELECT durable.wf_terminate(workflow_id) FROM durable.runs

@@ -724,9 +724,9 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF namespace IS NULL OR namespace = '' OR length(namespace) > 255 THEN
+    IF namespace IS NULL OR namespace = '' OR octet_length(namespace) > 255 THEN
         RAISE EXCEPTION 'invalid namespace name' USING ERRCODE = 'DU001',
-            DETAIL = 'A namespace name is 1 to 255 characters.';
+            DETAIL = 'A namespace name is 1 to 255 bytes (as durable.namespace allows).';
     END IF;
     IF retention IS NULL OR retention < '0'::interval THEN
         RAISE EXCEPTION 'retention must be zero or positive' USING ERRCODE = 'DU001';

@@ -50,7 +50,7 @@ LANGUAGE sql AS $$
 -- wf_start
 --
 -- a generated workflow id is a time-ordered UUID (version 7, its first 48
--- bits the Unix time in ms), so ids made later sort later
+-- bits the Unix time in ms), so an id made in a later ms sorts later
 SELECT durable.wf_start('greet', '{"name": "Ada"}', queue => 'wfq') AS gen_id \gset
 SELECT :'gen_id' ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS is_uuid_v7,
        abs(('x' || lpad(replace(left(:'gen_id', 13), '-', ''), 16, '0'))::bit(64)::bigint

@@ -84,6 +84,14 @@ caller_is_admin(Oid uid)
  * cache empties whenever durable.grants changes (its trigger sends a
  * relcache invalidation to every backend at commit, and to this one at
  * once) and whenever role memberships or roles change (pg_has_role).
+ * A backend reads those invalidations when its next transaction starts
+ * (or takes a new lock), so a revoke applies from the worker's next
+ * transaction on.
+ *
+ * An answer is kept only if no invalidation arrived while it was looked
+ * up (rights_generation): the lookup's snapshot may predate a change
+ * whose invalidation the lookup itself consumed.  Names too long for the
+ * key are looked up every time.
  */
 #define RIGHTS_CACHE_MAX 1024
 
@@ -102,11 +110,13 @@ typedef struct RightsEntry
 } RightsEntry;
 
 static HTAB *rights_cache = NULL;
-static Oid	grants_relid = InvalidOid;
+static Oid	grants_relid = InvalidOid;	/* unknown: any relcache change counts */
+static uint64 rights_generation = 0;
 
 static void
 rights_cache_reset(void)
 {
+	rights_generation++;
 	if (rights_cache != NULL)
 	{
 		hash_destroy(rights_cache);
@@ -117,7 +127,7 @@ rights_cache_reset(void)
 static void
 rights_relcache_changed(Datum arg, Oid relid)
 {
-	if (relid == InvalidOid || relid == grants_relid)
+	if (relid == InvalidOid || relid == grants_relid || grants_relid == InvalidOid)
 	{
 		rights_cache_reset();
 		grants_relid = InvalidOid;
@@ -170,23 +180,32 @@ has_right(Oid uid, DurableRight right, const char *ns, const char *queue)
 	RightsEntry *entry;
 	bool		found;
 	bool		ok;
+	bool		cacheable;
+	uint64		generation;
 
 	if (caller_is_admin(uid))
 		return true;
 
-	memset(&key, 0, sizeof(key));
-	key.uid = uid;
-	key.right = (int) right;
-	strlcpy(key.ns, ns ? ns : "*", sizeof(key.ns));
-	strlcpy(key.queue, queue ? queue : "*", sizeof(key.queue));
-	entry = hash_search(rights_cache_get(), &key, HASH_FIND, NULL);
-	if (entry != NULL)
-		return entry->ok;
+	ns = ns ? ns : "*";
+	queue = queue ? queue : "*";
+	cacheable = strlen(ns) < sizeof(key.ns) && strlen(queue) < sizeof(key.queue);
+	if (cacheable)
+	{
+		memset(&key, 0, sizeof(key));
+		key.uid = uid;
+		key.right = (int) right;
+		strlcpy(key.ns, ns, sizeof(key.ns));
+		strlcpy(key.queue, queue, sizeof(key.queue));
+		entry = hash_search(rights_cache_get(), &key, HASH_FIND, NULL);
+		if (entry != NULL)
+			return entry->ok;
+	}
+	generation = rights_generation;
 
 	values[0] = ObjectIdGetDatum(uid);
 	values[1] = CStringGetTextDatum(kinds[right]);
-	values[2] = CStringGetTextDatum(key.ns);
-	values[3] = CStringGetTextDatum(key.queue);
+	values[2] = CStringGetTextDatum(ns);
+	values[3] = CStringGetTextDatum(queue);
 
 	durable_enter(&call);
 	durable_plan(&plan,
@@ -202,9 +221,11 @@ has_right(Oid uid, DurableRight right, const char *ns, const char *queue)
 		grants_relid = get_relname_relid("grants", get_namespace_oid("durable", false));
 	durable_leave(&call);
 
-	/* the lookup may have run invalidations that reset the cache */
-	entry = hash_search(rights_cache_get(), &key, HASH_ENTER, &found);
-	entry->ok = ok;
+	if (cacheable && generation == rights_generation)
+	{
+		entry = hash_search(rights_cache_get(), &key, HASH_ENTER, &found);
+		entry->ok = ok;
+	}
 	return ok;
 }
 

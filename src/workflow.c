@@ -365,9 +365,9 @@ PG_FUNCTION_INFO_V1(durable_wf_start);
 /*
  * new_workflow_id: a time-ordered UUID (version 7, RFC 9562: 48 bits of
  * Unix milliseconds, then random bits) for a start without an id.  Ids
- * made one after another sort one after another, so the runs indexes on
- * workflow_id take them at their right edge instead of on a random leaf
- * page each (fewer pages touched and written after each checkpoint).
+ * made in later milliseconds sort later, so the runs indexes on
+ * workflow_id take them near their right edge instead of on a random
+ * leaf page each (fewer pages touched and written after each checkpoint).
  */
 static char *
 new_workflow_id(void)

@@ -358,7 +358,9 @@ class Worker:
         self._inflight = {}                     # token -> task, every kind
         self._wake_r, self._wake_w = os.pipe()  # stop() and _finish() wake the poll loop
         os.set_blocking(self._wake_r, False)
-        self._done = []                         # (token, result) for the next poll
+        os.set_blocking(self._wake_w, False)    # a full pipe already wakes it
+        self._done = []                         # (token, result as JSON text) for the next poll
+        self._done_lock = threading.Lock()
         self._lock = threading.Lock()
         self._hb_conn = None
         self.completed = 0
@@ -480,47 +482,79 @@ class Worker:
 
     def _finish(self, token, result):
         """Hand a result to the poll loop, which completes it with its next
-        poll (and wakes up for that now)."""
-        with self._lock:
-            self._done.append((token, result))
+        poll (and wakes up for that now).  The result becomes JSON here, on
+        the task's thread: one that cannot fails this task alone."""
+        text = json.dumps(result)
+        with self._done_lock:
+            self._done.append((token, text))
         try:
             os.write(self._wake_w, b"d")
-        except OSError:
+        except OSError:                         # BlockingIOError: the pipe is full
             pass
 
     def _take_done(self):
-        with self._lock:
+        with self._done_lock:
             done, self._done = self._done[:_MAX_DONE], self._done[_MAX_DONE:]
         return done
+
+    def _give_back(self, done):
+        """Results not handed in (the connection broke): keep them."""
+        with self._done_lock:
+            self._done[:0] = done
+
+    def _drain_wake(self):
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def _complete_each(self, conn, done):
         """Complete results one by one (a poll carrying them failed): a
         stale token fails alone and the others still count."""
-        for token, result in done:
+        for i, (token, text) in enumerate(done):
             try:
-                conn.execute("SELECT durable.task_complete(%s, %s)", (token, Jsonb(result)))
+                conn.execute("SELECT durable.task_complete(%s, %s::jsonb)", (token, text))
             except psycopg.Error as e:
+                if conn.closed:
+                    self._give_back(done[i:])
+                    raise
                 log.warning("completing task %s failed: %s %s", token, e.sqlstate,
                             e.diag.message_primary)
+
+    def _flush_done(self, conn):
+        """Complete every result still waiting (shutdown)."""
+        while True:
+            done = self._take_done()
+            if not done:
+                return
+            try:
+                conn.execute("SELECT durable.task_complete_many(%s, %s::jsonb[])",
+                             ([t for t, _ in done], [r for _, r in done]))
+            except psycopg.Error:
+                if conn.closed:
+                    self._give_back(done)
+                    raise
+                self._complete_each(conn, done)
 
     # -- the loop
     def _poll(self, conn, n):
         """Claim up to n tasks, completing the finished ones in the same call."""
+        self._drain_wake()
         done = self._take_done()
         sql = ("SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
                "       attempt, journal, heartbeat, cancel_requested, "
                "       extract(epoch FROM lease_until - now())::float8 AS lease_left "
-               "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s', %s, %s)")
+               "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s', %s, %s::jsonb[])")
         args = [self.queue, self.name, n, self.lease, None, None]
         if done:
             args[4] = [t for t, _ in done]
-            args[5] = [Jsonb(r) for _, r in done]
+            args[5] = [r for _, r in done]
         try:
             cur = conn.execute(sql, args)
         except psycopg.Error:
             if done and conn.closed:            # lost the server: keep them for later
-                with self._lock:
-                    self._done[:0] = done
+                self._give_back(done)
             if not done or conn.closed:
                 raise
             # one of them went stale (or so): nothing was done; finish them
@@ -533,16 +567,12 @@ class Worker:
 
     def _wait_notify(self, conn, timeout):
         pg = conn.pgconn
-        with self._lock:
+        with self._done_lock:
             if self._done:                      # results to hand in: poll now
                 return
         r, _, _ = select.select([conn.fileno(), self._wake_r], [], [], timeout)
         if self._wake_r in r:
-            try:
-                while os.read(self._wake_r, 512):
-                    pass
-            except BlockingIOError:
-                pass
+            self._drain_wake()
         if conn.fileno() in r:
             pg.consume_input()
             while pg.notifies() is not None:
@@ -600,18 +630,13 @@ class Worker:
         log.info("worker %s stopping: waiting for %d running task(s)", self.name, len(self._inflight))
         deadline = time.monotonic() + self.grace
         pool.shutdown(wait=False)
-        while self._inflight and time.monotonic() < deadline:
-            time.sleep(0.05)
-        # results still waiting for a poll
-        while True:
-            done = self._take_done()
-            if not done:
-                break
-            try:
-                poll_conn.execute("SELECT durable.task_complete_many(%s, %s)",
-                                  ([t for t, _ in done], [Jsonb(r) for _, r in done]))
-            except psycopg.Error:
-                self._complete_each(poll_conn, done)
+        try:
+            while self._inflight and time.monotonic() < deadline:
+                self._flush_done(poll_conn)         # results of tasks that finished meanwhile
+                time.sleep(0.05)
+            self._flush_done(poll_conn)
+        except psycopg.Error as e:
+            log.warning("completing finished tasks failed: %s", e)
         # hand the rest back: ready again at once for another worker; their
         # threads may go on, but the engine rejects their late results (DU004)
         for token in list(self._inflight):
@@ -620,6 +645,10 @@ class Worker:
                 log.info("released task %s", token)
             except psycopg.Error:
                 pass
+        try:
+            self._flush_done(poll_conn)         # finished while the others were released
+        except psycopg.Error:
+            pass
         self.abandoned = len(self._inflight)
         if not self._inflight:
             pool.shutdown(wait=True)
