@@ -146,7 +146,29 @@ SELECT count(*) AS claimed FROM durable.task_poll('accq', 'acc-admin');
 SELECT durable.wf_terminate('acc-ns-0');
 RESET durable.namespace;
 SELECT durable.wf_signal('acc-1', 'go', '"again"');
+-- administration of namespaces and queues, without rights on the tables
+SELECT durable.namespace_create('acc_admin_ns', '1 day');
+SELECT durable.namespace_set_retention('acc_admin_ns', '2 days');
+SELECT durable.queue_pause('accq-admin', 'by the admin');
+SELECT durable.queue_unpause('accq-admin');
+SELECT pg_temp.err($$INSERT INTO durable.queues (namespace, queue) VALUES ('default', 'x')$$);
 RESET ROLE;
+SELECT namespace, retention FROM durable.namespaces WHERE namespace = 'acc_admin_ns';
+SELECT queue, paused, note FROM durable.queues WHERE queue = 'accq-admin';
+DELETE FROM durable.namespaces WHERE namespace = 'acc_admin_ns';
+DELETE FROM durable.queues WHERE queue = 'accq-admin';
+-- clients and workers may not administer
+SET ROLE regress_durable_worker_all;
+SELECT pg_temp.err($$SELECT durable.queue_pause('accq')$$);
+SELECT pg_temp.err($$SELECT durable.namespace_create('acc_nope')$$);
+RESET ROLE;
+-- and EXECUTE alone does not make an admin: the function checks the grant
+GRANT EXECUTE ON FUNCTION durable.queue_pause(text, text) TO regress_durable_worker_all;
+SET ROLE regress_durable_worker_all;
+SELECT pg_temp.err($$SELECT durable.queue_pause('accq')$$);
+RESET ROLE;
+REVOKE EXECUTE ON FUNCTION durable.queue_pause(text, text) FROM regress_durable_worker_all;
+SELECT count(*) AS paused_queues FROM durable.queues WHERE paused;
 
 --
 -- revoke_all takes every right away

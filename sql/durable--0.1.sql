@@ -468,41 +468,17 @@ COMMENT ON FUNCTION durable.schedule_next_times(text, int, text, timestamptz) IS
  */
 CREATE FUNCTION durable.queue_pause(queue text, note text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    ns text := coalesce(current_setting('durable.namespace', true), 'default');
-BEGIN
-    IF queue IS NULL OR queue !~ '^[A-Za-z0-9_.-]{1,54}$' THEN
-        RAISE EXCEPTION 'invalid queue name "%"', queue USING ERRCODE = 'DU001',
-            DETAIL = 'Queue names are 1 to 54 letters, digits, "_", "-" and ".".';
-    END IF;
-    INSERT INTO durable.queues AS q (namespace, queue, paused, note)
-    VALUES (ns, queue_pause.queue, true, queue_pause.note)
-    ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE
-        SET paused = true, note = excluded.note, updated_at = now();
-END
-$$;
+AS 'MODULE_PATHNAME', 'durable_queue_pause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.queue_pause(text, text) IS
     'Pause a queue of the current namespace: polls get no tasks from it until it is unpaused';
 
 CREATE FUNCTION durable.queue_unpause(queue text, note text DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    ns text := coalesce(current_setting('durable.namespace', true), 'default');
-BEGIN
-    UPDATE durable.queues q SET paused = false, note = queue_unpause.note,
-           updated_at = now()
-     WHERE q.namespace = ns AND q.queue = queue_unpause.queue;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'queue "%" is not paused', queue USING ERRCODE = 'DU001';
-    END IF;
-    -- wake its workers: the tasks that waited are ready now
-    PERFORM pg_notify('durable_' || queue, '');
-END
-$$;
+AS 'MODULE_PATHNAME', 'durable_queue_unpause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.queue_unpause(text, text) IS
     'Resume a paused queue and wake its workers';
 
@@ -721,41 +697,17 @@ COMMENT ON FUNCTION durable.wf_signal_with_start(text, jsonb, text, text, jsonb,
 CREATE FUNCTION durable.namespace_create(namespace text,
                                          retention interval DEFAULT '7 days')
 RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF namespace IS NULL OR namespace = '' OR octet_length(namespace) > 255 THEN
-        RAISE EXCEPTION 'invalid namespace name' USING ERRCODE = 'DU001',
-            DETAIL = 'A namespace name is 1 to 255 bytes (as durable.namespace allows).';
-    END IF;
-    IF retention IS NULL OR retention < '0'::interval THEN
-        RAISE EXCEPTION 'retention must be zero or positive' USING ERRCODE = 'DU001';
-    END IF;
-    INSERT INTO durable.namespaces (namespace, retention)
-    VALUES (namespace_create.namespace, namespace_create.retention);
-EXCEPTION WHEN unique_violation THEN
-    RAISE EXCEPTION 'namespace "%" already exists', namespace USING ERRCODE = 'DU006',
-        HINT = 'Use durable.namespace_set_retention to change its retention.';
-END
-$$;
+AS 'MODULE_PATHNAME', 'durable_namespace_create'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.namespace_create(text, interval) IS
     'Create a namespace; closed runs are purged after its retention';
 
 CREATE FUNCTION durable.namespace_set_retention(namespace text, retention interval)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF retention IS NULL OR retention < '0'::interval THEN
-        RAISE EXCEPTION 'retention must be zero or positive' USING ERRCODE = 'DU001';
-    END IF;
-    UPDATE durable.namespaces n SET retention = namespace_set_retention.retention
-     WHERE n.namespace = namespace_set_retention.namespace;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'namespace "%" does not exist', namespace USING ERRCODE = 'DU001';
-    END IF;
-END
-$$;
+AS 'MODULE_PATHNAME', 'durable_namespace_set_retention'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.namespace_set_retention(text, interval) IS
     'Change how long closed runs of a namespace are kept';
 

@@ -1,0 +1,202 @@
+/*-------------------------------------------------------------------------
+ *
+ * admin.c
+ *	  Administration of namespaces and queues: namespace_create,
+ *	  namespace_set_retention, queue_pause and queue_unpause.  Like every
+ *	  engine function they check the caller's right (admin) and then act
+ *	  as the extension's owner, so an admin role granted with
+ *	  durable.grant_admin needs no rights on the tables themselves.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "durable.h"
+
+/* a namespace name: 1 to 255 bytes, what durable.namespace accepts */
+static const char *
+namespace_arg(FunctionCallInfo fcinfo)
+{
+	const char *ns = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (ns == NULL || ns[0] == '\0' || strlen(ns) > DURABLE_MAX_NAME)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("invalid namespace name"),
+				 errdetail("A namespace name is 1 to 255 bytes (as durable.namespace allows).")));
+	return ns;
+}
+
+static Interval *
+retention_arg(FunctionCallInfo fcinfo)
+{
+	Interval   *r = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	Interval	zero;
+
+	memset(&zero, 0, sizeof(zero));
+	if (r == NULL ||
+		DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(r),
+										  IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("retention must be zero or positive")));
+	return r;
+}
+
+static const char *
+note_arg(FunctionCallInfo fcinfo)
+{
+	return PG_ARGISNULL(1) ? NULL : check_name(PG_GETARG_TEXT_PP(1), "note", 10000);
+}
+
+/*
+ * durable.namespace_create(namespace, retention): closed runs of the
+ * namespace are purged once retention has passed.
+ */
+PG_FUNCTION_INFO_V1(durable_namespace_create);
+Datum
+durable_namespace_create(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, INTERVALOID};
+	const char *ns = namespace_arg(fcinfo);
+	Interval   *retention = retention_arg(fcinfo);
+	DurableCall call;
+	Datum		values[2];
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = IntervalPGetDatum(retention);
+	durable_plan(&plan,
+				 "INSERT INTO durable.namespaces (namespace, retention) VALUES ($1, $2) "
+				 "ON CONFLICT DO NOTHING",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
+				 errmsg("namespace \"%s\" already exists", ns),
+				 errhint("Use durable.namespace_set_retention to change its retention.")));
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.namespace_set_retention(namespace, retention)
+ */
+PG_FUNCTION_INFO_V1(durable_namespace_set_retention);
+Datum
+durable_namespace_set_retention(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, INTERVALOID};
+	const char *ns = namespace_arg(fcinfo);
+	Interval   *retention = retention_arg(fcinfo);
+	DurableCall call;
+	Datum		values[2];
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = IntervalPGetDatum(retention);
+	durable_plan(&plan,
+				 "UPDATE durable.namespaces SET retention = $2 WHERE namespace = $1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("namespace \"%s\" does not exist", ns),
+				 errhint("Create it with durable.namespace_create.")));
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * set_paused: pause or unpause a queue of the current namespace.  Returns
+ * whether a row changed (unpausing a queue never paused changes none).
+ */
+static bool
+set_paused(const char *ns, const char *queue, bool paused, const char *note)
+{
+	static SPIPlanPtr pause_plan = NULL;
+	static SPIPlanPtr unpause_plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = note ? CStringGetTextDatum(note) : (Datum) 0;
+	nulls[2] = note ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (paused)
+	{
+		durable_plan(&pause_plan,
+					 "INSERT INTO durable.queues AS q (namespace, queue, paused, note, updated_at) "
+					 "VALUES ($1, $2, true, $3, $4) "
+					 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+					 "   SET paused = true, note = excluded.note, updated_at = $4",
+					 4, types);
+		durable_exec(pause_plan, values, nulls, false, 0);
+	}
+	else
+	{
+		durable_plan(&unpause_plan,
+					 "UPDATE durable.queues SET paused = false, note = $3, updated_at = $4 "
+					 " WHERE namespace = $1 AND queue = $2",
+					 4, types);
+		durable_exec(unpause_plan, values, nulls, false, 0);
+	}
+	return SPI_processed == 1;
+}
+
+/*
+ * durable.queue_pause(queue, note): claims from the queue stop; work
+ * still queues up.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_pause);
+Datum
+durable_queue_pause(PG_FUNCTION_ARGS)
+{
+	const char *ns = current_namespace();
+	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	const char *note = note_arg(fcinfo);
+	DurableCall call;
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	(void) set_paused(ns, queue, true, note);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_unpause(queue, note): claims resume, and the queue's
+ * waiting workers are woken (the tasks that waited are ready).
+ */
+PG_FUNCTION_INFO_V1(durable_queue_unpause);
+Datum
+durable_queue_unpause(PG_FUNCTION_ARGS)
+{
+	const char *ns = current_namespace();
+	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	const char *note = note_arg(fcinfo);
+	DurableCall call;
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!set_paused(ns, queue, false, note))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("queue \"%s\" is not paused", queue)));
+	durable_leave(&call);
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}
