@@ -173,14 +173,29 @@ CREATE UNIQUE INDEX signals_idempotency ON durable.signals (run_id, signal_id)
     WHERE signal_id IS NOT NULL;
 
 /* Queue settings; a queue without a row is active. */
+/*
+ * Backends cache what they read of two small settings tables (grants,
+ * queues' limits); this statement trigger on each empties every
+ * backend's cache when a change commits.
+ */
+CREATE FUNCTION durable.table_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'durable_table_changed'
+LANGUAGE C SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.table_changed() IS
+    'Trigger: a change to durable.grants or durable.queues empties what backends cached of it';
+
 CREATE TABLE durable.queues (
     namespace   text NOT NULL,
     queue       text NOT NULL,
     paused      boolean NOT NULL DEFAULT false,
     note        text,
     updated_at  timestamptz NOT NULL DEFAULT now(),
+    -- at most this many of the queue's tasks leased at once (NULL: no limit)
+    max_concurrency int CHECK (max_concurrency > 0),
     PRIMARY KEY (namespace, queue)
 );
+CREATE TRIGGER queues_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 COMMENT ON TABLE durable.queues IS
     'Queue settings: a paused queue hands out no tasks (work still queues up)';
 
@@ -224,13 +239,8 @@ CREATE TABLE durable.grants (
 COMMENT ON TABLE durable.grants IS
     'Rights of roles: client (per namespace), worker (per namespace and queue), admin';
 -- backends cache the rights they looked up; a change empties every cache
-CREATE FUNCTION durable.grants_changed() RETURNS trigger
-AS 'MODULE_PATHNAME', 'durable_grants_changed'
-LANGUAGE C SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION durable.grants_changed() IS
-    'Trigger: a change to durable.grants empties every backend''s cached rights';
 CREATE TRIGGER grants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
-    ON durable.grants FOR EACH STATEMENT EXECUTE FUNCTION durable.grants_changed();
+    ON durable.grants FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 
 /*
  * Client functions.
@@ -482,6 +492,14 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.queue_unpause(text, text) IS
     'Resume a paused queue and wake its workers';
 
+CREATE FUNCTION durable.queue_set_concurrency(queue text, max_concurrency int)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_concurrency'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_concurrency(text, int) IS
+    'At most max_concurrency tasks of the queue leased at once (NULL: no limit)';
+
 /*
  * Views.  They run with their owner's rights but filter rows by
  * durable.may_read, so a client sees the namespaces it was granted.
@@ -569,7 +587,8 @@ CREATE VIEW durable.queue_stats AS
 SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.queue, q.queue) AS queue,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
-       t.oldest_ready, coalesce(q.paused, false) AS paused, q.note
+       t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
+       q.max_concurrency
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,
@@ -577,7 +596,7 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
           FROM durable.tasks
          GROUP BY namespace, queue) t
   FULL JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue;
-COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue, and whether it is paused (admin)';
+COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue, whether it is paused, its concurrency limit (admin)';
 
 /*
  * Thin wrappers for reading one workflow.

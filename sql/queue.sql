@@ -25,3 +25,43 @@ SELECT pg_temp.err($$SELECT durable.queue_unpause('never_paused')$$);
 -- clean up
 SELECT durable.wf_terminate(w, 'test done') FROM unnest(ARRAY['qp-1', 'qp-2', 'qp-3']) w;
 DELETE FROM durable.queues;
+
+--
+-- concurrency limit: at most N of the queue's tasks leased at once
+--
+SELECT durable.wf_start('limited_wf', to_jsonb(i), 'ql-' || i, 'ql_queue')
+  FROM generate_series(1, 5) i;
+SELECT durable.queue_set_concurrency('ql_queue', 2);
+SELECT ready, leased, max_concurrency FROM durable.queue_stats WHERE queue = 'ql_queue';
+-- a poll for 10 gets 2; the next one gets none while both are held
+CREATE TEMP TABLE ql_held AS
+SELECT token, workflow_id FROM durable.task_poll('ql_queue', 'w', 10);
+SELECT count(*) AS first_poll FROM ql_held;
+SELECT count(*) AS second_poll FROM durable.task_poll('ql_queue', 'w', 10);
+-- finishing one makes room for one, also when finishing and claiming in
+-- one call (done_tokens are completed before the room is counted)
+SELECT durable.task_complete((SELECT min(token) FROM ql_held), '"done"');
+SELECT count(*) AS after_complete FROM durable.task_poll('ql_queue', 'w', 10);
+SELECT count(*) AS finish_and_claim
+  FROM durable.task_poll('ql_queue', 'w', 10, '30 s',
+                         ARRAY[(SELECT max(token) FROM ql_held)], ARRAY['"done"'::jsonb]);
+SELECT ready, leased FROM durable.queue_stats WHERE queue = 'ql_queue';
+-- other queues are not limited
+SELECT durable.wf_start('free_wf', NULL, 'qf-' || i, 'qf_queue') FROM generate_series(1, 3) i;
+SELECT count(*) AS unlimited FROM durable.task_poll('qf_queue', 'w', 10);
+-- lifting the limit hands out the rest
+SELECT durable.queue_set_concurrency('ql_queue', NULL);
+SELECT count(*) AS lifted FROM durable.task_poll('ql_queue', 'w', 10);
+SELECT ready, leased, max_concurrency FROM durable.queue_stats WHERE queue = 'ql_queue';
+-- bad input changes nothing
+SELECT durable.queue_set_concurrency('ql_queue', 3);
+SELECT pg_temp.err($$SELECT durable.queue_set_concurrency('ql_queue', 0)$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_concurrency('ql_queue', -3)$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_concurrency('bad queue', 1)$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_concurrency(NULL, 1)$$);
+SELECT max_concurrency FROM durable.queues WHERE queue = 'ql_queue';
+-- clean up
+SELECT count(*) AS terminated FROM (
+    SELECT durable.wf_terminate(workflow_id, 'test done') FROM durable.runs
+     WHERE queue IN ('ql_queue', 'qf_queue') AND status = 'running') t;
+DELETE FROM durable.queues;

@@ -230,19 +230,20 @@ has_right(Oid uid, DurableRight right, const char *ns, const char *queue)
 }
 
 /*
- * durable.grants_changed(): statement trigger on durable.grants.  Every
- * backend drops its cached rights when the change commits.
+ * durable.table_changed(): statement trigger on durable.grants and
+ * durable.queues.  Every backend drops what it cached of the table when
+ * the change commits (this one at once).
  */
-PG_FUNCTION_INFO_V1(durable_grants_changed);
+PG_FUNCTION_INFO_V1(durable_table_changed);
 Datum
-durable_grants_changed(PG_FUNCTION_ARGS)
+durable_table_changed(PG_FUNCTION_ARGS)
 {
 	TriggerData *trigdata = (TriggerData *) fcinfo->context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("durable.grants_changed() must be called as a trigger")));
+				 errmsg("durable.table_changed() must be called as a trigger")));
 	CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }

@@ -200,3 +200,42 @@ durable_queue_unpause(PG_FUNCTION_ARGS)
 	Async_Notify(psprintf("durable_%s", queue), "");
 	PG_RETURN_VOID();
 }
+
+/*
+ * durable.queue_set_concurrency(queue, max_concurrency): at most that
+ * many of the queue's tasks (workflow and activity) are leased at once;
+ * polls hand out only what fits.  NULL lifts the limit.  Waiting workers
+ * are woken: a raised limit may have room for them.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_concurrency);
+Datum
+durable_queue_set_concurrency(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	const char *ns = current_namespace();
+	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	DurableCall call;
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!PG_ARGISNULL(1))
+		(void) check_positive_int(PG_GETARG_INT32(1), "max_concurrency", PG_INT32_MAX);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	durable_plan(&plan,
+				 "INSERT INTO durable.queues AS q (namespace, queue, max_concurrency, updated_at) "
+				 "VALUES ($1, $2, $3, $4) "
+				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+				 "   SET max_concurrency = $3, updated_at = $4",
+				 4, types);
+	durable_exec(plan, values, nulls, false, 0);
+	durable_leave(&call);
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}

@@ -12,14 +12,25 @@
  *	  comes back even without the background worker.  It may also first complete the caller's previous tasks, so
  *	  a busy worker pays one commit per batch (finish + claim).
  *
+ *	  A queue with a concurrency limit (queue_set_concurrency) hands out
+ *	  only what fits: its polls lock the queue's row, count its leased
+ *	  tasks and claim at most the difference.  Which queues have a limit
+ *	  is cached per backend, so other queues pay nothing for the feature.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "task.h"
@@ -31,6 +42,161 @@
 
 extern void complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
 						  TimestampTz now);
+
+/*
+ * The queues with a concurrency limit, as a set of "namespace/queue"
+ * keys, loaded whole from durable.queues and dropped when it changes (its
+ * trigger sends a relcache invalidation).  A set loaded while an
+ * invalidation arrived is not kept (its snapshot may predate the change).
+ */
+typedef struct LimitedQueue
+{
+	char		key[DURABLE_MAX_NAME + DURABLE_MAX_QUEUE + 2];
+} LimitedQueue;
+
+static HTAB *limited_queues = NULL;
+static Oid	queues_relid = InvalidOid;	/* unknown: any relcache change counts */
+static uint64 limits_generation = 0;
+
+static void
+limits_relcache_changed(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == queues_relid || queues_relid == InvalidOid)
+	{
+		limits_generation++;
+		if (limited_queues != NULL)
+		{
+			hash_destroy(limited_queues);
+			limited_queues = NULL;
+		}
+		queues_relid = InvalidOid;
+	}
+}
+
+static void
+limit_key(char *key, const char *ns, const char *queue)
+{
+	snprintf(key, sizeof(((LimitedQueue *) NULL)->key), "%s/%s", ns, queue);
+}
+
+/*
+ * queue_is_limited: does the queue have a concurrency limit?  Callers are
+ * connected to SPI (durable_enter).
+ */
+static bool
+queue_is_limited(const char *ns, const char *queue)
+{
+	static SPIPlanPtr plan = NULL;
+	static bool callback = false;
+	LimitedQueue probe;
+
+	if (strlen(ns) > DURABLE_MAX_NAME || strlen(queue) > DURABLE_MAX_QUEUE)
+		return false;			/* no such queue can have a row */
+	if (!callback)
+	{
+		CacheRegisterRelcacheCallback(limits_relcache_changed, (Datum) 0);
+		callback = true;
+	}
+	if (limited_queues == NULL)
+	{
+		uint64		generation = limits_generation;
+		HASHCTL		ctl;
+		HTAB	   *set;
+		uint64		i;
+
+		durable_plan(&plan,
+					 "SELECT namespace, queue FROM durable.queues "
+					 " WHERE max_concurrency IS NOT NULL",
+					 0, NULL);
+		durable_exec(plan, NULL, NULL, true, 0);
+		ctl.keysize = sizeof(LimitedQueue);
+		ctl.entrysize = sizeof(LimitedQueue);
+		ctl.hcxt = TopMemoryContext;
+		set = hash_create("durable limited queues", 16, &ctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			LimitedQueue key;
+
+			memset(&key, 0, sizeof(key));
+			limit_key(key.key, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+					  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+			(void) hash_search(set, &key, HASH_ENTER, NULL);
+		}
+		if (!OidIsValid(queues_relid))
+			queues_relid = get_relname_relid("queues", get_namespace_oid("durable", false));
+		if (generation != limits_generation)
+		{
+			/* changed while loading: answer from this set, keep nothing */
+			memset(&probe, 0, sizeof(probe));
+			limit_key(probe.key, ns, queue);
+			{
+				bool		found = hash_search(set, &probe, HASH_FIND, NULL) != NULL;
+
+				hash_destroy(set);
+				return found;
+			}
+		}
+		limited_queues = set;
+	}
+	memset(&probe, 0, sizeof(probe));
+	limit_key(probe.key, ns, queue);
+	return hash_search(limited_queues, &probe, HASH_FIND, NULL) != NULL;
+}
+
+/*
+ * queue_room: for a limited queue, how many more of its tasks may be
+ * leased now.  The first call of a poll locks the queue's row, so polls of
+ * one limited queue take turns; each call counts afresh (a new snapshot
+ * per statement) what is leased.  Returns -1 when the queue has no limit
+ * after all (lifted since the cache was loaded).
+ */
+static int
+queue_room(const char *ns, const char *queue, bool lock)
+{
+	static SPIPlanPtr lock_plan = NULL;
+	static SPIPlanPtr count_plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	static int	limit;
+	Datum		values[2];
+	bool		isnull;
+	int64		leased;
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	if (lock)
+	{
+		durable_plan(&lock_plan,
+					 "SELECT max_concurrency FROM durable.queues "
+					 " WHERE namespace = $1 AND queue = $2 FOR UPDATE",
+					 2, types);
+		durable_exec(lock_plan, values, NULL, false, 1);
+		if (SPI_processed != 1)
+			return -1;
+		limit = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull)
+			return -1;
+	}
+	durable_plan(&count_plan,
+				 "SELECT count(*) FROM durable.tasks "
+				 " WHERE state = 'leased' AND namespace = $1 AND queue = $2",
+				 2, types);
+	durable_exec(count_plan, values, NULL, false, 1);
+	leased = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return leased >= limit ? 0 : (int) (limit - leased);
+}
+
+/*
+ * durable_queue_slot_freed: a leased task of this queue ended.  If the
+ * queue has a concurrency limit, a worker that polled it full may be
+ * waiting: have it woken at commit (only if one is idle on the queue).
+ */
+void
+durable_queue_slot_freed(const char *ns, const char *queue)
+{
+	if (queue_is_limited(ns, queue))
+		durable_queue_gained_work(ns, queue);
+}
 
 
 PG_FUNCTION_INFO_V1(durable_task_poll);
@@ -52,6 +218,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	uint64		i;
 	int			pass;
 	int			claimed = 0;
+	bool		limited;
 
 	queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	worker = check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
@@ -129,11 +296,25 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	 * pre-commit or at commit (notify.c), and sends the wake-up.  So no
 	 * wake-up is lost between a poll's snapshot and its worker's wait.
 	 */
+	limited = queue_is_limited(ns, queue);
 	for (pass = 0; pass < 2 && claimed < max_tasks; pass++)
 	{
+		int			want = max_tasks - claimed;
+
 		if (pass == 1)
 			durable_note_idle_poll(ns, queue);
-		values[3] = Int32GetDatum(max_tasks - claimed);
+		if (limited)
+		{
+			int			room = queue_room(ns, queue, pass == 0);
+
+			if (room < 0)
+				limited = false;
+			else if (room < want)
+				want = room;
+			if (want == 0)
+				continue;		/* full: the idle flag gets it woken later */
+		}
+		values[3] = Int32GetDatum(want);
 		durable_exec(plan, values, NULL, false, 0);
 
 		/* the first POLL_COLUMNS columns are the result row; pos only orders */

@@ -91,6 +91,7 @@ extern TimestampTz durable_now(void);
 
 /* NOTIFY coalescing (notify.c) */
 extern void durable_queue_gained_work(const char *ns, const char *queue);
+extern void durable_queue_slot_freed(const char *ns, const char *queue);
 extern void durable_note_idle_poll(const char *ns, const char *queue);
 extern bool durable_poll_should_expire(void);
 extern int	durable_send_requested_notifies(void);

@@ -300,6 +300,7 @@ engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 	if (!isnull)
 		read_closed_run(tup, desc, 5, &closed);
 	durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns, queue);
+	durable_queue_slot_freed(ns, queue);
 	if (isnull)
 	{
 		if (*seq == 0)

@@ -123,6 +123,8 @@ end_workflow_task(TaskRef *task, TimestampTz now)
 	durable_exec(plan, values, NULL, false, 0);
 	if (SPI_processed == 1)
 		durable_queue_gained_work(task->ns, task->queue);
+	else
+		durable_queue_slot_freed(task->ns, task->queue);
 }
 
 /*
@@ -372,6 +374,7 @@ task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 		return;
 	}
 	task_lookup(token, caller, &task);
+	durable_queue_slot_freed(task.ns, task.queue);
 	if (task.is_workflow)
 	{
 		record_steps(&task, steps, now);
@@ -600,7 +603,10 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 		}
 		for (i = 0; i < ntok; i++)
 			if (i == 0 || strcmp(ns[i], ns[i - 1]) != 0 || strcmp(queue[i], queue[i - 1]) != 0)
+			{
 				durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns[i], queue[i]);
+				durable_queue_slot_freed(ns[i], queue[i]);
+			}
 	}
 
 	if (engine_close_runs(PointerGetDatum(construct_array(run_ids, ntok, INT8OID, 8,
@@ -663,6 +669,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 
 	durable_enter(&call);
 	task_lookup(token, call.saved_userid, &task);
+	durable_queue_slot_freed(task.ns, task.queue);
 	if (!task.is_workflow)
 		engine_activity_failed(task.run_id, task.seq, error, retryable,
 							   "activity_attempt_failed", now);

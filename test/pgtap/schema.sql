@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(179);
+SELECT plan(180);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -186,6 +186,8 @@ SELECT is_empty($$
        AND p.oid <> 'durable.may_read(text)'::regprocedure
        AND NOT coalesce(p.proconfig::text[] @> ARRAY['enable_bitmapscan=off'], false)
 $$, 'every engine function in C runs with enable_bitmapscan = off');
+SELECT has_trigger('durable', 'queues', 'queues_changed',
+                   'a change to durable.queues invalidates the limits every backend cached');
 SELECT has_trigger('durable', 'grants', 'grants_changed',
                    'a change to durable.grants invalidates the rights every backend cached');
 
