@@ -156,6 +156,8 @@ extern int	engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 							  Jsonb *error, TimestampTz now);
 extern bool engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 									 TimestampTz now, int64 *run_id, int *seq);
+extern int64 engine_next_run(int64 run_id, Jsonb *input, bool retry,
+							 TimestampTz now, TimestampTz ready_at);
 extern void engine_close_run(int64 run_id, const char *status, Jsonb *output,
 							 Jsonb *error, TimestampTz now);
 extern void engine_resolve_step(int64 run_id, int seq, const char *status,

@@ -17,6 +17,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
 
 #include "durable.h"
 
@@ -149,7 +151,7 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
 	"                  error = $4, closed_at = $5 " \
 	"            " WHICH " AND u.status = 'running' " \
-	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output), " \
+	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.options), " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
 	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
 	"           RETURNING run_id, kind), " \
@@ -158,7 +160,7 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 /* the columns each closed run returns, starting at column first */
 #define CLOSED_RUN_COLUMNS \
 	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
-	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child') "
+	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), r.options "
 
 typedef struct ClosedRun
 {
@@ -168,10 +170,18 @@ typedef struct ClosedRun
 	int			parent_seq;
 	Jsonb	   *output;
 	int64		children;
+	Jsonb	   *options;		/* read only for runs that may be retried */
 } ClosedRun;
 
+static bool
+may_retry(const char *status)
+{
+	return strcmp(status, "failed") == 0 || strcmp(status, "timed_out") == 0;
+}
+
 static void
-read_closed_run(HeapTuple tup, TupleDesc desc, int first, ClosedRun *c)
+read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
+				ClosedRun *c)
 {
 	bool		isnull;
 	Datum		d;
@@ -183,17 +193,84 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, ClosedRun *c)
 	d = SPI_getbinval(tup, desc, first + 3, &isnull);
 	c->output = isnull ? NULL : DatumGetJsonbPCopy(d);
 	c->children = DatumGetInt64(SPI_getbinval(tup, desc, first + 4, &isnull));
+	c->options = NULL;
+	if (may_retry(status))
+	{
+		d = SPI_getbinval(tup, desc, first + 5, &isnull);
+		c->options = isnull ? NULL : DatumGetJsonbPCopy(d);
+	}
+}
+
+/*
+ * retry_delay_ms: a run that closes failed or timed out starts again (a
+ * new run of the same workflow id and input, Temporal's workflow retry)
+ * when its retry policy allows it: attempts left, the error's type not
+ * listed as non-retryable, the execution deadline not passed.  Returns
+ * the backoff in ms and the attempt that ended, or -1.
+ */
+static int64
+retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
+			   TimestampTz now, int *attempt)
+{
+	JsonbValue *v;
+	RetryPolicy rp;
+
+	if (options == NULL || !may_retry(status))
+		return -1;
+	v = jb_get(options, "retry_policy");
+	if (v == NULL || v->type != jbvBinary)
+		return -1;
+	retry_policy_parse(JsonbValueToJsonb(v), &rp, "workflow retry policy");
+	v = jb_get(options, "attempt");
+	*attempt = 1;
+	if (v != NULL && v->type == jbvNumeric)
+		*attempt = DatumGetInt32(DirectFunctionCall1(numeric_int4,
+													 NumericGetDatum(v->val.numeric)));
+	if (rp.maximum_attempts > 0 && *attempt >= rp.maximum_attempts)
+		return -1;
+	if (strcmp(status, "failed") == 0 && !retry_error_is_retryable(&rp, error))
+		return -1;
+	v = jb_get(options, "execution_deadline");
+	if (v != NULL && v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+		TimestampTz deadline = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+																	   CStringGetDatum(s),
+																	   ObjectIdGetDatum(InvalidOid),
+																	   Int32GetDatum(-1)));
+
+		if (now >= deadline)
+			return -1;
+	}
+	return retry_backoff_ms(&rp, *attempt);
 }
 
 /*
  * after_close: what a closed run owes others.  Its children get their
- * parent-close policy; a child's close resolves its parent's step.
+ * parent-close policy; a run its retry policy starts again leaves its
+ * parent waiting for the next attempt; otherwise a child's close resolves
+ * its parent's step.
  */
 static void
 after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
 {
+	int			attempt;
+	int64		delay_ms;
+
 	if (c->children > 0)
 		close_children(c->run_id, now);
+	delay_ms = retry_delay_ms(c->options, status, error, now, &attempt);
+	if (delay_ms >= 0)
+	{
+		int64		new_run = engine_next_run(c->run_id, NULL, true, now,
+											  now + delay_ms * 1000);
+
+		history_add(c->run_id, 0, "retry_scheduled",
+					jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"attempt\": %d, "
+										"\"backoff_ms\": " INT64_FORMAT "}",
+										new_run, attempt + 1, delay_ms)));
+		return;
+	}
 	if (!c->has_parent)
 		return;
 	if (strcmp(status, "completed") == 0)
@@ -243,7 +320,7 @@ engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 	n = (int) SPI_processed;
 	closed = palloc(sizeof(ClosedRun) * (n + 1));
 	for (i = 0; i < n; i++)
-		read_closed_run(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &closed[i]);
+		read_closed_run(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, status, &closed[i]);
 	for (i = 0; i < n; i++)
 		after_close(&closed[i], status, error, now);
 	return n;
@@ -298,7 +375,7 @@ engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 	queue = SPI_getvalue(tup, desc, 4);
 	(void) SPI_getbinval(tup, desc, 5, &isnull);
 	if (!isnull)
-		read_closed_run(tup, desc, 5, &closed);
+		read_closed_run(tup, desc, 5, "completed", &closed);
 	durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns, queue);
 	durable_queue_slot_freed(ns, queue);
 	if (isnull)
@@ -310,6 +387,68 @@ engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 	}
 	after_close(&closed, "completed", NULL, now);
 	return true;
+}
+
+/*
+ * engine_next_run: start the next run of a closed run's workflow id, with
+ * its type, queue, priority, options, parent and execution deadline, its
+ * first workflow task ready at ready_at.  Continue-as-new passes the new
+ * input; a retry (retry true) keeps the input and counts the attempt in
+ * the options.  Returns the new run's id.
+ */
+int64
+engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
+				TimestampTz ready_at)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, JSONBOID, TIMESTAMPTZOID, BOOLOID,
+	TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	bool		isnull;
+	int64		new_run;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = PointerGetDatum(input);
+	nulls[1] = input ? ' ' : 'n';
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = BoolGetDatum(retry);
+	values[4] = TimestampTzGetDatum(ready_at);
+	durable_plan(&plan,
+				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
+				 "       workflow_type, queue, input, priority, options, created_at, "
+				 "       parent_run_id, parent_seq, deadline_at) "
+				 "     SELECT namespace, workflow_id, workflow_type, queue, "
+				 "            CASE WHEN $4 THEN input ELSE $2 END, priority, "
+				 "            CASE WHEN $4 THEN options || jsonb_build_object('attempt', "
+				 "                 coalesce((options->>'attempt')::int, 1) + 1) ELSE options END, "
+				 "            $3, parent_run_id, parent_seq, "
+				 "            LEAST((options->>'execution_deadline')::timestamptz, "
+				 "                  $5 + (options->>'run_timeout_ms')::bigint * interval '1 ms') "
+				 "       FROM durable.runs WHERE run_id = $1 "
+				 "     RETURNING run_id, namespace, queue, priority, deadline_at) "
+				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
+				 "       priority, visible_at, created_at) "
+				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $5, $3 FROM r "
+				 "RETURNING run_id, namespace, queue, (SELECT deadline_at FROM r)",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		elog(ERROR, "durable: could not start the next run of run " INT64_FORMAT, run_id);
+	new_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	{
+		char	   *ns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		char	   *queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		Datum		deadline = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+
+		if (ready_at <= now)
+			durable_queue_gained_work(ns, queue);
+		else
+			durable_bgw_wake(ready_at);
+		if (!isnull)
+			durable_bgw_wake(DatumGetTimestampTz(deadline));
+	}
+	return new_run;
 }
 
 /*

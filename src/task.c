@@ -401,39 +401,13 @@ task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 static void
 continue_as_new(TaskRef *task, Jsonb *input, TimestampTz now)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[3] = {INT8OID, JSONBOID, TIMESTAMPTZOID};
-	Datum		values[3];
-	bool		isnull;
 	int64		new_run;
 
 	check_payload(input, "continue-as-new input");
 	engine_close_run(task->run_id, "continued_as_new", NULL, NULL, now);
-	values[0] = Int64GetDatum(task->run_id);
-	values[1] = PointerGetDatum(input);
-	values[2] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
-				 "       workflow_type, queue, input, priority, options, created_at, "
-				 "       parent_run_id, parent_seq, deadline_at) "
-				 "     SELECT namespace, workflow_id, workflow_type, queue, $2, priority, "
-				 "            options, $3, parent_run_id, parent_seq, "
-				 "            LEAST((options->>'execution_deadline')::timestamptz, "
-				 "                  $3 + (options->>'run_timeout_ms')::bigint * interval '1 ms') "
-				 "       FROM durable.runs WHERE run_id = $1 "
-				 "     RETURNING run_id, namespace, queue, priority) "
-				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at) "
-				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3 FROM r "
-				 "RETURNING run_id",
-				 3, types);
-	durable_exec(plan, values, NULL, false, 0);
-	if (SPI_processed != 1)
-		elog(ERROR, "durable: could not continue run " INT64_FORMAT " as new", task->run_id);
-	new_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	new_run = engine_next_run(task->run_id, input, false, now, now);
 	history_add(task->run_id, 0, "continued_as_new",
 				jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT "}", new_run)));
-	durable_queue_gained_work(task->ns, task->queue);
 }
 
 /*

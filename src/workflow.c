@@ -33,6 +33,7 @@ typedef struct StartOptions
 	int64		run_timeout_ms;
 	Jsonb	   *memo;
 	Jsonb	   *search_attributes;
+	Jsonb	   *retry_policy;	/* validated; NULL: a failed run stays failed */
 } StartOptions;
 
 static void
@@ -40,7 +41,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 {
 	static const char *const keys[] = {"id_conflict_policy", "id_reuse_policy",
 		"request_id", "priority", "start_delay", "execution_timeout",
-		"run_timeout", "memo", "search_attributes", NULL};
+		"run_timeout", "memo", "search_attributes", "retry_policy", NULL};
 	const char *ctx = "workflow options";
 	char	   *s;
 	JsonbValue *v;
@@ -89,6 +90,22 @@ parse_start_options(Jsonb *options, StartOptions *o)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("invalid workflow options: \"search_attributes\" must be a JSON object")));
+	}
+	v = jb_get(options, "retry_policy");
+	if (v && v->type != jbvNull)
+	{
+		RetryPolicy rp;
+
+		if (v->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
+		o->retry_policy = JsonbValueToJsonb(v);
+		if (!JB_ROOT_IS_OBJECT(o->retry_policy))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
+		retry_policy_parse(o->retry_policy, &rp, "workflow retry policy");
 	}
 	check_payload(o->memo, "memo");
 	check_payload(o->search_attributes, "search attributes");
@@ -274,6 +291,8 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 						 timestamptz_to_str(now + o.execution_timeout_ms * 1000));
 	if (o.run_timeout_ms)
 		appendStringInfo(&stored, "\"run_timeout_ms\": " INT64_FORMAT ", ", o.run_timeout_ms);
+	if (o.retry_policy)
+		appendStringInfo(&stored, "\"retry_policy\": %s, \"attempt\": 1, ", jb_text(o.retry_policy));
 	appendStringInfoString(&stored, "\"start_delay_ms\": ");
 	appendStringInfo(&stored, INT64_FORMAT "}", o.start_delay_ms);
 
