@@ -55,6 +55,34 @@ note_arg(FunctionCallInfo fcinfo)
 }
 
 /*
+ * namespace_change: run sql ($1 the namespace, $2 the retention) for
+ * namespace_create or namespace_set_retention, as the owner after the
+ * admin check.  Returns whether it changed a row; *ns is the name.
+ */
+static bool
+namespace_change(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql,
+				 const char **ns)
+{
+	static const Oid types[2] = {TEXTOID, INTERVALOID};
+	Interval   *retention;
+	DurableCall call;
+	Datum		values[2];
+	bool		changed;
+
+	*ns = namespace_arg(fcinfo);
+	retention = retention_arg(fcinfo);
+	durable_check_right(DURABLE_RIGHT_ADMIN, *ns, NULL);
+	durable_enter(&call);
+	values[0] = CStringGetTextDatum(*ns);
+	values[1] = IntervalPGetDatum(retention);
+	durable_plan(plan, sql, 2, types);
+	durable_exec(*plan, values, NULL, false, 0);
+	changed = SPI_processed == 1;
+	durable_leave(&call);
+	return changed;
+}
+
+/*
  * durable.namespace_create(namespace, retention): closed runs of the
  * namespace are purged once retention has passed.
  */
@@ -63,27 +91,15 @@ Datum
 durable_namespace_create(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TEXTOID, INTERVALOID};
-	const char *ns = namespace_arg(fcinfo);
-	Interval   *retention = retention_arg(fcinfo);
-	DurableCall call;
-	Datum		values[2];
+	const char *ns;
 
-	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
-	durable_enter(&call);
-	values[0] = CStringGetTextDatum(ns);
-	values[1] = IntervalPGetDatum(retention);
-	durable_plan(&plan,
-				 "INSERT INTO durable.namespaces (namespace, retention) VALUES ($1, $2) "
-				 "ON CONFLICT DO NOTHING",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	if (SPI_processed != 1)
+	if (!namespace_change(fcinfo, &plan,
+						  "INSERT INTO durable.namespaces (namespace, retention) VALUES ($1, $2) "
+						  "ON CONFLICT DO NOTHING", &ns))
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
 				 errmsg("namespace \"%s\" already exists", ns),
 				 errhint("Use durable.namespace_set_retention to change its retention.")));
-	durable_leave(&call);
 	PG_RETURN_VOID();
 }
 
@@ -95,44 +111,43 @@ Datum
 durable_namespace_set_retention(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TEXTOID, INTERVALOID};
-	const char *ns = namespace_arg(fcinfo);
-	Interval   *retention = retention_arg(fcinfo);
-	DurableCall call;
-	Datum		values[2];
+	const char *ns;
 
-	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
-	durable_enter(&call);
-	values[0] = CStringGetTextDatum(ns);
-	values[1] = IntervalPGetDatum(retention);
-	durable_plan(&plan,
-				 "UPDATE durable.namespaces SET retention = $2 WHERE namespace = $1",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	if (SPI_processed != 1)
+	if (!namespace_change(fcinfo, &plan,
+						  "UPDATE durable.namespaces SET retention = $2 WHERE namespace = $1",
+						  &ns))
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("namespace \"%s\" does not exist", ns),
 				 errhint("Create it with durable.namespace_create.")));
-	durable_leave(&call);
 	PG_RETURN_VOID();
 }
 
 /*
- * set_paused: pause or unpause a queue of the current namespace.  Returns
- * whether a row changed (unpausing a queue never paused changes none).
+ * set_paused: pause or unpause the queue named by the first argument in
+ * the current namespace (the second is the note), as the owner after the
+ * admin check.  Returns whether a row changed (unpausing a queue never
+ * paused changes none); *queue is the name.
  */
 static bool
-set_paused(const char *ns, const char *queue, bool paused, const char *note)
+set_paused(FunctionCallInfo fcinfo, bool paused, const char **queue)
 {
 	static SPIPlanPtr pause_plan = NULL;
 	static SPIPlanPtr unpause_plan = NULL;
 	static const Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	const char *ns = current_namespace();
+	const char *note;
+	DurableCall call;
 	Datum		values[4];
 	char		nulls[4] = "    ";
+	bool		changed;
 
+	*queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	note = note_arg(fcinfo);
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
 	values[0] = CStringGetTextDatum(ns);
-	values[1] = CStringGetTextDatum(queue);
+	values[1] = CStringGetTextDatum(*queue);
 	values[2] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[2] = note ? ' ' : 'n';
 	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
@@ -154,7 +169,9 @@ set_paused(const char *ns, const char *queue, bool paused, const char *note)
 					 4, types);
 		durable_exec(unpause_plan, values, nulls, false, 0);
 	}
-	return SPI_processed == 1;
+	changed = SPI_processed == 1;
+	durable_leave(&call);
+	return changed;
 }
 
 /*
@@ -165,15 +182,9 @@ PG_FUNCTION_INFO_V1(durable_queue_pause);
 Datum
 durable_queue_pause(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
-	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	const char *note = note_arg(fcinfo);
-	DurableCall call;
+	const char *queue;
 
-	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
-	durable_enter(&call);
-	(void) set_paused(ns, queue, true, note);
-	durable_leave(&call);
+	(void) set_paused(fcinfo, true, &queue);
 	PG_RETURN_VOID();
 }
 
@@ -185,18 +196,12 @@ PG_FUNCTION_INFO_V1(durable_queue_unpause);
 Datum
 durable_queue_unpause(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
-	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	const char *note = note_arg(fcinfo);
-	DurableCall call;
+	const char *queue;
 
-	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
-	durable_enter(&call);
-	if (!set_paused(ns, queue, false, note))
+	if (!set_paused(fcinfo, false, &queue))
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("queue \"%s\" is not paused", queue)));
-	durable_leave(&call);
 	Async_Notify(psprintf("durable_%s", queue), "");
 	PG_RETURN_VOID();
 }
