@@ -91,6 +91,39 @@ SELECT durable.tick() >= 0 AS ticked;
 SELECT * FROM pg_temp.runs('rt-6');
 RESET durable.clock_offset;
 
+-- no retry whose backoff would end after the execution deadline: the
+-- run fails with its own error instead of timing out unstarted
+SELECT durable.wf_start('flaky', NULL, 'rt-7', 'rtq2',
+    '{"execution_timeout": "15s", "retry_policy": {"initial_interval": "10s"}}');
+SELECT workflow_id FROM pg_temp.poll('rtq2');
+SELECT durable.task_fail(pg_temp.tok('rt-7'), '{"type": "Oops", "message": "one"}', false);
+SET durable.clock_offset = '11s';
+SELECT workflow_id FROM pg_temp.poll('rtq2');
+SELECT durable.task_fail(pg_temp.tok('rt-7'), '{"type": "Oops", "message": "two"}', false);
+SELECT * FROM pg_temp.runs('rt-7');
+RESET durable.clock_offset;
+
+-- continue-as-new starts the attempts again; request_id follows the runs
+SELECT durable.wf_start('flaky', NULL, 'rt-8', 'rtq2',
+    '{"request_id": "req-8", "retry_policy": {"initial_interval": "1s", "maximum_attempts": 2}}');
+SELECT workflow_id FROM pg_temp.poll('rtq2');
+SELECT durable.task_fail(pg_temp.tok('rt-8'), '{"type": "Oops"}', false);
+SELECT durable.wf_start('flaky', NULL, 'rt-8', 'rtq2', '{"request_id": "req-8"}') AS same_request;
+SET durable.clock_offset = '2s';
+SELECT workflow_id FROM pg_temp.poll('rtq2');
+SELECT durable.task_complete(pg_temp.tok('rt-8'), NULL, NULL, '{"round": 2}');
+SELECT * FROM pg_temp.runs('rt-8');
+RESET durable.clock_offset;
+
+-- a run asked to cancel is not retried, even when it times out
+SELECT durable.wf_start('flaky', NULL, 'rt-9', 'rtq2',
+    '{"run_timeout": "5s", "retry_policy": {"initial_interval": "1s"}}');
+SELECT durable.wf_cancel('rt-9', 'never mind');
+SET durable.clock_offset = '6s';
+SELECT durable.tick() >= 0 AS ticked;
+SELECT * FROM pg_temp.runs('rt-9');
+RESET durable.clock_offset;
+
 -- bad policies are refused and start nothing
 SELECT pg_temp.err($$SELECT durable.wf_start('flaky', NULL, 'rt-bad', 'rtq', '{"retry_policy": 5}')$$);
 SELECT pg_temp.err($$SELECT durable.wf_start('flaky', NULL, 'rt-bad', 'rtq', '{"retry_policy": {"maximum_attempts": -1}}')$$);

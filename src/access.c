@@ -215,7 +215,7 @@ has_right(Oid uid, DurableRight right, const char *ns, const char *queue)
 				 "        AND g.namespace IN ($3, '*') "
 				 "        AND g.queue IN ($4, '*'))) LIMIT 1",
 				 4, argtypes);
-	durable_exec(plan, values, NULL, true, 1);
+	durable_exec_latest(plan, values, NULL, 1);
 	ok = SPI_processed > 0;
 	if (!OidIsValid(grants_relid))
 		grants_relid = get_relname_relid("grants", get_namespace_oid("durable", false));

@@ -165,7 +165,7 @@ set_paused(FunctionCallInfo fcinfo, bool paused, const char **queue)
 	{
 		durable_plan(&unpause_plan,
 					 "UPDATE durable.queues SET paused = false, note = $3, updated_at = $4 "
-					 " WHERE namespace = $1 AND queue = $2",
+					 " WHERE namespace = $1 AND queue = $2 AND paused",
 					 4, types);
 		durable_exec(unpause_plan, values, nulls, false, 0);
 	}

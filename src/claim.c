@@ -108,7 +108,7 @@ queue_is_limited(const char *ns, const char *queue)
 					 "SELECT namespace, queue FROM durable.queues "
 					 " WHERE max_concurrency IS NOT NULL",
 					 0, NULL);
-		durable_exec(plan, NULL, NULL, true, 0);
+		durable_exec_latest(plan, NULL, NULL, 0);
 		ctl.keysize = sizeof(LimitedQueue);
 		ctl.entrysize = sizeof(LimitedQueue);
 		ctl.hcxt = TopMemoryContext;

@@ -83,6 +83,8 @@ extern void durable_check_right_of(Oid uid, DurableRight right, const char *ns,
 /* SPI plans prepared once per backend (spi.c) */
 extern SPIPlanPtr durable_plan(SPIPlanPtr *slot, const char *sql,
 							   int nargs, const Oid *argtypes);
+extern int	durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls,
+								long count);
 extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 bool read_only, long count);
 

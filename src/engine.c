@@ -151,7 +151,8 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
 	"                  error = $4, closed_at = $5 " \
 	"            " WHICH " AND u.status = 'running' " \
-	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.options), " \
+	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.options, " \
+	"                     u.cancel_requested), " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
 	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
 	"           RETURNING run_id, kind), " \
@@ -160,7 +161,8 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 /* the columns each closed run returns, starting at column first */
 #define CLOSED_RUN_COLUMNS \
 	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
-	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), r.options "
+	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), " \
+	"CASE WHEN NOT r.cancel_requested THEN r.options END "
 
 typedef struct ClosedRun
 {
@@ -170,7 +172,8 @@ typedef struct ClosedRun
 	int			parent_seq;
 	Jsonb	   *output;
 	int64		children;
-	Jsonb	   *options;		/* read only for runs that may be retried */
+	Jsonb	   *options;		/* read only for runs that may be retried
+								 * (NULL after a cancel request: never) */
 } ClosedRun;
 
 static bool
@@ -205,8 +208,9 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
  * retry_delay_ms: a run that closes failed or timed out starts again (a
  * new run of the same workflow id and input, Temporal's workflow retry)
  * when its retry policy allows it: attempts left, the error's type not
- * listed as non-retryable, the execution deadline not passed.  Returns
- * the backoff in ms and the attempt that ended, or -1.
+ * listed as non-retryable, the next attempt starting before the execution
+ * deadline, and no cancel requested.  Returns the backoff in ms and the
+ * attempt that ended, or -1.
  */
 static int64
 retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
@@ -214,6 +218,7 @@ retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
 {
 	JsonbValue *v;
 	RetryPolicy rp;
+	int64		backoff;
 
 	if (options == NULL || !may_retry(status))
 		return -1;
@@ -230,6 +235,7 @@ retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
 		return -1;
 	if (strcmp(status, "failed") == 0 && !retry_error_is_retryable(&rp, error))
 		return -1;
+	backoff = retry_backoff_ms(&rp, *attempt);
 	v = jb_get(options, "execution_deadline");
 	if (v != NULL && v->type == jbvString)
 	{
@@ -239,10 +245,11 @@ retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
 																	   ObjectIdGetDatum(InvalidOid),
 																	   Int32GetDatum(-1)));
 
-		if (now >= deadline)
+		/* the next attempt would not even start before the deadline */
+		if (now + backoff * 1000 >= deadline)
 			return -1;
 	}
-	return retry_backoff_ms(&rp, *attempt);
+	return backoff;
 }
 
 /*
@@ -391,10 +398,11 @@ engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 
 /*
  * engine_next_run: start the next run of a closed run's workflow id, with
- * its type, queue, priority, options, parent and execution deadline, its
- * first workflow task ready at ready_at.  Continue-as-new passes the new
- * input; a retry (retry true) keeps the input and counts the attempt in
- * the options.  Returns the new run's id.
+ * its type, queue, priority, options, request_id, parent and execution
+ * deadline, its first workflow task ready at ready_at.  Continue-as-new
+ * passes the new input and starts the attempts of a retry policy again
+ * at 1; a retry (retry true) keeps the input and counts the attempt in the
+ * options.  Returns the new run's id.
  */
 int64
 engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
@@ -416,13 +424,15 @@ engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 	values[4] = TimestampTzGetDatum(ready_at);
 	durable_plan(&plan,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
-				 "       workflow_type, queue, input, priority, options, created_at, "
-				 "       parent_run_id, parent_seq, deadline_at) "
+				 "       workflow_type, queue, input, priority, options, request_id, "
+				 "       created_at, parent_run_id, parent_seq, deadline_at) "
 				 "     SELECT namespace, workflow_id, workflow_type, queue, "
 				 "            CASE WHEN $4 THEN input ELSE $2 END, priority, "
 				 "            CASE WHEN $4 THEN options || jsonb_build_object('attempt', "
-				 "                 coalesce((options->>'attempt')::int, 1) + 1) ELSE options END, "
-				 "            $3, parent_run_id, parent_seq, "
+				 "                 coalesce((options->>'attempt')::int, 1) + 1) "
+				 "                 WHEN options ? 'attempt' THEN options || '{\"attempt\": 1}' "
+				 "                 ELSE options END, "
+				 "            request_id, $3, parent_run_id, parent_seq, "
 				 "            LEAST((options->>'execution_deadline')::timestamptz, "
 				 "                  $5 + (options->>'run_timeout_ms')::bigint * interval '1 ms') "
 				 "       FROM durable.runs WHERE run_id = $1 "

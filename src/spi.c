@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include "utils/snapmgr.h"
+
 #include "durable.h"
 
 /*
@@ -34,6 +36,24 @@ durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 		*slot = plan;
 	}
 	return *slot;
+}
+
+/*
+ * durable_exec_latest: execute a read-only kept plan with the latest
+ * snapshot, not the statement's.  For loading backend caches: a change
+ * whose invalidation this backend has already read must be visible to
+ * the load, or the cache would keep the old state.
+ */
+int
+durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
+{
+	int			rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+										  InvalidSnapshot, true, false, count);
+
+	if (rc < 0)
+		elog(ERROR, "durable: SPI_execute_snapshot failed: %s",
+			 SPI_result_code_string(rc));
+	return rc;
 }
 
 /*

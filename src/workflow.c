@@ -98,12 +98,12 @@ parse_start_options(Jsonb *options, StartOptions *o)
 
 		if (v->type != jbvBinary)
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
 		o->retry_policy = JsonbValueToJsonb(v);
 		if (!JB_ROOT_IS_OBJECT(o->retry_policy))
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
 		retry_policy_parse(o->retry_policy, &rp, "workflow retry policy");
 	}
