@@ -192,6 +192,12 @@ CREATE TABLE durable.queues (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     -- at most this many of the queue's tasks leased at once (NULL: no limit)
     max_concurrency int CHECK (max_concurrency > 0),
+    -- at most max_rate claims per second, in bursts of up to rate_burst: a
+    -- token bucket holding bucket tokens at bucket_at (NULL: no limit)
+    max_rate    double precision CHECK (max_rate > 0),
+    rate_burst  int CHECK (rate_burst > 0),
+    bucket      double precision,
+    bucket_at   timestamptz,
     PRIMARY KEY (namespace, queue)
 );
 CREATE TRIGGER queues_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
@@ -500,6 +506,15 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.queue_set_concurrency(text, int) IS
     'At most max_concurrency tasks of the queue leased at once (NULL: no limit)';
 
+CREATE FUNCTION durable.queue_set_rate(queue text, per_second double precision,
+                                       burst int DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_rate'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_rate(text, double precision, int) IS
+    'At most per_second claims of the queue''s tasks per second, in bursts of up to burst (NULL: no limit)';
+
 /*
  * Views.  They run with their owner's rights but filter rows by
  * durable.may_read, so a client sees the namespaces it was granted.
@@ -588,7 +603,7 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.queue, q.queue) AS queue,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
        t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
-       q.max_concurrency
+       q.max_concurrency, q.max_rate, q.rate_burst
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,
@@ -596,7 +611,7 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
           FROM durable.tasks
          GROUP BY namespace, queue) t
   FULL JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue;
-COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue, whether it is paused, its concurrency limit (admin)';
+COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue, whether it is paused, its concurrency and rate limits (admin)';
 
 /*
  * Thin wrappers for reading one workflow.

@@ -60,8 +60,40 @@ SELECT pg_temp.err($$SELECT durable.queue_set_concurrency('ql_queue', -3)$$);
 SELECT pg_temp.err($$SELECT durable.queue_set_concurrency('bad queue', 1)$$);
 SELECT pg_temp.err($$SELECT durable.queue_set_concurrency(NULL, 1)$$);
 SELECT max_concurrency FROM durable.queues WHERE queue = 'ql_queue';
+
+--
+-- rate limit: a token bucket (rate per second, burst), on the durable clock
+--
+SELECT durable.wf_start('rated_wf', NULL, 'qr-' || i, 'qr_queue') FROM generate_series(1, 7) i;
+SELECT durable.queue_set_rate('qr_queue', 0.5, 2);
+SELECT ready, max_rate, rate_burst FROM durable.queue_stats WHERE queue = 'qr_queue';
+-- the full bucket gives a burst of 2, then nothing
+SELECT count(*) AS burst FROM durable.task_poll('qr_queue', 'w', 10);
+SELECT count(*) AS empty_bucket FROM durable.task_poll('qr_queue', 'w', 10);
+-- 3 s later: 1.5 tokens, one claim (0.5 left); 1 s more: 1.0, one;
+-- then none
+SET durable.clock_offset = '3s';
+SELECT count(*) AS after_3s FROM durable.task_poll('qr_queue', 'w', 10);
+SET durable.clock_offset = '4s';
+SELECT count(*) AS after_4s FROM durable.task_poll('qr_queue', 'w', 10);
+SELECT count(*) AS again_4s FROM durable.task_poll('qr_queue', 'w', 10);
+-- a long pause refills the bucket only up to the burst
+SET durable.clock_offset = '60s';
+SELECT count(*) AS after_a_minute FROM durable.task_poll('qr_queue', 'w', 10);
+RESET durable.clock_offset;
+-- bad input changes nothing
+SELECT pg_temp.err($$SELECT durable.queue_set_rate('qr_queue', 0)$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_rate('qr_queue', -1)$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_rate('qr_queue', 'NaN')$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_rate('qr_queue', 5, 0)$$);
+SELECT pg_temp.err($$SELECT durable.queue_set_rate('qr_queue', NULL, 3)$$);
+SELECT max_rate, rate_burst FROM durable.queues WHERE queue = 'qr_queue';
+-- NULL lifts it: the rest at once
+SELECT durable.queue_set_rate('qr_queue', NULL);
+SELECT count(*) AS lifted FROM durable.task_poll('qr_queue', 'w', 10);
+
 -- clean up
 SELECT count(*) AS terminated FROM (
     SELECT durable.wf_terminate(workflow_id, 'test done') FROM durable.runs
-     WHERE queue IN ('ql_queue', 'qf_queue') AND status = 'running') t;
+     WHERE queue IN ('ql_queue', 'qf_queue', 'qr_queue') AND status = 'running') t;
 DELETE FROM durable.queues;

@@ -11,6 +11,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "utils/builtins.h"
@@ -239,6 +241,63 @@ durable_queue_set_concurrency(PG_FUNCTION_ARGS)
 				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
 				 "   SET max_concurrency = $3, updated_at = $4",
 				 4, types);
+	durable_exec(plan, values, nulls, false, 0);
+	durable_leave(&call);
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_set_rate(queue, per_second, burst): at most per_second
+ * claims of the queue's tasks per second, in bursts of up to burst
+ * (default: per_second rounded up); a token bucket that starts full.
+ * NULL per_second lifts the limit.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_rate);
+Datum
+durable_queue_set_rate(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, FLOAT8OID, INT4OID, TIMESTAMPTZOID};
+	const char *ns = current_namespace();
+	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	DurableCall call;
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	double		rate = 0;
+	int			burst = 0;
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!PG_ARGISNULL(1))
+	{
+		rate = PG_GETARG_FLOAT8(1);
+		if (isnan(rate) || rate <= 0 || rate > 1000000)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("per_second must be greater than 0 and at most 1000000"),
+					 errhint("Pass NULL to lift the rate limit.")));
+		burst = PG_ARGISNULL(2) ? (int) Max(ceil(rate), 1) :
+			check_positive_int(PG_GETARG_INT32(2), "burst", 1000000);
+	}
+	else if (!PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("burst needs per_second")));
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = Float8GetDatum(rate);
+	values[3] = Int32GetDatum(burst);
+	nulls[2] = nulls[3] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[4] = TimestampTzGetDatum(durable_now());
+	durable_plan(&plan,
+				 "INSERT INTO durable.queues AS q (namespace, queue, max_rate, rate_burst, "
+				 "       bucket, bucket_at, updated_at) "
+				 "VALUES ($1, $2, $3, $4, $4, $5, $5) "
+				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+				 "   SET max_rate = $3, rate_burst = $4, bucket = $4, bucket_at = $5, "
+				 "       updated_at = $5",
+				 5, types);
 	durable_exec(plan, values, nulls, false, 0);
 	durable_leave(&call);
 	Async_Notify(psprintf("durable_%s", queue), "");

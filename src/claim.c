@@ -12,14 +12,17 @@
  *	  comes back even without the background worker.  It may also first complete the caller's previous tasks, so
  *	  a busy worker pays one commit per batch (finish + claim).
  *
- *	  A queue with a concurrency limit (queue_set_concurrency) hands out
- *	  only what fits: its polls lock the queue's row, count its leased
- *	  tasks and claim at most the difference.  Which queues have a limit
- *	  is cached per backend, so other queues pay nothing for the feature.
+ *	  A queue with a concurrency limit (queue_set_concurrency) or a rate
+ *	  limit (queue_set_rate, a token bucket) hands out only what fits: its
+ *	  polls lock the queue's row, count its leased tasks, refill and spend
+ *	  its bucket.  Which queues have a limit is cached per backend, so
+ *	  other queues pay nothing for the feature.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -106,7 +109,7 @@ queue_is_limited(const char *ns, const char *queue)
 
 		durable_plan(&plan,
 					 "SELECT namespace, queue FROM durable.queues "
-					 " WHERE max_concurrency IS NOT NULL",
+					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL",
 					 0, NULL);
 		durable_exec_latest(plan, NULL, NULL, 0);
 		ctl.keysize = sizeof(LimitedQueue);
@@ -145,45 +148,122 @@ queue_is_limited(const char *ns, const char *queue)
 }
 
 /*
- * queue_room: for a limited queue, how many more of its tasks may be
- * leased now.  The first call of a poll locks the queue's row, so polls of
- * one limited queue take turns; each call counts afresh (a new snapshot
- * per statement) what is leased.  Returns -1 when the queue has no limit
- * after all (lifted since the cache was loaded).
+ * A limited queue's state during one poll: its concurrency limit (0:
+ * none) and its token bucket (rate 0: none), read under the queue row's
+ * lock.
  */
-static int
-queue_room(const char *ns, const char *queue, bool lock)
+typedef struct QueueLimits
 {
-	static SPIPlanPtr lock_plan = NULL;
-	static SPIPlanPtr count_plan = NULL;
+	int			max_concurrency;
+	double		rate;			/* tasks per second */
+	double		tokens;			/* in the bucket now */
+	int			taken;			/* claimed so far by this poll */
+} QueueLimits;
+
+/*
+ * queue_lock_limits: lock the queue's row (polls of one limited queue take
+ * turns) and read its limits, refilling the bucket up to now.  False when
+ * the queue has no limit after all (lifted since the cache was loaded).
+ */
+static bool
+queue_lock_limits(const char *ns, const char *queue, TimestampTz now, QueueLimits *q)
+{
+	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TEXTOID, TEXTOID};
-	static int	limit;
 	Datum		values[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
 	bool		isnull;
-	int64		leased;
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
-	if (lock)
-	{
-		durable_plan(&lock_plan,
-					 "SELECT max_concurrency FROM durable.queues "
-					 " WHERE namespace = $1 AND queue = $2 FOR UPDATE",
-					 2, types);
-		durable_exec(lock_plan, values, NULL, false, 1);
-		if (SPI_processed != 1)
-			return -1;
-		limit = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		if (isnull)
-			return -1;
-	}
-	durable_plan(&count_plan,
-				 "SELECT count(*) FROM durable.tasks "
-				 " WHERE state = 'leased' AND namespace = $1 AND queue = $2",
+	durable_plan(&plan,
+				 "SELECT max_concurrency, max_rate, rate_burst, bucket, bucket_at "
+				 "  FROM durable.queues WHERE namespace = $1 AND queue = $2 FOR UPDATE",
 				 2, types);
-	durable_exec(count_plan, values, NULL, false, 1);
-	leased = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	return leased >= limit ? 0 : (int) (limit - leased);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(q, 0, sizeof(*q));
+	q->max_concurrency = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+		q->max_concurrency = 0;
+	q->rate = DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
+	if (isnull)
+		q->rate = 0;
+	else
+	{
+		int			burst = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		double		bucket = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+
+		q->tokens = bucket + q->rate * (double) Max(now - at, 0) / USECS_PER_SEC;
+		if (q->tokens > burst)
+			q->tokens = burst;
+	}
+	return q->max_concurrency > 0 || q->rate > 0;
+}
+
+/*
+ * queue_room: how many more of the queue's tasks this poll may claim now.
+ * The leased count takes a new snapshot each time (after the row lock, so
+ * it sees what the previous poll of the queue committed).
+ */
+static int
+queue_room(const char *ns, const char *queue, QueueLimits *q)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	int64		room = PG_INT32_MAX;
+
+	if (q->max_concurrency > 0)
+	{
+		int64		leased;
+
+		values[0] = CStringGetTextDatum(ns);
+		values[1] = CStringGetTextDatum(queue);
+		durable_plan(&plan,
+					 "SELECT count(*) FROM durable.tasks "
+					 " WHERE state = 'leased' AND namespace = $1 AND queue = $2",
+					 2, types);
+		durable_exec(plan, values, NULL, false, 1);
+		leased = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		room = Max(q->max_concurrency - leased, 0);
+	}
+	if (q->rate > 0)
+		room = Min(room, (int64) floor(q->tokens - q->taken));
+	return (int) Max(room, 0);
+}
+
+/*
+ * queue_spend_tokens: a rate-limited poll took q->taken tokens.  If the
+ * bucket ran dry, the background worker wakes the queue when the next
+ * token is there (its round notifies rate-limited queues with ready work).
+ */
+static void
+queue_spend_tokens(const char *ns, const char *queue, TimestampTz now,
+				   QueueLimits *q, bool came_back_short)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID};
+	Datum		values[4];
+	double		left = Max(q->tokens - q->taken, 0);
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = Float8GetDatum(left);
+	values[3] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "UPDATE durable.queues SET bucket = $3, bucket_at = $4 "
+				 " WHERE namespace = $1 AND queue = $2",
+				 4, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (came_back_short && left < 1)
+		durable_bgw_wake(now + (TimestampTz) ((1 - left) / q->rate * USECS_PER_SEC) + 1);
 }
 
 /*
@@ -219,6 +299,9 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	int			pass;
 	int			claimed = 0;
 	bool		limited;
+	QueueLimits limits;
+
+	memset(&limits, 0, sizeof(limits));
 
 	queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	worker = check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
@@ -296,7 +379,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	 * pre-commit or at commit (notify.c), and sends the wake-up.  So no
 	 * wake-up is lost between a poll's snapshot and its worker's wait.
 	 */
-	limited = queue_is_limited(ns, queue);
+	limited = queue_is_limited(ns, queue) &&
+		queue_lock_limits(ns, queue, now, &limits);
 	for (pass = 0; pass < 2 && claimed < max_tasks; pass++)
 	{
 		int			want = max_tasks - claimed;
@@ -305,12 +389,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 			durable_note_idle_poll(ns, queue);
 		if (limited)
 		{
-			int			room = queue_room(ns, queue, pass == 0);
-
-			if (room < 0)
-				limited = false;
-			else if (room < want)
-				want = room;
+			want = Min(want, queue_room(ns, queue, &limits));
 			if (want == 0)
 				continue;		/* full: the idle flag gets it woken later */
 		}
@@ -330,7 +409,10 @@ durable_task_poll(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 		}
 		claimed += (int) SPI_processed;
+		limits.taken = claimed;
 	}
+	if (limited && limits.rate > 0)
+		queue_spend_tokens(ns, queue, now, &limits, claimed < max_tasks);
 
 	durable_leave(&call);
 	return (Datum) 0;

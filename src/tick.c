@@ -281,8 +281,10 @@ expire_runs(TimestampTz now, int limit)
 
 /*
  * wake_delayed_queues: tasks that were ready later than they were made
- * (start delay, retry backoff) and came due since the last round: their
- * queues get a NOTIFY (subject to the idle flag).
+ * (start delay, retry backoff) and came due since the last round, and
+ * rate-limited queues with ready work (their buckets refill with time,
+ * and a poll that found one empty asked for this round): their queues get
+ * a NOTIFY (subject to the idle flag).
  */
 static void
 wake_delayed_queues(TimestampTz since, TimestampTz now)
@@ -295,9 +297,14 @@ wake_delayed_queues(TimestampTz since, TimestampTz now)
 	values[0] = TimestampTzGetDatum(since);
 	values[1] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
-				 "SELECT DISTINCT namespace, queue FROM durable.tasks "
+				 "SELECT namespace, queue FROM durable.tasks "
 				 " WHERE state = 'ready' AND visible_at > created_at "
-				 "   AND visible_at > $1 AND visible_at <= $2",
+				 "   AND visible_at > $1 AND visible_at <= $2 "
+				 "UNION "
+				 "SELECT q.namespace, q.queue FROM durable.queues q "
+				 " WHERE q.max_rate IS NOT NULL AND NOT q.paused AND EXISTS ("
+				 "       SELECT FROM durable.tasks t WHERE t.namespace = q.namespace "
+				 "          AND t.queue = q.queue AND t.state = 'ready' AND t.visible_at <= $2)",
 				 2, types);
 	durable_exec(plan, values, NULL, true, 0);
 	for (i = 0; i < SPI_processed; i++)
