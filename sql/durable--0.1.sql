@@ -200,7 +200,10 @@ CREATE TABLE durable.queues (
     bucket_at   timestamptz,
     PRIMARY KEY (namespace, queue)
 );
-CREATE TRIGGER queues_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+-- (not on updates of the bucket, which every poll of a rate-limited queue
+-- writes: that would drop every backend's plans and caches each time)
+CREATE TRIGGER queues_changed
+    AFTER INSERT OR DELETE OR TRUNCATE OR UPDATE OF max_concurrency, max_rate
     ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 COMMENT ON TABLE durable.queues IS
     'Queue settings: a paused queue hands out no tasks (work still queues up)';

@@ -272,10 +272,10 @@ durable_queue_set_rate(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(1))
 	{
 		rate = PG_GETARG_FLOAT8(1);
-		if (isnan(rate) || rate <= 0 || rate > 1000000)
+		if (isnan(rate) || rate < 0.000001 || rate > 1000000)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-					 errmsg("per_second must be greater than 0 and at most 1000000"),
+					 errmsg("per_second must be between 0.000001 and 1000000"),
 					 errhint("Pass NULL to lift the rate limit.")));
 		burst = PG_ARGISNULL(2) ? (int) Max(ceil(rate), 1) :
 			check_positive_int(PG_GETARG_INT32(2), "burst", 1000000);
@@ -293,10 +293,10 @@ durable_queue_set_rate(PG_FUNCTION_ARGS)
 	durable_plan(&plan,
 				 "INSERT INTO durable.queues AS q (namespace, queue, max_rate, rate_burst, "
 				 "       bucket, bucket_at, updated_at) "
-				 "VALUES ($1, $2, $3, $4, $4, $5, $5) "
+				 "VALUES ($1, $2, $3, $4, $4, CASE WHEN $3 IS NOT NULL THEN $5 END, $5) "
 				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
-				 "   SET max_rate = $3, rate_burst = $4, bucket = $4, bucket_at = $5, "
-				 "       updated_at = $5",
+				 "   SET max_rate = $3, rate_burst = $4, bucket = $4, "
+				 "       bucket_at = CASE WHEN $3 IS NOT NULL THEN $5 END, updated_at = $5",
 				 5, types);
 	durable_exec(plan, values, nulls, false, 0);
 	durable_leave(&call);

@@ -16,7 +16,7 @@
  *	  limit (queue_set_rate, a token bucket) hands out only what fits: its
  *	  polls lock the queue's row, count its leased tasks, refill and spend
  *	  its bucket.  Which queues have a limit is cached per backend, so
- *	  other queues pay nothing for the feature.
+ *	  other queues pay one hash probe per poll for the feature.
  *
  *-------------------------------------------------------------------------
  */
@@ -55,6 +55,7 @@ extern void complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
 typedef struct LimitedQueue
 {
 	char		key[DURABLE_MAX_NAME + DURABLE_MAX_QUEUE + 2];
+	bool		concurrency;	/* has max_concurrency (else only a rate) */
 } LimitedQueue;
 
 static HTAB *limited_queues = NULL;
@@ -83,18 +84,25 @@ limit_key(char *key, const char *ns, const char *queue)
 }
 
 /*
- * queue_is_limited: does the queue have a concurrency limit?  Callers are
- * connected to SPI (durable_enter).
+ * queue_limit_kind: LIMIT_NONE, or LIMIT_ANY with LIMIT_CONCURRENCY when
+ * the queue has a concurrency limit.  Callers are connected to SPI
+ * (durable_enter).
  */
-static bool
-queue_is_limited(const char *ns, const char *queue)
+#define LIMIT_NONE 0
+#define LIMIT_ANY 1
+#define LIMIT_CONCURRENCY 2
+
+static int
+queue_limit_kind(const char *ns, const char *queue)
 {
 	static SPIPlanPtr plan = NULL;
 	static bool callback = false;
 	LimitedQueue probe;
 
+	LimitedQueue *found;
+
 	if (strlen(ns) > DURABLE_MAX_NAME || strlen(queue) > DURABLE_MAX_QUEUE)
-		return false;			/* no such queue can have a row */
+		return LIMIT_NONE;		/* no such queue can have a row */
 	if (!callback)
 	{
 		CacheRegisterRelcacheCallback(limits_relcache_changed, (Datum) 0);
@@ -108,7 +116,7 @@ queue_is_limited(const char *ns, const char *queue)
 		uint64		i;
 
 		durable_plan(&plan,
-					 "SELECT namespace, queue FROM durable.queues "
+					 "SELECT namespace, queue, max_concurrency IS NOT NULL FROM durable.queues "
 					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL",
 					 0, NULL);
 		durable_exec_latest(plan, NULL, NULL, 0);
@@ -120,31 +128,39 @@ queue_is_limited(const char *ns, const char *queue)
 		for (i = 0; i < SPI_processed; i++)
 		{
 			LimitedQueue key;
+			LimitedQueue *entry;
+			bool		isnull;
 
 			memset(&key, 0, sizeof(key));
 			limit_key(key.key, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 					  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-			(void) hash_search(set, &key, HASH_ENTER, NULL);
+			entry = hash_search(set, &key, HASH_ENTER, NULL);
+			entry->concurrency = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 3, &isnull));
 		}
 		if (!OidIsValid(queues_relid))
 			queues_relid = get_relname_relid("queues", get_namespace_oid("durable", false));
 		if (generation != limits_generation)
 		{
 			/* changed while loading: answer from this set, keep nothing */
+			int			kind;
+
 			memset(&probe, 0, sizeof(probe));
 			limit_key(probe.key, ns, queue);
-			{
-				bool		found = hash_search(set, &probe, HASH_FIND, NULL) != NULL;
-
-				hash_destroy(set);
-				return found;
-			}
+			found = hash_search(set, &probe, HASH_FIND, NULL);
+			kind = found == NULL ? LIMIT_NONE :
+				LIMIT_ANY | (found->concurrency ? LIMIT_CONCURRENCY : 0);
+			hash_destroy(set);
+			return kind;
 		}
 		limited_queues = set;
 	}
 	memset(&probe, 0, sizeof(probe));
 	limit_key(probe.key, ns, queue);
-	return hash_search(limited_queues, &probe, HASH_FIND, NULL) != NULL;
+	found = hash_search(limited_queues, &probe, HASH_FIND, NULL);
+	if (found == NULL)
+		return LIMIT_NONE;
+	return LIMIT_ANY | (found->concurrency ? LIMIT_CONCURRENCY : 0);
 }
 
 /*
@@ -156,7 +172,8 @@ typedef struct QueueLimits
 {
 	int			max_concurrency;
 	double		rate;			/* tasks per second */
-	double		tokens;			/* in the bucket now */
+	double		tokens;			/* in the bucket at bucket_at */
+	TimestampTz bucket_at;		/* now, or later if a newer poll wrote it */
 	int			taken;			/* claimed so far by this poll */
 } QueueLimits;
 
@@ -199,7 +216,9 @@ queue_lock_limits(const char *ns, const char *queue, TimestampTz now, QueueLimit
 		double		bucket = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
 		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
 
-		q->tokens = bucket + q->rate * (double) Max(now - at, 0) / USECS_PER_SEC;
+		/* a poll whose transaction began earlier refills nothing */
+		q->bucket_at = Max(now, at);
+		q->tokens = bucket + q->rate * (double) (q->bucket_at - at) / USECS_PER_SEC;
 		if (q->tokens > burst)
 			q->tokens = burst;
 	}
@@ -241,29 +260,34 @@ queue_room(const char *ns, const char *queue, QueueLimits *q)
 
 /*
  * queue_spend_tokens: a rate-limited poll took q->taken tokens.  If the
- * bucket ran dry, the background worker wakes the queue when the next
- * token is there (its round notifies rate-limited queues with ready work).
+ * bucket ran dry, the background worker is woken to plan its next round
+ * for when the next token is due (tick_next_due); that round notifies the
+ * queue.
  */
 static void
-queue_spend_tokens(const char *ns, const char *queue, TimestampTz now,
-				   QueueLimits *q, bool came_back_short)
+queue_spend_tokens(const char *ns, const char *queue, QueueLimits *q,
+				   bool came_back_short)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[4] = {TEXTOID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID};
 	Datum		values[4];
 	double		left = Max(q->tokens - q->taken, 0);
 
-	values[0] = CStringGetTextDatum(ns);
-	values[1] = CStringGetTextDatum(queue);
-	values[2] = Float8GetDatum(left);
-	values[3] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "UPDATE durable.queues SET bucket = $3, bucket_at = $4 "
-				 " WHERE namespace = $1 AND queue = $2",
-				 4, types);
-	durable_exec(plan, values, NULL, false, 0);
+	/* nothing taken: the stored bucket still refills to the same count */
+	if (q->taken > 0)
+	{
+		values[0] = CStringGetTextDatum(ns);
+		values[1] = CStringGetTextDatum(queue);
+		values[2] = Float8GetDatum(left);
+		values[3] = TimestampTzGetDatum(q->bucket_at);
+		durable_plan(&plan,
+					 "UPDATE durable.queues SET bucket = $3, bucket_at = $4 "
+					 " WHERE namespace = $1 AND queue = $2",
+					 4, types);
+		durable_exec(plan, values, NULL, false, 0);
+	}
 	if (came_back_short && left < 1)
-		durable_bgw_wake(now + (TimestampTz) ((1 - left) / q->rate * USECS_PER_SEC) + 1);
+		durable_bgw_wake(q->bucket_at + (TimestampTz) ((1 - left) / q->rate * USECS_PER_SEC) + 1);
 }
 
 /*
@@ -274,7 +298,7 @@ queue_spend_tokens(const char *ns, const char *queue, TimestampTz now,
 void
 durable_queue_slot_freed(const char *ns, const char *queue)
 {
-	if (queue_is_limited(ns, queue))
+	if (queue_limit_kind(ns, queue) & LIMIT_CONCURRENCY)
 		durable_queue_gained_work(ns, queue);
 }
 
@@ -379,7 +403,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	 * pre-commit or at commit (notify.c), and sends the wake-up.  So no
 	 * wake-up is lost between a poll's snapshot and its worker's wait.
 	 */
-	limited = queue_is_limited(ns, queue) &&
+	limited = queue_limit_kind(ns, queue) != LIMIT_NONE &&
 		queue_lock_limits(ns, queue, now, &limits);
 	for (pass = 0; pass < 2 && claimed < max_tasks; pass++)
 	{
@@ -412,7 +436,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 		limits.taken = claimed;
 	}
 	if (limited && limits.rate > 0)
-		queue_spend_tokens(ns, queue, now, &limits, claimed < max_tasks);
+		queue_spend_tokens(ns, queue, &limits, claimed < max_tasks);
 
 	durable_leave(&call);
 	return (Datum) 0;

@@ -282,9 +282,9 @@ expire_runs(TimestampTz now, int limit)
 /*
  * wake_delayed_queues: tasks that were ready later than they were made
  * (start delay, retry backoff) and came due since the last round, and
- * rate-limited queues with ready work (their buckets refill with time,
- * and a poll that found one empty asked for this round): their queues get
- * a NOTIFY (subject to the idle flag).
+ * rate-limited queues with ready work and a whole token in the bucket
+ * (tick_next_due plans a round for the next token of an empty bucket):
+ * their queues get a NOTIFY (subject to the idle flag).
  */
 static void
 wake_delayed_queues(TimestampTz since, TimestampTz now)
@@ -302,7 +302,9 @@ wake_delayed_queues(TimestampTz since, TimestampTz now)
 				 "   AND visible_at > $1 AND visible_at <= $2 "
 				 "UNION "
 				 "SELECT q.namespace, q.queue FROM durable.queues q "
-				 " WHERE q.max_rate IS NOT NULL AND NOT q.paused AND EXISTS ("
+				 " WHERE q.max_rate IS NOT NULL AND NOT q.paused "
+				 "   AND q.bucket + q.max_rate * extract(epoch FROM $2 - q.bucket_at) >= 1 "
+				 "   AND EXISTS ("
 				 "       SELECT FROM durable.tasks t WHERE t.namespace = q.namespace "
 				 "          AND t.queue = q.queue AND t.state = 'ready' AND t.visible_at <= $2)",
 				 2, types);
@@ -366,7 +368,11 @@ tick_next_due(TimestampTz now)
 				 "   WHERE status = 'running' AND deadline_at IS NOT NULL), "
 				 " (SELECT min(visible_at) FROM durable.tasks "
 				 "   WHERE state = 'ready' AND visible_at > created_at AND visible_at > $1), "
-				 " (SELECT min(next_fire_at) FROM durable.schedules WHERE NOT paused))",
+				 " (SELECT min(next_fire_at) FROM durable.schedules WHERE NOT paused), "
+				 " (SELECT min(q.bucket_at + (1 - q.bucket) / q.max_rate * interval '1 s') "
+				 "    FROM durable.queues q "
+				 "   WHERE q.max_rate IS NOT NULL AND NOT q.paused AND q.bucket < 1 "
+				 "     AND q.bucket_at + (1 - q.bucket) / q.max_rate * interval '1 s' > $1))",
 				 1, types);
 	durable_exec(plan, values, NULL, true, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
