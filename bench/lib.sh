@@ -1,0 +1,48 @@
+# bench/lib.sh: what the benchmarks share.  Source it after setting PORT,
+# BENCH_DIR (the benchmark's own folder) and KEEP.  The cluster is made by
+# test/lib/cluster.sh, the same code the tests use, in $BENCH_DIR/server:
+# DIR is that folder (data/, the socket, the server log).
+DURABLE_TMP=$BENCH_DIR
+# shellcheck source=../test/lib/cluster.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/test/lib/cluster.sh"
+DIR=$DURABLE_TMP/server
+SERVER_LOG=$DIR/log
+
+# a python3 that has psycopg (pyenv shims may hide the Debian package)
+PY=
+for p in /usr/bin/python3 python3; do
+	if command -v "$p" >/dev/null && "$p" -c 'import psycopg' 2>/dev/null; then PY=$p; break; fi
+done
+[ -n "$PY" ] || { echo "$0: needs python3 with psycopg (apt-get install python3-psycopg)" >&2; exit 1; }
+
+# bench_cluster_start [postgresql.conf lines...]: a fresh cluster that
+# preloads durable, sized for benchmarks, fsync on
+bench_cluster_start() {
+	cluster_stop server
+	cluster_start server "$PORT" "shared_preload_libraries = 'durable'" \
+		"max_connections = 40" "shared_buffers = 256MB" "fsync = on" \
+		"max_wal_size = 4GB" "checkpoint_timeout = 30min" \
+		"log_min_messages = warning" "log_checkpoints = off" "$@"
+}
+
+# bench_cleanup: the EXIT trap; KEEP=1 leaves the cluster running
+bench_cleanup() {
+	if [ "$KEEP" = 1 ]; then
+		echo "cluster left running: psql -h $DIR -p $PORT -U postgres bench"
+	else
+		cluster_stop server
+	fi
+}
+
+q() {	# q DB psql-args...: quiet, unaligned, stop on error
+	local db=$1; shift
+	"$PGBIN/psql" -X -q -At -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -U postgres -d "$db" "$@"
+}
+
+# server_log_errors: print the first errors of the server log, if any
+server_log_errors() {
+	if grep -q 'ERROR\|PANIC\|FATAL' "$SERVER_LOG"; then
+		echo "server log errors ($SERVER_LOG):"
+		grep -m10 'ERROR\|PANIC\|FATAL' "$SERVER_LOG" | sed 's/^/    /'
+	fi
+}
