@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 sys.path.insert(0, REPO)
 
 import psycopg  # noqa: E402
+from e2e_common import TestFailure as Failure, check  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
 from examples import saga  # noqa: E402
@@ -47,16 +48,6 @@ QUEUE = TAG
 ACCOUNTS = 20
 FROZEN = 2                  # accounts that refuse credits: those transfers are refunded
 OPENING = 100000
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-    print("ok: " + msg, flush=True)
 
 
 class Pool:

@@ -24,32 +24,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 
 import psycopg  # noqa: E402
+from e2e_common import TestFailure as Failure, check, wait_for  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
 TAG = "ex%d" % os.getpid()
 LOGDIR = tempfile.mkdtemp(prefix="durable-examples-")
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.join(REPO, "clients", "python"), REPO]))
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-    print("  ok: " + msg, flush=True)
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise Failure("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def run_script(name, *args):

@@ -34,29 +34,9 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "clients", "python"))
 
 import durable_worker as dw  # noqa: E402
+from e2e_common import TestFailure as Failure, check, wait_for  # noqa: E402
 
 RUN = "sdk%d" % os.getpid()             # makes workflow ids and queues unique per run
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-    print("  ok: " + msg, flush=True)
-
-
-def wait_for(what, fn, timeout=30.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise Failure("timed out after %ss waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 # -- execution counters: in this process (workflow code), and in the
