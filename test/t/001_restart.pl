@@ -9,7 +9,7 @@
 # exactly once (its step resolves once, its run gets exactly one workflow
 # task) and every waiter gets its signals once each, in the order sent.
 #
-# The workflow code is played by work_round below, over psql.
+# The workflow code is played over psql by DurableTap's work_round.
 use strict;
 use warnings;
 
@@ -17,6 +17,9 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DurableTap;
 use Time::HiRes qw(usleep);
 
 my $json = JSON::PP->new->canonical;
@@ -55,41 +58,6 @@ sub workflow_code
 	die "unknown workflow type $type";
 }
 
-sub work_round
-{
-	my ($node) = @_;
-	my %claims;
-	my $out = $node->safe_psql('postgres',
-		q{SELECT token, workflow_id, workflow_type, coalesce(input, 'null'), journal
-		    FROM durable.task_poll('default', 'tap', 100)});
-	for my $line (split /\n/, $out)
-	{
-		my ($token, $id, $type, $input, $journal) = split /\|/, $line, 5;
-		my ($what, $arg) =
-		  workflow_code($type, decode_json($input), decode_json($journal));
-		$arg =~ s/'/''/g;
-		$node->safe_psql('postgres',
-			$what eq 'complete'
-			? "SELECT durable.task_complete($token, '$arg')"
-			: "SELECT durable.task_suspend($token, '$arg')");
-		$claims{$id}++;
-	}
-	return \%claims;
-}
-
-# work rounds until one finds nothing to do; adds up the claims
-sub work_until_idle
-{
-	my ($node, $claims) = @_;
-	for (my $round = 0; $round < 100; $round++)
-	{
-		my $got = work_round($node);
-		return unless %$got;
-		$claims->{$_} += $got->{$_} for keys %$got;
-	}
-	die "workflows never went idle";
-}
-
 sub signal_all
 {
 	my ($node, $n, @ids) = @_;
@@ -119,7 +87,7 @@ for my $i (1 .. 3)
 # signal 1 before the waiters wait: buffered, taken by step 1
 signal_all($node, 1, @waiters);
 my %before;
-work_until_idle($node, \%before);
+work_until_idle($node, \&workflow_code, \%before);
 is( $node->safe_psql('postgres',
 		q{SELECT string_agg(w.workflow_id || ' ' || j.seq || ' ' || j.kind
 		                    || CASE WHEN j.kind = 'sleep' THEN '' ELSE ' ' || j.status END,
@@ -171,7 +139,7 @@ is( $node->safe_psql('postgres',
 	'3|3|t', 'one ready workflow task per fired timer');
 
 my %after;
-work_until_idle($node, \%after);
+work_until_idle($node, \&workflow_code, \%after);
 is_deeply([ map { $after{$_} // 0 } @sleepers ], [ 1, 1, 1 ],
 	'each sleeper ran exactly one workflow task after its timer');
 

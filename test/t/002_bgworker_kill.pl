@@ -18,6 +18,9 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use DurableTap;
 
 my $json = JSON::PP->new->canonical;
 
@@ -33,40 +36,6 @@ sub workflow_code
 	return ('suspend', '[]') if $step{1};
 	return ('suspend',
 		$json->encode([ { seq => 1, type => 'sleep', duration => $input->{sleep} } ]));
-}
-
-# claim every ready workflow task once and run the code; claims per id
-sub work_round
-{
-	my ($node) = @_;
-	my %claims;
-	my $out = $node->safe_psql('postgres',
-		q{SELECT token, workflow_id, workflow_type, coalesce(input, 'null'), journal
-		    FROM durable.task_poll('default', 'tap', 100)});
-	for my $line (split /\n/, $out)
-	{
-		my ($token, $id, $type, $input, $journal) = split /\|/, $line, 5;
-		my ($what, $arg) =
-		  workflow_code($type, decode_json($input), decode_json($journal));
-		$node->safe_psql('postgres',
-			$what eq 'complete'
-			? "SELECT durable.task_complete($token, '$arg')"
-			: "SELECT durable.task_suspend($token, '$arg')");
-		$claims{$id}++;
-	}
-	return \%claims;
-}
-
-sub work_until_idle
-{
-	my ($node, $claims) = @_;
-	for (my $round = 0; $round < 100; $round++)
-	{
-		my $got = work_round($node);
-		return unless %$got;
-		$claims->{$_} += $got->{$_} for keys %$got;
-	}
-	die "workflows never went idle";
 }
 
 sub worker_pid
@@ -106,7 +75,7 @@ for my $i (1 .. 3)
 		"SELECT durable.wf_start('sleeper', '{\"sleep\": \"${secs}s\"}', 'sleeper-$i')");
 }
 my %claims;
-work_until_idle($node, \%claims);
+work_until_idle($node, \&workflow_code, \%claims);
 is( $node->safe_psql('postgres',
 		q{SELECT count(*) FROM durable.steps WHERE kind = 'sleep'}),
 	'3', 'three timers set');
@@ -138,7 +107,7 @@ is( $node->safe_psql('postgres',
 	'3|3|t', 'one ready workflow task per fired timer');
 
 my %after;
-work_until_idle($node, \%after);
+work_until_idle($node, \&workflow_code, \%after);
 is_deeply([ map { $after{$_} // 0 } @sleepers ], [ 1, 1, 1 ],
 	'each sleeper ran exactly one workflow task after its timer');
 is( $node->safe_psql('postgres',
@@ -159,7 +128,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM durable.tasks'),
 # the commit wakes it
 $node->safe_psql('postgres',
 	q{SELECT durable.wf_start('sleeper', '{"sleep": "1s"}', 'quick')});
-work_until_idle($node, \%after);
+work_until_idle($node, \&workflow_code, \%after);
 {
 	local $PostgreSQL::Test::Utils::timeout_default = 20;
 	ok( $node->poll_query_until('postgres',
@@ -167,7 +136,7 @@ work_until_idle($node, \%after);
 			   WHERE workflow_id = 'quick' AND seq = 1}),
 		'a short timer fires long before the naptime ends');
 }
-work_until_idle($node, \%after);
+work_until_idle($node, \&workflow_code, \%after);
 is($node->safe_psql('postgres', q{SELECT durable.wf_status('quick')}),
 	'completed', 'the quick sleeper completed');
 
