@@ -50,12 +50,6 @@ retention_arg(FunctionCallInfo fcinfo)
 	return r;
 }
 
-static const char *
-note_arg(FunctionCallInfo fcinfo)
-{
-	return PG_ARGISNULL(1) ? NULL : check_name(PG_GETARG_TEXT_PP(1), "note", 10000);
-}
-
 /*
  * namespace_change: run sql ($1 the namespace, $2 the retention) for
  * namespace_create or namespace_set_retention, as the owner after the
@@ -145,7 +139,7 @@ set_paused(FunctionCallInfo fcinfo, bool paused, const char **queue)
 	bool		changed;
 
 	*queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	note = note_arg(fcinfo);
+	note = check_note_arg(fcinfo, 1);
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
 	values[0] = CStringGetTextDatum(ns);

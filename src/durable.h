@@ -109,6 +109,7 @@ extern void durable_bgw_set_next_wake(TimestampTz when);
 extern int	durable_input_errcode;
 extern const char *check_name(text *t, const char *what, int maxlen);
 extern const char *check_queue_name(text *t);
+extern const char *check_note_arg(FunctionCallInfo fcinfo, int argno);
 extern void check_queue_cstring(const char *s);
 extern void check_payload(Jsonb *jb, const char *what);
 extern int	check_positive_int(int v, const char *what, int max);

@@ -434,13 +434,6 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(next);
 }
 
-static const char *
-note_arg(FunctionCallInfo fcinfo)
-{
-	if (PG_ARGISNULL(1))
-		return NULL;
-	return check_name(PG_GETARG_TEXT_PP(1), "note", 1000);
-}
 
 static void
 set_note(Schedule *s, const char *note)
@@ -466,7 +459,7 @@ durable_schedule_pause(PG_FUNCTION_ARGS)
 {
 	const char *ns = current_namespace();
 	const char *name = name_arg(fcinfo);
-	const char *note = note_arg(fcinfo);
+	const char *note = check_note_arg(fcinfo, 1);
 	DurableCall call;
 	Schedule	s;
 
@@ -490,7 +483,7 @@ durable_schedule_unpause(PG_FUNCTION_ARGS)
 {
 	const char *ns = current_namespace();
 	const char *name = name_arg(fcinfo);
-	const char *note = note_arg(fcinfo);
+	const char *note = check_note_arg(fcinfo, 1);
 	TimestampTz now = durable_now();
 	DurableCall call;
 	Schedule	s;

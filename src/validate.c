@@ -426,6 +426,18 @@ jb_error_object(Jsonb *err)
 }
 
 /*
+ * check_note_arg: the optional note argument of the pause and unpause
+ * calls (schedules and queues): NULL, or 1 to 1000 bytes.
+ */
+const char *
+check_note_arg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	return check_name(PG_GETARG_TEXT_PP(argno), "note", 1000);
+}
+
+/*
  * retry_policy_parse: Temporal's retry policy and defaults: initial
  * interval 1 s, backoff coefficient 2.0, maximum interval 100 x initial,
  * unlimited attempts (0), no non-retryable error types.
