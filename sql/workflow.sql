@@ -16,28 +16,8 @@ EXCEPTION WHEN OTHERS THEN
     GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
     RETURN SQLSTATE || ': ' || SQLERRM || ' / ' || coalesce(d, '');
 END $$;
--- poll(queue, n, lease): claim tasks, remember their tokens in pg_temp.seen
--- and show what a worker gets, without tokens, run ids or times
-CREATE TEMP TABLE seen (n serial, token bigint, workflow_id text, seq int);
-CREATE FUNCTION pg_temp.poll(q text, n int DEFAULT 1, lease interval DEFAULT '30 s')
-RETURNS TABLE (kind text, workflow_id text, name text, seq int, input jsonb,
-               attempt int, journal jsonb, cancel_requested boolean)
-LANGUAGE plpgsql AS $$
-DECLARE t record;
-BEGIN
-    FOR t IN SELECT * FROM durable.task_poll(q, 'worker-1', n, lease) LOOP
-        INSERT INTO pg_temp.seen (token, workflow_id, seq) VALUES (t.token, t.workflow_id, t.seq);
-        kind := t.kind; workflow_id := t.workflow_id; name := t.name; seq := t.seq;
-        input := t.input; attempt := t.attempt; journal := t.journal;
-        cancel_requested := t.cancel_requested;
-        RETURN NEXT;
-    END LOOP;
-END $$;
--- tok(workflow_id, seq): the token of the latest task polled for it
-CREATE FUNCTION pg_temp.tok(wid text, s int DEFAULT NULL) RETURNS bigint
-LANGUAGE sql AS $$
-    SELECT token FROM pg_temp.seen WHERE workflow_id = wid AND seq IS NOT DISTINCT FROM s
-     ORDER BY n DESC LIMIT 1 $$;
+-- poll(queue, n, lease) and tok(workflow_id, seq): the shared worker helpers
+\i test/regress/tasks.sql
 -- runs(workflow_id): every run of it, oldest first
 CREATE FUNCTION pg_temp.runs(wid text)
 RETURNS TABLE (status text, output jsonb, error jsonb, cancel_requested boolean)
