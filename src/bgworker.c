@@ -227,6 +227,15 @@ durable_worker_main(Datum arg)
 	/* as the engine functions' SET clause does for backends (see the SQL) */
 	SetConfigOption("enable_bitmapscan", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
+	/*
+	 * The worker runs as the bootstrap superuser: its statements must never
+	 * resolve an operator or function through a schema a user can create
+	 * objects in: pin the path RestrictSearchPath() uses in PG 17, for the
+	 * life of the process.
+	 */
+	SetConfigOption("search_path", GUC_SAFE_SEARCH_PATH, PGC_SUSET, PGC_S_OVERRIDE);
+	durable_tick_backoff = true;
+
 	if (!extension_installed())
 		proc_exit(0);
 	durable_bgw_register_self();

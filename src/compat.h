@@ -37,4 +37,14 @@
 #define DURABLE_MY_LXID (MyProc->lxid)
 #endif
 
+/*
+ * PG 17 names the only safe search_path (RestrictSearchPath() sets it for
+ * maintenance commands); the same value before 17.
+ */
+#if PG_VERSION_NUM >= 170000
+#include "utils/guc.h"
+#else
+#define GUC_SAFE_SEARCH_PATH "pg_catalog, pg_temp"
+#endif
+
 #endif							/* DURABLE_COMPAT_H */

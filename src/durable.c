@@ -48,6 +48,12 @@ check_namespace_guc(char **newval, void **extra, GucSource source)
 		GUC_check_errmsg("durable.namespace is longer than %d bytes", DURABLE_MAX_NAME);
 		return false;
 	}
+	for (const char *p = *newval; *p; p++)
+		if ((unsigned char) *p < 0x20 || (unsigned char) *p == 0x7f)
+		{
+			GUC_check_errmsg("durable.namespace contains a control character");
+			return false;
+		}
 	return true;
 }
 

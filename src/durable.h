@@ -71,7 +71,7 @@ typedef struct DurableCall
 } DurableCall;
 
 /* the only search_path the engine's statements ever run with */
-#define DURABLE_SEARCH_PATH "pg_catalog, pg_temp"
+#define DURABLE_SEARCH_PATH GUC_SAFE_SEARCH_PATH
 
 extern void durable_enter(DurableCall *call);
 extern void durable_leave(DurableCall *call);
@@ -110,6 +110,10 @@ extern int	durable_input_errcode;
 extern const char *check_name(text *t, const char *what, int maxlen);
 extern const char *check_queue_name(text *t);
 extern const char *check_note_arg(FunctionCallInfo fcinfo, int argno);
+extern const char *check_text_arg(FunctionCallInfo fcinfo, int argno,
+								  const char *what, int maxlen);
+extern void check_no_control_chars(const char *s, int len, const char *what,
+								   bool free_text);
 extern void check_queue_cstring(const char *s);
 extern void check_payload(Jsonb *jb, const char *what);
 extern int	check_positive_int(int v, const char *what, int max);
@@ -168,6 +172,9 @@ extern void engine_resolve_step(int64 run_id, int seq, const char *status,
 extern void engine_delete_task(int64 run_id, int seq);
 extern void engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
 extern void durable_bgw_wake(TimestampTz due);
+
+/* rights (admin.c) */
+extern int	durable_grants_forget_dropped_roles(void);
 extern void engine_activity_failed(int64 run_id, int seq, Jsonb *error,
 								   bool retryable, const char *event,
 								   TimestampTz now);

@@ -434,7 +434,7 @@ engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 "                 ELSE options END, "
 				 "            request_id, $3, parent_run_id, parent_seq, "
 				 "            LEAST((options->>'execution_deadline')::timestamptz, "
-				 "                  $5 + (options->>'run_timeout_ms')::bigint * interval '1 ms') "
+				 "                  $5 + (options->>'run_timeout_ms')::float8 * interval '1 ms') "
 				 "       FROM durable.runs WHERE run_id = $1 "
 				 "     RETURNING run_id, namespace, queue, priority, deadline_at) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "

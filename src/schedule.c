@@ -93,7 +93,7 @@ load_schedule(const char *ns, const char *name, Schedule *s, bool must_exist)
 	values[1] = CStringGetTextDatum(name);
 	durable_plan(&plan,
 				 "SELECT spec, timezone, workflow_type, input, queue, workflow_options, "
-				 "       overlap, (extract(epoch FROM catchup_window) * 1000)::bigint, "
+				 "       overlap, (extract(epoch FROM catchup_window) * 1000.0)::bigint, "
 				 "       paused, next_fire_at, last_workflow_id, buffered_fire_at, created_at "
 				 "  FROM durable.schedules WHERE namespace = $1 AND name = $2 FOR UPDATE",
 				 2, types);
@@ -324,7 +324,7 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		JSONBOID, TEXTOID, JSONBOID, TEXTOID, INT8OID, BOOLOID, TEXTOID,
+		JSONBOID, TEXTOID, JSONBOID, TEXTOID, FLOAT8OID, BOOLOID, TEXTOID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID};
 	static const char *const keys[] = {"queue", "timezone", "overlap",
 	"catchup_window", "paused", "note", "workflow_options", NULL};
@@ -408,7 +408,7 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	values[6] = CStringGetTextDatum(queue ? queue : "default");
 	values[7] = PointerGetDatum(wopts ? wopts : jb_cstring("{}"));
 	values[8] = CStringGetTextDatum(overlap ? overlap : "skip");
-	values[9] = Int64GetDatum(catchup_ms);
+	values[9] = Float8GetDatum((double) catchup_ms);
 	values[10] = BoolGetDatum(paused);
 	values[11] = note ? CStringGetTextDatum(note) : (Datum) 0;
 	nulls[11] = note ? ' ' : 'n';

@@ -710,9 +710,9 @@ durable_task_heartbeat(PG_FUNCTION_ARGS)
 	values[3] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
 				 "UPDATE durable.tasks t SET visible_at = LEAST(coalesce($2, $4 + t.lease), "
-				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::bigint FROM durable.steps s "
+				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::float8 FROM durable.steps s "
 				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms', "
-				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::bigint "
+				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::float8 "
 				 "                FROM durable.steps s "
 				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms'), "
 				 "       heartbeat = coalesce($3, t.heartbeat), heartbeat_at = $4 "

@@ -15,7 +15,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -48,7 +51,7 @@ expire_leases(TimestampTz now, int limit)
 				 "SELECT t.run_id, t.seq, t.attempt, "
 				 "       CASE WHEN (s.options->>'heartbeat_ms') IS NOT NULL "
 				 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
-				 "                 + (s.options->>'heartbeat_ms')::bigint * interval '1 ms' <= $1 "
+				 "                 + (s.options->>'heartbeat_ms')::float8 * interval '1 ms' <= $1 "
 				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
 				 "  FROM durable.tasks t "
 				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
@@ -169,8 +172,8 @@ fire_due_steps(TimestampTz now, int limit)
 	durable_plan(&plan,
 				 "SELECT s.run_id, s.seq, s.kind, "
 				 "       (t.state = 'ready' AND t.attempt = 0) AS not_started, "
-				 "       s.scheduled_at + (s.options->>'schedule_to_start_ms')::bigint * interval '1 ms', "
-				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::bigint * interval '1 ms', "
+				 "       s.scheduled_at + (s.options->>'schedule_to_start_ms')::float8 * interval '1 ms', "
+				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::float8 * interval '1 ms', "
 				 "       coalesce(t.attempt, s.attempt) "
 				 "  FROM durable.steps s "
 				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
@@ -303,7 +306,7 @@ wake_delayed_queues(TimestampTz since, TimestampTz now)
 				 "UNION "
 				 "SELECT q.namespace, q.queue FROM durable.queues q "
 				 " WHERE q.max_rate IS NOT NULL AND NOT q.paused "
-				 "   AND q.bucket + q.max_rate * extract(epoch FROM $2 - q.bucket_at) >= 1 "
+				 "   AND q.bucket + q.max_rate * extract(epoch FROM $2 - q.bucket_at)::float8 >= 1::float8 "
 				 "   AND EXISTS ("
 				 "       SELECT FROM durable.tasks t WHERE t.namespace = q.namespace "
 				 "          AND t.queue = q.queue AND t.state = 'ready' AND t.visible_at <= $2)",
@@ -369,10 +372,10 @@ tick_next_due(TimestampTz now)
 				 " (SELECT min(visible_at) FROM durable.tasks "
 				 "   WHERE state = 'ready' AND visible_at > created_at AND visible_at > $1), "
 				 " (SELECT min(next_fire_at) FROM durable.schedules WHERE NOT paused), "
-				 " (SELECT min(q.bucket_at + (1 - q.bucket) / q.max_rate * interval '1 s') "
+				 " (SELECT min(q.bucket_at + (1::float8 - q.bucket) / q.max_rate * interval '1 s') "
 				 "    FROM durable.queues q "
-				 "   WHERE q.max_rate IS NOT NULL AND NOT q.paused AND q.bucket < 1 "
-				 "     AND q.bucket_at + (1 - q.bucket) / q.max_rate * interval '1 s' > $1))",
+				 "   WHERE q.max_rate IS NOT NULL AND NOT q.paused AND q.bucket < 1::float8 "
+				 "     AND q.bucket_at + (1::float8 - q.bucket) / q.max_rate * interval '1 s' > $1))",
 				 1, types);
 	durable_exec(plan, values, NULL, true, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -380,35 +383,163 @@ tick_next_due(TimestampTz now)
 }
 
 /*
- * tick_once: one round of every part, each bounded by limit.  Returns the
- * number of items handled; *more is set when a part hit its limit.
+ * The parts of a round.  Each runs in its own subtransaction: one that
+ * fails (a bad row, a broken trigger, an overflow) is rolled back and
+ * logged, and the others go on, so a problem in one namespace's purge
+ * cannot stop timers, lease expiry or schedules everywhere.  The
+ * background worker retries a failed part with backoff (1 s, 2 s, 4 s ...
+ * up to a minute); durable.tick() tries every part on every call.
+ */
+static int
+part_expire_leases(TimestampTz since, TimestampTz now, int limit)
+{
+	return expire_leases(now, limit);
+}
+
+static int
+part_fire_due_timers(TimestampTz since, TimestampTz now, int limit)
+{
+	return fire_due_timers(now, limit);
+}
+
+static int
+part_fire_due_steps(TimestampTz since, TimestampTz now, int limit)
+{
+	return fire_due_steps(now, limit);
+}
+
+static int
+part_expire_runs(TimestampTz since, TimestampTz now, int limit)
+{
+	return expire_runs(now, limit);
+}
+
+static int
+part_fire_schedules(TimestampTz since, TimestampTz now, int limit)
+{
+	return fire_schedules(now, limit);
+}
+
+static int
+part_wake_delayed_queues(TimestampTz since, TimestampTz now, int limit)
+{
+	wake_delayed_queues(since, now);
+	return 0;
+}
+
+static int
+part_purge(TimestampTz since, TimestampTz now, int limit)
+{
+	return purge_closed_runs(now, limit) + durable_grants_forget_dropped_roles();
+}
+
+typedef struct TickPart
+{
+	const char *name;
+	int			(*run) (TimestampTz since, TimestampTz now, int limit);
+	int			limit_factor;	/* items per round: batch size times this */
+} TickPart;
+
+static const TickPart tick_parts[] = {
+	{"lease expiry", part_expire_leases, 1},
+	{"timers", part_fire_due_timers, 10},
+	{"step timeouts", part_fire_due_steps, 1},
+	{"workflow timeouts", part_expire_runs, 1},
+	{"schedules", part_fire_schedules, 1},
+	{"queue wake-ups", part_wake_delayed_queues, 1},
+	{"retention purge", part_purge, 1},
+};
+
+#define NUM_TICK_PARTS lengthof(tick_parts)
+
+/* per part, in this backend: failures in a row and when to try again */
+static int	part_failures[NUM_TICK_PARTS];
+static TimestampTz part_retry_at[NUM_TICK_PARTS];
+
+/*
+ * run_part: one part in a subtransaction.  Returns the items it handled,
+ * or -1 when it failed (logged as a WARNING; the subtransaction's changes
+ * are undone).  A query cancel is not a failure of the part: it goes on
+ * up to the caller.
+ */
+static int
+run_part(int i, TimestampTz since, TimestampTz now, int limit)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile int n = -1;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		n = tick_parts[i].run(since, now, limit * tick_parts[i].limit_factor);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("durable: periodic work \"%s\" failed: %s",
+						tick_parts[i].name, edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 errhint("The other parts of the periodic work go on; this one is tried again%s.",
+						 durable_tick_backoff ? " with backoff" : " at the next call")));
+		FreeErrorData(edata);
+		n = -1;
+	}
+	PG_END_TRY();
+	return n;
+}
+
+/* set by the background worker: retry failed parts with backoff */
+bool		durable_tick_backoff = false;
+
+/*
+ * tick_once: one round of every part, each bounded by limit (timers: ten
+ * times that).  Returns the number of items handled; *more is set when a
+ * part hit its limit.
  */
 int
 tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 {
+	TimestampTz real_now = GetCurrentTimestamp();
 	int			total = 0;
-	int			n;
+	int			i;
 
 	*more = false;
-	n = expire_leases(now, limit);
-	*more |= n >= limit;
-	total += n;
-	n = fire_due_timers(now, limit * 10);
-	*more |= n >= limit * 10;
-	total += n;
-	n = fire_due_steps(now, limit);
-	*more |= n >= limit;
-	total += n;
-	n = expire_runs(now, limit);
-	*more |= n >= limit;
-	total += n;
-	n = fire_schedules(now, limit);
-	*more |= n >= limit;
-	total += n;
-	wake_delayed_queues(since, now);
-	n = purge_closed_runs(now, limit);
-	*more |= n >= limit;
-	total += n;
+	for (i = 0; i < (int) NUM_TICK_PARTS; i++)
+	{
+		int			n;
+
+		if (durable_tick_backoff && part_retry_at[i] > real_now)
+			continue;
+		n = run_part(i, since, now, limit);
+		if (n < 0)
+		{
+			part_failures[i]++;
+			part_retry_at[i] = real_now +
+				(int64) Min(60000, 1000 << Min(part_failures[i] - 1, 6)) * 1000;
+			continue;
+		}
+		part_failures[i] = 0;
+		part_retry_at[i] = 0;
+		*more |= n >= limit * tick_parts[i].limit_factor;
+		total += n;
+	}
 	return total;
 }
 

@@ -50,7 +50,48 @@ check_name(text *t, const char *what, int maxlen)
 				(errcode(durable_input_errcode),
 				 errmsg("%s is too long", what),
 				 errdetail("It has %d bytes; the limit is %d.", len, maxlen)));
+	check_no_control_chars(s, len, what, false);
 	return s;
+}
+
+/* memchr_control: does the string hold a control character? */
+static bool
+memchr_control(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char) s[i] < 0x20 || (unsigned char) s[i] == 0x7f)
+			return true;
+	return false;
+}
+
+/*
+ * check_no_control_chars: names (namespaces, workflow types and ids,
+ * queues, signals, steps, workers) hold no control characters: they show
+ * up in psql output, logs and the UI, where a newline or an escape
+ * sequence would forge or hide lines.  Free text (reasons, notes) may
+ * hold tabs and newlines.
+ */
+void
+check_no_control_chars(const char *s, int len, const char *what, bool free_text)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) s[i];
+
+		if (free_text && (c == '\t' || c == '\n' || c == '\r'))
+			continue;
+		if (c < 0x20 || c == 0x7f)
+			ereport(ERROR,
+					(errcode(durable_input_errcode),
+					 errmsg("%s contains a control character", what),
+					 errdetail("Byte %d is 0x%02x.", i + 1, c),
+					 errhint(free_text ? "Only tabs and line breaks are allowed in it." :
+							 "Names may not contain control characters.")));
+	}
 }
 
 void
@@ -204,6 +245,9 @@ jb_get_string(Jsonb *obj, const char *key, const char *ctx, int maxlen,
 				 errmsg("invalid %s: \"%s\" is too long", ctx, key),
 				 errdetail("It has %d bytes; the limit is %d.",
 						   v->val.string.len, maxlen)));
+	if (memchr_control(v->val.string.val, v->val.string.len))
+		check_no_control_chars(v->val.string.val, v->val.string.len,
+							   psprintf("\"%s\" of the %s", key, ctx), false);
 	s = pnstrdup(v->val.string.val, v->val.string.len);
 	return s;
 }
@@ -432,9 +476,31 @@ jb_error_object(Jsonb *err)
 const char *
 check_note_arg(FunctionCallInfo fcinfo, int argno)
 {
+	return check_text_arg(fcinfo, argno, "note", 1000);
+}
+
+/*
+ * check_text_arg: an optional free-text argument (a note, a reason):
+ * NULL, or 1 to maxlen bytes without control characters other than tabs
+ * and line breaks.
+ */
+const char *
+check_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int maxlen)
+{
+	char	   *s;
+	int			len;
+
 	if (PG_ARGISNULL(argno))
 		return NULL;
-	return check_name(PG_GETARG_TEXT_PP(argno), "note", 1000);
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	len = strlen(s);
+	if (len == 0 || len > maxlen)
+		ereport(ERROR,
+				(errcode(durable_input_errcode),
+				 errmsg("%s must be 1 to %d bytes", what, maxlen),
+				 errdetail("It has %d bytes.", len)));
+	check_no_control_chars(s, len, what, true);
+	return s;
 }
 
 /*

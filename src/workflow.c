@@ -529,9 +529,7 @@ durable_wf_signal(PG_FUNCTION_ARGS)
 static const char *
 reason_arg(FunctionCallInfo fcinfo)
 {
-	if (PG_ARGISNULL(1))
-		return NULL;
-	return check_name(PG_GETARG_TEXT_PP(1), "reason", 10000);
+	return check_text_arg(fcinfo, 1, "reason", 10000);
 }
 
 /*

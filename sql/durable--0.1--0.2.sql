@@ -1,0 +1,155 @@
+/* durable--0.1--0.2.sql: upgrade a database made by durable 0.1 */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "ALTER EXTENSION durable UPDATE TO '0.2'" to load this file. \quit
+
+/*
+ * Hardening (issue 8)
+ */
+
+-- retention is at most ten years: the purge computes now - retention
+UPDATE durable.namespaces SET retention = '3660 days'
+ WHERE retention > '3660 days'::interval;
+ALTER TABLE durable.namespaces DROP CONSTRAINT namespaces_retention_check;
+ALTER TABLE durable.namespaces ADD CHECK
+    (retention >= '0'::interval AND retention <= '3660 days'::interval);
+
+/*
+ * A restore (pg_dump keeps every table below) copies the dumped rows of
+ * durable.namespaces into a table where CREATE EXTENSION has just made
+ * the row of 'default': the dumped row replaces it instead of failing.
+ */
+CREATE FUNCTION durable.namespaces_merge_default() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.namespace = 'default' THEN
+        UPDATE durable.namespaces n
+           SET retention = NEW.retention, created_at = NEW.created_at
+         WHERE n.namespace = 'default';
+        IF FOUND THEN
+            RETURN NULL;
+        END IF;
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION durable.namespaces_merge_default() IS
+    'Trigger: a restored row of the default namespace replaces the one CREATE EXTENSION made';
+CREATE TRIGGER namespaces_merge_default BEFORE INSERT ON durable.namespaces
+    FOR EACH ROW EXECUTE FUNCTION durable.namespaces_merge_default();
+
+-- grants name their role (regrole): a dump keeps the name, not the oid
+ALTER TABLE durable.grants ALTER COLUMN role TYPE regrole USING role::regrole;
+
+-- the row-filtered views are security barriers
+ALTER VIEW durable.workflows SET (security_barrier = true);
+ALTER VIEW durable.history SET (security_barrier = true);
+CREATE OR REPLACE VIEW durable.journal WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
+       s.input, s.result, s.error, s.queue,
+       coalesce(t.attempt, s.attempt) AS attempt, s.scheduled_at,
+       s.resolved_at, s.due_at,
+       -- a pending activity: scheduled (waiting for a worker), started
+       -- (leased) or backoff (waiting for its next attempt)
+       CASE WHEN t.state = 'leased' THEN 'started'
+            WHEN t.attempt > 0 AND t.visible_at > now() THEN 'backoff'
+            WHEN t.state = 'ready' THEN 'scheduled' END AS activity_state,
+       CASE WHEN t.state = 'ready' AND t.attempt > 0 THEN t.visible_at END
+           AS next_attempt_at,
+       CASE WHEN s.kind = 'activity' THEN
+           (SELECT e.details->'error' FROM durable.events e
+             WHERE e.run_id = s.run_id AND e.seq = s.seq
+               AND e.event_type IN ('activity_attempt_failed',
+                                    'activity_attempt_timed_out')
+             ORDER BY e.event_id DESC LIMIT 1) END AS last_error
+  FROM durable.steps s JOIN durable.runs r USING (run_id)
+  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq
+ WHERE durable.may_read(r.namespace);
+
+CREATE OR REPLACE FUNCTION durable.wf_describe(workflow_id text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    res jsonb;
+BEGIN
+    PERFORM durable.wf_status(workflow_id);
+    SELECT * INTO w FROM durable.workflows x
+     WHERE x.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+       AND x.workflow_id = wf_describe.workflow_id
+     ORDER BY x.run_id DESC LIMIT 1;
+    SELECT jsonb_build_object(
+        'workflow_id', w.workflow_id, 'run_id', w.run_id,
+        'workflow_type', w.workflow_type, 'queue', w.queue,
+        'status', w.status, 'cancel_requested', w.cancel_requested,
+        'created_at', w.created_at, 'closed_at', w.closed_at,
+        'input', w.input, 'output', w.output, 'error', w.error,
+        'pending_steps', coalesce((
+            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'seq', j.seq, 'kind', j.kind, 'name', j.name,
+                       'attempt', j.attempt, 'queue', j.queue,
+                       'scheduled_at', j.scheduled_at, 'due_at', j.due_at,
+                       'state', j.activity_state,
+                       'next_attempt_at', j.next_attempt_at,
+                       'last_error', j.last_error))
+                   ORDER BY j.seq)
+              FROM durable.journal j
+             WHERE j.run_id = w.run_id AND j.status = 'pending'), '[]'),
+        'steps', (SELECT count(*) FROM durable.journal j WHERE j.run_id = w.run_id))
+      INTO res;
+    RETURN res;
+END
+$$;
+
+-- the grant calls are C: they act as the owner after the admin check
+CREATE OR REPLACE FUNCTION durable.grant_client(role regrole, namespace text DEFAULT 'default')
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_grant_client'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.grant_client(regrole, text) IS
+    'Let a role start, signal, cancel and read workflows of a namespace (''*'': every namespace)';
+
+CREATE OR REPLACE FUNCTION durable.grant_worker(role regrole, queue text DEFAULT '*',
+                                     namespace text DEFAULT 'default')
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_grant_worker'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.grant_worker(regrole, text, text) IS
+    'Let a role poll and finish tasks of a queue (''*'': every queue) of a namespace';
+
+CREATE OR REPLACE FUNCTION durable.grant_admin(role regrole)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_grant_admin'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.grant_admin(regrole) IS
+    'Let a role do everything: every namespace and queue, grants, tick, read every table';
+
+CREATE OR REPLACE FUNCTION durable.revoke_all(role regrole)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_revoke_all'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.revoke_all(regrole) IS
+    'Take every durable right from a role';
+
+/*
+ * pg_dump keeps every table that holds user state, and the sequences
+ * behind their ids (a restore then continues the numbering).
+ */
+SELECT pg_catalog.pg_extension_config_dump('durable.namespaces', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.tasks', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.steps', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.events', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.signals', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.queues', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.schedules', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.grants', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.token_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.history_id_seq', '');
