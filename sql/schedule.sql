@@ -104,3 +104,27 @@ SELECT durable.wf_signal_with_start('box', '{}', 'sws-1', 'item', '2');
 SELECT count(*) AS runs FROM durable.workflows WHERE workflow_id = 'sws-1';
 SELECT name, payload FROM durable.signals WHERE run_id =
     (SELECT run_id FROM durable.workflows WHERE workflow_id = 'sws-1') ORDER BY signal_no;
+
+-- after a backfill, last_workflow_id still names the latest fire's run
+SELECT durable.schedule_create('lastfire', '0 3 * * *', 'ping4', NULL,
+                               '{"queue": "sched_q4", "overlap": "allow_all"}') IS NOT NULL;
+SELECT durable.schedule_trigger('lastfire') AS triggered_id \gset
+SELECT durable.schedule_backfill('lastfire', '2029-01-01', '2029-01-04') AS backfilled;
+SELECT last_workflow_id = :'triggered_id' AS last_is_latest_fire
+  FROM durable.schedule_list WHERE name = 'lastfire';
+-- two triggers in the same transaction (so the same second) under
+-- allow_all are two fires, two runs, no skip
+BEGIN;
+SELECT durable.schedule_trigger('lastfire') IS NOT NULL AS first,
+       durable.schedule_trigger('lastfire') IS NOT NULL AS second;
+COMMIT;
+SELECT fires, skipped FROM durable.schedule_list WHERE name = 'lastfire';
+SELECT count(*) AS runs, count(DISTINCT workflow_id) AS ids,
+       bool_and(workflow_id ~ '^lastfire-(\d{8}T\d{6}Z|\d{8}T\d{6}\.\d{6}Z)$') AS id_format
+  FROM durable.workflows WHERE workflow_type = 'ping4';
+-- units: long names and plurals; sub-second intervals say so
+SELECT count(*) FROM durable.schedule_next_times('every 2 seconds', 2);
+SELECT count(*) FROM durable.schedule_next_times('every 1 minute', 2);
+SELECT count(*) FROM durable.schedule_next_times('every 3 hours', 2);
+SELECT durable.schedule_next_times('every 500ms');
+SELECT pg_temp.err($$SELECT durable.schedule_next_times('every 5 fortnights')$$);

@@ -71,7 +71,6 @@ durable_bgw_register_launcher(void)
 static List *
 list_databases(void)
 {
-	List	   *names = NIL;
 	List	   *wanted = NIL;
 	Relation	rel;
 	TableScanDesc scan;
@@ -79,11 +78,15 @@ list_databases(void)
 	List	   *result = NIL;
 	char	   *guc = pstrdup(durable_bgw_databases ? durable_bgw_databases : "");
 
+	/* the list outlives the transaction: it is made in the caller's context */
+	MemoryContext cxt = CurrentMemoryContext;
+
 	if (guc[0] != '\0' && !SplitIdentifierString(guc, ',', &wanted))
 		ereport(WARNING,
 				(errmsg("durable.databases is not a valid list of database names")));
 
 	StartTransactionCommand();
+	MemoryContextSwitchTo(cxt);
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
@@ -98,17 +101,12 @@ list_databases(void)
 			if (strcmp(lfirst(lc), NameStr(db->datname)) == 0)
 				ok = true;
 		if (ok)
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
 			result = lappend_oid(result, db->oid);
-			MemoryContextSwitchTo(old);
-		}
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
-	(void) names;
+	MemoryContextSwitchTo(cxt);
 	return result;
 }
 
@@ -118,7 +116,10 @@ durable_launcher_main(Datum arg)
 	Oid			dbs[MAX_DATABASES];
 	BackgroundWorkerHandle *handles[MAX_DATABASES];
 	TimestampTz started[MAX_DATABASES];
+	bool		start_failed[MAX_DATABASES];
 	int			ndbs = 0;
+	bool		too_many_logged = false;
+	MemoryContext pass_cxt;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -128,6 +129,11 @@ durable_launcher_main(Datum arg)
 	durable_bgw_register_launcher_self();
 
 	memset(handles, 0, sizeof(handles));
+	memset(start_failed, 0, sizeof(start_failed));
+
+	/* everything a pass allocates goes with it (the database list) */
+	pass_cxt = AllocSetContextCreate(TopMemoryContext, "durable launcher pass",
+									 ALLOCSET_DEFAULT_SIZES);
 	for (;;)
 	{
 		List	   *current;
@@ -144,6 +150,8 @@ durable_launcher_main(Datum arg)
 
 		wanted = durable_launcher_take_wanted_db();
 		now = GetCurrentTimestamp();
+		MemoryContextReset(pass_cxt);
+		MemoryContextSwitchTo(pass_cxt);
 
 		current = durable_bgw_enabled ? list_databases() : NIL;
 		foreach(lc, current)
@@ -158,7 +166,15 @@ durable_launcher_main(Datum arg)
 			if (i == ndbs)
 			{
 				if (ndbs == MAX_DATABASES)
+				{
+					if (!too_many_logged)
+						ereport(WARNING,
+								(errmsg("durable launcher: more than %d databases to serve; database %u gets no background worker",
+										MAX_DATABASES, dboid),
+								 errhint("List the databases that use durable in durable.databases, or run durable.tick() from cron in the others.")));
+					too_many_logged = true;
 					continue;
+				}
 				dbs[ndbs] = dboid;
 				handles[ndbs++] = NULL;
 			}
@@ -190,7 +206,23 @@ durable_launcher_main(Datum arg)
 				worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 				worker.bgw_notify_pid = MyProcPid;
 				if (!RegisterDynamicBackgroundWorker(&worker, &handles[i]))
+				{
+					/* said once per database until a start succeeds */
+					if (!start_failed[i])
+						ereport(WARNING,
+								(errmsg("durable launcher: could not start the background worker for database %u", dboid),
+								 errdetail("No background worker slot is free."),
+								 errhint("durable needs one slot for its launcher and one per database it serves: raise max_worker_processes (it takes a restart), or serve fewer databases with durable.databases.")));
+					start_failed[i] = true;
 					handles[i] = NULL;
+				}
+				else
+				{
+					if (start_failed[i])
+						ereport(LOG,
+								(errmsg("durable launcher: started the background worker for database %u", dboid)));
+					start_failed[i] = false;
+				}
 			}
 		}
 

@@ -129,6 +129,25 @@ parse_field(const char *spec, const char *field, int lo, int hi,
 	return mask;
 }
 
+/*
+ * unit_is: the unit word u (trailing spaces allowed) is one of the given
+ * spellings, or the long one with a plural s.
+ */
+static bool
+unit_is(const char *u, const char *a, const char *b, const char *word)
+{
+	int			len = strlen(u);
+	char	   *w;
+
+	while (len > 0 && isspace((unsigned char) u[len - 1]))
+		len--;
+	w = pnstrdup(u, len);
+	return pg_strcasecmp(w, a) == 0 || (b && pg_strcasecmp(w, b) == 0) ||
+		(word && (pg_strcasecmp(w, word) == 0 ||
+				  (len == (int) strlen(word) + 1 && pg_strncasecmp(w, word, len - 1) == 0 &&
+				   (w[len - 1] == 's' || w[len - 1] == 'S'))));
+}
+
 static int64
 parse_every(const char *spec, const char *s)
 {
@@ -143,17 +162,22 @@ parse_every(const char *spec, const char *s)
 		bad_spec(spec, "\"every\" needs a positive duration such as 30s, 10m, 2h or 1d.");
 	while (isspace((unsigned char) *end))
 		end++;
-	if (strcmp(end, "s") == 0 || strcmp(end, "sec") == 0 || strcmp(end, "seconds") == 0)
+	if (unit_is(end, "s", "sec", "second"))
 		unit = 1000;
-	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0 || strcmp(end, "minutes") == 0)
+	else if (unit_is(end, "m", "min", "minute"))
 		unit = 60000;
-	else if (strcmp(end, "h") == 0 || strcmp(end, "hours") == 0)
+	else if (unit_is(end, "h", "hr", "hour"))
 		unit = 3600000;
-	else if (strcmp(end, "d") == 0 || strcmp(end, "days") == 0)
+	else if (unit_is(end, "d", "day", NULL))
 		unit = 86400000;
+	else if (unit_is(end, "ms", "msec", "millisecond"))
+	{
+		bad_spec(spec, "Sub-second intervals are not supported: the shortest is \"every 1s\".");
+		return 0;
+	}
 	else
 	{
-		bad_spec(spec, "\"every\" needs a unit: s, m, h or d.");
+		bad_spec(spec, "\"every\" needs a unit: s, m, h or d (or second, minute, hour, day).");
 		return 0;
 	}
 	if (n * unit < 1000 || n * unit > 366.0 * 86400000)

@@ -316,6 +316,11 @@ durable_bgw_register_self(void)
 	SpinLockRelease(&shared->mutex);
 	if (my_slot)
 		on_shmem_exit(release_slot, (Datum) 0);
+	else
+		ereport(WARNING,
+				(errmsg("durable: no free worker slot in shared memory for database %u", MyDatabaseId),
+				 errdetail("At most %d databases have a background worker that commits can wake early; this one wakes only every durable.naptime.",
+						   WORKER_SLOTS)));
 }
 
 void

@@ -162,7 +162,9 @@ save_schedule(Schedule *s, TimestampTz last_fire, int64 fired, int64 skipped)
 }
 
 /*
- * fire_workflow_id: <schedule>-<fire time in UTC, to the second>.
+ * fire_workflow_id: <schedule>-<fire time in UTC>, to the second
+ * (nightly-20301231T030000Z), or to the microsecond when the time has a
+ * fraction (a trigger fires at the moment it is called).
  */
 static char *
 fire_workflow_id(Schedule *s, TimestampTz fire)
@@ -172,6 +174,10 @@ fire_workflow_id(Schedule *s, TimestampTz fire)
 
 	if (timestamp2tm(fire, NULL, &tm, &fsec, NULL, NULL) != 0)
 		elog(ERROR, "durable: fire time out of range");
+	if (fsec != 0)
+		return psprintf("%s-%04d%02d%02dT%02d%02d%02d.%06dZ", s->name, tm.tm_year,
+						tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+						(int) fsec);
 	return psprintf("%s-%04d%02d%02dT%02d%02d%02dZ", s->name, tm.tm_year,
 					tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
@@ -516,12 +522,25 @@ durable_schedule_trigger(PG_FUNCTION_ARGS)
 	DurableCall call;
 	Schedule	s;
 	char	   *workflow_id;
+	TimestampTz fire_at;
+	int64		run_id;
 
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
 	load_schedule(ns, name, &s, true);
-	/* whole seconds, so a trigger has a readable, deterministic id */
-	workflow_id = fire(&s, now - now % USECS_PER_SEC, s.overlap, now);
+
+	/*
+	 * A trigger fires at the moment of the call, to the microsecond (the
+	 * wall clock, shifted like durable's): two triggers in one second, or
+	 * in one transaction, are two fires.  A time that already named a run
+	 * (only possible within one microsecond) moves on by a microsecond.
+	 */
+	fire_at = GetCurrentTimestamp() + (int64) durable_clock_offset_s * USECS_PER_SEC;
+	if (fire_at % USECS_PER_SEC == 0)
+		fire_at++;				/* keep the microsecond form of the id */
+	while (run_status(s.ns, fire_workflow_id(&s, fire_at), &run_id) != NULL)
+		fire_at++;
+	workflow_id = fire(&s, fire_at, s.overlap, now);
 	save_schedule(&s, 0, workflow_id ? 1 : 0, workflow_id ? 0 : 1);
 	durable_leave(&call);
 	if (workflow_id == NULL)
@@ -545,6 +564,7 @@ durable_schedule_backfill(PG_FUNCTION_ARGS)
 	TimestampTz t;
 	DurableCall call;
 	Schedule	s;
+	char	   *last_workflow_id;
 	int			started = 0;
 	int			count = 0;
 
@@ -562,6 +582,8 @@ durable_schedule_backfill(PG_FUNCTION_ARGS)
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
 	load_schedule(ns, name, &s, true);
+	/* backfilled runs are older fires: the latest fire's run stays last */
+	last_workflow_id = s.last_workflow_id;
 	for (t = cron_next(&s.cron, start - 1, s.created_at); t != 0 && t < end;
 		 t = cron_next(&s.cron, t, s.created_at))
 	{
@@ -573,6 +595,7 @@ durable_schedule_backfill(PG_FUNCTION_ARGS)
 		if (fire(&s, t, "allow_all", now))
 			started++;
 	}
+	s.last_workflow_id = last_workflow_id;
 	save_schedule(&s, 0, started, 0);
 	durable_leave(&call);
 	PG_RETURN_INT32(started);
