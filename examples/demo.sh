@@ -4,7 +4,8 @@
 # starts a local PostgreSQL 15 server with durable preloaded, runs the
 # example workflow of examples/greet.py with real worker processes (the
 # Python SDK in clients/python), prints its progress and result, and
-# leaves the server running.
+# leaves the server running (it prints the export line that points the
+# README's Getting started at it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -57,8 +58,9 @@ sed 's/^/   /' "$LOGS"/*.log
 echo "== result ($status)"
 psql -qXAt -c "SELECT jsonb_pretty(durable.wf_result('greet-ada'))"
 echo
-echo "The server keeps running.  Connect with:"
-echo "    psql -h $PGHOST -p $PORT -U postgres"
+echo "The server keeps running.  Point psql and the workers of the README's"
+echo "Getting started at it (from $ROOT) with:"
+echo "    export PGHOST=$PGHOST PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres"
 echo "Stop it with:"
 echo "    runuser -u postgres -- pg_ctl -D $DURABLE_TMP/server/data stop"
 [ "$status" = completed ]

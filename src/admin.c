@@ -25,7 +25,7 @@
 static const char *
 namespace_arg(FunctionCallInfo fcinfo)
 {
-	return check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	return durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 					  "namespace name", DURABLE_MAX_NAME);
 }
 
@@ -37,7 +37,7 @@ namespace_arg(FunctionCallInfo fcinfo)
 static Interval *
 retention_arg(FunctionCallInfo fcinfo)
 {
-	return check_interval(PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1),
+	return durable_check_interval(PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1),
 						  "retention", true);
 }
 
@@ -122,15 +122,15 @@ set_paused(FunctionCallInfo fcinfo, bool paused, const char **queue)
 	static SPIPlanPtr pause_plan = NULL;
 	static SPIPlanPtr unpause_plan = NULL;
 	static const Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *note;
 	DurableCall call;
 	Datum		values[4];
 	char		nulls[4] = "    ";
 	bool		changed;
 
-	*queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	note = check_note_arg(fcinfo, 1);
+	*queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	note = durable_check_note_arg(fcinfo, 1);
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
 	values[0] = CStringGetTextDatum(ns);
@@ -205,8 +205,8 @@ durable_queue_set_concurrency(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[4] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
-	const char *ns = current_namespace();
-	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	const char *ns = durable_current_namespace();
+	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	DurableCall call;
 	Datum		values[4];
 	char		nulls[4] = "    ";
@@ -214,7 +214,7 @@ durable_queue_set_concurrency(PG_FUNCTION_ARGS)
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
 	if (!PG_ARGISNULL(1))
-		(void) check_positive_int(PG_GETARG_INT32(1), "max_concurrency", PG_INT32_MAX);
+		(void) durable_check_positive_int(PG_GETARG_INT32(1), "max_concurrency", PG_INT32_MAX);
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
 	values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
@@ -244,8 +244,8 @@ durable_queue_set_rate(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[5] = {TEXTOID, TEXTOID, FLOAT8OID, INT4OID, TIMESTAMPTZOID};
-	const char *ns = current_namespace();
-	const char *queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	const char *ns = durable_current_namespace();
+	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	DurableCall call;
 	Datum		values[5];
 	char		nulls[5] = "     ";
@@ -263,7 +263,7 @@ durable_queue_set_rate(PG_FUNCTION_ARGS)
 					 errmsg("per_second must be between 0.000001 and 1000000"),
 					 errhint("Pass NULL to lift the rate limit.")));
 		burst = PG_ARGISNULL(2) ? (int) Max(ceil(rate), 1) :
-			check_positive_int(PG_GETARG_INT32(2), "burst", 1000000);
+			durable_check_positive_int(PG_GETARG_INT32(2), "burst", 1000000);
 	}
 	else if (!PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -348,7 +348,7 @@ grant_namespace_arg(FunctionCallInfo fcinfo, int argno)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {TEXTOID};
-	const char *ns = check_name(PG_ARGISNULL(argno) ? NULL : PG_GETARG_TEXT_PP(argno),
+	const char *ns = durable_check_name(PG_ARGISNULL(argno) ? NULL : PG_GETARG_TEXT_PP(argno),
 								"namespace", DURABLE_MAX_NAME);
 	Datum		values[1];
 	bool		exists;
@@ -438,7 +438,7 @@ durable_grant_worker(PG_FUNCTION_ARGS)
 				 errhint("Pass a queue name, or '*' for every queue.")));
 	queue = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if (strcmp(queue, "*") != 0)
-		queue = check_queue_name(PG_GETARG_TEXT_PP(1));
+		queue = durable_check_queue_name(PG_GETARG_TEXT_PP(1));
 	ns = grant_namespace_arg(fcinfo, 2);
 	grant_right(role, "worker", ns, queue, worker_functions, NULL);
 	PG_RETURN_VOID();

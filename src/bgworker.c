@@ -7,7 +7,7 @@
  *	  database lacks the extension exits, and the launcher tries it again
  *	  later, so CREATE EXTENSION is picked up without a restart.
  *
- *	  Each worker loops: one transaction runs tick_once (expired leases,
+ *	  Each worker loops: one transaction runs durable_tick_once (expired leases,
  *	  due timers and deadlines, run timeouts, delayed tasks, retention),
  *	  then it sleeps on its latch until the next due time, at most
  *	  durable.naptime.  A commit that creates an earlier due time sets the
@@ -317,11 +317,11 @@ durable_worker_main(Datum arg)
 			{
 				bool		m;
 
-				tick_once(since, now, durable_bgw_batch_size, &m);
+				durable_tick_once(since, now, durable_bgw_batch_size, &m);
 				more = m;
 			}
 			since = now;
-			next = tick_next_due(now);
+			next = durable_tick_next_due(now);
 			if (next != 0)
 			{
 				long		ms = (long) ((next - now) / 1000) + 1;

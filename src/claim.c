@@ -43,7 +43,7 @@
 #define POLL_EXPIRE_LIMIT 10
 #define POLL_COLUMNS 13
 
-extern void complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
+extern void durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
 						  TimestampTz now);
 
 /*
@@ -261,7 +261,7 @@ queue_room(const char *ns, const char *queue, QueueLimits *q)
 /*
  * queue_spend_tokens: a rate-limited poll took q->taken tokens.  If the
  * bucket ran dry, the background worker is woken to plan its next round
- * for when the next token is due (tick_next_due); that round notifies the
+ * for when the next token is due (durable_tick_next_due); that round notifies the
  * queue.
  */
 static void
@@ -311,7 +311,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	static const Oid types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
 	INTERVALOID, TEXTOID};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *queue;
 	const char *worker;
 	int			max_tasks;
@@ -327,15 +327,15 @@ durable_task_poll(PG_FUNCTION_ARGS)
 
 	memset(&limits, 0, sizeof(limits));
 
-	queue = check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	worker = check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+	queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	worker = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 						"worker name", DURABLE_MAX_NAME);
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("max_tasks must not be NULL")));
-	max_tasks = check_positive_int(PG_GETARG_INT32(2), "max_tasks", DURABLE_MAX_BATCH);
-	lease = check_interval(PG_ARGISNULL(3) ? NULL : PG_GETARG_INTERVAL_P(3),
+	max_tasks = durable_check_positive_int(PG_GETARG_INT32(2), "max_tasks", DURABLE_MAX_BATCH);
+	lease = durable_check_interval(PG_ARGISNULL(3) ? NULL : PG_GETARG_INTERVAL_P(3),
 						   "lease", false);
 	if (PG_ARGISNULL(4) && !PG_ARGISNULL(5))
 		ereport(ERROR,
@@ -347,12 +347,12 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	durable_enter(&call);
 
 	if (!PG_ARGISNULL(4))
-		complete_many(PG_GETARG_ARRAYTYPE_P(4),
+		durable_complete_many(PG_GETARG_ARRAYTYPE_P(4),
 					  PG_ARGISNULL(5) ? NULL : PG_GETARG_ARRAYTYPE_P(5),
 					  call.saved_userid, now);
 
 	if (durable_poll_should_expire())
-		expire_leases(now, POLL_EXPIRE_LIMIT);
+		durable_expire_leases(now, POLL_EXPIRE_LIMIT);
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);

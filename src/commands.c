@@ -38,7 +38,7 @@ bad_command(int n, const char *msg, const char *hint)
 static Jsonb *
 get_object(Jsonb *cmd, const char *key, const char *ctx)
 {
-	JsonbValue *v = jb_get(cmd, key);
+	JsonbValue *v = durable_jb_get(cmd, key);
 	Jsonb	   *obj;
 
 	if (v == NULL || v->type == jbvNull)
@@ -54,7 +54,7 @@ get_object(Jsonb *cmd, const char *key, const char *ctx)
 static Jsonb *
 get_any(Jsonb *cmd, const char *key)
 {
-	JsonbValue *v = jb_get(cmd, key);
+	JsonbValue *v = durable_jb_get(cmd, key);
 
 	return v ? JsonbValueToJsonb(v) : NULL;
 }
@@ -65,7 +65,7 @@ add_ms(StringInfo buf, Jsonb *cmd, const char *key, const char *out_key,
 {
 	int64		ms;
 
-	if (jb_get_duration_ms(cmd, key, ctx, &ms))
+	if (durable_jb_get_duration_ms(cmd, key, ctx, &ms))
 		appendStringInfo(buf, ", \"%s\": " INT64_FORMAT, out_key, ms);
 }
 
@@ -96,33 +96,33 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	bool		inserted;
 	Datum		values[6];
 
-	jb_check_keys(cmd, ctx, keys);
-	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
-	queue = jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
+	durable_jb_check_keys(cmd, ctx, keys);
+	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	queue = durable_jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
 	if (queue)
-		check_queue_cstring(queue);
+		durable_check_queue_cstring(queue);
 	else
 		queue = task->queue;
 	input = get_any(cmd, "input");
-	check_payload(input, "activity input");
+	durable_check_payload(input, "activity input");
 	retry = get_object(cmd, "retry", ctx);
-	retry_policy_parse(retry, &policy, "retry policy");
-	jb_get_int(cmd, "priority", ctx, -1000, 1000, &priority);
+	durable_retry_policy_parse(retry, &policy, "retry policy");
+	durable_jb_get_int(cmd, "priority", ctx, -1000, 1000, &priority);
 
 	initStringInfo(&opts);
-	appendStringInfo(&opts, "{\"retry\": %s", retry ? jb_text(retry) : "null");
+	appendStringInfo(&opts, "{\"retry\": %s", retry ? durable_jb_text(retry) : "null");
 	add_ms(&opts, cmd, "start_to_close", "start_to_close_ms", ctx);
 	add_ms(&opts, cmd, "schedule_to_close", "schedule_to_close_ms", ctx);
 	add_ms(&opts, cmd, "schedule_to_start", "schedule_to_start_ms", ctx);
 	add_ms(&opts, cmd, "heartbeat", "heartbeat_ms", ctx);
 	appendStringInfoChar(&opts, '}');
-	jb_get_duration_ms(cmd, "schedule_to_close", ctx, &s2c);
-	jb_get_duration_ms(cmd, "schedule_to_start", ctx, &s2s);
+	durable_jb_get_duration_ms(cmd, "schedule_to_close", ctx, &s2c);
+	durable_jb_get_duration_ms(cmd, "schedule_to_start", ctx, &s2s);
 	/* the step's due time is its first deadline; tick re-arms the next */
 	due_ms = (s2s && (!s2c || s2s < s2c)) ? s2s : s2c;
 
-	step_insert_or_match(task->run_id, seq, "activity", name, "pending", input,
-						 NULL, queue, jb_cstring(opts.data), now,
+	durable_step_insert_or_match(task->run_id, seq, "activity", name, "pending", input,
+						 NULL, queue, durable_jb_cstring(opts.data), now,
 						 due_ms ? now + due_ms * 1000 : DURABLE_NO_TIME, &inserted);
 	if (!inserted)
 		return;
@@ -192,10 +192,10 @@ apply_sleep(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 	TimestampTz due;
 	bool		inserted;
 
-	jb_check_keys(cmd, ctx, keys);
-	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, false);
-	until = jb_get_string(cmd, "until", ctx, 100, false);
-	if (jb_get_duration_ms(cmd, "duration", ctx, &ms))
+	durable_jb_check_keys(cmd, ctx, keys);
+	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, false);
+	until = durable_jb_get_string(cmd, "until", ctx, 100, false);
+	if (durable_jb_get_duration_ms(cmd, "duration", ctx, &ms))
 	{
 		if (until)
 			bad_command(n, "a sleep takes \"duration\" or \"until\", not both", NULL);
@@ -209,7 +209,7 @@ apply_sleep(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 					"For example {\"seq\": 3, \"type\": \"sleep\", \"duration\": \"1h\"}.");
 		return;
 	}
-	step_insert_or_match(task->run_id, seq, "sleep", name ? name : "sleep",
+	durable_step_insert_or_match(task->run_id, seq, "sleep", name ? name : "sleep",
 						 "pending", NULL, NULL, NULL, NULL, now, due, &inserted);
 	if (inserted)
 		durable_bgw_wake(due);
@@ -233,11 +233,11 @@ apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	bool		inserted;
 	Datum		values[3];
 
-	jb_check_keys(cmd, ctx, keys);
-	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
-	jb_get_duration_ms(cmd, "timeout", ctx, &ms);
-	lock_run(task->run_id);
-	step_insert_or_match(task->run_id, seq, "signal", name, "pending", NULL,
+	durable_jb_check_keys(cmd, ctx, keys);
+	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	durable_jb_get_duration_ms(cmd, "timeout", ctx, &ms);
+	durable_lock_run(task->run_id);
+	durable_step_insert_or_match(task->run_id, seq, "signal", name, "pending", NULL,
 						 NULL, NULL, NULL, now, ms ? now + ms * 1000 : DURABLE_NO_TIME,
 						 &inserted);
 	if (!inserted)
@@ -260,9 +260,9 @@ apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	{
 		bool		isnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		Jsonb	   *payload = isnull ? jb_cstring("null") : DatumGetJsonbPCopy(d);
+		Jsonb	   *payload = isnull ? durable_jb_cstring("null") : DatumGetJsonbPCopy(d);
 
-		engine_resolve_step(task->run_id, seq, "completed", payload, NULL, now);
+		durable_engine_resolve_step(task->run_id, seq, "completed", payload, NULL, now);
 	}
 }
 
@@ -283,13 +283,13 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 	Jsonb	   *options;
 	bool		inserted;
 
-	jb_check_keys(cmd, ctx, keys);
-	name = jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
-	workflow_id = jb_get_string(cmd, "workflow_id", ctx, DURABLE_MAX_WORKFLOW_ID, false);
-	queue = jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
+	durable_jb_check_keys(cmd, ctx, keys);
+	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	workflow_id = durable_jb_get_string(cmd, "workflow_id", ctx, DURABLE_MAX_WORKFLOW_ID, false);
+	queue = durable_jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
 	if (queue)
-		check_queue_cstring(queue);
-	policy = jb_get_string(cmd, "parent_close_policy", ctx, 32, false);
+		durable_check_queue_cstring(queue);
+	policy = durable_jb_get_string(cmd, "parent_close_policy", ctx, 32, false);
 	if (policy && strcmp(policy, "terminate") != 0 &&
 		strcmp(policy, "request_cancel") != 0 && strcmp(policy, "abandon") != 0)
 		ereport(ERROR,
@@ -297,19 +297,19 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 				 errmsg("invalid child command: unknown parent_close_policy \"%s\"", policy),
 				 errhint("Use \"terminate\" (the default), \"request_cancel\" or \"abandon\".")));
 	input = get_any(cmd, "input");
-	check_payload(input, "child input");
+	durable_check_payload(input, "child input");
 	options = get_object(cmd, "options", ctx);
-	if (jb_get(options, "id_conflict_policy") || jb_get(options, "request_id"))
+	if (durable_jb_get(options, "id_conflict_policy") || durable_jb_get(options, "request_id"))
 		bad_command(n, "a child cannot take id_conflict_policy or request_id",
 					"A child is always a new run linked to its parent; choose a workflow id that is not running.");
 
-	step_insert_or_match(task->run_id, seq, "child", name, "pending", input,
+	durable_step_insert_or_match(task->run_id, seq, "child", name, "pending", input,
 						 NULL, queue ? queue : task->queue, NULL, now, DURABLE_NO_TIME, &inserted);
 	if (!inserted)
 		return;
 	if (workflow_id == NULL)
 		workflow_id = psprintf("%s/" INT64_FORMAT "/%d", "child", task->run_id, seq);
-	start_run(task->ns, workflow_id, name, queue ? queue : task->queue, input,
+	durable_start_run(task->ns, workflow_id, name, queue ? queue : task->queue, input,
 			  options, policy ? policy : "terminate", task->run_id, seq, now);
 }
 
@@ -341,12 +341,12 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 		cmd = JsonbValueToJsonb(&v);
 		if (!JB_ROOT_IS_OBJECT(cmd))
 			bad_command(n, "expected a JSON object", NULL);
-		t = jb_get(cmd, "type");
+		t = durable_jb_get(cmd, "type");
 		if (t == NULL || t->type != jbvString)
 			bad_command(n, "\"type\" is missing or not a string",
 						"Known types: activity, sleep, signal, child.");
 		type = pnstrdup(t->val.string.val, Min(t->val.string.len, 64));
-		if (!jb_get_int(cmd, "seq", "command", 1, PG_INT32_MAX, &seq))
+		if (!durable_jb_get_int(cmd, "seq", "command", 1, PG_INT32_MAX, &seq))
 			bad_command(n, "\"seq\" is missing", "Every command names the journal entry it creates.");
 
 		if (strcmp(type, "activity") == 0)
@@ -364,11 +364,11 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 }
 
 /*
- * apply_commands: validate and apply every command of the array, in order.
+ * durable_apply_commands: validate and apply every command of the array, in order.
  * Input errors inside commands report DU002.
  */
 void
-apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
+durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
 {
 	if (!JB_ROOT_IS_ARRAY(commands) || JB_ROOT_IS_SCALAR(commands))
 		ereport(ERROR,

@@ -186,10 +186,10 @@ parse_every(const char *spec, const char *s)
 }
 
 /*
- * cron_parse: parse a spec; timezone NULL means UTC.
+ * durable_cron_parse: parse a spec; timezone NULL means UTC.
  */
 void
-cron_parse(const char *spec, const char *timezone, CronSpec *out)
+durable_cron_parse(const char *spec, const char *timezone, CronSpec *out)
 {
 	char	   *copy;
 	char	   *fields[7];
@@ -280,14 +280,14 @@ days_in_month(int year, int month)
 }
 
 /*
- * cron_next: the first fire time strictly after 'after'.  Cron specs walk
+ * durable_cron_next: the first fire time strictly after 'after'.  Cron specs walk
  * local time field by field (month, day, hour, minute, second), so the
  * search takes at most a few thousand steps even for rare specs; it gives
  * up after 5 years (a spec such as "0 0 31 2 *" never fires).  Interval
  * specs count whole intervals from 'anchor'.  Returns 0 for never.
  */
 TimestampTz
-cron_next(const CronSpec *s, TimestampTz after, TimestampTz anchor)
+durable_cron_next(const CronSpec *s, TimestampTz after, TimestampTz anchor)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -386,7 +386,7 @@ cron_next(const CronSpec *s, TimestampTz after, TimestampTz anchor)
 			return 0;
 		/* a local time repeated by a DST change fires once, the first time */
 		if (result <= after)
-			return cron_next(s, after + USECS_PER_SEC * 3600, anchor);
+			return durable_cron_next(s, after + USECS_PER_SEC * 3600, anchor);
 		return result;
 	}
 }

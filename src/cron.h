@@ -26,8 +26,8 @@ typedef struct CronSpec
 	pg_tz	   *tz;
 } CronSpec;
 
-extern void cron_parse(const char *spec, const char *timezone, CronSpec *out);
-extern TimestampTz cron_next(const CronSpec *spec, TimestampTz after,
+extern void durable_cron_parse(const char *spec, const char *timezone, CronSpec *out);
+extern TimestampTz durable_cron_next(const CronSpec *spec, TimestampTz after,
 							 TimestampTz anchor);
 
 #endif							/* DURABLE_CRON_H */

@@ -33,7 +33,7 @@
 #define ERRCODE_DURABLE_WRONG_TASK_KIND		MAKE_SQLSTATE('D','U','0','1','1')
 #define ERRCODE_DURABLE_NOT_READY			MAKE_SQLSTATE('D','U','0','1','2')
 
-/* 'no due time' for step_insert_or_match (0 is a valid time: 2000-01-01) */
+/* 'no due time' for durable_step_insert_or_match (0 is a valid time: 2000-01-01) */
 #define DURABLE_NO_TIME DT_NOBEGIN
 
 /* limits on names; queue names also become NOTIFY channels */
@@ -104,39 +104,42 @@ extern void durable_bgw_register_self(void);
 extern void durable_bgw_register_launcher(void);
 extern void durable_bgw_register_launcher_self(void);
 extern void durable_bgw_set_next_wake(TimestampTz when);
+extern void durable_run_closed(const char *ns, const char *workflow_id);
+extern bool durable_result_wait_begin(const char *ns, const char *workflow_id);
+extern void durable_result_wait_end(void);
 
 /* validation helpers (validate.c) */
 extern int	durable_input_errcode;
-extern const char *check_name(text *t, const char *what, int maxlen);
-extern const char *check_queue_name(text *t);
-extern const char *check_note_arg(FunctionCallInfo fcinfo, int argno);
-extern const char *check_text_arg(FunctionCallInfo fcinfo, int argno,
+extern const char *durable_check_name(text *t, const char *what, int maxlen);
+extern const char *durable_check_queue_name(text *t);
+extern const char *durable_check_note_arg(FunctionCallInfo fcinfo, int argno);
+extern const char *durable_check_text_arg(FunctionCallInfo fcinfo, int argno,
 								  const char *what, int maxlen);
-extern void check_no_control_chars(const char *s, int len, const char *what,
+extern void durable_check_no_control_chars(const char *s, int len, const char *what,
 								   bool free_text);
-extern void check_queue_cstring(const char *s);
-extern void check_payload(Jsonb *jb, const char *what);
-extern int	check_positive_int(int v, const char *what, int max);
-extern Interval *check_interval(Interval *iv, const char *what, bool allow_zero);
-extern int64 interval_to_ms(const Interval *iv);
-extern const char *current_namespace(void);
+extern void durable_check_queue_cstring(const char *s);
+extern void durable_check_payload(Jsonb *jb, const char *what);
+extern int	durable_check_positive_int(int v, const char *what, int max);
+extern Interval *durable_check_interval(Interval *iv, const char *what, bool allow_zero);
+extern int64 durable_interval_to_ms(const Interval *iv);
+extern const char *durable_current_namespace(void);
 
 /* JSON access (validate.c) */
-extern JsonbValue *jb_get(Jsonb *obj, const char *key);
-extern Jsonb *jb_from_value(JsonbValue *v);
-extern char *jb_get_string(Jsonb *obj, const char *key, const char *ctx,
+extern JsonbValue *durable_jb_get(Jsonb *obj, const char *key);
+extern Jsonb *durable_jb_from_value(JsonbValue *v);
+extern char *durable_jb_get_string(Jsonb *obj, const char *key, const char *ctx,
 						   int maxlen, bool required);
-extern bool jb_get_int(Jsonb *obj, const char *key, const char *ctx,
+extern bool durable_jb_get_int(Jsonb *obj, const char *key, const char *ctx,
 					   int64 minval, int64 maxval, int64 *out);
-extern bool jb_get_double(Jsonb *obj, const char *key, const char *ctx,
+extern bool durable_jb_get_double(Jsonb *obj, const char *key, const char *ctx,
 						  double minval, double maxval, double *out);
-extern bool jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx,
+extern bool durable_jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx,
 							   int64 *out_ms);
-extern void jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed);
-extern Jsonb *jb_error_object(Jsonb *err);
-extern char *jb_text(Jsonb *jb);
-extern Jsonb *jb_cstring(const char *json);
-extern char *json_quote(const char *s);
+extern void durable_jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed);
+extern Jsonb *durable_jb_error_object(Jsonb *err);
+extern char *durable_jb_text(Jsonb *jb);
+extern Jsonb *durable_jb_cstring(const char *json);
+extern char *durable_json_quote(const char *s);
 
 /* retry policy (validate.c) */
 typedef struct RetryPolicy
@@ -148,34 +151,34 @@ typedef struct RetryPolicy
 	Jsonb	   *non_retryable;	/* array of strings or NULL */
 } RetryPolicy;
 
-extern void retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx);
-extern int64 retry_backoff_ms(const RetryPolicy *p, int attempt);
-extern bool retry_error_is_retryable(const RetryPolicy *p, Jsonb *error);
+extern void durable_retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx);
+extern int64 durable_retry_backoff_ms(const RetryPolicy *p, int attempt);
+extern bool durable_retry_error_is_retryable(const RetryPolicy *p, Jsonb *error);
 
 /* history (engine.c) */
-extern void history_add(int64 run_id, int seq, const char *event,
+extern void durable_history_add(int64 run_id, int seq, const char *event,
 						Jsonb *details);
 
 /* shared engine actions (engine.c) */
-extern void engine_wake_workflow(int64 run_id, TimestampTz now);
-extern void engine_wake_workflows(Datum run_ids, TimestampTz now);
-extern int	engine_close_runs(Datum run_ids, Datum outputs, const char *status,
+extern void durable_engine_wake_workflow(int64 run_id, TimestampTz now);
+extern void durable_engine_wake_workflows(Datum run_ids, TimestampTz now);
+extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 							  Jsonb *error, TimestampTz now);
-extern bool engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
+extern bool durable_engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 									 TimestampTz now, int64 *run_id, int *seq);
-extern int64 engine_next_run(int64 run_id, Jsonb *input, bool retry,
+extern int64 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry,
 							 TimestampTz now, TimestampTz ready_at);
-extern void engine_close_run(int64 run_id, const char *status, Jsonb *output,
+extern void durable_engine_close_run(int64 run_id, const char *status, Jsonb *output,
 							 Jsonb *error, TimestampTz now);
-extern void engine_resolve_step(int64 run_id, int seq, const char *status,
+extern void durable_engine_resolve_step(int64 run_id, int seq, const char *status,
 								Jsonb *result, Jsonb *error, TimestampTz now);
-extern void engine_delete_task(int64 run_id, int seq);
-extern void engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
+extern void durable_engine_delete_task(int64 run_id, int seq);
+extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
 extern void durable_bgw_wake(TimestampTz due);
 
 /* rights (admin.c) */
 extern int	durable_grants_forget_dropped_roles(void);
-extern void engine_activity_failed(int64 run_id, int seq, Jsonb *error,
+extern void durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error,
 								   bool retryable, const char *event,
 								   TimestampTz now);
 

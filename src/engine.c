@@ -25,11 +25,11 @@
 static void close_children(int64 parent_run, TimestampTz now);
 
 /*
- * history_add: append an event that cannot be derived from the run's
+ * durable_history_add: append an event that cannot be derived from the run's
  * rows (retries, timeouts, cancel requests, signals, failures).
  */
 void
-history_add(int64 run_id, int seq, const char *event, Jsonb *details)
+durable_history_add(int64 run_id, int seq, const char *event, Jsonb *details)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[5] = {INT8OID, INT4OID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
@@ -52,7 +52,7 @@ history_add(int64 run_id, int seq, const char *event, Jsonb *details)
 }
 
 /*
- * engine_wake_workflows: steps of these runs resolved (or a cancel request
+ * durable_engine_wake_workflows: steps of these runs resolved (or a cancel request
  * arrived), so their workflow code must run again.  Invariant: at most
  * one workflow task per run.  Where none exists, one is made ready now;
  * where one is leased, it is marked to be made ready again when its
@@ -61,7 +61,7 @@ history_add(int64 run_id, int seq, const char *event, Jsonb *details)
  * woken: single steps and timer rounds alike.
  */
 void
-engine_wake_workflows(Datum run_ids, TimestampTz now)
+durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {INT8ARRAYOID, TIMESTAMPTZOID};
@@ -93,23 +93,23 @@ engine_wake_workflows(Datum run_ids, TimestampTz now)
 }
 
 void
-engine_wake_workflow(int64 run_id, TimestampTz now)
+durable_engine_wake_workflow(int64 run_id, TimestampTz now)
 {
 	Datum		id = Int64GetDatum(run_id);
 
-	engine_wake_workflows(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
+	durable_engine_wake_workflows(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
 														  FLOAT8PASSBYVAL,
 														  TYPALIGN_DOUBLE)),
 						  now);
 }
 
 /*
- * engine_resolve_step: resolve a pending step once (completed, failed or
+ * durable_engine_resolve_step: resolve a pending step once (completed, failed or
  * cancelled) and wake its workflow.  A step that is no longer pending is
  * left alone: a journal entry is resolved once.
  */
 void
-engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
+durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 					Jsonb *error, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
@@ -135,7 +135,7 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 				 6, types);
 	durable_exec(plan, values, nulls, false, 0);
 	if (SPI_processed == 1)
-		engine_wake_workflow(run_id, now);
+		durable_engine_wake_workflow(run_id, now);
 }
 
 /*
@@ -152,7 +152,7 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 	"                  error = $4, closed_at = $5 " \
 	"            " WHICH " AND u.status = 'running' " \
 	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.options, " \
-	"                     u.cancel_requested), " \
+	"                     u.cancel_requested, u.namespace, u.workflow_id), " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
 	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
 	"           RETURNING run_id, kind), " \
@@ -162,7 +162,7 @@ engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
 #define CLOSED_RUN_COLUMNS \
 	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
 	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), " \
-	"CASE WHEN NOT r.cancel_requested THEN r.options END "
+	"CASE WHEN NOT r.cancel_requested THEN r.options END, r.namespace, r.workflow_id "
 
 typedef struct ClosedRun
 {
@@ -202,6 +202,9 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
 		d = SPI_getbinval(tup, desc, first + 5, &isnull);
 		c->options = isnull ? NULL : DatumGetJsonbPCopy(d);
 	}
+	/* wf_result calls waiting for this workflow wake when this commits */
+	durable_run_closed(SPI_getvalue(tup, desc, first + 6),
+					   SPI_getvalue(tup, desc, first + 7));
 }
 
 /*
@@ -222,21 +225,21 @@ retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
 
 	if (options == NULL || !may_retry(status))
 		return -1;
-	v = jb_get(options, "retry_policy");
+	v = durable_jb_get(options, "retry_policy");
 	if (v == NULL || v->type != jbvBinary)
 		return -1;
-	retry_policy_parse(JsonbValueToJsonb(v), &rp, "workflow retry policy");
-	v = jb_get(options, "attempt");
+	durable_retry_policy_parse(JsonbValueToJsonb(v), &rp, "workflow retry policy");
+	v = durable_jb_get(options, "attempt");
 	*attempt = 1;
 	if (v != NULL && v->type == jbvNumeric)
 		*attempt = DatumGetInt32(DirectFunctionCall1(numeric_int4,
 													 NumericGetDatum(v->val.numeric)));
 	if (rp.maximum_attempts > 0 && *attempt >= rp.maximum_attempts)
 		return -1;
-	if (strcmp(status, "failed") == 0 && !retry_error_is_retryable(&rp, error))
+	if (strcmp(status, "failed") == 0 && !durable_retry_error_is_retryable(&rp, error))
 		return -1;
-	backoff = retry_backoff_ms(&rp, *attempt);
-	v = jb_get(options, "execution_deadline");
+	backoff = durable_retry_backoff_ms(&rp, *attempt);
+	v = durable_jb_get(options, "execution_deadline");
 	if (v != NULL && v->type == jbvString)
 	{
 		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
@@ -269,11 +272,11 @@ after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
 	delay_ms = retry_delay_ms(c->options, status, error, now, &attempt);
 	if (delay_ms >= 0)
 	{
-		int64		new_run = engine_next_run(c->run_id, NULL, true, now,
+		int64		new_run = durable_engine_next_run(c->run_id, NULL, true, now,
 											  now + delay_ms * 1000);
 
-		history_add(c->run_id, 0, "retry_scheduled",
-					jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"attempt\": %d, "
+		durable_history_add(c->run_id, 0, "retry_scheduled",
+					durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"attempt\": %d, "
 										"\"backoff_ms\": " INT64_FORMAT "}",
 										new_run, attempt + 1, delay_ms)));
 		return;
@@ -281,25 +284,25 @@ after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
 	if (!c->has_parent)
 		return;
 	if (strcmp(status, "completed") == 0)
-		engine_resolve_step(c->parent_run, c->parent_seq, "completed",
-							c->output ? c->output : jb_cstring("null"), NULL, now);
+		durable_engine_resolve_step(c->parent_run, c->parent_seq, "completed",
+							c->output ? c->output : durable_jb_cstring("null"), NULL, now);
 	else if (strcmp(status, "continued_as_new") != 0)
 	{
 		Jsonb	   *err = error ? error :
-			jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
+			durable_jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
 								status, status));
 
-		engine_resolve_step(c->parent_run, c->parent_seq, "failed", NULL, err, now);
+		durable_engine_resolve_step(c->parent_run, c->parent_seq, "failed", NULL, err, now);
 	}
 }
 
 /*
- * engine_close_runs: close running runs (all with one status; outputs[i]
+ * durable_engine_close_runs: close running runs (all with one status; outputs[i]
  * belongs to run_ids[i], outputs may be NULL) and settle what they owe
  * (after_close).  Runs not running are skipped.  Returns how many closed.
  */
 int
-engine_close_runs(Datum run_ids, Datum outputs, const char *status,
+durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 				  Jsonb *error, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
@@ -334,7 +337,7 @@ engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 }
 
 /*
- * engine_complete_by_token: the common task_complete in one statement.
+ * durable_engine_complete_by_token: the common task_complete in one statement.
  * Finds and locks the task leased under token; when it is a workflow
  * task, its run completes with output in the same statement.  Then the
  * caller's right to the task's queue is checked: a refusal raises an
@@ -343,7 +346,7 @@ engine_close_runs(Datum run_ids, Datum outputs, const char *status,
  * locked) for an activity task, true when the run closed.
  */
 bool
-engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
+durable_engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 						 TimestampTz now, int64 *run_id, int *seq)
 {
 	static SPIPlanPtr plan = NULL;
@@ -397,7 +400,7 @@ engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 }
 
 /*
- * engine_next_run: start the next run of a closed run's workflow id, with
+ * durable_engine_next_run: start the next run of a closed run's workflow id, with
  * its type, queue, priority, options, request_id, parent and execution
  * deadline, its first workflow task ready at ready_at.  Continue-as-new
  * passes the new input and starts the attempts of a retry policy again
@@ -405,7 +408,7 @@ engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
  * options.  Returns the new run's id.
  */
 int64
-engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
+durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				TimestampTz ready_at)
 {
 	static SPIPlanPtr plan = NULL;
@@ -462,10 +465,10 @@ engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 }
 
 /*
- * engine_close_run: engine_close_runs for one run.
+ * durable_engine_close_run: durable_engine_close_runs for one run.
  */
 void
-engine_close_run(int64 run_id, const char *status, Jsonb *output,
+durable_engine_close_run(int64 run_id, const char *status, Jsonb *output,
 				 Jsonb *error, TimestampTz now)
 {
 	Datum		id = Int64GetDatum(run_id);
@@ -474,7 +477,7 @@ engine_close_run(int64 run_id, const char *status, Jsonb *output,
 	int			dims[1] = {1};
 	int			lbs[1] = {1};
 
-	engine_close_runs(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
+	durable_engine_close_runs(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
 													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
 					  PointerGetDatum(construct_md_array(&out, &out_null, 1, dims, lbs,
 														 JSONBOID, -1, false, TYPALIGN_INT)),
@@ -516,25 +519,25 @@ close_children(int64 parent_run, TimestampTz now)
 	{
 		if (policies[i] == NULL || strcmp(policies[i], "terminate") == 0)
 		{
-			history_add(ids[i], 0, "terminate_requested",
-						jb_cstring("{\"reason\": \"parent closed\"}"));
-			engine_close_run(ids[i], "terminated", NULL,
-							 jb_cstring("{\"type\": \"terminated\", \"message\": \"parent closed\"}"),
+			durable_history_add(ids[i], 0, "terminate_requested",
+						durable_jb_cstring("{\"reason\": \"parent closed\"}"));
+			durable_engine_close_run(ids[i], "terminated", NULL,
+							 durable_jb_cstring("{\"type\": \"terminated\", \"message\": \"parent closed\"}"),
 							 now);
 		}
 		else if (strcmp(policies[i], "request_cancel") == 0)
-			engine_cancel_run(ids[i], "parent closed", now);
+			durable_engine_cancel_run(ids[i], "parent closed", now);
 	}
 }
 
 /*
- * engine_cancel_run: ask a running run to cancel.  The workflow code sees
+ * durable_engine_cancel_run: ask a running run to cancel.  The workflow code sees
  * cancel_requested in its next task; pending timers and signal waits
  * resolve as cancelled at once; children are asked to cancel too;
  * activities learn it from task_heartbeat.
  */
 void
-engine_cancel_run(int64 run_id, const char *reason, TimestampTz now)
+durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
@@ -569,22 +572,22 @@ engine_cancel_run(int64 run_id, const char *reason, TimestampTz now)
 
 		children[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	history_add(run_id, 0, "cancel_requested",
-				reason ? jb_cstring(psprintf("{\"reason\": %s}", json_quote(reason))) : NULL);
+	durable_history_add(run_id, 0, "cancel_requested",
+				reason ? durable_jb_cstring(psprintf("{\"reason\": %s}", durable_json_quote(reason))) : NULL);
 	for (i = 0; i < n; i++)
 		if (children[i] != 0)
-			engine_cancel_run(children[i], "parent cancel requested", now);
-	engine_wake_workflow(run_id, now);
+			durable_engine_cancel_run(children[i], "parent cancel requested", now);
+	durable_engine_wake_workflow(run_id, now);
 }
 
 /*
- * engine_activity_failed: an activity attempt failed (reported by its
+ * durable_engine_activity_failed: an activity attempt failed (reported by its
  * worker, or timed out).  Retry by the step's retry policy when allowed
  * and within the schedule-to-close deadline; otherwise the step fails with
  * the error and the workflow runs again to see it.
  */
 void
-engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
+durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
 					   const char *event, TimestampTz now)
 {
 	static SPIPlanPtr get_plan = NULL;
@@ -614,7 +617,7 @@ engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
 	if (SPI_processed != 1)
 	{
 		/* the step was resolved some other way: the attempt is moot */
-		engine_delete_task(run_id, seq);
+		durable_engine_delete_task(run_id, seq);
 		return;
 	}
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -623,17 +626,17 @@ engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
 	attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	scheduled_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
-	v = jb_get(options, "retry");
+	v = durable_jb_get(options, "retry");
 	if (v != NULL && v->type == jbvBinary)
 		retry = JsonbValueToJsonb(v);
-	retry_policy_parse(retry, &policy, "retry policy");
-	backoff_ms = retry_backoff_ms(&policy, attempt);
-	v = jb_get(options, "schedule_to_close_ms");
+	durable_retry_policy_parse(retry, &policy, "retry policy");
+	backoff_ms = durable_retry_backoff_ms(&policy, attempt);
+	v = durable_jb_get(options, "schedule_to_close_ms");
 	if (v != NULL && v->type == jbvNumeric)
 		deadline_ms = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
 
-	error = jb_error_object(error);
-	if (retryable && retry_error_is_retryable(&policy, error) &&
+	error = durable_jb_error_object(error);
+	if (retryable && durable_retry_error_is_retryable(&policy, error) &&
 		(policy.maximum_attempts == 0 || attempt < policy.maximum_attempts) &&
 		(deadline_ms == 0 ||
 		 now + backoff_ms * 1000 < scheduled_at + deadline_ms * 1000))
@@ -647,24 +650,24 @@ engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryable,
 					 " WHERE run_id = $1 AND seq = $2",
 					 4, retry_types);
 		durable_exec(retry_plan, values, NULL, false, 0);
-		history_add(run_id, seq, event,
-					jb_cstring(psprintf("{\"attempt\": %d, \"retry_in_ms\": " INT64_FORMAT ", \"error\": %s}",
-										attempt, backoff_ms, jb_text(error))));
+		durable_history_add(run_id, seq, event,
+					durable_jb_cstring(psprintf("{\"attempt\": %d, \"retry_in_ms\": " INT64_FORMAT ", \"error\": %s}",
+										attempt, backoff_ms, durable_jb_text(error))));
 		return;
 	}
 
-	history_add(run_id, seq, event,
-				jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
-									attempt, jb_text(error))));
-	engine_resolve_step(run_id, seq, "failed", NULL, error, now);
-	engine_delete_task(run_id, seq);
+	durable_history_add(run_id, seq, event,
+				durable_jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
+									attempt, durable_jb_text(error))));
+	durable_engine_resolve_step(run_id, seq, "failed", NULL, error, now);
+	durable_engine_delete_task(run_id, seq);
 }
 
 /*
- * engine_delete_task: a task's work is done.
+ * durable_engine_delete_task: a task's work is done.
  */
 void
-engine_delete_task(int64 run_id, int seq)
+durable_engine_delete_task(int64 run_id, int seq)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {INT8OID, INT4OID};

@@ -56,6 +56,16 @@ typedef struct WorkerSlot
 	pg_atomic_uint64 next_wake; /* real time it plans to wake up */
 } WorkerSlot;
 
+/* a backend in wf_result(.., wait): its latch is set when the run closes */
+typedef struct ResultWaiter
+{
+	Oid			dboid;			/* InvalidOid: free */
+	int			procno;
+	uint32		key;			/* hash of namespace/workflow id */
+} ResultWaiter;
+
+#define RESULT_WAITERS 256
+
 typedef struct DurableShared
 {
 	pg_atomic_uint32 idle[IDLE_SLOTS];
@@ -67,6 +77,7 @@ typedef struct DurableShared
 	slock_t		mutex;			/* guards worker slots and requests */
 	WorkerSlot	workers[WORKER_SLOTS];
 	NotifyRequest requests[NOTIFY_REQUESTS];
+	ResultWaiter waiters[RESULT_WAITERS];
 } DurableShared;
 
 static DurableShared *shared = NULL;
@@ -86,6 +97,10 @@ static List *pending_queues = NIL;
 /* earliest due time the current transaction created (durable clock) */
 static TimestampTz pending_due = 0;
 static WorkerSlot *my_slot = NULL;
+/* runs the current transaction closed, as result_key()s */
+static List *closed_keys = NIL;
+/* this backend's slot in shared->waiters, or -1 */
+static int	my_waiter = -1;
 /* the committing transaction gave some queue work */
 static bool pending_work = false;
 static bool callback_registered = false;
@@ -125,6 +140,8 @@ durable_shmem_startup_hook(void)
 		pg_atomic_init_u32(&shared->launcher_wanted_db, InvalidOid);
 		for (i = 0; i < NOTIFY_REQUESTS; i++)
 			shared->requests[i].dboid = InvalidOid;
+		for (i = 0; i < RESULT_WAITERS; i++)
+			shared->waiters[i].dboid = InvalidOid;
 		SpinLockInit(&shared->mutex);
 		for (i = 0; i < WORKER_SLOTS; i++)
 		{
@@ -331,6 +348,116 @@ durable_bgw_set_next_wake(TimestampTz when)
 }
 
 /*
+ * Waiting for results.  durable.wf_result(id, wait) sleeps on its latch
+ * instead of re-reading the run every few milliseconds: it registers the
+ * hash of namespace/workflow id in shared memory before it reads the run,
+ * and a transaction that closes runs sets the latches of the waiters for
+ * those ids when it commits (a hash collision only costs a spurious
+ * wake-up and one more read).  Registering first means a close that
+ * commits after the read still finds the waiter.
+ */
+static uint32
+result_key(const char *ns, const char *workflow_id)
+{
+	uint32		h = hash_bytes((const unsigned char *) ns, strlen(ns));
+
+	return hash_combine(h, hash_bytes((const unsigned char *) workflow_id,
+									  strlen(workflow_id)));
+}
+
+/*
+ * durable_run_closed: the current transaction closed this run; its
+ * waiters wake at commit.  Costs a list cell per closed run.
+ */
+void
+durable_run_closed(const char *ns, const char *workflow_id)
+{
+	MemoryContext old;
+
+	if (shared == NULL)
+		return;
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	closed_keys = lappend_int(closed_keys, (int) result_key(ns, workflow_id));
+	MemoryContextSwitchTo(old);
+}
+
+static void
+wake_result_waiters(void)
+{
+	int			i;
+
+	if (shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < RESULT_WAITERS; i++)
+	{
+		ResultWaiter *w = &shared->waiters[i];
+		ListCell   *lc;
+
+		if (w->dboid != MyDatabaseId)
+			continue;
+		foreach(lc, closed_keys)
+			if ((uint32) lfirst_int(lc) == w->key)
+			{
+				SetLatch(&ProcGlobal->allProcs[w->procno].procLatch);
+				break;
+			}
+	}
+	SpinLockRelease(&shared->mutex);
+}
+
+static void
+release_waiter(int code, Datum arg)
+{
+	durable_result_wait_end();
+}
+
+/*
+ * durable_result_wait_begin: register this backend as waiting for the
+ * run of ns/workflow_id to close.  False when it cannot (not preloaded,
+ * or every slot taken): the caller polls instead.
+ */
+bool
+durable_result_wait_begin(const char *ns, const char *workflow_id)
+{
+	static bool exit_hook = false;
+	uint32		key = result_key(ns, workflow_id);
+	int			i;
+
+	if (shared == NULL)
+		return false;
+	if (!exit_hook)
+	{
+		before_shmem_exit(release_waiter, (Datum) 0);
+		exit_hook = true;
+	}
+	durable_result_wait_end();
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < RESULT_WAITERS; i++)
+		if (shared->waiters[i].dboid == InvalidOid)
+		{
+			shared->waiters[i].dboid = MyDatabaseId;
+			shared->waiters[i].procno = DURABLE_MY_PROCNO;
+			shared->waiters[i].key = key;
+			my_waiter = i;
+			break;
+		}
+	SpinLockRelease(&shared->mutex);
+	return my_waiter >= 0;
+}
+
+void
+durable_result_wait_end(void)
+{
+	if (my_waiter < 0 || shared == NULL)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	shared->waiters[my_waiter].dboid = InvalidOid;
+	SpinLockRelease(&shared->mutex);
+	my_waiter = -1;
+}
+
+/*
  * durable_xact_callback: at pre-commit, NOTIFY each queue the transaction
  * gave work whose flag says a worker may be waiting.  This runs before
  * PreCommit_Notify, so the notifications go out with this commit.
@@ -367,9 +494,12 @@ durable_xact_callback(XactEvent event, void *arg)
 			}
 			if (pending_due != 0 || pending_work)
 				wake_worker_if_later(pending_due != 0 ? pending_due : DT_NOEND);
+			if (closed_keys != NIL)
+				wake_result_waiters();
 			pending_queues = NIL;
 			pending_due = 0;
 			pending_work = false;
+			closed_keys = NIL;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
@@ -381,6 +511,7 @@ durable_xact_callback(XactEvent event, void *arg)
 			pending_queues = NIL;
 			pending_due = 0;
 			pending_work = false;
+			closed_keys = NIL;
 			break;
 	}
 }

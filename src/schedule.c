@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * schedule.c
- *	  Schedules: the SQL functions that manage them and fire_schedules,
+ *	  Schedules: the SQL functions that manage them and durable_fire_schedules,
  *	  which the periodic work calls to start the workflows of due fire
  *	  times.
  *
@@ -54,7 +54,7 @@ typedef struct Schedule
 static const char *
 name_arg(FunctionCallInfo fcinfo)
 {
-	return check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	return durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 					  "schedule name", DURABLE_MAX_NAME);
 }
 
@@ -125,7 +125,7 @@ load_schedule(const char *ns, const char *name, Schedule *s, bool must_exist)
 	s->last_workflow_id = SPI_getvalue(tup, desc, 11);
 	s->buffered_fire_at = get_ts(tup, desc, 12);
 	s->created_at = get_ts(tup, desc, 13);
-	cron_parse(s->spec, s->timezone, &s->cron);
+	durable_cron_parse(s->spec, s->timezone, &s->cron);
 	return true;
 }
 
@@ -232,29 +232,29 @@ fire(Schedule *s, TimestampTz fire_time, const char *overlap, TimestampTz now)
 			return NULL;
 		}
 		if (strcmp(overlap, "cancel_other") == 0)
-			engine_cancel_run(run_id, psprintf("schedule %s overlap", s->name), now);
+			durable_engine_cancel_run(run_id, psprintf("schedule %s overlap", s->name), now);
 		else if (strcmp(overlap, "terminate_other") == 0)
 		{
-			history_add(run_id, 0, "terminate_requested",
-						jb_cstring(psprintf("{\"reason\": %s}",
-											json_quote(psprintf("schedule %s overlap", s->name)))));
-			engine_close_run(run_id, "terminated", NULL,
-							 jb_cstring("{\"type\": \"terminated\", \"message\": \"schedule overlap\"}"),
+			durable_history_add(run_id, 0, "terminate_requested",
+						durable_jb_cstring(psprintf("{\"reason\": %s}",
+											durable_json_quote(psprintf("schedule %s overlap", s->name)))));
+			durable_engine_close_run(run_id, "terminated", NULL,
+							 durable_jb_cstring("{\"type\": \"terminated\", \"message\": \"schedule overlap\"}"),
 							 now);
 		}
 	}
-	start_run(s->ns, workflow_id, s->type, s->queue, s->input, s->options,
+	durable_start_run(s->ns, workflow_id, s->type, s->queue, s->input, s->options,
 			  NULL, 0, 0, now);
 	s->last_workflow_id = workflow_id;
 	return workflow_id;
 }
 
 /*
- * fire_schedules: due fire times of unpaused schedules, and buffered
+ * durable_fire_schedules: due fire times of unpaused schedules, and buffered
  * fires whose blocking run has closed.  Part of the periodic work.
  */
 int
-fire_schedules(TimestampTz now, int limit)
+durable_fire_schedules(TimestampTz now, int limit)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
@@ -313,7 +313,7 @@ fire_schedules(TimestampTz now, int limit)
 			else
 				skipped++;
 			last = s.next_fire_at;
-			s.next_fire_at = cron_next(&s.cron, s.next_fire_at, s.created_at);
+			s.next_fire_at = durable_cron_next(&s.cron, s.next_fire_at, s.created_at);
 			handled++;
 		}
 		save_schedule(&s, last, fired, skipped);
@@ -335,12 +335,12 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	static const char *const keys[] = {"queue", "timezone", "overlap",
 	"catchup_window", "paused", "note", "workflow_options", NULL};
 	const char *ctx = "schedule options";
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
 	const char *spec;
 	const char *type;
-	Jsonb	   *input = get_jsonb_arg(fcinfo, 3);
-	Jsonb	   *options = get_jsonb_arg(fcinfo, 4);
+	Jsonb	   *input = durable_get_jsonb_arg(fcinfo, 3);
+	Jsonb	   *options = durable_get_jsonb_arg(fcinfo, 4);
 	char	   *queue;
 	char	   *timezone;
 	char	   *overlap;
@@ -356,15 +356,15 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	char		nulls[14] = "              ";
 	DurableCall call;
 
-	spec = check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1), "schedule spec", 200);
-	type = check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), "workflow name", DURABLE_MAX_NAME);
-	check_payload(input, "schedule input");
-	jb_check_keys(options, ctx, keys);
-	queue = jb_get_string(options, "queue", ctx, DURABLE_MAX_QUEUE, false);
+	spec = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1), "schedule spec", 200);
+	type = durable_check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), "workflow name", DURABLE_MAX_NAME);
+	durable_check_payload(input, "schedule input");
+	durable_jb_check_keys(options, ctx, keys);
+	queue = durable_jb_get_string(options, "queue", ctx, DURABLE_MAX_QUEUE, false);
 	if (queue)
-		check_queue_cstring(queue);
-	timezone = jb_get_string(options, "timezone", ctx, 100, false);
-	overlap = jb_get_string(options, "overlap", ctx, 32, false);
+		durable_check_queue_cstring(queue);
+	timezone = durable_jb_get_string(options, "timezone", ctx, 100, false);
+	overlap = durable_jb_get_string(options, "overlap", ctx, 32, false);
 	if (overlap && strcmp(overlap, "skip") != 0 && strcmp(overlap, "buffer_one") != 0 &&
 		strcmp(overlap, "allow_all") != 0 && strcmp(overlap, "cancel_other") != 0 &&
 		strcmp(overlap, "terminate_other") != 0)
@@ -372,16 +372,16 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("invalid schedule options: unknown overlap policy \"%s\"", overlap),
 				 errhint("Use skip, buffer_one, allow_all, cancel_other or terminate_other.")));
-	jb_get_duration_ms(options, "catchup_window", ctx, &catchup_ms);
-	v = jb_get(options, "paused");
+	durable_jb_get_duration_ms(options, "catchup_window", ctx, &catchup_ms);
+	v = durable_jb_get(options, "paused");
 	if (v && v->type == jbvBool)
 		paused = v->val.boolean;
 	else if (v && v->type != jbvNull)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("invalid schedule options: \"paused\" must be true or false")));
-	note = jb_get_string(options, "note", ctx, 1000, false);
-	v = jb_get(options, "workflow_options");
+	note = durable_jb_get_string(options, "note", ctx, 1000, false);
+	v = durable_jb_get(options, "workflow_options");
 	if (v && v->type != jbvNull)
 	{
 		wopts = JsonbValueToJsonb(v);
@@ -389,13 +389,13 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("invalid schedule options: \"workflow_options\" must be a JSON object")));
-		if (jb_get(wopts, "start_delay") || jb_get(wopts, "request_id"))
+		if (durable_jb_get(wopts, "start_delay") || durable_jb_get(wopts, "request_id"))
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("invalid schedule options: workflow_options cannot set start_delay or request_id")));
 	}
-	cron_parse(spec, timezone, &cron);
-	next = cron_next(&cron, now, now);
+	durable_cron_parse(spec, timezone, &cron);
+	next = durable_cron_next(&cron, now, now);
 	if (next == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
@@ -412,7 +412,7 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	values[5] = PointerGetDatum(input);
 	nulls[5] = input ? ' ' : 'n';
 	values[6] = CStringGetTextDatum(queue ? queue : "default");
-	values[7] = PointerGetDatum(wopts ? wopts : jb_cstring("{}"));
+	values[7] = PointerGetDatum(wopts ? wopts : durable_jb_cstring("{}"));
 	values[8] = CStringGetTextDatum(overlap ? overlap : "skip");
 	values[9] = Float8GetDatum((double) catchup_ms);
 	values[10] = BoolGetDatum(paused);
@@ -463,9 +463,9 @@ PG_FUNCTION_INFO_V1(durable_schedule_pause);
 Datum
 durable_schedule_pause(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
-	const char *note = check_note_arg(fcinfo, 1);
+	const char *note = durable_check_note_arg(fcinfo, 1);
 	DurableCall call;
 	Schedule	s;
 
@@ -487,9 +487,9 @@ PG_FUNCTION_INFO_V1(durable_schedule_unpause);
 Datum
 durable_schedule_unpause(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
-	const char *note = check_note_arg(fcinfo, 1);
+	const char *note = durable_check_note_arg(fcinfo, 1);
 	TimestampTz now = durable_now();
 	DurableCall call;
 	Schedule	s;
@@ -500,7 +500,7 @@ durable_schedule_unpause(PG_FUNCTION_ARGS)
 	if (s.paused)
 	{
 		s.paused = false;
-		s.next_fire_at = cron_next(&s.cron, now, s.created_at);
+		s.next_fire_at = durable_cron_next(&s.cron, now, s.created_at);
 	}
 	save_schedule(&s, 0, 0, 0);
 	set_note(&s, note);
@@ -516,7 +516,7 @@ PG_FUNCTION_INFO_V1(durable_schedule_trigger);
 Datum
 durable_schedule_trigger(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
 	TimestampTz now = durable_now();
 	DurableCall call;
@@ -556,7 +556,7 @@ PG_FUNCTION_INFO_V1(durable_schedule_backfill);
 Datum
 durable_schedule_backfill(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
 	TimestampTz now = durable_now();
 	TimestampTz start;
@@ -584,8 +584,8 @@ durable_schedule_backfill(PG_FUNCTION_ARGS)
 	load_schedule(ns, name, &s, true);
 	/* backfilled runs are older fires: the latest fire's run stays last */
 	last_workflow_id = s.last_workflow_id;
-	for (t = cron_next(&s.cron, start - 1, s.created_at); t != 0 && t < end;
-		 t = cron_next(&s.cron, t, s.created_at))
+	for (t = durable_cron_next(&s.cron, start - 1, s.created_at); t != 0 && t < end;
+		 t = durable_cron_next(&s.cron, t, s.created_at))
 	{
 		if (++count > 10000)
 			ereport(ERROR,
@@ -607,7 +607,7 @@ durable_schedule_delete(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TEXTOID, TEXTOID};
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
 	Datum		values[2];
 	DurableCall call;
@@ -642,10 +642,10 @@ durable_schedule_next_times(PG_FUNCTION_ARGS)
 	TimestampTz anchor;
 	int			i;
 
-	spec = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), "schedule spec", 200);
-	count = check_positive_int(PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), "count", 1000);
+	spec = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), "schedule spec", 200);
+	count = durable_check_positive_int(PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), "count", 1000);
 	if (!PG_ARGISNULL(2))
-		timezone = check_name(PG_GETARG_TEXT_PP(2), "time zone", 100);
+		timezone = durable_check_name(PG_GETARG_TEXT_PP(2), "time zone", 100);
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
 	{
 		t = PG_GETARG_TIMESTAMPTZ(3);
@@ -654,7 +654,7 @@ durable_schedule_next_times(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("after must be a finite time")));
 	}
-	cron_parse(spec, timezone, &cron);
+	durable_cron_parse(spec, timezone, &cron);
 	anchor = t;
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	for (i = 0; i < count; i++)
@@ -662,7 +662,7 @@ durable_schedule_next_times(PG_FUNCTION_ARGS)
 		Datum		v;
 		bool		isnull = false;
 
-		t = cron_next(&cron, t, anchor);
+		t = durable_cron_next(&cron, t, anchor);
 		if (t == 0)
 			break;
 		v = TimestampTzGetDatum(t);

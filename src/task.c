@@ -20,7 +20,7 @@
 #include "task.h"
 
 Jsonb *
-get_jsonb_arg(FunctionCallInfo fcinfo, int argno)
+durable_get_jsonb_arg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return NULL;
@@ -49,12 +49,12 @@ stale_token(int64 token)
 }
 
 /*
- * task_lookup: find and lock the task leased under this token, and check
+ * durable_task_lookup: find and lock the task leased under this token, and check
  * that the caller may work its queue.  Raises DU004 when the token is not
  * current.
  */
 void
-task_lookup(int64 token, Oid caller, TaskRef *task)
+durable_task_lookup(int64 token, Oid caller, TaskRef *task)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
@@ -128,13 +128,13 @@ end_workflow_task(TaskRef *task, TimestampTz now)
 }
 
 /*
- * step_insert_or_match: create journal entry (run, seq) once.  If it
+ * durable_step_insert_or_match: create journal entry (run, seq) once.  If it
  * exists with the same kind and name, this is a replay or a retried call:
  * nothing changes (*inserted = false).  Another kind or name is a
  * nondeterminism error naming both.
  */
 void
-step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
+durable_step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
 					 const char *status, Jsonb *input, Jsonb *result,
 					 const char *queue, Jsonb *options, TimestampTz now,
 					 TimestampTz due_at, bool *inserted)
@@ -196,7 +196,7 @@ step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
 }
 
 /*
- * record_one_step / record_steps: checkpoint local steps.  The first
+ * record_one_step / durable_record_steps: checkpoint local steps.  The first
  * recorded result of a seq wins; recording it again is a no-op.
  */
 static void
@@ -210,14 +210,14 @@ record_one_step(TaskRef *task, int64 seq, const char *name, Jsonb *result,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("step seq must be between 1 and %d", PG_INT32_MAX),
 				 errdetail("The value given was " INT64_FORMAT ".", seq)));
-	check_payload(result, "step result");
-	step_insert_or_match(task->run_id, (int) seq, "local", name, "completed",
-						 NULL, result ? result : jb_cstring("null"), NULL, NULL,
+	durable_check_payload(result, "step result");
+	durable_step_insert_or_match(task->run_id, (int) seq, "local", name, "completed",
+						 NULL, result ? result : durable_jb_cstring("null"), NULL, NULL,
 						 now, DURABLE_NO_TIME, &inserted);
 }
 
 void
-record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
+durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 {
 	static const char *const keys[] = {"seq", "name", "result", NULL};
 	JsonbIterator *it;
@@ -253,13 +253,13 @@ record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("invalid step %d: expected a JSON object", n)));
 		step = JsonbValueToJsonb(&v);
-		jb_check_keys(step, "step", keys);
-		if (!jb_get_int(step, "seq", "step", 1, PG_INT32_MAX, &seq))
+		durable_jb_check_keys(step, "step", keys);
+		if (!durable_jb_get_int(step, "seq", "step", 1, PG_INT32_MAX, &seq))
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("invalid step: \"seq\" is missing")));
-		name = jb_get_string(step, "name", "step", DURABLE_MAX_NAME, true);
-		res = jb_get(step, "result");
+		name = durable_jb_get_string(step, "name", "step", DURABLE_MAX_NAME, true);
+		res = durable_jb_get(step, "result");
 		record_one_step(task, seq, name, res ? JsonbValueToJsonb(res) : NULL, now);
 	}
 }
@@ -280,12 +280,12 @@ durable_step_record(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("step seq must not be NULL")));
-	name = check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
+	name = durable_check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 					  "step name", DURABLE_MAX_NAME);
 	durable_enter(&call);
-	task_lookup(token, call.saved_userid, &task);
+	durable_task_lookup(token, call.saved_userid, &task);
 	require_workflow_task(&task, "durable.step_record");
-	record_one_step(&task, PG_GETARG_INT32(1), name, get_jsonb_arg(fcinfo, 3),
+	record_one_step(&task, PG_GETARG_INT32(1), name, durable_get_jsonb_arg(fcinfo, 3),
 					durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
@@ -299,7 +299,7 @@ Datum
 durable_step_record_many(PG_FUNCTION_ARGS)
 {
 	int64		token = get_token_arg(fcinfo);
-	Jsonb	   *steps = get_jsonb_arg(fcinfo, 1);
+	Jsonb	   *steps = durable_get_jsonb_arg(fcinfo, 1);
 	DurableCall call;
 	TaskRef		task;
 
@@ -308,9 +308,9 @@ durable_step_record_many(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("steps must not be NULL")));
 	durable_enter(&call);
-	task_lookup(token, call.saved_userid, &task);
+	durable_task_lookup(token, call.saved_userid, &task);
 	require_workflow_task(&task, "durable.step_record");
-	record_steps(&task, steps, durable_now());
+	durable_record_steps(&task, steps, durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }
@@ -325,8 +325,8 @@ Datum
 durable_task_suspend(PG_FUNCTION_ARGS)
 {
 	int64		token = get_token_arg(fcinfo);
-	Jsonb	   *commands = get_jsonb_arg(fcinfo, 1);
-	Jsonb	   *steps = get_jsonb_arg(fcinfo, 2);
+	Jsonb	   *commands = durable_get_jsonb_arg(fcinfo, 1);
+	Jsonb	   *steps = durable_get_jsonb_arg(fcinfo, 2);
 	TimestampTz now = durable_now();
 	DurableCall call;
 	TaskRef		task;
@@ -337,48 +337,48 @@ durable_task_suspend(PG_FUNCTION_ARGS)
 				 errmsg("commands must not be NULL"),
 				 errhint("Pass a JSON array of commands; [] waits for steps already pending.")));
 	durable_enter(&call);
-	task_lookup(token, call.saved_userid, &task);
+	durable_task_lookup(token, call.saved_userid, &task);
 	require_workflow_task(&task, "durable.task_suspend");
-	record_steps(&task, steps, now);
-	apply_commands(&task, commands, now);
+	durable_record_steps(&task, steps, now);
+	durable_apply_commands(&task, commands, now);
 	end_workflow_task(&task, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }
 
 /*
- * task_complete_one: finish one task.  A workflow task's result closes the
+ * durable_task_complete_one: finish one task.  A workflow task's result closes the
  * run; an activity's result resolves its step and wakes the workflow.
  */
 void
-task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
+durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 				  TimestampTz now)
 {
 	TaskRef		task;
 
-	check_payload(result, "result");
+	durable_check_payload(result, "result");
 	if (result == NULL)
-		result = jb_cstring("null");
+		result = durable_jb_cstring("null");
 	if (steps == NULL)
 	{
 		/* the common case: one statement finds the task and closes its run */
 		int64		run_id;
 		int			seq;
 
-		if (engine_complete_by_token(token, result, caller, now, &run_id, &seq))
+		if (durable_engine_complete_by_token(token, result, caller, now, &run_id, &seq))
 			return;
 		if (run_id == 0)
 			stale_token(token);
-		engine_resolve_step(run_id, seq, "completed", result, NULL, now);
-		engine_delete_task(run_id, seq);
+		durable_engine_resolve_step(run_id, seq, "completed", result, NULL, now);
+		durable_engine_delete_task(run_id, seq);
 		return;
 	}
-	task_lookup(token, caller, &task);
+	durable_task_lookup(token, caller, &task);
 	durable_queue_slot_freed(task.ns, task.queue);
 	if (task.is_workflow)
 	{
-		record_steps(&task, steps, now);
-		engine_close_run(task.run_id, "completed", result, NULL, now);
+		durable_record_steps(&task, steps, now);
+		durable_engine_close_run(task.run_id, "completed", result, NULL, now);
 	}
 	else
 	{
@@ -387,8 +387,8 @@ task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 					(errcode(ERRCODE_DURABLE_WRONG_TASK_KIND),
 					 errmsg("an activity task cannot record steps"),
 					 errhint("Only workflow tasks keep a journal.")));
-		engine_resolve_step(task.run_id, task.seq, "completed", result, NULL, now);
-		engine_delete_task(task.run_id, task.seq);
+		durable_engine_resolve_step(task.run_id, task.seq, "completed", result, NULL, now);
+		durable_engine_delete_task(task.run_id, task.seq);
 	}
 }
 
@@ -403,11 +403,11 @@ continue_as_new(TaskRef *task, Jsonb *input, TimestampTz now)
 {
 	int64		new_run;
 
-	check_payload(input, "continue-as-new input");
-	engine_close_run(task->run_id, "continued_as_new", NULL, NULL, now);
-	new_run = engine_next_run(task->run_id, input, false, now, now);
-	history_add(task->run_id, 0, "continued_as_new",
-				jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT "}", new_run)));
+	durable_check_payload(input, "continue-as-new input");
+	durable_engine_close_run(task->run_id, "continued_as_new", NULL, NULL, now);
+	new_run = durable_engine_next_run(task->run_id, input, false, now, now);
+	durable_history_add(task->run_id, 0, "continued_as_new",
+				durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT "}", new_run)));
 }
 
 /*
@@ -418,26 +418,26 @@ Datum
 durable_task_complete(PG_FUNCTION_ARGS)
 {
 	int64		token = get_token_arg(fcinfo);
-	Jsonb	   *can = get_jsonb_arg(fcinfo, 3);
+	Jsonb	   *can = durable_get_jsonb_arg(fcinfo, 3);
 	TimestampTz now = durable_now();
 	DurableCall call;
 
 	durable_enter(&call);
 	if (can == NULL)
-		task_complete_one(token, get_jsonb_arg(fcinfo, 1), get_jsonb_arg(fcinfo, 2),
+		durable_task_complete_one(token, durable_get_jsonb_arg(fcinfo, 1), durable_get_jsonb_arg(fcinfo, 2),
 						  call.saved_userid, now);
 	else
 	{
 		TaskRef		task;
 
-		task_lookup(token, call.saved_userid, &task);
+		durable_task_lookup(token, call.saved_userid, &task);
 		require_workflow_task(&task, "continue-as-new");
 		if (!PG_ARGISNULL(1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("a run that continues as new has no result"),
 					 errhint("Pass result => NULL with continue_as_new.")));
-		record_steps(&task, get_jsonb_arg(fcinfo, 2), now);
+		durable_record_steps(&task, durable_get_jsonb_arg(fcinfo, 2), now);
 		continue_as_new(&task, can, now);
 	}
 	durable_leave(&call);
@@ -445,16 +445,16 @@ durable_task_complete(PG_FUNCTION_ARGS)
 }
 
 /*
- * complete_many: tokens[i] is finished with results[i] (NULL results: all
+ * durable_complete_many: tokens[i] is finished with results[i] (NULL results: all
  * null).  Shared by task_complete_many and task_poll.
  */
-void		complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
+void		durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
 						  TimestampTz now);
 static bool complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull,
 									   int ntok, Oid caller, TimestampTz now);
 
 void
-complete_many(ArrayType *tokens, ArrayType *results, Oid caller, TimestampTz now)
+durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller, TimestampTz now)
 {
 	Datum	   *tok;
 	bool	   *tnull;
@@ -496,12 +496,12 @@ complete_many(ArrayType *tokens, ArrayType *results, Oid caller, TimestampTz now
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("tokens must not contain NULL")));
 		if (res && !rnull[i])
-			check_payload(DatumGetJsonbP(res[i]), "result");
+			durable_check_payload(DatumGetJsonbP(res[i]), "result");
 	}
 	if (ntok > 1 && complete_workflows_at_once(tok, res, rnull, ntok, caller, now))
 		return;
 	for (i = 0; i < ntok; i++)
-		task_complete_one(DatumGetInt64(tok[i]),
+		durable_task_complete_one(DatumGetInt64(tok[i]),
 						  (res && !rnull[i]) ? DatumGetJsonbP(res[i]) : NULL,
 						  NULL, caller, now);
 }
@@ -516,9 +516,9 @@ cmp_int64(const void *a, const void *b)
 }
 
 /*
- * complete_workflows_at_once: the batch path of complete_many.  When every
+ * complete_workflows_at_once: the batch path of durable_complete_many.  When every
  * token is a distinct, current workflow-task token, the runs close
- * together (engine_close_runs) instead of two statements per token.
+ * together (durable_engine_close_runs) instead of two statements per token.
  * Otherwise (activity tokens, stale or repeated tokens) it returns false
  * having changed nothing but row locks, and the caller completes token by
  * token, in order, which also raises the precise error.
@@ -533,7 +533,7 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 	Datum	   *run_ids = palloc(sizeof(Datum) * ntok);
 	Datum	   *outputs = palloc(sizeof(Datum) * ntok);
 	Datum		values[1];
-	Jsonb	   *null_result = jb_cstring("null");
+	Jsonb	   *null_result = durable_jb_cstring("null");
 	bool		isnull;
 	int			i;
 
@@ -565,7 +565,7 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 		run_ids[i] = SPI_getbinval(tup, desc, 2, &isnull);
 		outputs[i] = (res && !rnull[i]) ? res[i] : PointerGetDatum(null_result);
 	}
-	/* rights per task, as task_lookup checks them (tuples are read first) */
+	/* rights per task, as durable_task_lookup checks them (tuples are read first) */
 	{
 		char	  **ns = palloc(sizeof(char *) * ntok);
 		char	  **queue = palloc(sizeof(char *) * ntok);
@@ -583,7 +583,7 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 			}
 	}
 
-	if (engine_close_runs(PointerGetDatum(construct_array(run_ids, ntok, INT8OID, 8,
+	if (durable_engine_close_runs(PointerGetDatum(construct_array(run_ids, ntok, INT8OID, 8,
 														  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
 						  PointerGetDatum(construct_array(outputs, ntok, JSONBOID, -1,
 														  false, TYPALIGN_INT)),
@@ -603,7 +603,7 @@ durable_task_complete_many(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("tokens must not be NULL")));
 	durable_enter(&call);
-	complete_many(PG_GETARG_ARRAYTYPE_P(0),
+	durable_complete_many(PG_GETARG_ARRAYTYPE_P(0),
 				  PG_ARGISNULL(1) ? NULL : PG_GETARG_ARRAYTYPE_P(1),
 				  call.saved_userid, durable_now());
 	durable_leave(&call);
@@ -627,7 +627,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 	static SPIPlanPtr retry_plan = NULL;
 	static const Oid types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	int64		token = get_token_arg(fcinfo);
-	Jsonb	   *error = get_jsonb_arg(fcinfo, 1);
+	Jsonb	   *error = durable_get_jsonb_arg(fcinfo, 1);
 	bool		retryable = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
 	TimestampTz now = durable_now();
 	DurableCall call;
@@ -638,24 +638,24 @@ durable_task_fail(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("error must not be NULL"),
 				 errhint("Pass {\"type\": \"...\", \"message\": \"...\"} or a string.")));
-	check_payload(error, "error");
-	error = jb_error_object(error);
+	durable_check_payload(error, "error");
+	error = durable_jb_error_object(error);
 
 	durable_enter(&call);
-	task_lookup(token, call.saved_userid, &task);
+	durable_task_lookup(token, call.saved_userid, &task);
 	durable_queue_slot_freed(task.ns, task.queue);
 	if (!task.is_workflow)
-		engine_activity_failed(task.run_id, task.seq, error, retryable,
+		durable_engine_activity_failed(task.run_id, task.seq, error, retryable,
 							   "activity_attempt_failed", now);
 	else if (retryable)
 	{
 		RetryPolicy policy;
 		Datum		values[3];
 
-		retry_policy_parse(NULL, &policy, "retry policy");
+		durable_retry_policy_parse(NULL, &policy, "retry policy");
 		values[0] = Int64GetDatum(task.run_id);
 		values[1] = TimestampTzGetDatum(now);
-		values[2] = TimestampTzGetDatum(now + retry_backoff_ms(&policy, task.attempt) * 1000);
+		values[2] = TimestampTzGetDatum(now + durable_retry_backoff_ms(&policy, task.attempt) * 1000);
 		durable_plan(&retry_plan,
 					 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
 					 "       token = NULL, worker = NULL, rerun = false, created_at = $2 "
@@ -663,12 +663,12 @@ durable_task_fail(PG_FUNCTION_ARGS)
 					 3, types);
 		durable_exec(retry_plan, values, NULL, false, 0);
 		durable_bgw_wake(DatumGetTimestampTz(values[2]));
-		history_add(task.run_id, 0, "workflow_task_failed",
-					jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
-										task.attempt, jb_text(error))));
+		durable_history_add(task.run_id, 0, "workflow_task_failed",
+					durable_jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
+										task.attempt, durable_jb_text(error))));
 	}
 	else
-		engine_close_run(task.run_id,
+		durable_engine_close_run(task.run_id,
 						 task.cancel_requested ? "cancelled" : "failed",
 						 NULL, error, now);
 	durable_leave(&call);
@@ -687,7 +687,7 @@ durable_task_heartbeat(PG_FUNCTION_ARGS)
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[4] = {INT8OID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID};
 	int64		token = get_token_arg(fcinfo);
-	Jsonb	   *details = get_jsonb_arg(fcinfo, 1);
+	Jsonb	   *details = durable_get_jsonb_arg(fcinfo, 1);
 	Interval   *lease;
 	TimestampTz now = durable_now();
 	Datum		values[4];
@@ -697,13 +697,13 @@ durable_task_heartbeat(PG_FUNCTION_ARGS)
 	bool		cancel;
 
 	lease = PG_ARGISNULL(2) ? NULL :
-		check_interval(PG_GETARG_INTERVAL_P(2), "lease", false);
-	check_payload(details, "heartbeat details");
+		durable_check_interval(PG_GETARG_INTERVAL_P(2), "lease", false);
+	durable_check_payload(details, "heartbeat details");
 
 	durable_enter(&call);
-	task_lookup(token, call.saved_userid, &task);
+	durable_task_lookup(token, call.saved_userid, &task);
 	values[0] = Int64GetDatum(token);
-	values[1] = TimestampTzGetDatum(lease ? now + interval_to_ms(lease) * 1000 : 0);
+	values[1] = TimestampTzGetDatum(lease ? now + durable_interval_to_ms(lease) * 1000 : 0);
 	nulls[1] = lease ? ' ' : 'n';
 	values[2] = PointerGetDatum(details);
 	nulls[2] = details ? ' ' : 'n';
@@ -742,7 +742,7 @@ durable_task_release(PG_FUNCTION_ARGS)
 	TaskRef		task;
 
 	durable_enter(&call);
-	task_lookup(token, call.saved_userid, &task);
+	durable_task_lookup(token, call.saved_userid, &task);
 	values[0] = Int64GetDatum(token);
 	values[1] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
@@ -752,8 +752,8 @@ durable_task_release(PG_FUNCTION_ARGS)
 				 " WHERE token = $1",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
-	history_add(task.run_id, task.seq, "task_released",
-				jb_cstring(psprintf("{\"attempt\": %d}", task.attempt)));
+	durable_history_add(task.run_id, task.seq, "task_released",
+				durable_jb_cstring(psprintf("{\"attempt\": %d}", task.attempt)));
 	durable_queue_gained_work(task.ns, task.queue);
 	durable_leave(&call);
 	PG_RETURN_VOID();

@@ -23,16 +23,16 @@ typedef struct TaskRef
 	bool		cancel_requested;
 } TaskRef;
 
-extern void task_lookup(int64 token, Oid caller, TaskRef *task);
-extern void task_complete_one(int64 token, Jsonb *result, Jsonb *steps,
+extern void durable_task_lookup(int64 token, Oid caller, TaskRef *task);
+extern void durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps,
 							  Oid caller, TimestampTz now);
-extern void record_steps(TaskRef *task, Jsonb *steps, TimestampTz now);
-extern void apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now);
-extern void step_insert_or_match(int64 run_id, int seq, const char *kind,
+extern void durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now);
+extern void durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now);
+extern void durable_step_insert_or_match(int64 run_id, int seq, const char *kind,
 								 const char *name, const char *status,
 								 Jsonb *input, Jsonb *result, const char *queue,
 								 Jsonb *options, TimestampTz now,
 								 TimestampTz due_at, bool *inserted);
-extern Jsonb *get_jsonb_arg(FunctionCallInfo fcinfo, int argno);
+extern Jsonb *durable_get_jsonb_arg(FunctionCallInfo fcinfo, int argno);
 
 #endif							/* DURABLE_TASK_H */

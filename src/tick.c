@@ -26,12 +26,12 @@
 #include "tick.h"
 
 /*
- * expire_leases: leased tasks whose lease ran out.  A workflow task is
+ * durable_expire_leases: leased tasks whose lease ran out.  A workflow task is
  * made ready again; an activity attempt failed by timeout and is retried
  * by its policy (or its step fails).
  */
 int
-expire_leases(TimestampTz now, int limit)
+durable_expire_leases(TimestampTz now, int limit)
 {
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr ready_plan = NULL;
@@ -90,12 +90,12 @@ expire_leases(TimestampTz now, int limit)
 			if (SPI_processed == 1)
 				durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 										  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-			history_add(runs[i], 0, "workflow_task_timed_out",
-						jb_cstring(psprintf("{\"attempt\": %d}", attempts[i])));
+			durable_history_add(runs[i], 0, "workflow_task_timed_out",
+						durable_jb_cstring(psprintf("{\"attempt\": %d}", attempts[i])));
 		}
 		else
-			engine_activity_failed(runs[i], seqs[i],
-								   jb_cstring(psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
+			durable_engine_activity_failed(runs[i], seqs[i],
+								   durable_jb_cstring(psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
 													   "\"message\": \"activity attempt timed out (%s)\"}",
 													   kinds[i], kinds[i])),
 								   true, "activity_attempt_timed_out", now);
@@ -105,7 +105,7 @@ expire_leases(TimestampTz now, int limit)
 
 /*
  * fire_due_timers: due sleep steps complete in one set-based statement,
- * then their runs are woken together (engine_wake_workflows): 10,000
+ * then their runs are woken together (durable_engine_wake_workflows): 10,000
  * timers due at the same second fire in a few rounds, not thousands of
  * statements.
  */
@@ -137,7 +137,7 @@ fire_due_timers(TimestampTz now, int limit)
 		return 0;
 	run_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
 								false, -1);
-	engine_wake_workflows(run_ids, now);
+	durable_engine_wake_workflows(run_ids, now);
 	return fired;
 }
 
@@ -223,11 +223,11 @@ fire_due_steps(TimestampTz now, int limit)
 									   "\"message\": \"%s timed out (%s)\"}",
 									   timeout, x->kind, timeout);
 
-			history_add(x->run_id, x->seq, psprintf("%s_timed_out", x->kind),
-						jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
+			durable_history_add(x->run_id, x->seq, psprintf("%s_timed_out", x->kind),
+						durable_jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
 											x->attempt, err)));
-			engine_resolve_step(x->run_id, x->seq, "failed", NULL, jb_cstring(err), now);
-			engine_delete_task(x->run_id, x->seq);
+			durable_engine_resolve_step(x->run_id, x->seq, "failed", NULL, durable_jb_cstring(err), now);
+			durable_engine_delete_task(x->run_id, x->seq);
 			continue;
 		}
 		/* nothing due yet for this step: arm its next deadline, if any */
@@ -274,10 +274,10 @@ expire_runs(TimestampTz now, int limit)
 	}
 	for (i = 0; i < n; i++)
 	{
-		Jsonb	   *err = jb_cstring("{\"type\": \"timeout\", \"timeout_type\": \"workflow\", "
+		Jsonb	   *err = durable_jb_cstring("{\"type\": \"timeout\", \"timeout_type\": \"workflow\", "
 									 "\"message\": \"workflow timed out\"}");
 
-		engine_close_run(runs[i], "timed_out", NULL, err, now);
+		durable_engine_close_run(runs[i], "timed_out", NULL, err, now);
 	}
 	return n;
 }
@@ -286,7 +286,7 @@ expire_runs(TimestampTz now, int limit)
  * wake_delayed_queues: tasks that were ready later than they were made
  * (start delay, retry backoff) and came due since the last round, and
  * rate-limited queues with ready work and a whole token in the bucket
- * (tick_next_due plans a round for the next token of an empty bucket):
+ * (durable_tick_next_due plans a round for the next token of an empty bucket):
  * their queues get a NOTIFY (subject to the idle flag).
  */
 static void
@@ -349,11 +349,11 @@ purge_closed_runs(TimestampTz now, int limit)
 }
 
 /*
- * tick_next_due: the earliest time any of the above has work, so the
+ * durable_tick_next_due: the earliest time any of the above has work, so the
  * background worker can sleep until then.  0 when nothing is scheduled.
  */
 TimestampTz
-tick_next_due(TimestampTz now)
+durable_tick_next_due(TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {TIMESTAMPTZOID};
@@ -393,7 +393,7 @@ tick_next_due(TimestampTz now)
 static int
 part_expire_leases(TimestampTz since, TimestampTz now, int limit)
 {
-	return expire_leases(now, limit);
+	return durable_expire_leases(now, limit);
 }
 
 static int
@@ -417,7 +417,7 @@ part_expire_runs(TimestampTz since, TimestampTz now, int limit)
 static int
 part_fire_schedules(TimestampTz since, TimestampTz now, int limit)
 {
-	return fire_schedules(now, limit);
+	return durable_fire_schedules(now, limit);
 }
 
 static int
@@ -509,12 +509,12 @@ run_part(int i, TimestampTz since, TimestampTz now, int limit)
 bool		durable_tick_backoff = false;
 
 /*
- * tick_once: one round of every part, each bounded by limit (timers: ten
+ * durable_tick_once: one round of every part, each bounded by limit (timers: ten
  * times that).  Returns the number of items handled; *more is set when a
  * part hit its limit.
  */
 int
-tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
+durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 {
 	TimestampTz real_now = GetCurrentTimestamp();
 	int			total = 0;
@@ -561,7 +561,7 @@ durable_tick(PG_FUNCTION_ARGS)
 	if (last == 0 || last > now)
 		last = now - USECS_PER_DAY;
 	durable_enter(&call);
-	total = tick_once(last, now, durable_bgw_batch_size, &more);
+	total = durable_tick_once(last, now, durable_bgw_batch_size, &more);
 	durable_leave(&call);
 	last = now;
 	PG_RETURN_INT32(total);

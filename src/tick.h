@@ -11,10 +11,10 @@
 
 #include "durable.h"
 
-extern int	expire_leases(TimestampTz now, int limit);
+extern int	durable_expire_leases(TimestampTz now, int limit);
 extern bool durable_tick_backoff;
-extern int	tick_once(TimestampTz since, TimestampTz now, int limit, bool *more);
-extern TimestampTz tick_next_due(TimestampTz now);
-extern int	fire_schedules(TimestampTz now, int limit);
+extern int	durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more);
+extern TimestampTz durable_tick_next_due(TimestampTz now);
+extern int	durable_fire_schedules(TimestampTz now, int limit);
 
 #endif							/* DURABLE_TICK_H */

@@ -20,17 +20,17 @@
 
 /*
  * The SQLSTATE of input errors: DU001, or DU002 while commands are
- * validated (apply_commands), so every malformed command reports DU002.
+ * validated (durable_apply_commands), so every malformed command reports DU002.
  * durable_enter resets it, so an error cannot leave it behind.
  */
 int			durable_input_errcode = ERRCODE_DURABLE_INVALID_ARGUMENT;
 
 /*
- * check_name: a name (workflow type, activity, signal, worker, id) must be
+ * durable_check_name: a name (workflow type, activity, signal, worker, id) must be
  * non-NULL, non-empty and at most maxlen bytes.  Returns it as a C string.
  */
 const char *
-check_name(text *t, const char *what, int maxlen)
+durable_check_name(text *t, const char *what, int maxlen)
 {
 	char	   *s;
 	int			len;
@@ -50,7 +50,7 @@ check_name(text *t, const char *what, int maxlen)
 				(errcode(durable_input_errcode),
 				 errmsg("%s is too long", what),
 				 errdetail("It has %d bytes; the limit is %d.", len, maxlen)));
-	check_no_control_chars(s, len, what, false);
+	durable_check_no_control_chars(s, len, what, false);
 	return s;
 }
 
@@ -67,14 +67,14 @@ memchr_control(const char *s, int len)
 }
 
 /*
- * check_no_control_chars: names (namespaces, workflow types and ids,
+ * durable_check_no_control_chars: names (namespaces, workflow types and ids,
  * queues, signals, steps, workers) hold no control characters: they show
  * up in psql output, logs and the UI, where a newline or an escape
  * sequence would forge or hide lines.  Free text (reasons, notes) may
  * hold tabs and newlines.
  */
 void
-check_no_control_chars(const char *s, int len, const char *what, bool free_text)
+durable_check_no_control_chars(const char *s, int len, const char *what, bool free_text)
 {
 	int			i;
 
@@ -95,7 +95,7 @@ check_no_control_chars(const char *s, int len, const char *what, bool free_text)
 }
 
 void
-check_queue_cstring(const char *s)
+durable_check_queue_cstring(const char *s)
 {
 	const char *p;
 
@@ -109,24 +109,24 @@ check_queue_cstring(const char *s)
 }
 
 /*
- * check_queue_name: a queue name also names the NOTIFY channel
+ * durable_check_queue_name: a queue name also names the NOTIFY channel
  * durable_<queue>, so it is short and made of [A-Za-z0-9_.-].
  */
 const char *
-check_queue_name(text *t)
+durable_check_queue_name(text *t)
 {
-	const char *s = check_name(t, "queue name", DURABLE_MAX_QUEUE);
+	const char *s = durable_check_name(t, "queue name", DURABLE_MAX_QUEUE);
 
-	check_queue_cstring(s);
+	durable_check_queue_cstring(s);
 	return s;
 }
 
 /*
- * check_payload: inputs, results, errors and signal payloads are limited
+ * durable_check_payload: inputs, results, errors and signal payloads are limited
  * by durable.max_payload_size, like Temporal's blob size limit.
  */
 void
-check_payload(Jsonb *jb, const char *what)
+durable_check_payload(Jsonb *jb, const char *what)
 {
 	int64		size;
 
@@ -143,7 +143,7 @@ check_payload(Jsonb *jb, const char *what)
 }
 
 int
-check_positive_int(int v, const char *what, int max)
+durable_check_positive_int(int v, const char *what, int max)
 {
 	if (v < 1 || v > max)
 		ereport(ERROR,
@@ -154,10 +154,10 @@ check_positive_int(int v, const char *what, int max)
 }
 
 /*
- * interval_to_ms: months count as 30 days, as in interval arithmetic.
+ * durable_interval_to_ms: months count as 30 days, as in interval arithmetic.
  */
 int64
-interval_to_ms(const Interval *iv)
+durable_interval_to_ms(const Interval *iv)
 {
 	return iv->time / 1000 + (int64) iv->day * 86400000 +
 		(int64) iv->month * 30 * 86400000;
@@ -167,7 +167,7 @@ interval_to_ms(const Interval *iv)
 #define MAX_DURATION_MS ((int64) 10 * 366 * 86400000)
 
 Interval *
-check_interval(Interval *iv, const char *what, bool allow_zero)
+durable_check_interval(Interval *iv, const char *what, bool allow_zero)
 {
 	int64		ms;
 
@@ -175,7 +175,7 @@ check_interval(Interval *iv, const char *what, bool allow_zero)
 		ereport(ERROR,
 				(errcode(durable_input_errcode),
 				 errmsg("%s must not be NULL", what)));
-	ms = interval_to_ms(iv);
+	ms = durable_interval_to_ms(iv);
 	if (ms < 0 || (ms == 0 && !allow_zero) || ms > MAX_DURATION_MS)
 		ereport(ERROR,
 				(errcode(durable_input_errcode),
@@ -186,18 +186,18 @@ check_interval(Interval *iv, const char *what, bool allow_zero)
 }
 
 const char *
-current_namespace(void)
+durable_current_namespace(void)
 {
 	return durable_namespace ? durable_namespace : "default";
 }
 
 /*
- * JSON access.  jb_get returns a key's value of an object, or NULL when the
+ * JSON access.  durable_jb_get returns a key's value of an object, or NULL when the
  * key is absent.  The typed getters raise DU001 naming the key and the
  * context ("activity command", "retry policy" ...) when the type is wrong.
  */
 JsonbValue *
-jb_get(Jsonb *obj, const char *key)
+durable_jb_get(Jsonb *obj, const char *key)
 {
 	if (obj == NULL || !JB_ROOT_IS_OBJECT(obj))
 		return NULL;
@@ -205,7 +205,7 @@ jb_get(Jsonb *obj, const char *key)
 }
 
 Jsonb *
-jb_from_value(JsonbValue *v)
+durable_jb_from_value(JsonbValue *v)
 {
 	return JsonbValueToJsonb(v);
 }
@@ -219,10 +219,10 @@ wrong_type(const char *ctx, const char *key, const char *expected)
 }
 
 char *
-jb_get_string(Jsonb *obj, const char *key, const char *ctx, int maxlen,
+durable_jb_get_string(Jsonb *obj, const char *key, const char *ctx, int maxlen,
 			  bool required)
 {
-	JsonbValue *v = jb_get(obj, key);
+	JsonbValue *v = durable_jb_get(obj, key);
 	char	   *s;
 
 	if (v == NULL || v->type == jbvNull)
@@ -246,17 +246,17 @@ jb_get_string(Jsonb *obj, const char *key, const char *ctx, int maxlen,
 				 errdetail("It has %d bytes; the limit is %d.",
 						   v->val.string.len, maxlen)));
 	if (memchr_control(v->val.string.val, v->val.string.len))
-		check_no_control_chars(v->val.string.val, v->val.string.len,
+		durable_check_no_control_chars(v->val.string.val, v->val.string.len,
 							   psprintf("\"%s\" of the %s", key, ctx), false);
 	s = pnstrdup(v->val.string.val, v->val.string.len);
 	return s;
 }
 
 bool
-jb_get_double(Jsonb *obj, const char *key, const char *ctx,
+durable_jb_get_double(Jsonb *obj, const char *key, const char *ctx,
 			  double minval, double maxval, double *out)
 {
-	JsonbValue *v = jb_get(obj, key);
+	JsonbValue *v = durable_jb_get(obj, key);
 	double		d;
 
 	if (v == NULL || v->type == jbvNull)
@@ -275,12 +275,12 @@ jb_get_double(Jsonb *obj, const char *key, const char *ctx,
 }
 
 bool
-jb_get_int(Jsonb *obj, const char *key, const char *ctx,
+durable_jb_get_int(Jsonb *obj, const char *key, const char *ctx,
 		   int64 minval, int64 maxval, int64 *out)
 {
 	double		d;
 
-	if (!jb_get_double(obj, key, ctx, (double) minval, (double) maxval, &d))
+	if (!durable_jb_get_double(obj, key, ctx, (double) minval, (double) maxval, &d))
 		return false;
 	if (d != floor(d))
 		wrong_type(ctx, key, "a whole number");
@@ -342,13 +342,13 @@ parse_duration_ms(const char *s)
 }
 
 /*
- * jb_get_duration_ms: a duration option, as seconds (number) or a string
+ * durable_jb_get_duration_ms: a duration option, as seconds (number) or a string
  * such as "30s" or "2 hours".  Zero and negative durations are rejected.
  */
 bool
-jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx, int64 *out_ms)
+durable_jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx, int64 *out_ms)
 {
-	JsonbValue *v = jb_get(obj, key);
+	JsonbValue *v = durable_jb_get(obj, key);
 	int64		ms;
 
 	if (v == NULL || v->type == jbvNull)
@@ -390,11 +390,11 @@ jb_get_duration_ms(Jsonb *obj, const char *key, const char *ctx, int64 *out_ms)
 }
 
 /*
- * jb_check_keys: the value must be an object whose keys are all in the
+ * durable_jb_check_keys: the value must be an object whose keys are all in the
  * NULL-terminated list; a misspelt option is an error, not ignored.
  */
 void
-jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed)
+durable_jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -436,26 +436,26 @@ jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed)
 }
 
 char *
-jb_text(Jsonb *jb)
+durable_jb_text(Jsonb *jb)
 {
 	return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
 }
 
 Jsonb *
-jb_cstring(const char *json)
+durable_jb_cstring(const char *json)
 {
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
 
 /*
- * jb_error_object: errors are stored as objects {"type", "message", ...};
+ * durable_jb_error_object: errors are stored as objects {"type", "message", ...};
  * a bare string becomes the message, any other value the details.
  */
 Jsonb *
-jb_error_object(Jsonb *err)
+durable_jb_error_object(Jsonb *err)
 {
 	if (err == NULL)
-		return jb_cstring("{\"message\": \"unknown error\"}");
+		return durable_jb_cstring("{\"message\": \"unknown error\"}");
 	if (JB_ROOT_IS_OBJECT(err))
 		return err;
 	if (JB_ROOT_IS_SCALAR(err))
@@ -463,29 +463,29 @@ jb_error_object(Jsonb *err)
 		JsonbValue	v;
 
 		if (JsonbExtractScalar(&err->root, &v) && v.type == jbvString)
-			return jb_cstring(psprintf("{\"message\": %s}", jb_text(err)));
+			return durable_jb_cstring(psprintf("{\"message\": %s}", durable_jb_text(err)));
 	}
-	return jb_cstring(psprintf("{\"message\": \"error\", \"details\": %s}",
-							   jb_text(err)));
+	return durable_jb_cstring(psprintf("{\"message\": \"error\", \"details\": %s}",
+							   durable_jb_text(err)));
 }
 
 /*
- * check_note_arg: the optional note argument of the pause and unpause
+ * durable_check_note_arg: the optional note argument of the pause and unpause
  * calls (schedules and queues): NULL, or 1 to 1000 bytes.
  */
 const char *
-check_note_arg(FunctionCallInfo fcinfo, int argno)
+durable_check_note_arg(FunctionCallInfo fcinfo, int argno)
 {
-	return check_text_arg(fcinfo, argno, "note", 1000);
+	return durable_check_text_arg(fcinfo, argno, "note", 1000);
 }
 
 /*
- * check_text_arg: an optional free-text argument (a note, a reason):
+ * durable_check_text_arg: an optional free-text argument (a note, a reason):
  * NULL, or 1 to maxlen bytes without control characters other than tabs
  * and line breaks.
  */
 const char *
-check_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int maxlen)
+durable_check_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int maxlen)
 {
 	char	   *s;
 	int			len;
@@ -499,17 +499,17 @@ check_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int maxlen)
 				(errcode(durable_input_errcode),
 				 errmsg("%s must be 1 to %d bytes", what, maxlen),
 				 errdetail("It has %d bytes.", len)));
-	check_no_control_chars(s, len, what, true);
+	durable_check_no_control_chars(s, len, what, true);
 	return s;
 }
 
 /*
- * retry_policy_parse: Temporal's retry policy and defaults: initial
+ * durable_retry_policy_parse: Temporal's retry policy and defaults: initial
  * interval 1 s, backoff coefficient 2.0, maximum interval 100 x initial,
  * unlimited attempts (0), no non-retryable error types.
  */
 void
-retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx)
+durable_retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx)
 {
 	static const char *const keys[] = {"initial_interval", "backoff_coefficient",
 		"maximum_interval", "maximum_attempts", "non_retryable_error_types", NULL};
@@ -527,18 +527,18 @@ retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx)
 		out->maximum_ms = 100 * out->initial_ms;
 		return;
 	}
-	jb_check_keys(policy, ctx, keys);
-	jb_get_duration_ms(policy, "initial_interval", ctx, &out->initial_ms);
-	jb_get_double(policy, "backoff_coefficient", ctx, 1.0, 100.0, &out->coefficient);
-	if (!jb_get_duration_ms(policy, "maximum_interval", ctx, &out->maximum_ms))
+	durable_jb_check_keys(policy, ctx, keys);
+	durable_jb_get_duration_ms(policy, "initial_interval", ctx, &out->initial_ms);
+	durable_jb_get_double(policy, "backoff_coefficient", ctx, 1.0, 100.0, &out->coefficient);
+	if (!durable_jb_get_duration_ms(policy, "maximum_interval", ctx, &out->maximum_ms))
 		out->maximum_ms = Min(100 * out->initial_ms, MAX_DURATION_MS);
 	else if (out->maximum_ms < out->initial_ms)
 		ereport(ERROR,
 				(errcode(durable_input_errcode),
 				 errmsg("invalid %s: \"maximum_interval\" is shorter than \"initial_interval\"", ctx)));
-	if (jb_get_int(policy, "maximum_attempts", ctx, 0, INT_MAX, &n))
+	if (durable_jb_get_int(policy, "maximum_attempts", ctx, 0, INT_MAX, &n))
 		out->maximum_attempts = (int) n;
-	v = jb_get(policy, "non_retryable_error_types");
+	v = durable_jb_get(policy, "non_retryable_error_types");
 	if (v != NULL && v->type != jbvNull)
 	{
 		Jsonb	   *arr = (v->type == jbvBinary) ? JsonbValueToJsonb(v) : NULL;
@@ -557,11 +557,11 @@ retry_policy_parse(Jsonb *policy, RetryPolicy *out, const char *ctx)
 }
 
 /*
- * retry_backoff_ms: the wait before the attempt after failed attempt
+ * durable_retry_backoff_ms: the wait before the attempt after failed attempt
  * number 'attempt' (1-based): initial x coefficient^(attempt-1), capped.
  */
 int64
-retry_backoff_ms(const RetryPolicy *p, int attempt)
+durable_retry_backoff_ms(const RetryPolicy *p, int attempt)
 {
 	double		ms = (double) p->initial_ms * pow(p->coefficient, Max(attempt - 1, 0));
 
@@ -571,11 +571,11 @@ retry_backoff_ms(const RetryPolicy *p, int attempt)
 }
 
 /*
- * retry_error_is_retryable: false when the error's "type" is listed in the
+ * durable_retry_error_is_retryable: false when the error's "type" is listed in the
  * policy's non_retryable_error_types.
  */
 bool
-retry_error_is_retryable(const RetryPolicy *p, Jsonb *error)
+durable_retry_error_is_retryable(const RetryPolicy *p, Jsonb *error)
 {
 	JsonbValue *type;
 	JsonbIterator *it;
@@ -584,7 +584,7 @@ retry_error_is_retryable(const RetryPolicy *p, Jsonb *error)
 
 	if (p->non_retryable == NULL || error == NULL)
 		return true;
-	type = jb_get(error, "type");
+	type = durable_jb_get(error, "type");
 	if (type == NULL || type->type != jbvString)
 		return true;
 	it = JsonbIteratorInit(&p->non_retryable->root);
@@ -597,11 +597,11 @@ retry_error_is_retryable(const RetryPolicy *p, Jsonb *error)
 }
 
 /*
- * json_quote: a C string as a JSON string literal, for building small
+ * durable_json_quote: a C string as a JSON string literal, for building small
  * JSON documents such as history details.
  */
 char *
-json_quote(const char *s)
+durable_json_quote(const char *s)
 {
 	StringInfoData buf;
 

@@ -50,8 +50,8 @@ parse_start_options(Jsonb *options, StartOptions *o)
 	o->reuse = "allow_duplicate";
 	if (options == NULL)
 		return;
-	jb_check_keys(options, ctx, keys);
-	s = jb_get_string(options, "id_conflict_policy", ctx, 32, false);
+	durable_jb_check_keys(options, ctx, keys);
+	s = durable_jb_get_string(options, "id_conflict_policy", ctx, 32, false);
 	if (s)
 	{
 		if (strcmp(s, "use_existing") == 0)
@@ -62,7 +62,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 					 errmsg("invalid workflow options: unknown id_conflict_policy \"%s\"", s),
 					 errhint("Use \"fail\" (the default) or \"use_existing\".")));
 	}
-	s = jb_get_string(options, "id_reuse_policy", ctx, 32, false);
+	s = durable_jb_get_string(options, "id_reuse_policy", ctx, 32, false);
 	if (s)
 	{
 		if (strcmp(s, "allow_duplicate") != 0 &&
@@ -74,15 +74,15 @@ parse_start_options(Jsonb *options, StartOptions *o)
 					 errhint("Use \"allow_duplicate\" (the default), \"allow_duplicate_failed_only\" or \"reject_duplicate\".")));
 		o->reuse = s;
 	}
-	o->request_id = jb_get_string(options, "request_id", ctx, DURABLE_MAX_NAME, false);
-	jb_get_int(options, "priority", ctx, -1000, 1000, &o->priority);
-	jb_get_duration_ms(options, "start_delay", ctx, &o->start_delay_ms);
-	jb_get_duration_ms(options, "execution_timeout", ctx, &o->execution_timeout_ms);
-	jb_get_duration_ms(options, "run_timeout", ctx, &o->run_timeout_ms);
-	v = jb_get(options, "memo");
+	o->request_id = durable_jb_get_string(options, "request_id", ctx, DURABLE_MAX_NAME, false);
+	durable_jb_get_int(options, "priority", ctx, -1000, 1000, &o->priority);
+	durable_jb_get_duration_ms(options, "start_delay", ctx, &o->start_delay_ms);
+	durable_jb_get_duration_ms(options, "execution_timeout", ctx, &o->execution_timeout_ms);
+	durable_jb_get_duration_ms(options, "run_timeout", ctx, &o->run_timeout_ms);
+	v = durable_jb_get(options, "memo");
 	if (v)
 		o->memo = JsonbValueToJsonb(v);
-	v = jb_get(options, "search_attributes");
+	v = durable_jb_get(options, "search_attributes");
 	if (v)
 	{
 		o->search_attributes = JsonbValueToJsonb(v);
@@ -91,7 +91,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("invalid workflow options: \"search_attributes\" must be a JSON object")));
 	}
-	v = jb_get(options, "retry_policy");
+	v = durable_jb_get(options, "retry_policy");
 	if (v && v->type != jbvNull)
 	{
 		RetryPolicy rp;
@@ -105,10 +105,10 @@ parse_start_options(Jsonb *options, StartOptions *o)
 			ereport(ERROR,
 					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
-		retry_policy_parse(o->retry_policy, &rp, "workflow retry policy");
+		durable_retry_policy_parse(o->retry_policy, &rp, "workflow retry policy");
 	}
-	check_payload(o->memo, "memo");
-	check_payload(o->search_attributes, "search attributes");
+	durable_check_payload(o->memo, "memo");
+	durable_check_payload(o->search_attributes, "search attributes");
 }
 
 /*
@@ -214,10 +214,10 @@ open_run(const char *ns, const char *workflow_id)
 }
 
 /*
- * lock_run: serialize signal delivery with signal waits of one run.
+ * durable_lock_run: serialize signal delivery with signal waits of one run.
  */
 void
-lock_run(int64 run_id)
+durable_lock_run(int64 run_id)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
@@ -231,12 +231,12 @@ lock_run(int64 run_id)
 }
 
 /*
- * start_run: create a run and its first workflow task, honouring the id
+ * durable_start_run: create a run and its first workflow task, honouring the id
  * conflict and reuse policies and request_id idempotency.  Returns the
  * run id (an existing one when the start is a retry or use_existing).
  */
 int64
-start_run(const char *ns, const char *workflow_id, const char *type,
+durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		  const char *queue, Jsonb *input, Jsonb *options,
 		  const char *parent_close_policy, int64 parent_run, int parent_seq,
 		  TimestampTz now)
@@ -252,7 +252,7 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 	int			tries;
 
 	parse_start_options(options, &o);
-	check_payload(input, "workflow input");
+	durable_check_payload(input, "workflow input");
 
 	if (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id)
 	{
@@ -280,9 +280,9 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 	initStringInfo(&stored);
 	appendStringInfoString(&stored, "{");
 	if (o.memo)
-		appendStringInfo(&stored, "\"memo\": %s, ", jb_text(o.memo));
+		appendStringInfo(&stored, "\"memo\": %s, ", durable_jb_text(o.memo));
 	if (o.search_attributes)
-		appendStringInfo(&stored, "\"search_attributes\": %s, ", jb_text(o.search_attributes));
+		appendStringInfo(&stored, "\"search_attributes\": %s, ", durable_jb_text(o.search_attributes));
 	if (parent_close_policy)
 		appendStringInfo(&stored, "\"parent_close_policy\": \"%s\", ", parent_close_policy);
 	if (o.execution_timeout_ms)
@@ -292,7 +292,7 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 	if (o.run_timeout_ms)
 		appendStringInfo(&stored, "\"run_timeout_ms\": " INT64_FORMAT ", ", o.run_timeout_ms);
 	if (o.retry_policy)
-		appendStringInfo(&stored, "\"retry_policy\": %s, \"attempt\": 1, ", jb_text(o.retry_policy));
+		appendStringInfo(&stored, "\"retry_policy\": %s, \"attempt\": 1, ", durable_jb_text(o.retry_policy));
 	appendStringInfoString(&stored, "\"start_delay_ms\": ");
 	appendStringInfo(&stored, INT64_FORMAT "}", o.start_delay_ms);
 
@@ -303,7 +303,7 @@ start_run(const char *ns, const char *workflow_id, const char *type,
 	values[4] = PointerGetDatum(input);
 	nulls[4] = input ? ' ' : 'n';
 	values[5] = Int32GetDatum((int32) o.priority);
-	values[6] = PointerGetDatum(jb_cstring(stored.data));
+	values[6] = PointerGetDatum(durable_jb_cstring(stored.data));
 	values[7] = o.request_id ? CStringGetTextDatum(o.request_id) : (Datum) 0;
 	nulls[7] = o.request_id ? ' ' : 'n';
 	values[8] = TimestampTzGetDatum(now);
@@ -421,25 +421,25 @@ new_workflow_id(void)
 Datum
 durable_wf_start(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *type;
 	const char *workflow_id;
 	const char *queue;
 	DurableCall call;
 
-	type = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	type = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 					  "workflow name", DURABLE_MAX_NAME);
 	if (PG_ARGISNULL(2))
 		workflow_id = new_workflow_id();
 	else
-		workflow_id = check_name(PG_GETARG_TEXT_PP(2), "workflow id",
+		workflow_id = durable_check_name(PG_GETARG_TEXT_PP(2), "workflow id",
 								 DURABLE_MAX_WORKFLOW_ID);
-	queue = check_queue_name(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
+	queue = durable_check_queue_name(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
-	start_run(ns, workflow_id, type, queue, get_jsonb_arg(fcinfo, 1),
-			  get_jsonb_arg(fcinfo, 4), NULL, 0, 0, durable_now());
+	durable_start_run(ns, workflow_id, type, queue, durable_get_jsonb_arg(fcinfo, 1),
+			  durable_get_jsonb_arg(fcinfo, 4), NULL, 0, 0, durable_now());
 	durable_leave(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(workflow_id));
 }
@@ -458,24 +458,24 @@ durable_wf_signal(PG_FUNCTION_ARGS)
 	static SPIPlanPtr ins = NULL;
 	static SPIPlanPtr wait = NULL;
 	static const Oid types[5] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TIMESTAMPTZOID};
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *workflow_id;
 	const char *signal;
 	const char *signal_id = NULL;
-	Jsonb	   *payload = get_jsonb_arg(fcinfo, 2);
+	Jsonb	   *payload = durable_get_jsonb_arg(fcinfo, 2);
 	TimestampTz now = durable_now();
 	Datum		values[5];
 	char		nulls[5] = "     ";
 	DurableCall call;
 	int64		run_id;
 
-	workflow_id = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 							 "workflow id", DURABLE_MAX_WORKFLOW_ID);
-	signal = check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+	signal = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 						"signal name", DURABLE_MAX_NAME);
 	if (!PG_ARGISNULL(3))
-		signal_id = check_name(PG_GETARG_TEXT_PP(3), "signal id", DURABLE_MAX_NAME);
-	check_payload(payload, "signal payload");
+		signal_id = durable_check_name(PG_GETARG_TEXT_PP(3), "signal id", DURABLE_MAX_NAME);
+	durable_check_payload(payload, "signal payload");
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
@@ -518,8 +518,8 @@ durable_wf_signal(PG_FUNCTION_ARGS)
 			int			seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 1, &isnull));
 
-			engine_resolve_step(run_id, seq, "completed",
-								payload ? payload : jb_cstring("null"), NULL, now);
+			durable_engine_resolve_step(run_id, seq, "completed",
+								payload ? payload : durable_jb_cstring("null"), NULL, now);
 		}
 	}
 	durable_leave(&call);
@@ -529,7 +529,7 @@ durable_wf_signal(PG_FUNCTION_ARGS)
 static const char *
 reason_arg(FunctionCallInfo fcinfo)
 {
-	return check_text_arg(fcinfo, 1, "reason", 10000);
+	return durable_check_text_arg(fcinfo, 1, "reason", 10000);
 }
 
 /*
@@ -539,16 +539,16 @@ PG_FUNCTION_INFO_V1(durable_wf_cancel);
 Datum
 durable_wf_cancel(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *workflow_id;
 	const char *reason = reason_arg(fcinfo);
 	DurableCall call;
 
-	workflow_id = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 							 "workflow id", DURABLE_MAX_WORKFLOW_ID);
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
-	engine_cancel_run(open_run(ns, workflow_id), reason, durable_now());
+	durable_engine_cancel_run(open_run(ns, workflow_id), reason, durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }
@@ -561,23 +561,73 @@ PG_FUNCTION_INFO_V1(durable_wf_terminate);
 Datum
 durable_wf_terminate(PG_FUNCTION_ARGS)
 {
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *workflow_id;
 	const char *reason = reason_arg(fcinfo);
 	DurableCall call;
 	int64		run_id;
 	char	   *err;
 
-	workflow_id = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 							 "workflow id", DURABLE_MAX_WORKFLOW_ID);
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
 	run_id = open_run(ns, workflow_id);
 	err = psprintf("{\"type\": \"terminated\", \"message\": %s}",
-				   json_quote(reason ? reason : "terminated"));
-	engine_close_run(run_id, "terminated", NULL, jb_cstring(err), durable_now());
+				   durable_json_quote(reason ? reason : "terminated"));
+	durable_engine_close_run(run_id, "terminated", NULL, durable_jb_cstring(err), durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
+}
+
+/*
+ * read_result: read the latest run of the workflow.  True when it
+ * completed (*output its output, NULL for none); raises DU010 when it
+ * closed otherwise; false while it runs.
+ */
+static bool
+read_result(const char *ns, const char *workflow_id, Jsonb **output)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	DurableCall call;
+	char	   *status;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(workflow_id);
+	durable_enter(&call);
+	durable_plan(&plan,
+				 "SELECT status, output, error FROM durable.runs "
+				 " WHERE namespace = $1 AND workflow_id = $2 "
+				 " ORDER BY run_id DESC LIMIT 1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		workflow_not_found(ns, workflow_id);
+	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(status, "completed") == 0)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*output = isnull ? NULL : (Jsonb *) SPI_datumTransfer(d, false, -1);
+		durable_leave(&call);
+		return true;
+	}
+	if (strcmp(status, "running") != 0)
+	{
+		char	   *error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WORKFLOW_FAILED),
+				 errmsg("workflow \"%s\" %s", workflow_id,
+						strcmp(status, "timed_out") == 0 ? "timed out" : status),
+				 errdetail("%s", error ? error : "no error recorded"),
+				 errhint("durable.wf_history shows what happened.")));
+	}
+	durable_leave(&call);
+	return false;
 }
 
 /*
@@ -585,79 +635,62 @@ durable_wf_terminate(PG_FUNCTION_ARGS)
  *
  * NULL while the latest run is open (after waiting up to 'wait'); raises
  * DU010 with the run's error when it failed, was cancelled, terminated or
- * timed out.  Waiting re-reads the run every 10 ms, each time with a fresh
- * snapshot (READ COMMITTED).
+ * timed out.  Each read is a fresh snapshot (READ COMMITTED).  Waiting
+ * sleeps on the latch, which the transaction that closes the run sets at
+ * commit (notify.c), with a read every second as a safety net; without
+ * preloading (no shared memory) it reads again after 10 ms, then 20, 40
+ * ... up to a second.
  */
 PG_FUNCTION_INFO_V1(durable_wf_result);
 Datum
 durable_wf_result(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TEXTOID, TEXTOID};
-	const char *ns = current_namespace();
+	const char *ns = durable_current_namespace();
 	const char *workflow_id;
 	int64		wait_ms = 0;
 	TimestampTz give_up;
-	Datum		values[2];
-	DurableCall call;
-	Jsonb	   *output = NULL;
-	bool		output_null = true;
+	Jsonb	   *volatile output = NULL;
+	volatile bool output_null = true;
 
-	workflow_id = check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 							 "workflow id", DURABLE_MAX_WORKFLOW_ID);
 	if (!PG_ARGISNULL(1))
-		wait_ms = interval_to_ms(check_interval(PG_GETARG_INTERVAL_P(1), "wait", true));
+		wait_ms = durable_interval_to_ms(durable_check_interval(PG_GETARG_INTERVAL_P(1), "wait", true));
 	give_up = GetCurrentTimestamp() + wait_ms * 1000;
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 
-	values[0] = CStringGetTextDatum(ns);
-	values[1] = CStringGetTextDatum(workflow_id);
-	for (;;)
+	PG_TRY();
 	{
-		char	   *status;
-		bool		isnull;
-		Datum		d;
+		bool		woken = wait_ms > 0 && durable_result_wait_begin(ns, workflow_id);
+		long		poll_ms = 10;
 
-		durable_enter(&call);
-		durable_plan(&plan,
-					 "SELECT status, output, error FROM durable.runs "
-					 " WHERE namespace = $1 AND workflow_id = $2 "
-					 " ORDER BY run_id DESC LIMIT 1",
-					 2, types);
-		durable_exec(plan, values, NULL, false, 1);
-		if (SPI_processed != 1)
-			workflow_not_found(ns, workflow_id);
-		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		if (strcmp(status, "completed") == 0)
+		for (;;)
 		{
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-			if (!isnull)
+			TimestampTz now;
+			long		sleep_ms;
+
+			if (read_result(ns, workflow_id, (Jsonb **) &output))
 			{
-				output = (Jsonb *) SPI_datumTransfer(d, false, -1);
-				output_null = false;
+				output_null = output == NULL;
+				break;
 			}
-			durable_leave(&call);
-			break;
+			now = GetCurrentTimestamp();
+			if (now >= give_up)
+				break;
+			sleep_ms = woken ? 1000 : poll_ms;
+			sleep_ms = Min(sleep_ms, (long) ((give_up - now) / 1000) + 1);
+			poll_ms = Min(poll_ms * 2, 1000);
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			CHECK_FOR_INTERRUPTS();
 		}
-		if (strcmp(status, "running") != 0)
-		{
-			char	   *error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-
-			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_WORKFLOW_FAILED),
-					 errmsg("workflow \"%s\" %s", workflow_id,
-							strcmp(status, "timed_out") == 0 ? "timed out" : status),
-					 errdetail("%s", error ? error : "no error recorded"),
-					 errhint("durable.wf_history shows what happened.")));
-		}
-		durable_leave(&call);
-		if (GetCurrentTimestamp() >= give_up)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
 	}
+	PG_FINALLY();
+	{
+		durable_result_wait_end();
+	}
+	PG_END_TRY();
 	if (output_null)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(output);

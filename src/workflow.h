@@ -10,10 +10,10 @@
 
 #include "durable.h"
 
-extern int64 start_run(const char *ns, const char *workflow_id,
+extern int64 durable_start_run(const char *ns, const char *workflow_id,
 					   const char *type, const char *queue, Jsonb *input,
 					   Jsonb *options, const char *parent_close_policy,
 					   int64 parent_run, int parent_seq, TimestampTz now);
-extern void lock_run(int64 run_id);
+extern void durable_lock_run(int64 run_id);
 
 #endif							/* DURABLE_WORKFLOW_H */
