@@ -151,5 +151,19 @@ SELECT p - 'scheduled_at' - 'next_attempt_at' AS backoff,
        (p->>'next_attempt_at')::timestamptz - now() BETWEEN '59 min' AND '61 min' AS due_in_an_hour
   FROM jsonb_path_query(durable.wf_describe('hard-retry'), '$.pending_steps[0]') p;
 
+-- leave nothing outstanding (nor anything to purge) for the files after this one
+SELECT durable.namespace_set_retention('hard_ns', '10 years');
+SELECT count(*) AS terminated FROM (SELECT durable.wf_terminate(workflow_id, 'cleanup')
+  FROM durable.workflows WHERE workflow_id LIKE 'hard-%' AND status = 'running'
+   AND namespace = 'default') x;
+SET durable.namespace = 'hard_ns';
+SELECT count(*) AS terminated FROM (SELECT durable.wf_terminate(workflow_id, 'cleanup')
+  FROM durable.workflows WHERE workflow_id LIKE 'hard-%' AND status = 'running'
+   AND namespace = 'hard_ns') x;
+RESET durable.namespace;
+SELECT count(*) AS outstanding_tasks FROM durable.tasks t JOIN durable.runs r USING (run_id)
+ WHERE r.workflow_id LIKE 'hard-%';
+
+SELECT durable.revoke_all('regress_hard_admin'), durable.revoke_all('regress_hard_app');
 DROP OWNED BY regress_hard_admin, regress_hard_app;
 DROP ROLE regress_hard_admin, regress_hard_app;

@@ -128,3 +128,4 @@ SELECT count(*) FROM durable.schedule_next_times('every 1 minute', 2);
 SELECT count(*) FROM durable.schedule_next_times('every 3 hours', 2);
 SELECT durable.schedule_next_times('every 500ms');
 SELECT pg_temp.err($$SELECT durable.schedule_next_times('every 5 fortnights')$$);
+SELECT durable.schedule_delete('lastfire');

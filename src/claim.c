@@ -43,8 +43,6 @@
 #define POLL_EXPIRE_LIMIT 10
 #define POLL_COLUMNS 13
 
-extern void durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
-						  TimestampTz now);
 
 /*
  * The queues with a concurrency limit, as a set of "namespace/queue"
@@ -400,7 +398,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	 * is about to wait for NOTIFY) and then claims once more with a fresh
 	 * snapshot.  A producer that committed before the flag went up is seen
 	 * by that second claim; one that commits after sees the flag, at
-	 * pre-commit or at commit (notify.c), and sends the wake-up.  So no
+	 * pre-commit or at commit (shmem.c), and sends the wake-up.  So no
 	 * wake-up is lost between a poll's snapshot and its worker's wait.
 	 */
 	limited = queue_limit_kind(ns, queue) != LIMIT_NONE &&

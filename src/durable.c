@@ -138,3 +138,13 @@ durable_now(void)
 	return GetCurrentTransactionStartTimestamp() +
 		(int64) durable_clock_offset_s * USECS_PER_SEC;
 }
+
+/*
+ * durable_current_namespace: the namespace the session's calls act in
+ * (the durable.namespace setting).
+ */
+const char *
+durable_current_namespace(void)
+{
+	return durable_namespace ? durable_namespace : "default";
+}

@@ -42,6 +42,9 @@
 #define DURABLE_MAX_QUEUE		54
 #define DURABLE_MAX_BATCH		1000
 
+/* durations longer than ten years are taken for mistakes */
+#define MAX_DURATION_MS ((int64) 10 * 366 * 86400000)
+
 /* GUCs (durable.c) */
 extern char *durable_namespace;
 extern int	durable_max_payload_kb;
@@ -91,9 +94,8 @@ extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 /* the clock: the database's, shifted by durable.clock_offset for tests */
 extern TimestampTz durable_now(void);
 
-/* NOTIFY coalescing (notify.c) */
+/* shared memory and wake-ups (shmem.c) */
 extern void durable_queue_gained_work(const char *ns, const char *queue);
-extern void durable_queue_slot_freed(const char *ns, const char *queue);
 extern void durable_note_idle_poll(const char *ns, const char *queue);
 extern bool durable_poll_should_expire(void);
 extern int	durable_send_requested_notifies(void);
@@ -108,13 +110,14 @@ extern void durable_run_closed(const char *ns, const char *workflow_id);
 extern bool durable_result_wait_begin(const char *ns, const char *workflow_id);
 extern void durable_result_wait_end(void);
 
-/* validation helpers (validate.c) */
+/* validation helpers (validate.c); the namespace (durable.c) */
 extern int	durable_input_errcode;
 extern const char *durable_check_name(text *t, const char *what, int maxlen);
 extern const char *durable_check_queue_name(text *t);
 extern const char *durable_check_note_arg(FunctionCallInfo fcinfo, int argno);
 extern const char *durable_check_text_arg(FunctionCallInfo fcinfo, int argno,
 								  const char *what, int maxlen);
+extern bool durable_has_control_char(const char *s, int len);
 extern void durable_check_no_control_chars(const char *s, int len, const char *what,
 								   bool free_text);
 extern void durable_check_queue_cstring(const char *s);
@@ -124,7 +127,9 @@ extern Interval *durable_check_interval(Interval *iv, const char *what, bool all
 extern int64 durable_interval_to_ms(const Interval *iv);
 extern const char *durable_current_namespace(void);
 
-/* JSON access (validate.c) */
+/* JSON access (json.c) */
+extern void durable_jb_wrong_type(const char *ctx, const char *key,
+								  const char *expected);
 extern JsonbValue *durable_jb_get(Jsonb *obj, const char *key);
 extern Jsonb *durable_jb_from_value(JsonbValue *v);
 extern char *durable_jb_get_string(Jsonb *obj, const char *key, const char *ctx,
@@ -141,7 +146,7 @@ extern char *durable_jb_text(Jsonb *jb);
 extern Jsonb *durable_jb_cstring(const char *json);
 extern char *durable_json_quote(const char *s);
 
-/* retry policy (validate.c) */
+/* retry policy (retry.c) */
 typedef struct RetryPolicy
 {
 	int64		initial_ms;
@@ -175,6 +180,9 @@ extern void durable_engine_resolve_step(int64 run_id, int seq, const char *statu
 extern void durable_engine_delete_task(int64 run_id, int seq);
 extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
 extern void durable_bgw_wake(TimestampTz due);
+
+/* a leased task of a queue ended: wake a worker waiting on its limit (claim.c) */
+extern void durable_queue_slot_freed(const char *ns, const char *queue);
 
 /* rights (admin.c) */
 extern int	durable_grants_forget_dropped_roles(void);

@@ -448,8 +448,6 @@ durable_task_complete(PG_FUNCTION_ARGS)
  * durable_complete_many: tokens[i] is finished with results[i] (NULL results: all
  * null).  Shared by task_complete_many and task_poll.
  */
-void		durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
-						  TimestampTz now);
 static bool complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull,
 									   int ntok, Oid caller, TimestampTz now);
 

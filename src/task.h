@@ -9,6 +9,7 @@
 #define DURABLE_TASK_H
 
 #include "durable.h"
+#include "utils/array.h"
 
 typedef struct TaskRef
 {
@@ -26,6 +27,8 @@ typedef struct TaskRef
 extern void durable_task_lookup(int64 token, Oid caller, TaskRef *task);
 extern void durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps,
 							  Oid caller, TimestampTz now);
+extern void durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
+								  TimestampTz now);
 extern void durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now);
 extern void durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now);
 extern void durable_step_insert_or_match(int64 run_id, int seq, const char *kind,

@@ -637,7 +637,7 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output)
  * DU010 with the run's error when it failed, was cancelled, terminated or
  * timed out.  Each read is a fresh snapshot (READ COMMITTED).  Waiting
  * sleeps on the latch, which the transaction that closes the run sets at
- * commit (notify.c), with a read every second as a safety net; without
+ * commit (shmem.c), with a read every second as a safety net; without
  * preloading (no shared memory) it reads again after 10 ms, then 20, 40
  * ... up to a second.
  */

@@ -1,9 +1,14 @@
 /*-------------------------------------------------------------------------
  *
- * notify.c
- *	  Wake-ups for workers: NOTIFY durable_<queue> when a queue gains ready
- *	  work, coalesced to at most one per queue per transaction, and sent
- *	  only when a worker may be waiting.
+ * shmem.c
+ *	  durable's shared memory and the wake-ups it carries: NOTIFY
+ *	  durable_<queue> when a queue gains ready work (coalesced, sent only
+ *	  when a worker may be waiting), the registry of background workers
+ *	  (commits wake them early) and the launcher, the throttle on lease
+ *	  expiry by polls, and the wf_result waiters (a run's close wakes
+ *	  them).
+ *
+ *	  NOTIFY coalescing:
  *
  *	  NOTIFY takes a database-wide lock at commit, which halves throughput
  *	  when every commit sends one.  So a poll that comes back with fewer
