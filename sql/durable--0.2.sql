@@ -569,10 +569,13 @@ SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
        s.resolved_at, s.due_at,
        -- a pending activity: scheduled (waiting for a worker), started
        -- (leased) or backoff (waiting for its next attempt)
+       -- (durable's clock: the database's, shifted by durable.clock_offset)
        CASE WHEN t.state = 'leased' THEN 'started'
-            WHEN t.attempt > 0 AND t.visible_at > now() THEN 'backoff'
+            WHEN t.attempt > 0 AND t.visible_at > now()
+                 + current_setting('durable.clock_offset')::interval THEN 'backoff'
             WHEN t.state = 'ready' THEN 'scheduled' END AS activity_state,
-       CASE WHEN t.state = 'ready' AND t.attempt > 0 THEN t.visible_at END
+       CASE WHEN t.state = 'ready' AND t.attempt > 0 AND t.visible_at > now()
+                 + current_setting('durable.clock_offset')::interval THEN t.visible_at END
            AS next_attempt_at,
        CASE WHEN s.kind = 'activity' THEN
            (SELECT e.details->'error' FROM durable.events e

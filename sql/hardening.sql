@@ -64,6 +64,9 @@ SELECT pg_temp.err(format($$SELECT durable.task_suspend(%s, '[{"seq": 1, "type":
 SELECT durable.wf_cancel('hard-c4', E'line one\nline\ttwo');
 SELECT pg_temp.err($$SELECT durable.wf_terminate('hard-c4', E'bell\x07')$$);
 SELECT details->>'reason' AS reason FROM durable.wf_history('hard-c4') WHERE event_type = 'cancel_requested';
+SELECT durable.wf_terminate('hard-c4', E'stop\tnow');
+SELECT event_type, details->>'reason' AS reason FROM durable.wf_history('hard-c4')
+ WHERE event_type IN ('terminate_requested', 'workflow_terminated');
 
 --
 -- grants validate their input, and a granted admin can grant

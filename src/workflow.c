@@ -58,7 +58,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 			o->use_existing = true;
 		else if (strcmp(s, "fail") != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: unknown id_conflict_policy \"%s\"", s),
 					 errhint("Use \"fail\" (the default) or \"use_existing\".")));
 	}
@@ -69,7 +69,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 			strcmp(s, "allow_duplicate_failed_only") != 0 &&
 			strcmp(s, "reject_duplicate") != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: unknown id_reuse_policy \"%s\"", s),
 					 errhint("Use \"allow_duplicate\" (the default), \"allow_duplicate_failed_only\" or \"reject_duplicate\".")));
 		o->reuse = s;
@@ -88,7 +88,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 		o->search_attributes = JsonbValueToJsonb(v);
 		if (!JB_ROOT_IS_OBJECT(o->search_attributes))
 			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: \"search_attributes\" must be a JSON object")));
 	}
 	v = durable_jb_get(options, "retry_policy");
@@ -575,6 +575,9 @@ durable_wf_terminate(PG_FUNCTION_ARGS)
 	run_id = open_run(ns, workflow_id);
 	err = psprintf("{\"type\": \"terminated\", \"message\": %s}",
 				   durable_json_quote(reason ? reason : "terminated"));
+	durable_history_add(run_id, 0, "terminate_requested",
+						reason ? durable_jb_cstring(psprintf("{\"reason\": %s}",
+															 durable_json_quote(reason))) : NULL);
 	durable_engine_close_run(run_id, "terminated", NULL, durable_jb_cstring(err), durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
