@@ -156,3 +156,6 @@ SELECT pg_catalog.pg_extension_config_dump('durable.grants', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.run_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.token_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.history_id_seq', '');
+
+-- as the install script ends: nothing new is granted to PUBLIC
+REVOKE ALL ON FUNCTION durable.namespaces_merge_default() FROM PUBLIC;

@@ -193,6 +193,7 @@ durable_launcher_main(Datum arg)
 			started[i] = now;
 			{
 				BackgroundWorker worker;
+				bool		registered;
 
 				memset(&worker, 0, sizeof(worker));
 				worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -205,7 +206,17 @@ durable_launcher_main(Datum arg)
 				snprintf(worker.bgw_type, BGW_MAXLEN, "durable worker");
 				worker.bgw_main_arg = ObjectIdGetDatum(dboid);
 				worker.bgw_notify_pid = MyProcPid;
-				if (!RegisterDynamicBackgroundWorker(&worker, &handles[i]))
+				/*
+				 * The handle outlives the pass (its memory is reset): keep
+				 * it in the launcher's top context, one per database.
+				 */
+				if (handles[i] != NULL)
+					pfree(handles[i]);
+				handles[i] = NULL;
+				MemoryContextSwitchTo(TopMemoryContext);
+				registered = RegisterDynamicBackgroundWorker(&worker, &handles[i]);
+				MemoryContextSwitchTo(pass_cxt);
+				if (!registered)
 				{
 					/* said once per database until a start succeeds */
 					if (!start_failed[i])
