@@ -9,7 +9,7 @@ use warnings;
 use Exporter 'import';
 use JSON::PP;
 
-our @EXPORT = qw(work_round work_until_idle);
+our @EXPORT = qw(work_round work_until_idle work_round_with work_until_idle_with);
 
 # claim every ready workflow task of queue default once and run the code
 # against its journal; returns the number of tasks claimed per workflow id
@@ -41,6 +41,70 @@ sub work_until_idle
 	for (my $round = 0; $round < 100; $round++)
 	{
 		my $got = work_round($node, $code);
+		return unless %$got;
+		$claims->{$_} += $got->{$_} for keys %$got;
+	}
+	die "workflows never went idle";
+}
+
+# work_round_with: one round of a worker that also runs activities, with
+# options:
+#   db     => database (default postgres)
+#   sql    => statements run first in each session, e.g.
+#             "SET durable.clock_offset = '2h'; SET ROLE app_worker;"
+#             (SET durable.namespace picks the namespace)
+#   queues => array of queue names to poll (default ['default'])
+#   lease  => lease of each claim (default '30 s')
+# The code gets ($type, $input, $journal, $task): for a workflow task
+# $type is the workflow type and $journal the decoded journal; for an
+# activity task $type is the activity name and $journal undef.  $task is
+# the poll's row (token, kind, workflow_id, run_id, workflow_type, name,
+# seq, attempt).  It returns ('complete', JSON), ('suspend', JSON commands)
+# or ('fail', JSON error); each call is its own transaction.  Returns
+# the number of tasks claimed per workflow id.
+sub work_round_with
+{
+	my ($node, $code, %opt) = @_;
+	my $db = $opt{db} // 'postgres';
+	my $pre = $opt{sql} // '';
+	my $lease = $opt{lease} // '30 s';
+	my $queues = join ', ', map { "'$_'" } @{ $opt{queues} // ['default'] };
+	my %claims;
+	# one session claims from every queue, one more finishes what it got
+	my $out = $node->safe_psql($db, qq{$pre
+		SELECT json_build_object('token', p.token::text, 'kind', p.kind,
+		           'workflow_id', p.workflow_id, 'run_id', p.run_id::text,
+		           'workflow_type', p.workflow_type, 'name', p.name, 'seq', p.seq,
+		           'attempt', p.attempt, 'input', p.input, 'journal', p.journal)
+		  FROM unnest(ARRAY[$queues]::text[]) q,
+		       LATERAL durable.task_poll(q, 'tap', 100, '$lease') p});
+	my @calls;
+	for my $line (split /\n/, $out)
+	{
+		my $task = decode_json($line);
+		my ($what, $arg) = $task->{kind} eq 'workflow'
+		  ? $code->($task->{workflow_type}, $task->{input}, $task->{journal}, $task)
+		  : $code->($task->{name}, $task->{input}, undef, $task);
+		$arg =~ s/'/''/g;
+		push @calls,
+			$what eq 'complete' ? "SELECT durable.task_complete($task->{token}, '$arg');"
+		  : $what eq 'suspend'  ? "SELECT durable.task_suspend($task->{token}, '$arg');"
+		  : $what eq 'fail'     ? "SELECT durable.task_fail($task->{token}, '$arg');"
+		  :                       die "unknown action $what";
+		$claims{ $task->{workflow_id} }++;
+	}
+	$node->safe_psql($db, join("\n", $pre, @calls)) if @calls;
+	return \%claims;
+}
+
+# work_until_idle_with: work_round_with until a round finds nothing to
+# do; adds the claims to %$claims
+sub work_until_idle_with
+{
+	my ($node, $code, $claims, %opt) = @_;
+	for (my $round = 0; $round < 100; $round++)
+	{
+		my $got = work_round_with($node, $code, %opt);
 		return unless %$got;
 		$claims->{$_} += $got->{$_} for keys %$got;
 	}

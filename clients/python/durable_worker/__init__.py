@@ -37,6 +37,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.json import Jsonb
 
 __all__ = [
@@ -108,6 +109,10 @@ class _Suspend(BaseException):
     """The workflow waits: unwind to the worker, which sends the commands."""
 
 
+class _Stale(BaseException):
+    """The engine refused the task's token (DU004): drop the task."""
+
+
 class _ContinueAsNew(BaseException):
     def __init__(self, input):
         super().__init__()
@@ -157,8 +162,9 @@ class WorkflowContext:
     """What workflow code sees.  Durable calls must happen in the same
     order on every replay."""
 
-    def __init__(self, conn, task):
-        self._conn = conn
+    def __init__(self, conn, task, worker=None):
+        self._worker = worker                   # token calls go through worker._call
+        self._own_conn = conn
         self._token = task["token"]
         self._journal = {e["seq"]: e for e in (task["journal"] or [])}
         self._seq = 0
@@ -170,15 +176,27 @@ class WorkflowContext:
         self.cancelled = task["cancel_requested"]
 
     # -- plumbing
+    @property
+    def _conn(self):
+        # the worker thread's connection, replaced after a lost connection
+        return self._worker._conn() if self._worker is not None else self._own_conn
+
     def _next(self, kind, name):
         self._seq += 1
         entry = self._journal.get(self._seq)
         same = entry is not None and entry["kind"] == kind and entry["name"] == name
         return self._seq, entry, same
 
-    def _record(self, seq, name, result):
-        self._conn.execute("SELECT durable.step_record(%s, %s, %s, %s)",
-                           (self._token, seq, name, Jsonb(result)))
+    def _record(self, seq, name, result, conn=None):
+        """Checkpoint a local step: in conn's open transaction, else as a
+        call of its own that survives a lost connection (a repeated
+        step_record of the same seq and name is a no-op)."""
+        sql = "SELECT durable.step_record(%s, %s, %s, %s)"
+        args = (self._token, seq, name, Jsonb(result))
+        if conn is None and self._worker is not None:
+            self._worker._call(self._token, "step_record %d %s" % (seq, name), sql, args)
+        else:
+            (conn or self._conn).execute(sql, args)
         self._journal[seq] = {"seq": seq, "kind": "local", "name": name,
                               "status": "completed", "result": result}
 
@@ -219,9 +237,10 @@ class WorkflowContext:
             return entry.get("result")
         if entry is not None:
             self._record(seq, name, None)       # raises the engine's DU003
-        with self._conn.transaction():
-            result = fn(self._conn)
-            self._record(seq, name, result)
+        conn = self._conn
+        with conn.transaction():
+            result = fn(conn)
+            self._record(seq, name, result, conn)
         return result
 
     # -- remote calls
@@ -284,12 +303,12 @@ class WorkflowContext:
 
 class ActivityContext:
     """What activity code sees.  conn is the worker thread's own
-    connection (autocommit) for the activity's SQL; raise CancelledError
-    when heartbeat() reports a cancel request to end the attempt for good."""
+    connection (autocommit) for the activity's SQL (a new one after the old
+    one was lost); raise CancelledError when heartbeat() reports a cancel
+    request to end the attempt for good."""
 
     def __init__(self, worker, task):
         self._worker = worker
-        self.conn = worker._conn()
         self.token = task["token"]
         self.workflow_id = task["workflow_id"]
         self.attempt = task["attempt"]
@@ -302,24 +321,72 @@ class ActivityContext:
         self._hb_period = max(min(float(lease), worker.lease) / 3.0, 0.1)
         self._hb_next = time.monotonic() + self._hb_period
 
+    @property
+    def conn(self):
+        return self._worker._conn()
+
     def heartbeat(self, details=None):
         """Save progress for the next attempt; returns whether the run was
-        asked to cancel (the worker also heartbeats on its own)."""
+        asked to cancel (the worker also heartbeats on its own).  Without a
+        connection to the server it logs that and returns: the worker's own
+        heartbeats go on trying."""
         self._details = details
         self._hb_next = time.monotonic() + self._hb_period
-        self.cancelled = self._worker._heartbeat(self.token, details) or self.cancelled
+        try:
+            self.cancelled = self._worker._heartbeat(self.token, details) or self.cancelled
+        except psycopg.Error as e:
+            if not _lost(e, self._worker._hb_conn):
+                raise
+            log.warning("heartbeat of task %s failed: %s", self.token, _reason(e))
         return self.cancelled
 
 
 # results handed in with one poll at most
 _MAX_DONE = 100
 
+# reconnecting: at once, then after 0.1 s, doubling up to 5 s
+_RETRY_FIRST = 0.1
+_RETRY_MAX = 5.0
+
 
 def _connect(dsn, namespace):
-    conn = psycopg.connect(dsn, autocommit=True)
+    kw = {}
+    if "connect_timeout" not in conninfo_to_dict(dsn) and not os.environ.get("PGCONNECT_TIMEOUT"):
+        kw["connect_timeout"] = 10              # an unreachable host must not hang the worker
+    conn = psycopg.connect(dsn, autocommit=True, **kw)
     if namespace:
-        conn.execute("SELECT set_config('durable.namespace', %s, false)", (namespace,))
+        try:
+            conn.execute("SELECT set_config('durable.namespace', %s, false)", (namespace,))
+        except BaseException:
+            conn.close()
+            raise
     return conn
+
+
+def _lost(e, conn):
+    """Whether error e means that conn is gone (or, conn None, that no
+    connection could be made): reconnect and try again."""
+    if not isinstance(e, psycopg.OperationalError):
+        return False
+    if conn is None or conn.closed or conn.broken:
+        return True
+    return (e.sqlstate or "").startswith(("08", "57P"))
+
+
+def _reason(e):
+    """An error in one line, for the log."""
+    msg = str(e).strip() or type(e).__name__
+    msg = msg.splitlines()[0]
+    return "%s (%s)" % (msg, e.sqlstate) if getattr(e, "sqlstate", None) else msg
+
+
+def _close(*conns):
+    for c in conns:
+        if c is not None:
+            try:
+                c.close()
+            except Exception:
+                pass
 
 
 class Worker:
@@ -331,6 +398,17 @@ class Worker:
     heartbeated every third of their lease (the engine shortens it to the
     activity's start_to_close or heartbeat timeout).  SIGTERM or SIGINT: stop polling, let
     running tasks finish for up to grace seconds, hand the rest back.
+
+    A lost or refused connection (server restart, failover,
+    pg_terminate_backend, a pooler) never ends the worker: it logs the
+    reason (WARNING), reconnects at once and then with a backoff of 0.1 s
+    doubling up to 5 s, LISTENs again and polls at once (a NOTIFY may have
+    been missed).  A task's own calls (step_record, task_suspend,
+    task_complete, task_fail) are sent again on a new connection until the
+    server answers, and finished results wait for the next poll: nothing
+    computed while the server was away is lost while its token is valid
+    (until the lease expiry is processed); a call refused with DU004 (stale
+    token) drops the task with a log line.
 
     A finished task's result rides on the next poll (task_poll's
     done_tokens/done_results, which the poll loop sends at once): finishing
@@ -352,6 +430,9 @@ class Worker:
         self.workflows = WORKFLOWS if workflows is None else workflows
         self.activities = ACTIVITIES if activities is None else activities
         self._stop = threading.Event()
+        # a successful (re)connect of one loop cuts the other's backoff short
+        self._kick_poll = threading.Event()
+        self._kick_listen = threading.Event()
         self._slots = threading.Semaphore(concurrency)
         self._local = threading.local()
         self._running = {}                      # token -> ActivityContext
@@ -363,24 +444,87 @@ class Worker:
         self._done_lock = threading.Lock()
         self._lock = threading.Lock()
         self._hb_conn = None
+        self._grace_end = None                  # set when stopping: the end of retries
+        self._handed_in = 0                     # results the last poll completed
         self.completed = 0
         self.abandoned = 0
 
     # -- connections
     def _conn(self):
+        """This thread's connection, a new one if the last was lost."""
         conn = getattr(self._local, "conn", None)
         if conn is None or conn.closed:
+            self._local.conn = None
             conn = self._local.conn = _connect(self.dsn, self.namespace)
         return conn
 
+    def _call(self, token, what, sql, args):
+        """Run one call on a task's token on this thread's connection.
+
+        A lost connection does not lose the call: it is sent again on a new
+        connection, at once and then with capped backoff, until the server
+        answers (or, once the worker is stopping, its grace is over).  That
+        is safe: a call that did commit is a no-op or gets DU004 the second
+        time.  DU004 (stale token): log, raise _Stale (drop the task)."""
+        delay, lost_at, quick = _RETRY_FIRST, None, 0
+        while True:
+            conn = None
+            try:
+                conn = self._conn()
+                conn.execute(sql, args)
+                if lost_at is not None:
+                    log.info("task %s: %s delivered after reconnecting (%.1f s)",
+                             token, what, time.monotonic() - lost_at)
+                return
+            except psycopg.Error as e:
+                if e.sqlstate == "DU004":
+                    log.warning("task %s: %s refused, the token is stale (DU004): task dropped%s", token, what,
+                                "" if lost_at is None else
+                                " (the call before the connection was lost may have gone through)")
+                    raise _Stale() from None
+                if not _lost(e, conn):
+                    raise
+                now = time.monotonic()
+                if self._grace_end is not None and now > self._grace_end:
+                    log.warning("task %s: giving up %s, the worker is stopping: %s", token, what, _reason(e))
+                    raise
+                _close(getattr(self._local, "conn", None))
+                self._local.conn = None
+                if lost_at is None:
+                    lost_at = now
+                    log.warning("task %s: connection lost during %s (%s): sending it again", token, what,
+                                _reason(e))
+                else:
+                    log.debug("task %s: %s still not sent: %s", token, what, _reason(e))
+                # at once while the server accepts connections (they may be
+                # killed one by one), with backoff while it refuses them
+                if conn is not None and quick < 3:
+                    quick += 1
+                    continue
+                time.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+                if conn is not None:
+                    quick = 0
+
     def _heartbeat(self, token, details=None):
+        sql = "SELECT durable.task_heartbeat(%s, %s, %s * interval '1 s')"
+        args = (token, Jsonb(details) if details is not None else None, self.lease)
         with self._lock:
-            if self._hb_conn is None or self._hb_conn.closed:
-                self._hb_conn = _connect(self.dsn, self.namespace)
-            row = self._hb_conn.execute(
-                "SELECT durable.task_heartbeat(%s, %s, %s * interval '1 s')",
-                (token, Jsonb(details) if details is not None else None, self.lease)).fetchone()
-            return row[0]
+            fresh = False
+            while True:
+                if self._hb_conn is None or self._hb_conn.closed:
+                    _close(self._hb_conn)
+                    self._hb_conn = None
+                    self._hb_conn = _connect(self.dsn, self.namespace)
+                    fresh = True
+                try:
+                    return self._hb_conn.execute(sql, args).fetchone()[0]
+                except psycopg.Error as e:
+                    # an old connection killed while idle: once more on a new one
+                    if fresh or not _lost(e, self._hb_conn):
+                        raise
+                    _close(self._hb_conn)
+                    self._hb_conn = None
 
     def _heartbeat_loop(self):
         # keeps going after stop while activities still run (the grace period)
@@ -396,7 +540,7 @@ class Worker:
                 try:
                     ctx.cancelled = self._heartbeat(token, ctx._details) or ctx.cancelled
                 except psycopg.Error as e:
-                    log.warning("heartbeat of task %s failed: %s", token, e.diag.message_primary)
+                    log.warning("heartbeat of task %s failed: %s", token, _reason(e))
                     if e.sqlstate == "DU004":       # the lease is gone: stop trying
                         ctx._hb_next = float("inf")
 
@@ -409,8 +553,10 @@ class Worker:
             else:
                 outcome = self._run_activity(task)
             self.completed += 1
+        except _Stale:
+            outcome = "dropped: the token is stale (DU004)"
         except psycopg.Error as e:
-            outcome = "error %s: %s" % (e.sqlstate, e.diag.message_primary)
+            outcome = "error: %s" % _reason(e)
         except Exception as e:                  # never lose the worker thread
             outcome = "error %r" % e
         finally:
@@ -421,44 +567,54 @@ class Worker:
                  (time.monotonic() - start) * 1000)
 
     def _run_workflow(self, task):
-        conn = self._conn()
         token = task["token"]
         fn = self.workflows.get(task["workflow_type"])
         if fn is None:
-            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
                 {"type": "UnknownWorkflow", "message": "no workflow %r on this worker" % task["workflow_type"]})))
             return "unknown workflow type, retried later"
-        ctx = WorkflowContext(conn, task)
+        ctx = WorkflowContext(None, task, self)
         try:
             result = fn(ctx, task["input"])
         except _Suspend:
-            conn.execute("SELECT durable.task_suspend(%s, %s)", (token, Jsonb(ctx._commands)))
+            self._call(token, "task_suspend", "SELECT durable.task_suspend(%s, %s)", (token, Jsonb(ctx._commands)))
             return "suspended with %d command(s)" % len(ctx._commands)
         except _ContinueAsNew as c:
-            conn.execute("SELECT durable.task_complete(%s, NULL, NULL, %s)", (token, Jsonb(c.input)))
+            self._call(token, "task_complete", "SELECT durable.task_complete(%s, NULL, NULL, %s)",
+                       (token, Jsonb(c.input)))
             return "continued as new"
         except (ApplicationError, ActivityError) as e:
             err = {"type": getattr(e, "type", None) or type(e).__name__, "message": str(e)}
-            conn.execute("SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
             return "failed: %s" % err["message"]
         except psycopg.Error as e:
+            if e.sqlstate == "DU004":
+                log.warning("task %s: token is stale (DU004): task dropped", token)
+                return "dropped: the token is stale (DU004)"
+            if _lost(e, getattr(self._local, "conn", None)):
+                # lost in the middle of a transaction step: whether it
+                # committed is unknown, the engine's journal knows; hand the
+                # task back so that it is replayed from there at once
+                log.warning("task %s: connection lost in the workflow code (%s): releasing the task",
+                            token, _reason(e))
+                self._call(token, "task_release", "SELECT durable.task_release(%s)", (token,))
+                return "connection lost: released, to be replayed"
             # nondeterminism (DU003) and the like: retry the task later
-            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
                 {"type": "WorkflowTaskError", "sqlstate": e.sqlstate, "message": e.diag.message_primary})))
             return "workflow task failed (%s): %s" % (e.sqlstate, e.diag.message_primary)
         except Exception as e:
-            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
                 {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()})))
             return "workflow task failed: %r" % e
         self._finish(token, result)
         return "completed"
 
     def _run_activity(self, task):
-        conn = self._conn()
         token = task["token"]
         fn = self.activities.get(task["name"])
         if fn is None:
-            conn.execute("SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
                 {"type": "UnknownActivity", "message": "no activity %r on this worker" % task["name"]})))
             return "unknown activity, retried later"
         ctx = ActivityContext(self, task)
@@ -468,12 +624,12 @@ class Worker:
         except CancelledError as e:
             # the run was asked to cancel: this attempt ends for good
             err = {"type": "cancelled", "message": str(e)}
-            conn.execute("SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
             return "cancelled"
         except Exception as e:
             err = {"type": type(e).__name__, "message": str(e)}
-            conn.execute("SELECT durable.task_fail(%s, %s, %s)",
-                         (token, Jsonb(err), not isinstance(e, NonRetryableError)))
+            self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, %s)",
+                       (token, Jsonb(err), not isinstance(e, NonRetryableError)))
             return "failed: %r" % e
         finally:
             self._running.pop(token, None)
@@ -487,10 +643,7 @@ class Worker:
         text = json.dumps(result)
         with self._done_lock:
             self._done.append((token, text))
-        try:
-            os.write(self._wake_w, b"d")
-        except OSError:                         # BlockingIOError: the pipe is full
-            pass
+        self._wake(b"d")
 
     def _take_done(self):
         with self._done_lock:
@@ -511,16 +664,22 @@ class Worker:
 
     def _complete_each(self, conn, done):
         """Complete results one by one (a poll carrying them failed): a
-        stale token fails alone and the others still count."""
+        stale token fails alone and the others still count.  Returns how
+        many were completed."""
+        n = 0
         for i, (token, text) in enumerate(done):
             try:
                 conn.execute("SELECT durable.task_complete(%s, %s::jsonb)", (token, text))
+                n += 1
             except psycopg.Error as e:
-                if conn.closed:
+                if _lost(e, conn):
                     self._give_back(done[i:])
                     raise
-                log.warning("completing task %s failed: %s %s", token, e.sqlstate,
-                            e.diag.message_primary)
+                if e.sqlstate == "DU004":
+                    log.warning("task %s: result refused, the token is stale (DU004): result dropped", token)
+                else:
+                    log.warning("completing task %s failed: %s", token, _reason(e))
+        return n
 
     def _flush_done(self, conn):
         """Complete every result still waiting (shutdown)."""
@@ -531,16 +690,18 @@ class Worker:
             try:
                 conn.execute("SELECT durable.task_complete_many(%s, %s::jsonb[])",
                              ([t for t, _ in done], [r for _, r in done]))
-            except psycopg.Error:
-                if conn.closed:
+            except psycopg.Error as e:
+                if _lost(e, conn):
                     self._give_back(done)
                     raise
                 self._complete_each(conn, done)
 
     # -- the loop
     def _poll(self, conn, n):
-        """Claim up to n tasks, completing the finished ones in the same call."""
+        """Claim up to n tasks, completing the finished ones in the same
+        call; self._handed_in: how many finished results it completed."""
         self._drain_wake()
+        self._handed_in = 0
         done = self._take_done()
         sql = ("SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
                "       attempt, journal, heartbeat, cancel_requested, "
@@ -552,53 +713,130 @@ class Worker:
             args[5] = [r for _, r in done]
         try:
             cur = conn.execute(sql, args)
-        except psycopg.Error:
-            if done and conn.closed:            # lost the server: keep them for later
+            self._handed_in = len(done)
+        except psycopg.Error as e:
+            if done and _lost(e, conn):         # lost the server: keep them for later
                 self._give_back(done)
-            if not done or conn.closed:
+            if not done or _lost(e, conn):
                 raise
             # one of them went stale (or so): nothing was done; finish them
             # one by one, then claim
-            self._complete_each(conn, done)
+            self._handed_in = self._complete_each(conn, done)
             args[4] = args[5] = None
             cur = conn.execute(sql, args)
         cols = [c.name for c in cur.description]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
-    def _wait_notify(self, conn, timeout):
-        pg = conn.pgconn
+    def _wait(self, timeout):
+        """Wait up to timeout seconds for a wake-up: a NOTIFY or a (re)LISTEN
+        (the listener thread), a finished task, stop."""
         with self._done_lock:
             if self._done:                      # results to hand in: poll now
                 return
-        r, _, _ = select.select([conn.fileno(), self._wake_r], [], [], timeout)
-        if self._wake_r in r:
+        r, _, _ = select.select([self._wake_r], [], [], timeout)
+        if r:
             self._drain_wake()
-        if conn.fileno() in r:
-            pg.consume_input()
-            while pg.notifies() is not None:
-                pass
+
+    def _wake(self, why=b"n"):
+        try:
+            os.write(self._wake_w, why)
+        except OSError:                         # BlockingIOError: the pipe is full
+            pass
+
+    def _listen_loop(self):
+        """Keep a connection LISTENing on the queue's channel (its own, so
+        that losing it does not hold up polling): wake the poll loop on each
+        notification, and after each (re)LISTEN, since a NOTIFY may have been
+        missed meanwhile."""
+        conn, lost_at, failures, delay = None, None, 0, _RETRY_FIRST
+        channel = 'LISTEN "durable_%s"' % self.queue
+        while not self._stop.is_set():
+            if conn is None:
+                try:
+                    conn = _connect(self.dsn, self.namespace)
+                    conn.execute(channel)
+                except psycopg.Error as e:
+                    _close(conn)
+                    conn = None
+                    failures += 1
+                    lost_at = lost_at or time.monotonic()
+                    log.debug("LISTEN connection: cannot connect (%d attempts): %s", failures, _reason(e))
+                    self._kick_listen.wait(delay)
+                    self._kick_listen.clear()
+                    delay = min(delay * 2, _RETRY_MAX)
+                    continue
+                if failures or lost_at is not None:
+                    log.info("listening again after %.1f s (%d failed attempt(s))",
+                             time.monotonic() - lost_at, failures)
+                lost_at, failures, delay = None, 0, _RETRY_FIRST
+                self._kick_poll.set()           # the server is back: no need to wait
+                self._wake(b"l")
+            try:
+                fd = conn.fileno()
+                r, _, _ = select.select([fd], [], [], 0.5)
+                if r:
+                    pg = conn.pgconn
+                    pg.consume_input()          # raises when the server closed the connection
+                    n = 0
+                    while pg.notifies() is not None:
+                        n += 1
+                    if conn.closed:
+                        raise psycopg.OperationalError("the connection was closed")
+                    if n:
+                        self._wake()
+            except psycopg.Error as e:
+                log.warning("lost the LISTEN connection: %s; reconnecting", _reason(e))
+                _close(conn)
+                conn, lost_at = None, time.monotonic()
+        _close(conn)
 
     def stop(self, *_):
         """Stop polling (safe from a signal handler or another thread)."""
         self._stop.set()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
+        self._kick_poll.set()
+        self._kick_listen.set()
+        self._wake(b"x")
 
     def run(self, until=None):
-        """Work until stopped (SIGTERM/SIGINT, stop(), or until() true)."""
-        listen = _connect(self.dsn, self.namespace)
-        listen.execute('LISTEN "durable_%s"' % self.queue)
-        poll_conn = _connect(self.dsn, self.namespace)
+        """Work until stopped (SIGTERM/SIGINT, stop(), or until() true).
+        Connection trouble never ends it: see the class documentation."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self.stop)
             signal.signal(signal.SIGINT, self.stop)
-        hb = threading.Thread(target=self._heartbeat_loop, daemon=True)
-        hb.start()
+        threading.Thread(target=self._heartbeat_loop, daemon=True).start()
+        listener = threading.Thread(target=self._listen_loop, daemon=True)
+        listener.start()
         pool = ThreadPoolExecutor(self.concurrency)
         log.info("worker %s polling queue %s", self.name, self.queue)
+        poll_conn = None
+        ever = False                            # connected once already
+        down_since = None                       # connection lost or refused since then
+        failures, delay = 0, _RETRY_FIRST
+        recovered = False                       # first poll after a reconnect
         while not self._stop.is_set() and not (until and until()):
+            if poll_conn is None:
+                try:
+                    poll_conn = _connect(self.dsn, self.namespace)
+                except psycopg.Error as e:
+                    failures += 1
+                    down_since = down_since or time.monotonic()
+                    if failures == 1:
+                        log.warning("cannot connect to the server: %s; retrying", _reason(e))
+                    else:
+                        log.info("still cannot connect to the server (%d attempts, %.1f s): %s; "
+                                 "next attempt in %.1f s", failures, time.monotonic() - down_since,
+                                 _reason(e), delay)
+                    self._kick_poll.wait(delay)
+                    self._kick_poll.clear()
+                    delay = min(delay * 2, _RETRY_MAX)
+                    continue
+                self._kick_listen.set()
+                if down_since is not None:
+                    log.info("%s to the server after %.1f s (%d failed attempt(s)): polling now",
+                             "reconnected" if ever else "connected", time.monotonic() - down_since, failures)
+                ever, recovered = True, down_since is not None
+                down_since, failures, delay = None, 0, _RETRY_FIRST
+                # and poll at once: work may have become ready meanwhile
             if not self._slots.acquire(timeout=0.5):
                 continue
             free = 1
@@ -607,53 +845,91 @@ class Worker:
             try:
                 tasks = self._poll(poll_conn, free)
             except psycopg.Error as e:
-                log.warning("poll failed: %s", e)
-                tasks = []
-                time.sleep(1)
-                if listen.closed or poll_conn.closed:     # server restarted: reconnect
-                    try:
-                        listen.close()
-                        poll_conn.close()
-                        listen = _connect(self.dsn, self.namespace)
-                        listen.execute('LISTEN "durable_%s"' % self.queue)
-                        poll_conn = _connect(self.dsn, self.namespace)
-                    except psycopg.Error as e2:
-                        log.warning("reconnect failed: %s", e2)
+                for _ in range(free):
+                    self._slots.release()
+                if _lost(e, poll_conn):
+                    log.warning("lost the connection to the server: %s; reconnecting", _reason(e))
+                    _close(poll_conn)
+                    poll_conn, down_since = None, time.monotonic()
+                else:
+                    log.warning("poll failed: %s", _reason(e))
+                    self._stop.wait(1)
+                continue
+            if recovered:
+                recovered = False
+                if self._handed_in:
+                    log.info("handed in %d result(s) finished meanwhile, after reconnecting", self._handed_in)
             for _ in range(free - len(tasks)):
                 self._slots.release()
             for t in tasks:
                 self._inflight[t["token"]] = t
                 pool.submit(self._run_task, t)
             if len(tasks) < free:
-                self._wait_notify(listen, self.poll_interval)
+                self._wait(self.poll_interval)
         self._stop.set()
+        self._grace_end = time.monotonic() + self.grace
         log.info("worker %s stopping: waiting for %d running task(s)", self.name, len(self._inflight))
-        deadline = time.monotonic() + self.grace
         pool.shutdown(wait=False)
-        try:
-            while self._inflight and time.monotonic() < deadline:
-                self._flush_done(poll_conn)         # results of tasks that finished meanwhile
-                time.sleep(0.05)
-            self._flush_done(poll_conn)
-        except psycopg.Error as e:
-            log.warning("completing finished tasks failed: %s", e)
-        # hand the rest back: ready again at once for another worker; their
-        # threads may go on, but the engine rejects their late results (DU004)
-        for token in list(self._inflight):
-            try:
-                poll_conn.execute("SELECT durable.task_release(%s)", (token,))
-                log.info("released task %s", token)
-            except psycopg.Error:
-                pass
-        try:
-            self._flush_done(poll_conn)         # finished while the others were released
-        except psycopg.Error:
-            pass
+        conn = self._shutdown(poll_conn)
         self.abandoned = len(self._inflight)
         if not self._inflight:
             pool.shutdown(wait=True)
-        listen.close()
-        poll_conn.close()
+        _close(conn)
+        listener.join(2)
+
+    def _shutdown(self, conn):
+        """Hand in what finishes within the grace, then hand the rest back:
+        ready again at once for another worker; their threads may go on, but
+        the engine rejects their late results (DU004).  Returns the
+        connection used."""
+        warned = False
+
+        def usable():
+            nonlocal conn, warned
+            if conn is not None and not conn.closed:
+                return conn
+            _close(conn)
+            conn = None
+            try:
+                conn = _connect(self.dsn, self.namespace)
+            except psycopg.Error as e:
+                if not warned:
+                    log.warning("stopping without a connection to the server: %s", _reason(e))
+                    warned = True
+            return conn
+
+        def flush():
+            with self._done_lock:
+                if not self._done:
+                    return
+            c = usable()
+            if c is not None:
+                try:
+                    self._flush_done(c)
+                except psycopg.Error as e:
+                    log.warning("completing finished tasks failed: %s", _reason(e))
+
+        while True:
+            flush()                             # results of tasks that finished meanwhile
+            if not self._inflight or time.monotonic() >= self._grace_end:
+                break
+            time.sleep(0.05)
+        for token in list(self._inflight):
+            c = usable()
+            if c is None:
+                break
+            try:
+                c.execute("SELECT durable.task_release(%s)", (token,))
+                log.info("released task %s", token)
+            except psycopg.Error:
+                pass
+        flush()                                 # finished while the others were released
+        with self._done_lock:
+            left = len(self._done)
+        if left:
+            log.warning("%d finished result(s) could not be handed in: their tasks run again "
+                        "once their leases expire", left)
+        return conn
 
 
 class Client:

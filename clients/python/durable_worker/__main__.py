@@ -1,7 +1,9 @@
 """python3 -m durable_worker --dsn DSN --queue QUEUE module [module ...]
 
 Imports the modules (their @workflow / @activity decorators register the
-code) and runs a Worker until SIGTERM or SIGINT."""
+code) and runs a Worker until SIGTERM or SIGINT.  A lost or refused
+connection to the server does not end it: it logs the reason and
+reconnects (at once, then backing off from 0.1 s up to 5 s)."""
 
 import argparse
 import importlib
@@ -30,7 +32,7 @@ def main(argv=None):
     p.add_argument("modules", nargs="+", help="modules that define workflows and activities")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stdout)
     sys.path.insert(0, os.getcwd())
     for m in args.modules:
         importlib.import_module(m)
