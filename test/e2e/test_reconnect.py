@@ -174,7 +174,8 @@ def test_restart(conn, pool, server):
     common = ["--concurrency", "8", "--poll-interval", "5"]
     workers = [pool.start("%s-w%d" % (q, i), q, "--lease", "60", *common, appname=app) for i in range(2)]
     short = pool.start(q + "-short", short_q, "--lease", "3", "--concurrency", "1", appname=app)
-    # a worker of a queue with nothing to do: no finished result to hand in keeps it busy
+    # a worker of a queue with nothing to do (and no result to hand in): it learns of the
+    # outage from its LISTEN connection or its next poll
     idle = pool.start(q + "-idle", q + "-idle", "--lease", "60", *common, appname=app)
     pids = {p.name: p.pid for p in workers + [short, idle]}
     print("workers %s" % pids, flush=True)
@@ -195,6 +196,7 @@ def test_restart(conn, pool, server):
     def completed():
         return conn.execute("SELECT count(*) FROM durable.workflows WHERE queue = %s AND status = 'completed'",
                             (q,)).fetchone()[0]
+
     def activities_done():
         return conn.execute("SELECT count(*) FROM durable.journal WHERE workflow_id = ANY(%s) "
                             "   AND kind = 'activity' AND status = 'completed'", (ids,)).fetchone()[0]

@@ -9,28 +9,33 @@
 # setting; grants for a client role and a worker role.
 #
 # It is dumped and restored on the same node three ways:
-#   dst_fc:    pg_dump -Fc, pg_restore --single-transaction
-#   dst_plain: pg_dump | psql -1 -v ON_ERROR_STOP=1
-#   hz2:       pg_restore -j 2 (no single transaction) into a database
-#              the background worker does not serve (durable.databases),
-#              which is added to durable.databases afterwards
+#   dst_fc:    pg_dump -Fc, pg_restore --single-transaction;
+#   dst_plain: pg_dump | psql -1 -v ON_ERROR_STOP=1, into a database the
+#              background worker serves all along (the restore's own
+#              transaction reads what it restored, before it commits);
+#   hz2:       pg_restore -j 2 (many transactions) into a database the
+#              background worker does not serve (durable.databases).
 # Each restored database must equal src: every table of schema durable
-# row for row (counts and contents), the sequences, the schema and its
-# ACLs (test/t/schema_fingerprint.sql); new ids continue after the
-# restored ones; then the background worker fires the due timers, a tick
-# fires the schedule, and the client and worker roles (SET ROLE) finish
-# every workflow, the pre-dump token included.
+# row for row (counts and contents) and the sequences, read before the
+# background worker serves it; the schema and its ACLs
+# (test/t/schema_fingerprint.sql); the default namespace's 3 days; the
+# grants.  Then all are served: new ids continue after the restored
+# ones, the background worker fires the due timers, a tick fires the
+# schedule, and the client and worker roles (SET ROLE) finish every
+# workflow, the token leased in src included.
 #
-# The background worker runs (naptime 100 ms), serving only the databases
-# in durable.databases: src is not among them, so its timers stay pending
-# (and due) in the dump.  Why a restore must be one transaction (or go to
-# a database the worker does not serve yet): the worker starts in a
-# database as soon as it sees the extension there, and acts on whatever
-# has been restored so far.  Database hz shows it: restored in two steps
-# as pg_restore commits them, all but the data of durable.tasks and the
-# sequences first; the worker, let in between, fires the due timers and
-# makes workflow tasks; then the data of durable.tasks no longer loads
-# (a duplicate key), and the dumped tasks are lost.
+# The background worker runs (naptime 100 ms) for the databases listed
+# in durable.databases; src never is, so its timers are still pending
+# (and due) in the dump.  Why a restore must be one transaction, or go to
+# a database the worker does not serve yet: the launcher starts a worker
+# in every served database at its next rescan (every 10 s, or at once
+# when a durable call commits there), and a worker that finds the
+# extension acts on whatever has been restored so far.  Database hz
+# shows it: restored in two steps as pg_restore commits them (all but
+# the data of durable.tasks and the sequences, then those), with the
+# worker let in between: it fires the restored timers and makes workflow
+# tasks, the data of durable.tasks then no longer loads (duplicate key),
+# and every dumped task is lost.
 #
 # DURABLE_TAP_VERSION=0.1 creates src at version 0.1 (whose tables were
 # not marked with pg_extension_config_dump): the test then fails, since
@@ -306,6 +311,7 @@ ok( $node->poll_query_until('hz', q{
 	'hz, half restored: the background worker fired the restored timers at once');
 ($ok, $out, $err) = run_cmd([ 'pg_restore', '-L', "$tmp/second.list",
 		'-d', $node->connstr('hz'), "$tmp/src.dump" ]);
+note("hz, second step: $err");
 like($err, qr/duplicate key value violates unique constraint "tasks_pkey"/,
 	'hz: then the data of durable.tasks no longer loads');
 is( $node->safe_psql('hz', q{

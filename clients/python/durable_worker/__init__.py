@@ -402,13 +402,16 @@ class Worker:
     A lost or refused connection (server restart, failover,
     pg_terminate_backend, a pooler) never ends the worker: it logs the
     reason (WARNING), reconnects at once and then with a backoff of 0.1 s
-    doubling up to 5 s, LISTENs again and polls at once (a NOTIFY may have
-    been missed).  A task's own calls (step_record, task_suspend,
-    task_complete, task_fail) are sent again on a new connection until the
-    server answers, and finished results wait for the next poll: nothing
-    computed while the server was away is lost while its token is valid
-    (until the lease expiry is processed); a call refused with DU004 (stale
-    token) drops the task with a log line.
+    doubling up to 5 s, and polls at once after every reconnect.  The
+    LISTEN runs on a connection of its own (a thread): after each
+    (re)LISTEN it wakes the poll loop, since a NOTIFY may have been missed.
+    A task's own calls (step_record, task_suspend, task_complete, task_fail,
+    task_release) are sent again on a new connection until the server
+    answers, and finished results wait for the next poll: nothing computed
+    while the server was away is lost while its token is valid (until the
+    lease expiry is processed); a call refused with DU004 (stale token)
+    drops the task with a log line.  A workflow task whose connection broke
+    inside ctx.transaction() is released, to be replayed at once.
 
     A finished task's result rides on the next poll (task_poll's
     done_tokens/done_results, which the poll loop sends at once): finishing
