@@ -106,8 +106,8 @@ extern void durable_bgw_register_self(void);
 extern void durable_bgw_register_launcher(void);
 extern void durable_bgw_register_launcher_self(void);
 extern void durable_bgw_set_next_wake(TimestampTz when);
-extern void durable_run_closed(const char *ns, const char *workflow_id);
-extern bool durable_result_wait_begin(const char *ns, const char *workflow_id);
+extern void durable_run_closed(int64 run_id);
+extern bool durable_result_wait_begin(int64 run_id);
 extern void durable_result_wait_end(void);
 
 /* validation helpers (validate.c); the namespace (durable.c) */

@@ -152,7 +152,7 @@ durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *re
 	"                  error = $4, closed_at = $5 " \
 	"            " WHICH " AND u.status = 'running' " \
 	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.options, " \
-	"                     u.cancel_requested, u.namespace, u.workflow_id), " \
+	"                     u.cancel_requested), " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
 	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
 	"           RETURNING run_id, kind), " \
@@ -162,7 +162,7 @@ durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *re
 #define CLOSED_RUN_COLUMNS \
 	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
 	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), " \
-	"CASE WHEN NOT r.cancel_requested THEN r.options END, r.namespace, r.workflow_id "
+	"CASE WHEN NOT r.cancel_requested THEN r.options END "
 
 typedef struct ClosedRun
 {
@@ -202,9 +202,8 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
 		d = SPI_getbinval(tup, desc, first + 5, &isnull);
 		c->options = isnull ? NULL : DatumGetJsonbPCopy(d);
 	}
-	/* wf_result calls waiting for this workflow wake when this commits */
-	durable_run_closed(SPI_getvalue(tup, desc, first + 6),
-					   SPI_getvalue(tup, desc, first + 7));
+	/* wf_result calls waiting for this run wake when this commits */
+	durable_run_closed(c->run_id);
 }
 
 /*

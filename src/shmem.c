@@ -66,7 +66,7 @@ typedef struct ResultWaiter
 {
 	Oid			dboid;			/* InvalidOid: free */
 	int			procno;
-	uint32		key;			/* hash of namespace/workflow id */
+	int64		run_id;			/* the open run it waits for */
 } ResultWaiter;
 
 #define RESULT_WAITERS 256
@@ -102,8 +102,13 @@ static List *pending_queues = NIL;
 /* earliest due time the current transaction created (durable clock) */
 static TimestampTz pending_due = 0;
 static WorkerSlot *my_slot = NULL;
-/* runs the current transaction closed, as result_key()s */
-static List *closed_keys = NIL;
+/*
+ * Runs the current transaction closed (for wf_result waiters); past
+ * CLOSED_RUNS_KEPT, every waiter of the database is woken instead.
+ */
+#define CLOSED_RUNS_KEPT 64
+static int64 closed_runs[CLOSED_RUNS_KEPT];
+static int	nclosed_runs = 0;
 /* this backend's slot in shared->waiters, or -1 */
 static int	my_waiter = -1;
 /* the committing transaction gave some queue work */
@@ -355,54 +360,37 @@ durable_bgw_set_next_wake(TimestampTz when)
 /*
  * Waiting for results.  durable.wf_result(id, wait) sleeps on its latch
  * instead of re-reading the run every few milliseconds: it registers the
- * hash of namespace/workflow id in shared memory before it reads the run,
- * and a transaction that closes runs sets the latches of the waiters for
- * those ids when it commits (a hash collision only costs a spurious
- * wake-up and one more read).  Registering first means a close that
- * commits after the read still finds the waiter.
- */
-static uint32
-result_key(const char *ns, const char *workflow_id)
-{
-	uint32		h = hash_bytes((const unsigned char *) ns, strlen(ns));
-
-	return hash_combine(h, hash_bytes((const unsigned char *) workflow_id,
-									  strlen(workflow_id)));
-}
-
-/*
- * durable_run_closed: the current transaction closed this run; its
- * waiters wake at commit.  Costs a list cell per closed run.
+ * open run it found in shared memory and reads it once more, and a
+ * transaction that closes runs sets the latches of their waiters when it
+ * commits.  Registering before that second read means a close that
+ * commits after it still finds the waiter.  A close costs an array slot;
+ * the waiter table is only scanned at commit when a run was closed.
  */
 void
-durable_run_closed(const char *ns, const char *workflow_id)
+durable_run_closed(int64 run_id)
 {
-	MemoryContext old;
-
 	if (shared == NULL)
 		return;
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	closed_keys = lappend_int(closed_keys, (int) result_key(ns, workflow_id));
-	MemoryContextSwitchTo(old);
+	if (nclosed_runs < CLOSED_RUNS_KEPT)
+		closed_runs[nclosed_runs] = run_id;
+	nclosed_runs++;
 }
 
 static void
 wake_result_waiters(void)
 {
 	int			i;
+	int			j;
 
-	if (shared == NULL)
-		return;
 	SpinLockAcquire(&shared->mutex);
 	for (i = 0; i < RESULT_WAITERS; i++)
 	{
 		ResultWaiter *w = &shared->waiters[i];
-		ListCell   *lc;
 
 		if (w->dboid != MyDatabaseId)
 			continue;
-		foreach(lc, closed_keys)
-			if ((uint32) lfirst_int(lc) == w->key)
+		for (j = 0; j < nclosed_runs; j++)
+			if (j >= CLOSED_RUNS_KEPT || closed_runs[j] == w->run_id)
 			{
 				SetLatch(&ProcGlobal->allProcs[w->procno].procLatch);
 				break;
@@ -419,14 +407,13 @@ release_waiter(int code, Datum arg)
 
 /*
  * durable_result_wait_begin: register this backend as waiting for the
- * run of ns/workflow_id to close.  False when it cannot (not preloaded,
+ * run to close (replacing what it waited for before).  False when it cannot (not preloaded,
  * or every slot taken): the caller polls instead.
  */
 bool
-durable_result_wait_begin(const char *ns, const char *workflow_id)
+durable_result_wait_begin(int64 run_id)
 {
 	static bool exit_hook = false;
-	uint32		key = result_key(ns, workflow_id);
 	int			i;
 
 	if (shared == NULL)
@@ -443,7 +430,7 @@ durable_result_wait_begin(const char *ns, const char *workflow_id)
 		{
 			shared->waiters[i].dboid = MyDatabaseId;
 			shared->waiters[i].procno = DURABLE_MY_PROCNO;
-			shared->waiters[i].key = key;
+			shared->waiters[i].run_id = run_id;
 			my_waiter = i;
 			break;
 		}
@@ -499,12 +486,12 @@ durable_xact_callback(XactEvent event, void *arg)
 			}
 			if (pending_due != 0 || pending_work)
 				wake_worker_if_later(pending_due != 0 ? pending_due : DT_NOEND);
-			if (closed_keys != NIL)
+			if (nclosed_runs > 0 && shared != NULL)
 				wake_result_waiters();
 			pending_queues = NIL;
 			pending_due = 0;
 			pending_work = false;
-			closed_keys = NIL;
+			nclosed_runs = 0;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
@@ -516,7 +503,7 @@ durable_xact_callback(XactEvent event, void *arg)
 			pending_queues = NIL;
 			pending_due = 0;
 			pending_work = false;
-			closed_keys = NIL;
+			nclosed_runs = 0;
 			break;
 	}
 }

@@ -586,10 +586,11 @@ durable_wf_terminate(PG_FUNCTION_ARGS)
 /*
  * read_result: read the latest run of the workflow.  True when it
  * completed (*output its output, NULL for none); raises DU010 when it
- * closed otherwise; false while it runs.
+ * closed otherwise; false while it runs (*run_id is the open run).
  */
 static bool
-read_result(const char *ns, const char *workflow_id, Jsonb **output)
+read_result(const char *ns, const char *workflow_id, Jsonb **output,
+			int64 *run_id)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TEXTOID, TEXTOID};
@@ -603,7 +604,7 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output)
 	values[1] = CStringGetTextDatum(workflow_id);
 	durable_enter(&call);
 	durable_plan(&plan,
-				 "SELECT status, output, error FROM durable.runs "
+				 "SELECT status, output, error, run_id FROM durable.runs "
 				 " WHERE namespace = $1 AND workflow_id = $2 "
 				 " ORDER BY run_id DESC LIMIT 1",
 				 2, types);
@@ -611,6 +612,7 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output)
 	if (SPI_processed != 1)
 		workflow_not_found(ns, workflow_id);
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
 	if (strcmp(status, "completed") == 0)
 	{
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
@@ -639,8 +641,9 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output)
  * NULL while the latest run is open (after waiting up to 'wait'); raises
  * DU010 with the run's error when it failed, was cancelled, terminated or
  * timed out.  Each read is a fresh snapshot (READ COMMITTED).  Waiting
- * sleeps on the latch, which the transaction that closes the run sets at
- * commit (shmem.c), with a read every second as a safety net; without
+ * registers the open run and sleeps on the latch, which the transaction
+ * that closes the run sets at commit (shmem.c), with a read every second
+ * as a safety net; without
  * preloading (no shared memory) it reads again after 10 ms, then 20, 40
  * ... up to a second.
  */
@@ -664,18 +667,28 @@ durable_wf_result(PG_FUNCTION_ARGS)
 
 	PG_TRY();
 	{
-		bool		woken = wait_ms > 0 && durable_result_wait_begin(ns, workflow_id);
+		bool		woken = false;
+		int64		waiting_for = 0;
 		long		poll_ms = 10;
 
 		for (;;)
 		{
 			TimestampTz now;
 			long		sleep_ms;
+			int64		run_id;
 
-			if (read_result(ns, workflow_id, (Jsonb **) &output))
+			if (read_result(ns, workflow_id, (Jsonb **) &output, &run_id))
 			{
 				output_null = output == NULL;
 				break;
+			}
+			if (wait_ms > 0 && run_id != waiting_for)
+			{
+				/* a new open run (first read, continue-as-new, retry):
+				 * register for its close, then read once more */
+				woken = durable_result_wait_begin(run_id);
+				waiting_for = run_id;
+				continue;
 			}
 			now = GetCurrentTimestamp();
 			if (now >= give_up)
