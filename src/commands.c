@@ -24,7 +24,6 @@
 #include "utils/timestamp.h"
 
 #include "task.h"
-#include "workflow.h"
 
 static void
 bad_command(int n, const char *msg, const char *hint)
@@ -80,8 +79,6 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	static const char *const keys[] = {"seq", "type", "name", "input", "queue",
 		"retry", "start_to_close", "schedule_to_close", "schedule_to_start",
 		"heartbeat", "priority", NULL};
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
 	const char *ctx = "activity command";
 	char	   *name;
 	char	   *queue;
@@ -93,8 +90,6 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	int64		s2c = 0;
 	int64		s2s = 0;
 	int64		due_ms;
-	bool		inserted;
-	Datum		values[6];
 
 	durable_jb_check_keys(cmd, ctx, keys);
 	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
@@ -121,27 +116,9 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	/* the step's due time is its first deadline; tick re-arms the next */
 	due_ms = (s2s && (!s2c || s2s < s2c)) ? s2s : s2c;
 
-	durable_step_insert_or_match(task->run_id, seq, "activity", name, "pending", input,
-						 NULL, queue, durable_jb_cstring(opts.data), now,
-						 due_ms ? now + due_ms * 1000 : DURABLE_NO_TIME, &inserted);
-	if (!inserted)
-		return;
-	if (due_ms)
-		durable_bgw_wake(now + due_ms * 1000);
-
-	values[0] = Int64GetDatum(task->run_id);
-	values[1] = Int32GetDatum(seq);
-	values[2] = CStringGetTextDatum(task->ns);
-	values[3] = CStringGetTextDatum(queue);
-	values[4] = Int32GetDatum((int32) priority);
-	values[5] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at) "
-				 "VALUES ($1, $2, 'activity', $3, $4, $5, $6, $6)",
-				 6, types);
-	durable_exec(plan, values, NULL, false, 0);
-	durable_queue_gained_work(task->ns, queue);
+	durable_engine_schedule_activity(task->run_id, seq, name, input, task->ns, queue,
+									 (int) priority, durable_jb_cstring(opts.data),
+									 due_ms ? now + due_ms * 1000 : DURABLE_NO_TIME, now);
 }
 
 /*
@@ -225,45 +202,15 @@ static void
 apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 {
 	static const char *const keys[] = {"seq", "type", "name", "timeout", NULL};
-	static SPIPlanPtr take = NULL;
-	static const Oid types[3] = {INT8OID, TEXTOID, INT4OID};
 	const char *ctx = "signal command";
 	char	   *name;
 	int64		ms = 0;
-	bool		inserted;
-	Datum		values[3];
 
 	durable_jb_check_keys(cmd, ctx, keys);
 	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
 	durable_jb_get_duration_ms(cmd, "timeout", ctx, &ms);
-	durable_lock_run(task->run_id);
-	durable_step_insert_or_match(task->run_id, seq, "signal", name, "pending", NULL,
-						 NULL, NULL, NULL, now, ms ? now + ms * 1000 : DURABLE_NO_TIME,
-						 &inserted);
-	if (!inserted)
-		return;
-	if (ms)
-		durable_bgw_wake(now + ms * 1000);
-
-	values[0] = Int64GetDatum(task->run_id);
-	values[1] = CStringGetTextDatum(name);
-	values[2] = Int32GetDatum(seq);
-	durable_plan(&take,
-				 "UPDATE durable.signals SET consumed_seq = $3 WHERE signal_no = "
-				 " (SELECT signal_no FROM durable.signals "
-				 "   WHERE run_id = $1 AND name = $2 AND consumed_seq IS NULL "
-				 "   ORDER BY signal_no LIMIT 1) "
-				 "RETURNING payload",
-				 3, types);
-	durable_exec(take, values, NULL, false, 0);
-	if (SPI_processed == 1)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		Jsonb	   *payload = isnull ? durable_jb_cstring("null") : DatumGetJsonbPCopy(d);
-
-		durable_engine_resolve_step(task->run_id, seq, "completed", payload, NULL, now);
-	}
+	durable_engine_wait_signal(task->run_id, seq, name,
+							   ms ? now + ms * 1000 : DURABLE_NO_TIME, now);
 }
 
 /*

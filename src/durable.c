@@ -127,24 +127,3 @@ _PG_init(void)
 	durable_bgw_register_launcher();
 }
 
-/*
- * durable_now: the engine's clock.  It is the transaction's timestamp
- * (the database clock, never a client's), shifted by durable.clock_offset
- * so tests can move time forward without sleeping.
- */
-TimestampTz
-durable_now(void)
-{
-	return GetCurrentTransactionStartTimestamp() +
-		(int64) durable_clock_offset_s * USECS_PER_SEC;
-}
-
-/*
- * durable_current_namespace: the namespace the session's calls act in
- * (the durable.namespace setting).
- */
-const char *
-durable_current_namespace(void)
-{
-	return durable_namespace ? durable_namespace : "default";
-}

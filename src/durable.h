@@ -91,7 +91,7 @@ extern int	durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls
 extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 bool read_only, long count);
 
-/* the clock: the database's, shifted by durable.clock_offset for tests */
+/* the clock: the database's, shifted by durable.clock_offset for tests (clock.c) */
 extern TimestampTz durable_now(void);
 
 /* shared memory and wake-ups (shmem.c) */
@@ -110,7 +110,7 @@ extern void durable_run_closed(int64 run_id);
 extern bool durable_result_wait_begin(int64 run_id);
 extern void durable_result_wait_end(void);
 
-/* validation helpers (validate.c); the namespace (durable.c) */
+/* validation helpers (validate.c); the session's namespace (clock.c) */
 extern int	durable_input_errcode;
 extern const char *durable_check_name(text *t, const char *what, int maxlen);
 extern const char *durable_check_queue_name(text *t);
@@ -164,13 +164,14 @@ extern bool durable_retry_error_is_retryable(const RetryPolicy *p, Jsonb *error)
 extern void durable_history_add(int64 run_id, int seq, const char *event,
 						Jsonb *details);
 
-/* shared engine actions (engine.c) */
+/* the state machine, the only writer of runs, tasks, steps, signals and events (engine.c) */
 extern void durable_engine_wake_workflow(int64 run_id, TimestampTz now);
 extern void durable_engine_wake_workflows(Datum run_ids, TimestampTz now);
 extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 							  Jsonb *error, TimestampTz now);
-extern bool durable_engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
-									 TimestampTz now, int64 *run_id, int *seq);
+extern bool durable_engine_complete_by_token(int64 token, Jsonb *output,
+											 TimestampTz now, int64 *run_id,
+											 int *seq, char **ns, char **queue);
 extern int64 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry,
 							 TimestampTz now, TimestampTz ready_at);
 extern void durable_engine_close_run(int64 run_id, const char *status, Jsonb *output,
@@ -181,11 +182,52 @@ extern void durable_engine_delete_task(int64 run_id, int seq);
 extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
 extern void durable_bgw_wake(TimestampTz due);
 
-/* a leased task of a queue ended: wake a worker waiting on its limit (claim.c) */
+/* a leased task of a queue ended: wake a worker waiting on its limit (queues.c) */
 extern void durable_queue_slot_freed(const char *ns, const char *queue);
 
 /* rights (admin.c) */
 extern int	durable_grants_forget_dropped_roles(void);
+extern int	durable_engine_expire_leases(TimestampTz now, int limit);
+extern int	durable_engine_fire_timers(TimestampTz now, int limit);
+extern int	durable_engine_fire_due_steps(TimestampTz now, int limit);
+extern int	durable_engine_expire_runs(TimestampTz now, int limit);
+extern int	durable_engine_purge(TimestampTz now, int limit);
+extern int64 durable_start_run(const char *ns, const char *workflow_id,
+					   const char *type, const char *queue, Jsonb *input,
+					   Jsonb *options, const char *parent_close_policy,
+					   int64 parent_run, int parent_seq, TimestampTz now);
+extern void durable_lock_run(int64 run_id);
+extern bool durable_engine_find_latest_run(const char *ns, const char *workflow_id,
+										   int64 *run_id, char **status,
+										   char **request_id, bool lock);
+extern void durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
+								  const char *signal_id, TimestampTz now);
+extern void durable_engine_terminate_run(int64 run_id, const char *reason,
+										 TimestampTz now);
+extern void durable_step_insert_or_match(int64 run_id, int seq, const char *kind,
+								 const char *name, const char *status,
+								 Jsonb *input, Jsonb *result, const char *queue,
+								 Jsonb *options, TimestampTz now,
+								 TimestampTz due_at, bool *inserted);
+extern void durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
+											 Jsonb *input, const char *ns,
+											 const char *queue, int priority,
+											 Jsonb *options, TimestampTz due,
+											 TimestampTz now);
+extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
+									   TimestampTz due, TimestampTz now);
+extern int	durable_engine_claim(const char *ns, const char *queue,
+								 const char *worker, int want, Interval *lease,
+								 TimestampTz now);
+extern void durable_engine_end_workflow_task(int64 run_id, const char *ns,
+											 const char *queue, TimestampTz now);
+extern void durable_engine_retry_workflow_task(int64 run_id, int attempt,
+											   Jsonb *error, TimestampTz now);
+extern void durable_engine_heartbeat(int64 token, TimestampTz lease_until,
+									 Jsonb *details, TimestampTz now);
+extern void durable_engine_release_task(int64 token, int64 run_id, int seq,
+										int attempt, const char *ns,
+										const char *queue, TimestampTz now);
 extern void durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error,
 								   bool retryable, const char *event,
 								   TimestampTz now);

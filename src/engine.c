@@ -1,13 +1,23 @@
 /*-------------------------------------------------------------------------
  *
  * engine.c
- *	  The state machine's shared moves, used by worker calls, client calls
- *	  and the periodic work alike: wake a run's workflow task, resolve a
- *	  step, retry or fail an activity attempt, close a run, and append a
- *	  history event.  Each move is one or two prepared statements.
+ *	  The state machine: the only writer of durable.runs, durable.tasks,
+ *	  durable.steps (the journal), durable.signals and durable.events
+ *	  (history), with one function per transition: start a run, claim,
+ *	  wake a workflow task, end or retry it, schedule an activity, wait for
+ *	  a signal, deliver one, resolve a step, fail an activity attempt,
+ *	  heartbeat, release, close runs (and what a close owes parents,
+ *	  children and retries), cancel, terminate, and the periodic work's
+ *	  transitions (expire leases, fire timers and deadlines, time out runs,
+ *	  purge).  Several tables change in one statement where one transition
+ *	  touches them together (a start writes the run and its first task; a
+ *	  close, the run, its pending steps and its tasks): that is why one
+ *	  module owns them all.
  *
- *	  Callers have already connected SPI and act as the extension owner
- *	  (durable_enter).
+ *	  Callers (the entry points) have checked arguments and rights, have
+ *	  connected SPI and act as the extension owner (durable_enter); this
+ *	  file calls nothing above it, only the wake-ups (shmem.c), queue
+ *	  limits (queues.c) and the helpers below them.
  *
  *-------------------------------------------------------------------------
  */
@@ -338,15 +348,16 @@ durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 /*
  * durable_engine_complete_by_token: the common task_complete in one statement.
  * Finds and locks the task leased under token; when it is a workflow
- * task, its run completes with output in the same statement.  Then the
- * caller's right to the task's queue is checked: a refusal raises an
- * error, which undoes the statement.  Returns false without a row when
- * the token is not current, false with *run_id and *seq set (the task
- * locked) for an activity task, true when the run closed.
+ * task, its run completes with output in the same statement.  The
+ * caller checks its right to the task's queue (*ns, *queue) afterwards: a
+ * refusal raises an error, which undoes the statement.  Returns false
+ * with *run_id 0 when the token is not current, false with *run_id and
+ * *seq set (the task locked) for an activity task, true when the run
+ * closed.
  */
 bool
-durable_engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
-						 TimestampTz now, int64 *run_id, int *seq)
+durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
+								 int64 *run_id, int *seq, char **ns, char **queue)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[5] = {INT8OID, JSONBOID, TEXTOID, JSONBOID,
@@ -357,8 +368,6 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 	TupleDesc	desc;
 	bool		isnull;
 	ClosedRun	closed;
-	char	   *ns;
-	char	   *queue;
 
 	values[0] = Int64GetDatum(token);
 	values[1] = PointerGetDatum(output);
@@ -380,13 +389,11 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, Oid caller,
 	desc = SPI_tuptable->tupdesc;
 	*run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	*seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	ns = SPI_getvalue(tup, desc, 3);
-	queue = SPI_getvalue(tup, desc, 4);
+	*ns = SPI_getvalue(tup, desc, 3);
+	*queue = SPI_getvalue(tup, desc, 4);
 	(void) SPI_getbinval(tup, desc, 5, &isnull);
 	if (!isnull)
 		read_closed_run(tup, desc, 5, "completed", &closed);
-	durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns, queue);
-	durable_queue_slot_freed(ns, queue);
 	if (isnull)
 	{
 		if (*seq == 0)
@@ -517,13 +524,7 @@ close_children(int64 parent_run, TimestampTz now)
 	for (i = 0; i < n; i++)
 	{
 		if (policies[i] == NULL || strcmp(policies[i], "terminate") == 0)
-		{
-			durable_history_add(ids[i], 0, "terminate_requested",
-						durable_jb_cstring("{\"reason\": \"parent closed\"}"));
-			durable_engine_close_run(ids[i], "terminated", NULL,
-							 durable_jb_cstring("{\"type\": \"terminated\", \"message\": \"parent closed\"}"),
-							 now);
-		}
+			durable_engine_terminate_run(ids[i], "parent closed", now);
 		else if (strcmp(policies[i], "request_cancel") == 0)
 			durable_engine_cancel_run(ids[i], "parent closed", now);
 	}
@@ -678,4 +679,1041 @@ durable_engine_delete_task(int64 run_id, int seq)
 				 "DELETE FROM durable.tasks WHERE run_id = $1 AND seq = $2",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
+}
+
+/*
+ * The periodic work's transitions (tick.c runs them, each part in its own
+ * subtransaction).
+ */
+
+/*
+ * durable_engine_expire_leases: leased tasks whose lease ran out.  A workflow task is
+ * made ready again; an activity attempt failed by timeout and is retried
+ * by its policy (or its step fails).
+ */
+int
+durable_engine_expire_leases(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr ready_plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	static const Oid ready_types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+	int			n;
+	int			i;
+	int64	   *runs;
+	int		   *seqs;
+	char	  **kinds;
+	int		   *attempts;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "SELECT t.run_id, t.seq, t.attempt, "
+				 "       CASE WHEN (s.options->>'heartbeat_ms') IS NOT NULL "
+				 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
+				 "                 + (s.options->>'heartbeat_ms')::float8 * interval '1 ms' <= $1 "
+				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
+				 "  FROM durable.tasks t "
+				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
+				 " WHERE t.state = 'leased' AND t.visible_at <= $1 "
+				 " ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return 0;
+	runs = palloc(sizeof(int64) * n);
+	seqs = palloc(sizeof(int) * n);
+	attempts = palloc(sizeof(int) * n);
+	kinds = palloc(sizeof(char *) * n);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		runs[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		seqs[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		attempts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+		kinds[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+	}
+	for (i = 0; i < n; i++)
+	{
+		if (seqs[i] == 0)
+		{
+			values[0] = Int64GetDatum(runs[i]);
+			values[1] = TimestampTzGetDatum(now);
+			durable_plan(&ready_plan,
+						 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, "
+						 "       created_at = $2, token = NULL, worker = NULL "
+						 " WHERE run_id = $1 AND seq = 0 RETURNING namespace, queue",
+						 2, ready_types);
+			durable_exec(ready_plan, values, NULL, false, 0);
+			if (SPI_processed == 1)
+				durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+										  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+			durable_history_add(runs[i], 0, "workflow_task_timed_out",
+						durable_jb_cstring(psprintf("{\"attempt\": %d}", attempts[i])));
+		}
+		else
+			durable_engine_activity_failed(runs[i], seqs[i],
+								   durable_jb_cstring(psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
+													   "\"message\": \"activity attempt timed out (%s)\"}",
+													   kinds[i], kinds[i])),
+								   true, "activity_attempt_timed_out", now);
+	}
+	return n;
+}
+
+/*
+ * durable_engine_fire_timers: due sleep steps complete in one set-based statement,
+ * then their runs are woken together (durable_engine_wake_workflows): 10,000
+ * timers due at the same second fire in a few rounds, not thousands of
+ * statements.
+ */
+int
+durable_engine_fire_timers(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	Datum		run_ids;
+	int			fired;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "WITH due AS (SELECT run_id, seq FROM durable.steps "
+				 "              WHERE status = 'pending' AND due_at <= $1 AND kind = 'sleep' "
+				 "              ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
+				 "     s AS (UPDATE durable.steps s SET status = 'completed', result = 'null', "
+				 "                  resolved_at = $1 "
+				 "             FROM due WHERE s.run_id = due.run_id AND s.seq = due.seq "
+				 "           RETURNING s.run_id) "
+				 "SELECT count(*)::int, coalesce(array_agg(run_id), '{}') FROM s",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (fired == 0)
+		return 0;
+	run_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
+								false, -1);
+	durable_engine_wake_workflows(run_ids, now);
+	return fired;
+}
+
+/*
+ * durable_engine_fire_due_steps: other steps whose due time came: signal waits time out,
+ * activities hit schedule-to-start or schedule-to-close.
+ */
+int
+durable_engine_fire_due_steps(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr rearm_plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	static const Oid rearm_types[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
+	int			n;
+	int			i;
+	typedef struct Due
+	{
+		int64		run_id;
+		int			seq;
+		char	   *kind;
+		bool		not_started;
+		int			attempt;
+		TimestampTz s2s_at;
+		TimestampTz s2c_at;
+	} Due;
+	Due		   *due;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "SELECT s.run_id, s.seq, s.kind, "
+				 "       (t.state = 'ready' AND t.attempt = 0) AS not_started, "
+				 "       s.scheduled_at + (s.options->>'schedule_to_start_ms')::float8 * interval '1 ms', "
+				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::float8 * interval '1 ms', "
+				 "       coalesce(t.attempt, s.attempt) "
+				 "  FROM durable.steps s "
+				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
+				 " WHERE s.status = 'pending' AND s.due_at <= $1 AND s.kind <> 'sleep' "
+				 " ORDER BY s.due_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return 0;
+	due = palloc0(sizeof(Due) * n);
+	for (i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		Datum		d;
+
+		due[i].run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		due[i].seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		due[i].kind = SPI_getvalue(tup, desc, 3);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		due[i].not_started = !isnull && DatumGetBool(d);
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		due[i].s2s_at = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		due[i].s2c_at = isnull ? 0 : DatumGetTimestampTz(d);
+		due[i].attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+	}
+	for (i = 0; i < n; i++)
+	{
+		Due		   *x = &due[i];
+		const char *timeout = NULL;
+
+		if (strcmp(x->kind, "signal") == 0)
+			timeout = "signal";
+		else if (strcmp(x->kind, "activity") == 0)
+		{
+			if (x->s2c_at && x->s2c_at <= now)
+				timeout = "schedule_to_close";
+			else if (x->s2s_at && x->s2s_at <= now && x->not_started)
+				timeout = "schedule_to_start";
+		}
+		if (timeout)
+		{
+			char	   *err = psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
+									   "\"message\": \"%s timed out (%s)\"}",
+									   timeout, x->kind, timeout);
+
+			durable_history_add(x->run_id, x->seq, psprintf("%s_timed_out", x->kind),
+						durable_jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
+											x->attempt, err)));
+			durable_engine_resolve_step(x->run_id, x->seq, "failed", NULL, durable_jb_cstring(err), now);
+			durable_engine_delete_task(x->run_id, x->seq);
+			continue;
+		}
+		/* nothing due yet for this step: arm its next deadline, if any */
+		values[0] = Int64GetDatum(x->run_id);
+		values[1] = Int32GetDatum(x->seq);
+		values[2] = TimestampTzGetDatum(x->s2c_at > now ? x->s2c_at : 0);
+		durable_plan(&rearm_plan,
+					 "UPDATE durable.steps SET due_at = $3 WHERE run_id = $1 AND seq = $2",
+					 3, rearm_types);
+		durable_exec(rearm_plan, values, x->s2c_at > now ? NULL : "  n", false, 0);
+	}
+	return n;
+}
+
+/*
+ * durable_engine_expire_runs: runs past their execution or run timeout close as
+ * timed_out, withdrawing their tasks.
+ */
+int
+durable_engine_expire_runs(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+	int			n;
+	int			i;
+	int64	   *runs;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "SELECT run_id FROM durable.runs "
+				 " WHERE status = 'running' AND deadline_at <= $1 "
+				 " ORDER BY deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	n = (int) SPI_processed;
+	runs = palloc(sizeof(int64) * (n + 1));
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		runs[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	for (i = 0; i < n; i++)
+	{
+		Jsonb	   *err = durable_jb_cstring("{\"type\": \"timeout\", \"timeout_type\": \"workflow\", "
+									 "\"message\": \"workflow timed out\"}");
+
+		durable_engine_close_run(runs[i], "timed_out", NULL, err, now);
+	}
+	return n;
+}
+
+/*
+ * durable_engine_purge: closed runs older than their namespace's retention
+ * leave with their journal, history and signals, a small batch at a time.
+ */
+int
+durable_engine_purge(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "WITH old AS (SELECT r.run_id FROM durable.namespaces n "
+				 "               CROSS JOIN LATERAL (SELECT run_id FROM durable.runs r "
+				 "                 WHERE r.closed_at < $1 - n.retention "
+				 "                   AND r.namespace = n.namespace "
+				 "                 ORDER BY r.closed_at LIMIT $2) r LIMIT $2), "
+				 "     r AS (DELETE FROM durable.runs WHERE run_id IN (SELECT run_id FROM old) "
+				 "           RETURNING run_id), "
+				 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
+				 "     e AS (DELETE FROM durable.events WHERE run_id IN (SELECT run_id FROM r)), "
+				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)) "
+				 "SELECT count(*)::int FROM r",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Starting runs and talking to them.
+ */
+
+/* options of wf_start and of child commands */
+typedef struct StartOptions
+{
+	bool		use_existing;	/* id_conflict_policy */
+	const char *reuse;			/* id_reuse_policy */
+	char	   *request_id;
+	int64		priority;
+	int64		start_delay_ms;
+	int64		execution_timeout_ms;
+	int64		run_timeout_ms;
+	Jsonb	   *memo;
+	Jsonb	   *search_attributes;
+	Jsonb	   *retry_policy;	/* validated; NULL: a failed run stays failed */
+} StartOptions;
+
+static void
+parse_start_options(Jsonb *options, StartOptions *o)
+{
+	static const char *const keys[] = {"id_conflict_policy", "id_reuse_policy",
+		"request_id", "priority", "start_delay", "execution_timeout",
+		"run_timeout", "memo", "search_attributes", "retry_policy", NULL};
+	const char *ctx = "workflow options";
+	char	   *s;
+	JsonbValue *v;
+
+	memset(o, 0, sizeof(*o));
+	o->reuse = "allow_duplicate";
+	if (options == NULL)
+		return;
+	durable_jb_check_keys(options, ctx, keys);
+	s = durable_jb_get_string(options, "id_conflict_policy", ctx, 32, false);
+	if (s)
+	{
+		if (strcmp(s, "use_existing") == 0)
+			o->use_existing = true;
+		else if (strcmp(s, "fail") != 0)
+			ereport(ERROR,
+					(errcode(durable_input_errcode),
+					 errmsg("invalid workflow options: unknown id_conflict_policy \"%s\"", s),
+					 errhint("Use \"fail\" (the default) or \"use_existing\".")));
+	}
+	s = durable_jb_get_string(options, "id_reuse_policy", ctx, 32, false);
+	if (s)
+	{
+		if (strcmp(s, "allow_duplicate") != 0 &&
+			strcmp(s, "allow_duplicate_failed_only") != 0 &&
+			strcmp(s, "reject_duplicate") != 0)
+			ereport(ERROR,
+					(errcode(durable_input_errcode),
+					 errmsg("invalid workflow options: unknown id_reuse_policy \"%s\"", s),
+					 errhint("Use \"allow_duplicate\" (the default), \"allow_duplicate_failed_only\" or \"reject_duplicate\".")));
+		o->reuse = s;
+	}
+	o->request_id = durable_jb_get_string(options, "request_id", ctx, DURABLE_MAX_NAME, false);
+	durable_jb_get_int(options, "priority", ctx, -1000, 1000, &o->priority);
+	durable_jb_get_duration_ms(options, "start_delay", ctx, &o->start_delay_ms);
+	durable_jb_get_duration_ms(options, "execution_timeout", ctx, &o->execution_timeout_ms);
+	durable_jb_get_duration_ms(options, "run_timeout", ctx, &o->run_timeout_ms);
+	v = durable_jb_get(options, "memo");
+	if (v)
+		o->memo = JsonbValueToJsonb(v);
+	v = durable_jb_get(options, "search_attributes");
+	if (v)
+	{
+		o->search_attributes = JsonbValueToJsonb(v);
+		if (!JB_ROOT_IS_OBJECT(o->search_attributes))
+			ereport(ERROR,
+					(errcode(durable_input_errcode),
+					 errmsg("invalid workflow options: \"search_attributes\" must be a JSON object")));
+	}
+	v = durable_jb_get(options, "retry_policy");
+	if (v && v->type != jbvNull)
+	{
+		RetryPolicy rp;
+
+		if (v->type != jbvBinary)
+			ereport(ERROR,
+					(errcode(durable_input_errcode),
+					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
+		o->retry_policy = JsonbValueToJsonb(v);
+		if (!JB_ROOT_IS_OBJECT(o->retry_policy))
+			ereport(ERROR,
+					(errcode(durable_input_errcode),
+					 errmsg("invalid workflow options: \"retry_policy\" must be a JSON object")));
+		durable_retry_policy_parse(o->retry_policy, &rp, "workflow retry policy");
+	}
+	durable_check_payload(o->memo, "memo");
+	durable_check_payload(o->search_attributes, "search attributes");
+}
+
+/*
+ * check_namespace_exists: one primary-key probe, in the caller's
+ * transaction (a namespace created or dropped in it counts).
+ */
+static void
+check_namespace_exists(const char *ns)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(ns);
+	durable_plan(&plan, "SELECT 1 FROM durable.namespaces WHERE namespace = $1",
+				 1, types);
+	durable_exec(plan, values, NULL, true, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("namespace \"%s\" does not exist", ns),
+				 errhint("Create it with durable.namespace_create(), or SET durable.namespace to an existing one.")));
+}
+
+/*
+ * durable_engine_find_latest_run: the newest run of a workflow id, whatever its status.
+ * Returns false when there is none; *status and *request_id are palloc'd.
+ */
+bool
+durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *run_id,
+				char **status, char **request_id, bool lock)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr lock_plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(workflow_id);
+	if (lock)
+	{
+		/* the open run, locked against a concurrent close or signal */
+		durable_plan(&lock_plan,
+					 "SELECT run_id, status, request_id FROM durable.runs "
+					 " WHERE namespace = $1 AND workflow_id = $2 AND closed_at IS NULL "
+					 "   FOR NO KEY UPDATE",
+					 2, types);
+		durable_exec(lock_plan, values, NULL, false, 1);
+		if (SPI_processed == 1)
+			goto found;
+	}
+	durable_plan(&plan,
+				 "SELECT run_id, status, request_id FROM durable.runs "
+				 " WHERE namespace = $1 AND workflow_id = $2 "
+				 " ORDER BY run_id DESC LIMIT 1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+found:
+	*run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (request_id)
+		*request_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	return true;
+}
+
+/*
+ * durable_lock_run: serialize signal delivery with signal waits of one run.
+ */
+void
+durable_lock_run(int64 run_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(run_id);
+	durable_plan(&plan,
+				 "SELECT 1 FROM durable.runs WHERE run_id = $1 FOR NO KEY UPDATE",
+				 1, types);
+	durable_exec(plan, values, NULL, false, 1);
+}
+
+/*
+ * durable_start_run: create a run and its first workflow task, honouring the id
+ * conflict and reuse policies and request_id idempotency.  Returns the
+ * run id (an existing one when the start is a retry or use_existing).
+ */
+int64
+durable_start_run(const char *ns, const char *workflow_id, const char *type,
+		  const char *queue, Jsonb *input, Jsonb *options,
+		  const char *parent_close_policy, int64 parent_run, int parent_seq,
+		  TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+		INT4OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
+	INT4OID, TIMESTAMPTZOID};
+	StartOptions o;
+	Datum		values[13];
+	char		nulls[13] = "             ";
+	StringInfoData stored;
+	int			tries;
+
+	parse_start_options(options, &o);
+	durable_check_payload(input, "workflow input");
+
+	if (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id)
+	{
+		int64		run_id;
+		char	   *status;
+		char	   *request_id;
+
+		if (durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, false))
+		{
+			if (o.request_id && request_id && strcmp(o.request_id, request_id) == 0)
+				return run_id;	/* a retry of the same start */
+			if (strcmp(status, "running") != 0 &&
+				(strcmp(o.reuse, "reject_duplicate") == 0 ||
+				 (strcmp(o.reuse, "allow_duplicate_failed_only") == 0 &&
+				  strcmp(status, "completed") == 0)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
+						 errmsg("workflow \"%s\" cannot be started again", workflow_id),
+						 errdetail("Its latest run is %s and id_reuse_policy is %s.",
+								   status, o.reuse),
+						 errhint("Choose another workflow id, or another id_reuse_policy.")));
+		}
+	}
+
+	initStringInfo(&stored);
+	appendStringInfoString(&stored, "{");
+	if (o.memo)
+		appendStringInfo(&stored, "\"memo\": %s, ", durable_jb_text(o.memo));
+	if (o.search_attributes)
+		appendStringInfo(&stored, "\"search_attributes\": %s, ", durable_jb_text(o.search_attributes));
+	if (parent_close_policy)
+		appendStringInfo(&stored, "\"parent_close_policy\": \"%s\", ", parent_close_policy);
+	if (o.execution_timeout_ms)
+		appendStringInfo(&stored, "\"execution_timeout_ms\": " INT64_FORMAT ", "
+						 "\"execution_deadline\": \"%s\", ", o.execution_timeout_ms,
+						 timestamptz_to_str(now + o.execution_timeout_ms * 1000));
+	if (o.run_timeout_ms)
+		appendStringInfo(&stored, "\"run_timeout_ms\": " INT64_FORMAT ", ", o.run_timeout_ms);
+	if (o.retry_policy)
+		appendStringInfo(&stored, "\"retry_policy\": %s, \"attempt\": 1, ", durable_jb_text(o.retry_policy));
+	appendStringInfoString(&stored, "\"start_delay_ms\": ");
+	appendStringInfo(&stored, INT64_FORMAT "}", o.start_delay_ms);
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(workflow_id);
+	values[2] = CStringGetTextDatum(type);
+	values[3] = CStringGetTextDatum(queue);
+	values[4] = PointerGetDatum(input);
+	nulls[4] = input ? ' ' : 'n';
+	values[5] = Int32GetDatum((int32) o.priority);
+	values[6] = PointerGetDatum(durable_jb_cstring(stored.data));
+	values[7] = o.request_id ? CStringGetTextDatum(o.request_id) : (Datum) 0;
+	nulls[7] = o.request_id ? ' ' : 'n';
+	values[8] = TimestampTzGetDatum(now);
+	values[9] = TimestampTzGetDatum(now + o.start_delay_ms * 1000);
+	values[10] = Int64GetDatum(parent_run);
+	nulls[10] = parent_run ? ' ' : 'n';
+	values[11] = Int32GetDatum(parent_seq);
+	nulls[11] = parent_run ? ' ' : 'n';
+	{
+		int64		t = o.execution_timeout_ms ? o.execution_timeout_ms : o.run_timeout_ms;
+
+		if (o.run_timeout_ms && o.run_timeout_ms < t)
+			t = o.run_timeout_ms;
+		values[12] = TimestampTzGetDatum(now + t * 1000);
+		nulls[12] = t ? ' ' : 'n';
+	}
+	durable_plan(&plan,
+				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
+				 "       workflow_type, queue, input, priority, options, request_id, "
+				 "       created_at, parent_run_id, parent_seq, deadline_at) "
+				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13 "
+				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
+				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
+				 "     DO NOTHING RETURNING run_id) "
+				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
+				 "       priority, visible_at, created_at) "
+				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9 FROM r "
+				 "RETURNING run_id",
+				 13, types);
+
+	for (tries = 0; tries < 3; tries++)
+	{
+		int64		run_id;
+		char	   *status;
+		char	   *request_id;
+		bool		isnull;
+
+		durable_exec(plan, values, nulls, false, 0);
+		if (SPI_processed == 1)
+		{
+			run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (o.start_delay_ms == 0)
+				durable_queue_gained_work(ns, queue);
+			else
+				durable_bgw_wake(now + o.start_delay_ms * 1000);
+			if (values[12] && nulls[12] == ' ')
+				durable_bgw_wake(DatumGetTimestampTz(values[12]));
+			return run_id;
+		}
+		/* no row: an open run holds the id, or the namespace is unknown */
+		if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, true) ||
+			strcmp(status, "running") != 0)
+		{
+			check_namespace_exists(ns);
+			continue;			/* the open run closed meanwhile: try again */
+		}
+		if ((o.request_id && request_id && strcmp(o.request_id, request_id) == 0) ||
+			o.use_existing)
+			return run_id;
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
+				 errmsg("workflow \"%s\" is already running", workflow_id),
+				 errdetail("Run " INT64_FORMAT " holds the workflow id in namespace \"%s\".",
+						   run_id, ns),
+				 errhint("Pass {\"id_conflict_policy\": \"use_existing\"} to get the running one, or a request_id to retry a start safely.")));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not start workflow \"%s\": its id keeps changing hands", workflow_id),
+			 errhint("Retry the transaction.")));
+	return 0;
+}
+
+/*
+ * durable_engine_signal: store a signal for a run (idempotent by
+ * signal_id) and, when the run waits for this name, hand it to its
+ * oldest waiting step at once; otherwise it stays buffered until a
+ * signal command takes it.  The caller holds the run's row lock.
+ */
+void
+durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
+					  const char *signal_id, TimestampTz now)
+{
+	static SPIPlanPtr ins = NULL;
+	static SPIPlanPtr wait = NULL;
+	static const Oid types[5] = {INT8OID, TEXTOID, JSONBOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(signal);
+	values[2] = PointerGetDatum(payload);
+	nulls[2] = payload ? ' ' : 'n';
+	values[3] = signal_id ? CStringGetTextDatum(signal_id) : (Datum) 0;
+	nulls[3] = signal_id ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(now);
+	durable_plan(&ins,
+				 "INSERT INTO durable.signals (run_id, name, payload, signal_id, created_at) "
+				 "VALUES ($1, $2, $3, $4, $5) "
+				 "ON CONFLICT (run_id, signal_id) WHERE signal_id IS NOT NULL DO NOTHING "
+				 "RETURNING signal_no",
+				 5, types);
+	durable_exec(ins, values, nulls, false, 0);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		int64		signal_no = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1, &isnull));
+
+		static const Oid wait_types[3] = {INT8OID, TEXTOID, INT8OID};
+
+		/* the oldest step waiting for this name takes it */
+		values[2] = Int64GetDatum(signal_no);
+		durable_plan(&wait,
+					 "WITH s AS (SELECT seq FROM durable.steps "
+					 "            WHERE run_id = $1 AND kind = 'signal' AND name = $2 "
+					 "              AND status = 'pending' ORDER BY seq LIMIT 1) "
+					 "UPDATE durable.signals g SET consumed_seq = s.seq FROM s "
+					 " WHERE g.signal_no = $3 RETURNING s.seq",
+					 3, wait_types);
+		durable_exec(wait, values, NULL, false, 0);
+		if (SPI_processed == 1)
+		{
+			int			seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+
+			durable_engine_resolve_step(run_id, seq, "completed",
+								payload ? payload : durable_jb_cstring("null"), NULL, now);
+		}
+	}
+}
+
+/*
+ * durable_engine_terminate_run: close a running run at once as
+ * terminated (every outstanding task withdrawn, so a worker still holding
+ * one gets DU004), recording terminate_requested with the reason.  For
+ * wf_terminate, a parent's close and a schedule's terminate_other.
+ */
+void
+durable_engine_terminate_run(int64 run_id, const char *reason, TimestampTz now)
+{
+	durable_history_add(run_id, 0, "terminate_requested",
+						reason ? durable_jb_cstring(psprintf("{\"reason\": %s}",
+															 durable_json_quote(reason))) : NULL);
+	durable_engine_close_run(run_id, "terminated", NULL,
+							 durable_jb_cstring(psprintf("{\"type\": \"terminated\", \"message\": %s}",
+														 durable_json_quote(reason ? reason : "terminated"))),
+							 now);
+}
+
+/*
+ * Transitions of leased tasks, for the worker calls (task.c).
+ */
+
+/*
+ * durable_engine_end_workflow_task: the worker is done with this workflow task.  If a
+ * step resolved while it was leased (rerun), the same row becomes ready
+ * again at once; otherwise it leaves the table.
+ */
+void
+durable_engine_end_workflow_task(int64 run_id, const char *ns,
+								 const char *queue, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH d AS (DELETE FROM durable.tasks "
+				 "            WHERE run_id = $1 AND seq = 0 AND NOT rerun RETURNING 1) "
+				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, token = NULL, "
+				 "       worker = NULL, rerun = false, attempt = 0, created_at = $2 "
+				 " WHERE run_id = $1 AND seq = 0 AND rerun",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed == 1)
+		durable_queue_gained_work(ns, queue);
+	else
+		durable_queue_slot_freed(ns, queue);
+}
+
+/*
+ * durable_engine_retry_workflow_task: the workflow code hit a transient
+ * problem (task_fail, retryable): the workflow task is ready again after
+ * the default retry policy's backoff for this attempt.
+ */
+void
+durable_engine_retry_workflow_task(int64 run_id, int attempt, Jsonb *error,
+								   TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	RetryPolicy policy;
+	Datum		values[3];
+
+	durable_retry_policy_parse(NULL, &policy, "retry policy");
+	values[0] = Int64GetDatum(run_id);
+	values[1] = TimestampTzGetDatum(now);
+	values[2] = TimestampTzGetDatum(now + durable_retry_backoff_ms(&policy, attempt) * 1000);
+	durable_plan(&plan,
+				 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
+				 "       token = NULL, worker = NULL, rerun = false, created_at = $2 "
+				 " WHERE run_id = $1 AND seq = 0",
+				 3, types);
+	durable_exec(plan, values, NULL, false, 0);
+	durable_bgw_wake(DatumGetTimestampTz(values[2]));
+	durable_history_add(run_id, 0, "workflow_task_failed",
+						durable_jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
+													attempt, durable_jb_text(error))));
+}
+
+/*
+ * durable_engine_heartbeat: extend the lease of the task leased under
+ * token from now (to lease_until, or by the lease it was claimed with),
+ * never past its heartbeat or start-to-close timeout, and keep the
+ * details for the next attempt.
+ */
+void
+durable_engine_heartbeat(int64 token, TimestampTz lease_until, Jsonb *details,
+						 TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {INT8OID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	values[0] = Int64GetDatum(token);
+	values[1] = TimestampTzGetDatum(lease_until);
+	nulls[1] = lease_until ? ' ' : 'n';
+	values[2] = PointerGetDatum(details);
+	nulls[2] = details ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "UPDATE durable.tasks t SET visible_at = LEAST(coalesce($2, $4 + t.lease), "
+				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::float8 FROM durable.steps s "
+				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms', "
+				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::float8 "
+				 "                FROM durable.steps s "
+				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms'), "
+				 "       heartbeat = coalesce($3, t.heartbeat), heartbeat_at = $4 "
+				 " WHERE t.token = $1",
+				 4, types);
+	durable_exec(plan, values, nulls, false, 0);
+}
+
+/*
+ * durable_engine_release_task: the worker hands a leased task back
+ * unfinished (graceful shutdown): ready again at once, and the attempt
+ * does not count.
+ */
+void
+durable_engine_release_task(int64 token, int64 run_id, int seq, int attempt,
+							const char *ns, const char *queue, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(token);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, created_at = $2, "
+				 "       token = NULL, worker = NULL, rerun = false, "
+				 "       attempt = greatest(attempt - 1, 0) "
+				 " WHERE token = $1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	durable_history_add(run_id, seq, "task_released",
+						durable_jb_cstring(psprintf("{\"attempt\": %d}", attempt)));
+	durable_queue_gained_work(ns, queue);
+}
+
+/*
+ * durable_step_insert_or_match: create journal entry (run, seq) once.  If it
+ * exists with the same kind and name, this is a replay or a retried call:
+ * nothing changes (*inserted = false).  Another kind or name is a
+ * nondeterminism error naming both.
+ */
+void
+durable_step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
+					 const char *status, Jsonb *input, Jsonb *result,
+					 const char *queue, Jsonb *options, TimestampTz now,
+					 TimestampTz due_at, bool *inserted)
+{
+	static SPIPlanPtr ins = NULL;
+	static SPIPlanPtr get = NULL;
+	static const Oid types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	JSONBOID, JSONBOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	static const Oid types2[2] = {INT8OID, INT4OID};
+	Datum		values[11];
+	char		nulls[11] = "           ";
+	char	   *old_kind;
+	char	   *old_name;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	values[2] = CStringGetTextDatum(kind);
+	values[3] = CStringGetTextDatum(name);
+	values[4] = CStringGetTextDatum(status);
+	values[5] = PointerGetDatum(input);
+	nulls[5] = input ? ' ' : 'n';
+	values[6] = PointerGetDatum(result);
+	nulls[6] = result ? ' ' : 'n';
+	values[7] = queue ? CStringGetTextDatum(queue) : (Datum) 0;
+	nulls[7] = queue ? ' ' : 'n';
+	values[8] = PointerGetDatum(options);
+	nulls[8] = options ? ' ' : 'n';
+	values[9] = TimestampTzGetDatum(now);
+	values[10] = TimestampTzGetDatum(due_at);
+	nulls[10] = due_at != DURABLE_NO_TIME ? ' ' : 'n';
+	durable_plan(&ins,
+				 "INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
+				 "       result, queue, options, scheduled_at, resolved_at, due_at) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+				 "        CASE WHEN $5 = 'pending' THEN NULL ELSE $10 END, $11) "
+				 "ON CONFLICT (run_id, seq) DO NOTHING",
+				 11, types);
+	durable_exec(ins, values, nulls, false, 0);
+	*inserted = SPI_processed == 1;
+	if (*inserted)
+		return;
+
+	durable_plan(&get,
+				 "SELECT kind, name FROM durable.steps WHERE run_id = $1 AND seq = $2",
+				 2, types2);
+	durable_exec(get, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		elog(ERROR, "durable: step %d of run " INT64_FORMAT " vanished", seq, run_id);
+	old_kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	old_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	if (strcmp(old_kind, kind) != 0 || strcmp(old_name, name) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_NONDETERMINISM),
+				 errmsg("nondeterminism in step %d: the journal holds %s \"%s\", the code asked for %s \"%s\"",
+						seq, old_kind, old_name, kind, name),
+				 errdetail("Run " INT64_FORMAT " recorded step %d as %s \"%s\" in an earlier attempt.",
+						   run_id, seq, old_kind, old_name),
+				 errhint("Workflow code must make the same durable calls in the same order on every replay; version the change or start a new workflow.")));
+}
+
+/*
+ * Transitions of a suspending workflow task's commands (commands.c).  A
+ * command whose seq already holds the same kind and name is a replay and
+ * changes nothing (durable_step_insert_or_match).
+ */
+
+/*
+ * durable_engine_schedule_activity: journal entry + activity task, ready
+ * now on its queue; due is the step's first deadline (schedule-to-start
+ * or schedule-to-close), if any.
+ */
+void
+durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
+								 Jsonb *input, const char *ns, const char *queue,
+								 int priority, Jsonb *options, TimestampTz due,
+								 TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[6];
+	bool		inserted;
+
+	durable_step_insert_or_match(run_id, seq, "activity", name, "pending", input,
+								 NULL, queue, options, now, due, &inserted);
+	if (!inserted)
+		return;
+	if (due != DURABLE_NO_TIME)
+		durable_bgw_wake(due);
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	values[2] = CStringGetTextDatum(ns);
+	values[3] = CStringGetTextDatum(queue);
+	values[4] = Int32GetDatum(priority);
+	values[5] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
+				 "       priority, visible_at, created_at) "
+				 "VALUES ($1, $2, 'activity', $3, $4, $5, $6, $6)",
+				 6, types);
+	durable_exec(plan, values, NULL, false, 0);
+	durable_queue_gained_work(ns, queue);
+}
+
+/*
+ * durable_engine_wait_signal: wait for the next signal of a name.  One
+ * already buffered is consumed at once (oldest first); otherwise the step
+ * waits for durable.wf_signal, or its timeout (due).  The run row is
+ * locked first, as wf_signal does, so a signal and a wait that commit
+ * together meet.
+ */
+void
+durable_engine_wait_signal(int64 run_id, int seq, const char *name,
+						   TimestampTz due, TimestampTz now)
+{
+	static SPIPlanPtr take = NULL;
+	static const Oid types[3] = {INT8OID, TEXTOID, INT4OID};
+	Datum		values[3];
+	bool		inserted;
+
+	durable_lock_run(run_id);
+	durable_step_insert_or_match(run_id, seq, "signal", name, "pending", NULL,
+								 NULL, NULL, NULL, now, due, &inserted);
+	if (!inserted)
+		return;
+	if (due != DURABLE_NO_TIME)
+		durable_bgw_wake(due);
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = Int32GetDatum(seq);
+	durable_plan(&take,
+				 "UPDATE durable.signals SET consumed_seq = $3 WHERE signal_no = "
+				 " (SELECT signal_no FROM durable.signals "
+				 "   WHERE run_id = $1 AND name = $2 AND consumed_seq IS NULL "
+				 "   ORDER BY signal_no LIMIT 1) "
+				 "RETURNING payload",
+				 3, types);
+	durable_exec(take, values, NULL, false, 0);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Jsonb	   *payload = isnull ? durable_jb_cstring("null") : DatumGetJsonbPCopy(d);
+
+		durable_engine_resolve_step(run_id, seq, "completed", payload, NULL, now);
+	}
+}
+
+/*
+ * durable_engine_claim: claim up to want ready tasks of a queue, in
+ * priority then ready-time order, with FOR UPDATE SKIP LOCKED; each gets
+ * a new fencing token and a lease (the activity's start-to-close and
+ * heartbeat timeouts cap it).  The claimed tasks are left in
+ * SPI_tuptable, in claim order, with everything the worker needs: the
+ * first POLL_COLUMNS columns are task_poll's row (pos only orders).
+ * Returns how many were claimed.
+ */
+int
+durable_engine_claim(const char *ns, const char *queue, const char *worker,
+					 int want, Interval *lease, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
+	INTERVALOID, TEXTOID};
+	Datum		values[6];
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = Int32GetDatum(want);
+	values[4] = IntervalPGetDatum(lease);
+	values[5] = CStringGetTextDatum(worker);
+	durable_plan(&plan,
+				 "WITH c AS (SELECT run_id, seq, row_number() OVER () AS pos FROM "
+				 "           (SELECT run_id, seq FROM durable.tasks "
+				 "             WHERE namespace = $1 AND queue = $2 AND state = 'ready' "
+				 "               AND visible_at <= $3 "
+				 "               AND NOT EXISTS (SELECT FROM durable.queues q "
+				 "                   WHERE q.namespace = $1 AND q.queue = $2 AND q.paused) "
+				 "             ORDER BY priority DESC, visible_at "
+				 "             LIMIT $4 FOR UPDATE SKIP LOCKED) x), "
+				 "     u AS (UPDATE durable.tasks t "
+				 "   SET state = 'leased', token = nextval('durable.token_seq'), "
+				 "       worker = $6, attempt = t.attempt + 1, claimed_at = $3, "
+				 "       rerun = false, heartbeat_at = NULL, "
+				 "       lease = LEAST(coalesce((s.options->>'start_to_close_ms')::float8 "
+				 "                              * interval '1 ms', $5), "
+				 "                     (s.options->>'heartbeat_ms')::float8 * interval '1 ms'), "
+				 "       visible_at = $3 + LEAST(coalesce((s.options->>'start_to_close_ms')::float8 "
+				 "                                          * interval '1 ms', $5), "
+				 "                                 (s.options->>'heartbeat_ms')::float8 "
+				 "                                          * interval '1 ms') "
+				 "  FROM c JOIN durable.runs r ON r.run_id = c.run_id "
+				 "       LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq "
+				 " WHERE t.run_id = c.run_id AND t.seq = c.seq "
+				 "RETURNING t.token, t.kind, r.workflow_id, t.run_id, r.workflow_type, "
+				 "       coalesce(s.name, r.workflow_type) AS name, nullif(t.seq, 0) AS seq, "
+				 "       CASE WHEN t.seq = 0 THEN r.input ELSE s.input END AS input, t.attempt, "
+				 "       CASE WHEN t.seq = 0 THEN "
+				 "         (SELECT coalesce(jsonb_agg(jsonb_build_object("
+				 "                   'seq', j.seq, 'kind', j.kind, 'name', j.name, "
+				 "                   'status', j.status, 'result', j.result, "
+				 "                   'error', j.error) ORDER BY j.seq), '[]') "
+				 "            FROM durable.steps j WHERE j.run_id = t.run_id) END AS journal, "
+				 "       t.heartbeat, r.cancel_requested, t.visible_at, c.pos) "
+				 "SELECT * FROM u ORDER BY pos",
+				 6, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return (int) SPI_processed;
 }

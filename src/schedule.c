@@ -29,7 +29,6 @@
 #include "cron.h"
 #include "task.h"
 #include "tick.h"
-#include "workflow.h"
 
 typedef struct Schedule
 {
@@ -234,14 +233,7 @@ fire(Schedule *s, TimestampTz fire_time, const char *overlap, TimestampTz now)
 		if (strcmp(overlap, "cancel_other") == 0)
 			durable_engine_cancel_run(run_id, psprintf("schedule %s overlap", s->name), now);
 		else if (strcmp(overlap, "terminate_other") == 0)
-		{
-			durable_history_add(run_id, 0, "terminate_requested",
-						durable_jb_cstring(psprintf("{\"reason\": %s}",
-											durable_json_quote(psprintf("schedule %s overlap", s->name)))));
-			durable_engine_close_run(run_id, "terminated", NULL,
-							 durable_jb_cstring("{\"type\": \"terminated\", \"message\": \"schedule overlap\"}"),
-							 now);
-		}
+			durable_engine_terminate_run(run_id, psprintf("schedule %s overlap", s->name), now);
 	}
 	durable_start_run(s->ns, workflow_id, s->type, s->queue, s->input, s->options,
 			  NULL, 0, 0, now);

@@ -2,10 +2,12 @@
  *
  * task.c
  *	  The worker calls that take a token: step_record, task_suspend,
- *	  task_complete, task_fail and task_heartbeat.  Each looks the token up
- *	  first and locks the task row; a token that is not the task's current
- *	  lease is rejected with DU004 before anything changes, so a zombie
- *	  worker can never overwrite a newer attempt.
+ *	  task_complete(_many), task_fail, task_heartbeat and task_release.
+ *	  Each looks the token up first and locks the task row; a token that
+ *	  is not the task's current lease is rejected with DU004 before
+ *	  anything changes, so a zombie worker can never overwrite a newer
+ *	  attempt.  Then the caller's right to the task's queue is checked and
+ *	  the transition is made by engine.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -97,102 +99,6 @@ require_workflow_task(TaskRef *task, const char *call)
 				 errdetail("Token " INT64_FORMAT " belongs to the activity of step %d.",
 						   task->token, task->seq),
 				 errhint("Finish activity tasks with durable.task_complete or durable.task_fail.")));
-}
-
-/*
- * end_workflow_task: the worker is done with this workflow task.  If a
- * step resolved while it was leased (rerun), the same row becomes ready
- * again at once; otherwise it leaves the table.
- */
-static void
-end_workflow_task(TaskRef *task, TimestampTz now)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
-
-	values[0] = Int64GetDatum(task->run_id);
-	values[1] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "WITH d AS (DELETE FROM durable.tasks "
-				 "            WHERE run_id = $1 AND seq = 0 AND NOT rerun RETURNING 1) "
-				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, token = NULL, "
-				 "       worker = NULL, rerun = false, attempt = 0, created_at = $2 "
-				 " WHERE run_id = $1 AND seq = 0 AND rerun",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	if (SPI_processed == 1)
-		durable_queue_gained_work(task->ns, task->queue);
-	else
-		durable_queue_slot_freed(task->ns, task->queue);
-}
-
-/*
- * durable_step_insert_or_match: create journal entry (run, seq) once.  If it
- * exists with the same kind and name, this is a replay or a retried call:
- * nothing changes (*inserted = false).  Another kind or name is a
- * nondeterminism error naming both.
- */
-void
-durable_step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
-					 const char *status, Jsonb *input, Jsonb *result,
-					 const char *queue, Jsonb *options, TimestampTz now,
-					 TimestampTz due_at, bool *inserted)
-{
-	static SPIPlanPtr ins = NULL;
-	static SPIPlanPtr get = NULL;
-	static const Oid types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-	JSONBOID, JSONBOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	static const Oid types2[2] = {INT8OID, INT4OID};
-	Datum		values[11];
-	char		nulls[11] = "           ";
-	char	   *old_kind;
-	char	   *old_name;
-
-	values[0] = Int64GetDatum(run_id);
-	values[1] = Int32GetDatum(seq);
-	values[2] = CStringGetTextDatum(kind);
-	values[3] = CStringGetTextDatum(name);
-	values[4] = CStringGetTextDatum(status);
-	values[5] = PointerGetDatum(input);
-	nulls[5] = input ? ' ' : 'n';
-	values[6] = PointerGetDatum(result);
-	nulls[6] = result ? ' ' : 'n';
-	values[7] = queue ? CStringGetTextDatum(queue) : (Datum) 0;
-	nulls[7] = queue ? ' ' : 'n';
-	values[8] = PointerGetDatum(options);
-	nulls[8] = options ? ' ' : 'n';
-	values[9] = TimestampTzGetDatum(now);
-	values[10] = TimestampTzGetDatum(due_at);
-	nulls[10] = due_at != DURABLE_NO_TIME ? ' ' : 'n';
-	durable_plan(&ins,
-				 "INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
-				 "       result, queue, options, scheduled_at, resolved_at, due_at) "
-				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-				 "        CASE WHEN $5 = 'pending' THEN NULL ELSE $10 END, $11) "
-				 "ON CONFLICT (run_id, seq) DO NOTHING",
-				 11, types);
-	durable_exec(ins, values, nulls, false, 0);
-	*inserted = SPI_processed == 1;
-	if (*inserted)
-		return;
-
-	durable_plan(&get,
-				 "SELECT kind, name FROM durable.steps WHERE run_id = $1 AND seq = $2",
-				 2, types2);
-	durable_exec(get, values, NULL, false, 1);
-	if (SPI_processed != 1)
-		elog(ERROR, "durable: step %d of run " INT64_FORMAT " vanished", seq, run_id);
-	old_kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	old_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(old_kind, kind) != 0 || strcmp(old_name, name) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_NONDETERMINISM),
-				 errmsg("nondeterminism in step %d: the journal holds %s \"%s\", the code asked for %s \"%s\"",
-						seq, old_kind, old_name, kind, name),
-				 errdetail("Run " INT64_FORMAT " recorded step %d as %s \"%s\" in an earlier attempt.",
-						   run_id, seq, old_kind, old_name),
-				 errhint("Workflow code must make the same durable calls in the same order on every replay; version the change or start a new workflow.")));
 }
 
 /*
@@ -341,7 +247,7 @@ durable_task_suspend(PG_FUNCTION_ARGS)
 	require_workflow_task(&task, "durable.task_suspend");
 	durable_record_steps(&task, steps, now);
 	durable_apply_commands(&task, commands, now);
-	end_workflow_task(&task, now);
+	durable_engine_end_workflow_task(task.run_id, task.ns, task.queue, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }
@@ -364,11 +270,18 @@ durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 		/* the common case: one statement finds the task and closes its run */
 		int64		run_id;
 		int			seq;
+		char	   *ns;
+		char	   *queue;
+		bool		closed;
 
-		if (durable_engine_complete_by_token(token, result, caller, now, &run_id, &seq))
-			return;
+		closed = durable_engine_complete_by_token(token, result, now, &run_id, &seq,
+												  &ns, &queue);
 		if (run_id == 0)
 			stale_token(token);
+		durable_check_right_of(caller, DURABLE_RIGHT_WORKER, ns, queue);
+		durable_queue_slot_freed(ns, queue);
+		if (closed)
+			return;
 		durable_engine_resolve_step(run_id, seq, "completed", result, NULL, now);
 		durable_engine_delete_task(run_id, seq);
 		return;
@@ -622,8 +535,6 @@ PG_FUNCTION_INFO_V1(durable_task_fail);
 Datum
 durable_task_fail(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr retry_plan = NULL;
-	static const Oid types[3] = {INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	int64		token = get_token_arg(fcinfo);
 	Jsonb	   *error = durable_get_jsonb_arg(fcinfo, 1);
 	bool		retryable = PG_ARGISNULL(2) ? true : PG_GETARG_BOOL(2);
@@ -646,25 +557,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 		durable_engine_activity_failed(task.run_id, task.seq, error, retryable,
 							   "activity_attempt_failed", now);
 	else if (retryable)
-	{
-		RetryPolicy policy;
-		Datum		values[3];
-
-		durable_retry_policy_parse(NULL, &policy, "retry policy");
-		values[0] = Int64GetDatum(task.run_id);
-		values[1] = TimestampTzGetDatum(now);
-		values[2] = TimestampTzGetDatum(now + durable_retry_backoff_ms(&policy, task.attempt) * 1000);
-		durable_plan(&retry_plan,
-					 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
-					 "       token = NULL, worker = NULL, rerun = false, created_at = $2 "
-					 " WHERE run_id = $1 AND seq = 0",
-					 3, types);
-		durable_exec(retry_plan, values, NULL, false, 0);
-		durable_bgw_wake(DatumGetTimestampTz(values[2]));
-		durable_history_add(task.run_id, 0, "workflow_task_failed",
-					durable_jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
-										task.attempt, durable_jb_text(error))));
-	}
+		durable_engine_retry_workflow_task(task.run_id, task.attempt, error, now);
 	else
 		durable_engine_close_run(task.run_id,
 						 task.cancel_requested ? "cancelled" : "failed",
@@ -682,14 +575,10 @@ PG_FUNCTION_INFO_V1(durable_task_heartbeat);
 Datum
 durable_task_heartbeat(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[4] = {INT8OID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID};
 	int64		token = get_token_arg(fcinfo);
 	Jsonb	   *details = durable_get_jsonb_arg(fcinfo, 1);
 	Interval   *lease;
 	TimestampTz now = durable_now();
-	Datum		values[4];
-	char		nulls[4] = "    ";
 	DurableCall call;
 	TaskRef		task;
 	bool		cancel;
@@ -700,23 +589,8 @@ durable_task_heartbeat(PG_FUNCTION_ARGS)
 
 	durable_enter(&call);
 	durable_task_lookup(token, call.saved_userid, &task);
-	values[0] = Int64GetDatum(token);
-	values[1] = TimestampTzGetDatum(lease ? now + durable_interval_to_ms(lease) * 1000 : 0);
-	nulls[1] = lease ? ' ' : 'n';
-	values[2] = PointerGetDatum(details);
-	nulls[2] = details ? ' ' : 'n';
-	values[3] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "UPDATE durable.tasks t SET visible_at = LEAST(coalesce($2, $4 + t.lease), "
-				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::float8 FROM durable.steps s "
-				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms', "
-				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::float8 "
-				 "                FROM durable.steps s "
-				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms'), "
-				 "       heartbeat = coalesce($3, t.heartbeat), heartbeat_at = $4 "
-				 " WHERE t.token = $1",
-				 4, types);
-	durable_exec(plan, values, nulls, false, 0);
+	durable_engine_heartbeat(token, lease ? now + durable_interval_to_ms(lease) * 1000 : 0,
+							 details, now);
 	cancel = task.cancel_requested;
 	durable_leave(&call);
 	PG_RETURN_BOOL(cancel);
@@ -731,28 +605,15 @@ PG_FUNCTION_INFO_V1(durable_task_release);
 Datum
 durable_task_release(PG_FUNCTION_ARGS)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
 	int64		token = get_token_arg(fcinfo);
 	TimestampTz now = durable_now();
-	Datum		values[2];
 	DurableCall call;
 	TaskRef		task;
 
 	durable_enter(&call);
 	durable_task_lookup(token, call.saved_userid, &task);
-	values[0] = Int64GetDatum(token);
-	values[1] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, created_at = $2, "
-				 "       token = NULL, worker = NULL, rerun = false, "
-				 "       attempt = greatest(attempt - 1, 0) "
-				 " WHERE token = $1",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	durable_history_add(task.run_id, task.seq, "task_released",
-				durable_jb_cstring(psprintf("{\"attempt\": %d}", task.attempt)));
-	durable_queue_gained_work(task.ns, task.queue);
+	durable_engine_release_task(token, task.run_id, task.seq, task.attempt, task.ns,
+								task.queue, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }

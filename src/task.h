@@ -31,11 +31,6 @@ extern void durable_complete_many(ArrayType *tokens, ArrayType *results, Oid cal
 								  TimestampTz now);
 extern void durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now);
 extern void durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now);
-extern void durable_step_insert_or_match(int64 run_id, int seq, const char *kind,
-								 const char *name, const char *status,
-								 Jsonb *input, Jsonb *result, const char *queue,
-								 Jsonb *options, TimestampTz now,
-								 TimestampTz due_at, bool *inserted);
 extern Jsonb *durable_get_jsonb_arg(FunctionCallInfo fcinfo, int argno);
 
 #endif							/* DURABLE_TASK_H */

@@ -2,11 +2,13 @@
  *
  * tick.c
  *	  The periodic work, shared by the background worker and durable.tick():
- *	  expire leases, fire due timers and step deadlines, time out runs,
- *	  start workflows of due schedules (schedule.c), wake queues whose
- *	  delayed tasks came due, and purge closed runs past
- *	  their namespace's retention.  Each part handles at most a batch and
- *	  reports what it did, so callers can loop while there is a backlog.
+ *	  expire leases, fire due timers and step deadlines, time out runs
+ *	  (engine.c's transitions), start workflows of due schedules
+ *	  (schedule.c), wake queues whose delayed tasks came due, and purge
+ *	  closed runs past their namespace's retention and grants of dropped
+ *	  roles.  Each part runs in its own subtransaction, handles at most a
+ *	  batch and reports what it did, so callers can loop while there is a
+ *	  backlog.
  *
  *	  Nothing here keeps state in memory: every due time is a row, so a
  *	  restart (or a crash) loses nothing and the next round catches up.
@@ -24,263 +26,6 @@
 
 #include "durable.h"
 #include "tick.h"
-
-/*
- * durable_expire_leases: leased tasks whose lease ran out.  A workflow task is
- * made ready again; an activity attempt failed by timeout and is retried
- * by its policy (or its step fails).
- */
-int
-durable_expire_leases(TimestampTz now, int limit)
-{
-	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr ready_plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
-	static const Oid ready_types[2] = {INT8OID, TIMESTAMPTZOID};
-	Datum		values[2];
-	int			n;
-	int			i;
-	int64	   *runs;
-	int		   *seqs;
-	char	  **kinds;
-	int		   *attempts;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	durable_plan(&plan,
-				 "SELECT t.run_id, t.seq, t.attempt, "
-				 "       CASE WHEN (s.options->>'heartbeat_ms') IS NOT NULL "
-				 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
-				 "                 + (s.options->>'heartbeat_ms')::float8 * interval '1 ms' <= $1 "
-				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
-				 "  FROM durable.tasks t "
-				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
-				 " WHERE t.state = 'leased' AND t.visible_at <= $1 "
-				 " ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	n = (int) SPI_processed;
-	if (n == 0)
-		return 0;
-	runs = palloc(sizeof(int64) * n);
-	seqs = palloc(sizeof(int) * n);
-	attempts = palloc(sizeof(int) * n);
-	kinds = palloc(sizeof(char *) * n);
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		runs[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		seqs[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		attempts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
-		kinds[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
-	}
-	for (i = 0; i < n; i++)
-	{
-		if (seqs[i] == 0)
-		{
-			values[0] = Int64GetDatum(runs[i]);
-			values[1] = TimestampTzGetDatum(now);
-			durable_plan(&ready_plan,
-						 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, "
-						 "       created_at = $2, token = NULL, worker = NULL "
-						 " WHERE run_id = $1 AND seq = 0 RETURNING namespace, queue",
-						 2, ready_types);
-			durable_exec(ready_plan, values, NULL, false, 0);
-			if (SPI_processed == 1)
-				durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
-										  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-			durable_history_add(runs[i], 0, "workflow_task_timed_out",
-						durable_jb_cstring(psprintf("{\"attempt\": %d}", attempts[i])));
-		}
-		else
-			durable_engine_activity_failed(runs[i], seqs[i],
-								   durable_jb_cstring(psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
-													   "\"message\": \"activity attempt timed out (%s)\"}",
-													   kinds[i], kinds[i])),
-								   true, "activity_attempt_timed_out", now);
-	}
-	return n;
-}
-
-/*
- * fire_due_timers: due sleep steps complete in one set-based statement,
- * then their runs are woken together (durable_engine_wake_workflows): 10,000
- * timers due at the same second fire in a few rounds, not thousands of
- * statements.
- */
-static int
-fire_due_timers(TimestampTz now, int limit)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
-	Datum		run_ids;
-	int			fired;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	durable_plan(&plan,
-				 "WITH due AS (SELECT run_id, seq FROM durable.steps "
-				 "              WHERE status = 'pending' AND due_at <= $1 AND kind = 'sleep' "
-				 "              ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
-				 "     s AS (UPDATE durable.steps s SET status = 'completed', result = 'null', "
-				 "                  resolved_at = $1 "
-				 "             FROM due WHERE s.run_id = due.run_id AND s.seq = due.seq "
-				 "           RETURNING s.run_id) "
-				 "SELECT count(*)::int, coalesce(array_agg(run_id), '{}') FROM s",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (fired == 0)
-		return 0;
-	run_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
-								false, -1);
-	durable_engine_wake_workflows(run_ids, now);
-	return fired;
-}
-
-/*
- * fire_due_steps: other steps whose due time came: signal waits time out,
- * activities hit schedule-to-start or schedule-to-close.
- */
-static int
-fire_due_steps(TimestampTz now, int limit)
-{
-	static SPIPlanPtr plan = NULL;
-	static SPIPlanPtr rearm_plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
-	static const Oid rearm_types[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[3];
-	int			n;
-	int			i;
-	typedef struct Due
-	{
-		int64		run_id;
-		int			seq;
-		char	   *kind;
-		bool		not_started;
-		int			attempt;
-		TimestampTz s2s_at;
-		TimestampTz s2c_at;
-	} Due;
-	Due		   *due;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	durable_plan(&plan,
-				 "SELECT s.run_id, s.seq, s.kind, "
-				 "       (t.state = 'ready' AND t.attempt = 0) AS not_started, "
-				 "       s.scheduled_at + (s.options->>'schedule_to_start_ms')::float8 * interval '1 ms', "
-				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::float8 * interval '1 ms', "
-				 "       coalesce(t.attempt, s.attempt) "
-				 "  FROM durable.steps s "
-				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
-				 " WHERE s.status = 'pending' AND s.due_at <= $1 AND s.kind <> 'sleep' "
-				 " ORDER BY s.due_at LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	n = (int) SPI_processed;
-	if (n == 0)
-		return 0;
-	due = palloc0(sizeof(Due) * n);
-	for (i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		Datum		d;
-
-		due[i].run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		due[i].seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		due[i].kind = SPI_getvalue(tup, desc, 3);
-		d = SPI_getbinval(tup, desc, 4, &isnull);
-		due[i].not_started = !isnull && DatumGetBool(d);
-		d = SPI_getbinval(tup, desc, 5, &isnull);
-		due[i].s2s_at = isnull ? 0 : DatumGetTimestampTz(d);
-		d = SPI_getbinval(tup, desc, 6, &isnull);
-		due[i].s2c_at = isnull ? 0 : DatumGetTimestampTz(d);
-		due[i].attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-	}
-	for (i = 0; i < n; i++)
-	{
-		Due		   *x = &due[i];
-		const char *timeout = NULL;
-
-		if (strcmp(x->kind, "signal") == 0)
-			timeout = "signal";
-		else if (strcmp(x->kind, "activity") == 0)
-		{
-			if (x->s2c_at && x->s2c_at <= now)
-				timeout = "schedule_to_close";
-			else if (x->s2s_at && x->s2s_at <= now && x->not_started)
-				timeout = "schedule_to_start";
-		}
-		if (timeout)
-		{
-			char	   *err = psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
-									   "\"message\": \"%s timed out (%s)\"}",
-									   timeout, x->kind, timeout);
-
-			durable_history_add(x->run_id, x->seq, psprintf("%s_timed_out", x->kind),
-						durable_jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
-											x->attempt, err)));
-			durable_engine_resolve_step(x->run_id, x->seq, "failed", NULL, durable_jb_cstring(err), now);
-			durable_engine_delete_task(x->run_id, x->seq);
-			continue;
-		}
-		/* nothing due yet for this step: arm its next deadline, if any */
-		values[0] = Int64GetDatum(x->run_id);
-		values[1] = Int32GetDatum(x->seq);
-		values[2] = TimestampTzGetDatum(x->s2c_at > now ? x->s2c_at : 0);
-		durable_plan(&rearm_plan,
-					 "UPDATE durable.steps SET due_at = $3 WHERE run_id = $1 AND seq = $2",
-					 3, rearm_types);
-		durable_exec(rearm_plan, values, x->s2c_at > now ? NULL : "  n", false, 0);
-	}
-	return n;
-}
-
-/*
- * expire_runs: runs past their execution or run timeout close as
- * timed_out, withdrawing their tasks.
- */
-static int
-expire_runs(TimestampTz now, int limit)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2];
-	int			n;
-	int			i;
-	int64	   *runs;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	durable_plan(&plan,
-				 "SELECT run_id FROM durable.runs "
-				 " WHERE status = 'running' AND deadline_at <= $1 "
-				 " ORDER BY deadline_at LIMIT $2 FOR UPDATE SKIP LOCKED",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	n = (int) SPI_processed;
-	runs = palloc(sizeof(int64) * (n + 1));
-	for (i = 0; i < n; i++)
-	{
-		bool		isnull;
-
-		runs[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	for (i = 0; i < n; i++)
-	{
-		Jsonb	   *err = durable_jb_cstring("{\"type\": \"timeout\", \"timeout_type\": \"workflow\", "
-									 "\"message\": \"workflow timed out\"}");
-
-		durable_engine_close_run(runs[i], "timed_out", NULL, err, now);
-	}
-	return n;
-}
 
 /*
  * wake_delayed_queues: tasks that were ready later than they were made
@@ -315,37 +60,6 @@ wake_delayed_queues(TimestampTz since, TimestampTz now)
 	for (i = 0; i < SPI_processed; i++)
 		durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 								  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
-}
-
-/*
- * purge_closed_runs: closed runs older than their namespace's retention
- * leave with their journal, history and signals, a small batch at a time.
- */
-static int
-purge_closed_runs(TimestampTz now, int limit)
-{
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
-
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	durable_plan(&plan,
-				 "WITH old AS (SELECT r.run_id FROM durable.namespaces n "
-				 "               CROSS JOIN LATERAL (SELECT run_id FROM durable.runs r "
-				 "                 WHERE r.closed_at < $1 - n.retention "
-				 "                   AND r.namespace = n.namespace "
-				 "                 ORDER BY r.closed_at LIMIT $2) r LIMIT $2), "
-				 "     r AS (DELETE FROM durable.runs WHERE run_id IN (SELECT run_id FROM old) "
-				 "           RETURNING run_id), "
-				 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     e AS (DELETE FROM durable.events WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)) "
-				 "SELECT count(*)::int FROM r",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /*
@@ -393,25 +107,25 @@ durable_tick_next_due(TimestampTz now)
 static int
 part_expire_leases(TimestampTz since, TimestampTz now, int limit)
 {
-	return durable_expire_leases(now, limit);
+	return durable_engine_expire_leases(now, limit);
 }
 
 static int
 part_fire_due_timers(TimestampTz since, TimestampTz now, int limit)
 {
-	return fire_due_timers(now, limit);
+	return durable_engine_fire_timers(now, limit);
 }
 
 static int
 part_fire_due_steps(TimestampTz since, TimestampTz now, int limit)
 {
-	return fire_due_steps(now, limit);
+	return durable_engine_fire_due_steps(now, limit);
 }
 
 static int
 part_expire_runs(TimestampTz since, TimestampTz now, int limit)
 {
-	return expire_runs(now, limit);
+	return durable_engine_expire_runs(now, limit);
 }
 
 static int
@@ -430,7 +144,7 @@ part_wake_delayed_queues(TimestampTz since, TimestampTz now, int limit)
 static int
 part_purge(TimestampTz since, TimestampTz now, int limit)
 {
-	return purge_closed_runs(now, limit) + durable_grants_forget_dropped_roles();
+	return durable_engine_purge(now, limit) + durable_grants_forget_dropped_roles();
 }
 
 typedef struct TickPart

@@ -11,7 +11,6 @@
 
 #include "durable.h"
 
-extern int	durable_expire_leases(TimestampTz now, int limit);
 extern bool durable_tick_backoff;
 extern int	durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more);
 extern TimestampTz durable_tick_next_due(TimestampTz now);

@@ -1,0 +1,447 @@
+/*-------------------------------------------------------------------------
+ *
+ * queues.c
+ *	  Queue settings, the only writer of durable.queues: pause and unpause
+ *	  (queue_pause, queue_unpause), concurrency limits
+ *	  (queue_set_concurrency) and rate limits (queue_set_rate, a token
+ *	  bucket kept in the queue's row), and what a poll of a limited queue
+ *	  needs: which queues have a limit (cached per backend, dropped when
+ *	  the table changes), the room left, and spending tokens.  Unlimited
+ *	  queues pay one hash probe per poll for the feature.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "queues.h"
+
+/*
+ * The queues with a concurrency limit, as a set of "namespace/queue"
+ * keys, loaded whole from durable.queues and dropped when it changes (its
+ * trigger sends a relcache invalidation).  A set loaded while an
+ * invalidation arrived is not kept (its snapshot may predate the change).
+ */
+typedef struct LimitedQueue
+{
+	char		key[DURABLE_MAX_NAME + DURABLE_MAX_QUEUE + 2];
+	bool		concurrency;	/* has max_concurrency (else only a rate) */
+} LimitedQueue;
+
+static HTAB *limited_queues = NULL;
+static Oid	queues_relid = InvalidOid;	/* unknown: any relcache change counts */
+static uint64 limits_generation = 0;
+
+static void
+limits_relcache_changed(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == queues_relid || queues_relid == InvalidOid)
+	{
+		limits_generation++;
+		if (limited_queues != NULL)
+		{
+			hash_destroy(limited_queues);
+			limited_queues = NULL;
+		}
+		queues_relid = InvalidOid;
+	}
+}
+
+static void
+limit_key(char *key, const char *ns, const char *queue)
+{
+	snprintf(key, sizeof(((LimitedQueue *) NULL)->key), "%s/%s", ns, queue);
+}
+
+/*
+ * durable_queue_limit_kind: LIMIT_NONE, or LIMIT_ANY with LIMIT_CONCURRENCY when
+ * the queue has a concurrency limit.  Callers are connected to SPI
+ * (durable_enter).
+ */
+
+int
+durable_queue_limit_kind(const char *ns, const char *queue)
+{
+	static SPIPlanPtr plan = NULL;
+	static bool callback = false;
+	LimitedQueue probe;
+
+	LimitedQueue *found;
+
+	if (strlen(ns) > DURABLE_MAX_NAME || strlen(queue) > DURABLE_MAX_QUEUE)
+		return LIMIT_NONE;		/* no such queue can have a row */
+	if (!callback)
+	{
+		CacheRegisterRelcacheCallback(limits_relcache_changed, (Datum) 0);
+		callback = true;
+	}
+	if (limited_queues == NULL)
+	{
+		uint64		generation = limits_generation;
+		HASHCTL		ctl;
+		HTAB	   *set;
+		uint64		i;
+
+		durable_plan(&plan,
+					 "SELECT namespace, queue, max_concurrency IS NOT NULL FROM durable.queues "
+					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL",
+					 0, NULL);
+		durable_exec_latest(plan, NULL, NULL, 0);
+		ctl.keysize = sizeof(LimitedQueue);
+		ctl.entrysize = sizeof(LimitedQueue);
+		ctl.hcxt = TopMemoryContext;
+		set = hash_create("durable limited queues", 16, &ctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			LimitedQueue key;
+			LimitedQueue *entry;
+			bool		isnull;
+
+			memset(&key, 0, sizeof(key));
+			limit_key(key.key, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+					  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+			entry = hash_search(set, &key, HASH_ENTER, NULL);
+			entry->concurrency = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 3, &isnull));
+		}
+		if (!OidIsValid(queues_relid))
+			queues_relid = get_relname_relid("queues", get_namespace_oid("durable", false));
+		if (generation != limits_generation)
+		{
+			/* changed while loading: answer from this set, keep nothing */
+			int			kind;
+
+			memset(&probe, 0, sizeof(probe));
+			limit_key(probe.key, ns, queue);
+			found = hash_search(set, &probe, HASH_FIND, NULL);
+			kind = found == NULL ? LIMIT_NONE :
+				LIMIT_ANY | (found->concurrency ? LIMIT_CONCURRENCY : 0);
+			hash_destroy(set);
+			return kind;
+		}
+		limited_queues = set;
+	}
+	memset(&probe, 0, sizeof(probe));
+	limit_key(probe.key, ns, queue);
+	found = hash_search(limited_queues, &probe, HASH_FIND, NULL);
+	if (found == NULL)
+		return LIMIT_NONE;
+	return LIMIT_ANY | (found->concurrency ? LIMIT_CONCURRENCY : 0);
+}
+
+
+/*
+ * durable_queue_lock_limits: lock the queue's row (polls of one limited queue take
+ * turns) and read its limits, refilling the bucket up to now.  False when
+ * the queue has no limit after all (lifted since the cache was loaded).
+ */
+bool
+durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, QueueLimits *q)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	durable_plan(&plan,
+				 "SELECT max_concurrency, max_rate, rate_burst, bucket, bucket_at "
+				 "  FROM durable.queues WHERE namespace = $1 AND queue = $2 FOR UPDATE",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	memset(q, 0, sizeof(*q));
+	q->max_concurrency = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	if (isnull)
+		q->max_concurrency = 0;
+	q->rate = DatumGetFloat8(SPI_getbinval(tup, desc, 2, &isnull));
+	if (isnull)
+		q->rate = 0;
+	else
+	{
+		int			burst = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		double		bucket = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		TimestampTz at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+
+		/* a poll whose transaction began earlier refills nothing */
+		q->bucket_at = Max(now, at);
+		q->tokens = bucket + q->rate * (double) (q->bucket_at - at) / USECS_PER_SEC;
+		if (q->tokens > burst)
+			q->tokens = burst;
+	}
+	return q->max_concurrency > 0 || q->rate > 0;
+}
+
+/*
+ * durable_queue_room: how many more of the queue's tasks this poll may claim now.
+ * The leased count takes a new snapshot each time (after the row lock, so
+ * it sees what the previous poll of the queue committed).
+ */
+int
+durable_queue_room(const char *ns, const char *queue, QueueLimits *q)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	bool		isnull;
+	int64		room = PG_INT32_MAX;
+
+	if (q->max_concurrency > 0)
+	{
+		int64		leased;
+
+		values[0] = CStringGetTextDatum(ns);
+		values[1] = CStringGetTextDatum(queue);
+		durable_plan(&plan,
+					 "SELECT count(*) FROM durable.tasks "
+					 " WHERE state = 'leased' AND namespace = $1 AND queue = $2",
+					 2, types);
+		durable_exec(plan, values, NULL, false, 1);
+		leased = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		room = Max(q->max_concurrency - leased, 0);
+	}
+	if (q->rate > 0)
+		room = Min(room, (int64) floor(q->tokens - q->taken));
+	return (int) Max(room, 0);
+}
+
+/*
+ * durable_queue_spend_tokens: a rate-limited poll took q->taken tokens.  If the
+ * bucket ran dry, the background worker is woken to plan its next round
+ * for when the next token is due (durable_tick_next_due); that round notifies the
+ * queue.
+ */
+void
+durable_queue_spend_tokens(const char *ns, const char *queue, QueueLimits *q,
+				   bool came_back_short)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID};
+	Datum		values[4];
+	double		left = Max(q->tokens - q->taken, 0);
+
+	/* nothing taken: the stored bucket still refills to the same count */
+	if (q->taken > 0)
+	{
+		values[0] = CStringGetTextDatum(ns);
+		values[1] = CStringGetTextDatum(queue);
+		values[2] = Float8GetDatum(left);
+		values[3] = TimestampTzGetDatum(q->bucket_at);
+		durable_plan(&plan,
+					 "UPDATE durable.queues SET bucket = $3, bucket_at = $4 "
+					 " WHERE namespace = $1 AND queue = $2",
+					 4, types);
+		durable_exec(plan, values, NULL, false, 0);
+	}
+	if (came_back_short && left < 1)
+		durable_bgw_wake(q->bucket_at + (TimestampTz) ((1 - left) / q->rate * USECS_PER_SEC) + 1);
+}
+
+/*
+ * durable_queue_slot_freed: a leased task of this queue ended.  If the
+ * queue has a concurrency limit, a worker that polled it full may be
+ * waiting: have it woken at commit (only if one is idle on the queue).
+ */
+void
+durable_queue_slot_freed(const char *ns, const char *queue)
+{
+	if (durable_queue_limit_kind(ns, queue) & LIMIT_CONCURRENCY)
+		durable_queue_gained_work(ns, queue);
+}
+
+/*
+ * set_paused: pause or unpause the queue named by the first argument in
+ * the current namespace (the second is the note), as the owner after the
+ * admin check.  Returns whether a row changed (unpausing a queue never
+ * paused changes none); *queue is the name.
+ */
+static bool
+set_paused(FunctionCallInfo fcinfo, bool paused, const char **queue)
+{
+	static SPIPlanPtr pause_plan = NULL;
+	static SPIPlanPtr unpause_plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	const char *ns = durable_current_namespace();
+	const char *note;
+	DurableCall call;
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	bool		changed;
+
+	*queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	note = durable_check_note_arg(fcinfo, 1);
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(*queue);
+	values[2] = note ? CStringGetTextDatum(note) : (Datum) 0;
+	nulls[2] = note ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (paused)
+	{
+		durable_plan(&pause_plan,
+					 "INSERT INTO durable.queues AS q (namespace, queue, paused, note, updated_at) "
+					 "VALUES ($1, $2, true, $3, $4) "
+					 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+					 "   SET paused = true, note = excluded.note, updated_at = $4",
+					 4, types);
+		durable_exec(pause_plan, values, nulls, false, 0);
+	}
+	else
+	{
+		durable_plan(&unpause_plan,
+					 "UPDATE durable.queues SET paused = false, note = $3, updated_at = $4 "
+					 " WHERE namespace = $1 AND queue = $2 AND paused",
+					 4, types);
+		durable_exec(unpause_plan, values, nulls, false, 0);
+	}
+	changed = SPI_processed == 1;
+	durable_leave(&call);
+	return changed;
+}
+
+/*
+ * durable.queue_pause(queue, note): claims from the queue stop; work
+ * still queues up.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_pause);
+Datum
+durable_queue_pause(PG_FUNCTION_ARGS)
+{
+	const char *queue;
+
+	(void) set_paused(fcinfo, true, &queue);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_unpause(queue, note): claims resume, and the queue's
+ * waiting workers are woken (the tasks that waited are ready).
+ */
+PG_FUNCTION_INFO_V1(durable_queue_unpause);
+Datum
+durable_queue_unpause(PG_FUNCTION_ARGS)
+{
+	const char *queue;
+
+	if (!set_paused(fcinfo, false, &queue))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("queue \"%s\" is not paused", queue)));
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_set_concurrency(queue, max_concurrency): at most that
+ * many of the queue's tasks (workflow and activity) are leased at once;
+ * polls hand out only what fits.  NULL lifts the limit.  Waiting workers
+ * are woken: a raised limit may have room for them.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_concurrency);
+Datum
+durable_queue_set_concurrency(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	const char *ns = durable_current_namespace();
+	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	DurableCall call;
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!PG_ARGISNULL(1))
+		(void) durable_check_positive_int(PG_GETARG_INT32(1), "max_concurrency", PG_INT32_MAX);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	durable_plan(&plan,
+				 "INSERT INTO durable.queues AS q (namespace, queue, max_concurrency, updated_at) "
+				 "VALUES ($1, $2, $3, $4) "
+				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+				 "   SET max_concurrency = $3, updated_at = $4",
+				 4, types);
+	durable_exec(plan, values, nulls, false, 0);
+	durable_leave(&call);
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_set_rate(queue, per_second, burst): at most per_second
+ * claims of the queue's tasks per second, in bursts of up to burst
+ * (default: per_second rounded up); a token bucket that starts full.
+ * NULL per_second lifts the limit.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_rate);
+Datum
+durable_queue_set_rate(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, FLOAT8OID, INT4OID, TIMESTAMPTZOID};
+	const char *ns = durable_current_namespace();
+	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	DurableCall call;
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	double		rate = 0;
+	int			burst = 0;
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!PG_ARGISNULL(1))
+	{
+		rate = PG_GETARG_FLOAT8(1);
+		if (isnan(rate) || rate < 0.000001 || rate > 1000000)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("per_second must be between 0.000001 and 1000000"),
+					 errhint("Pass NULL to lift the rate limit.")));
+		burst = PG_ARGISNULL(2) ? (int) Max(ceil(rate), 1) :
+			durable_check_positive_int(PG_GETARG_INT32(2), "burst", 1000000);
+	}
+	else if (!PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("burst needs per_second")));
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = Float8GetDatum(rate);
+	values[3] = Int32GetDatum(burst);
+	nulls[2] = nulls[3] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[4] = TimestampTzGetDatum(durable_now());
+	durable_plan(&plan,
+				 "INSERT INTO durable.queues AS q (namespace, queue, max_rate, rate_burst, "
+				 "       bucket, bucket_at, updated_at) "
+				 "VALUES ($1, $2, $3, $4, $4, CASE WHEN $3 IS NOT NULL THEN $5 END, $5) "
+				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+				 "   SET max_rate = $3, rate_burst = $4, bucket = $4, "
+				 "       bucket_at = CASE WHEN $3 IS NOT NULL THEN $5 END, updated_at = $5",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	durable_leave(&call);
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}

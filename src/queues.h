@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * queues.h
+ *	  Queue settings (queues.c): pause, concurrency and rate limits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DURABLE_QUEUES_H
+#define DURABLE_QUEUES_H
+
+#include "durable.h"
+
+/* what durable_queue_limit_kind says of a queue */
+#define LIMIT_NONE 0
+#define LIMIT_ANY 1
+#define LIMIT_CONCURRENCY 2
+
+/*
+ * A limited queue's state during one poll: its concurrency limit (0:
+ * none) and its token bucket (rate 0: none), read under the queue row's
+ * lock.
+ */
+typedef struct QueueLimits
+{
+	int			max_concurrency;
+	double		rate;			/* tasks per second */
+	double		tokens;			/* in the bucket at bucket_at */
+	TimestampTz bucket_at;		/* now, or later if a newer poll wrote it */
+	int			taken;			/* claimed so far by this poll */
+} QueueLimits;
+
+extern int	durable_queue_limit_kind(const char *ns, const char *queue);
+extern bool durable_queue_lock_limits(const char *ns, const char *queue,
+									  TimestampTz now, QueueLimits *q);
+extern int	durable_queue_room(const char *ns, const char *queue, QueueLimits *q);
+extern void durable_queue_spend_tokens(const char *ns, const char *queue,
+									   QueueLimits *q, bool came_back_short);
+
+#endif							/* DURABLE_QUEUES_H */
