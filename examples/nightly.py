@@ -48,11 +48,13 @@ def setup(conn):
 
 
 def fire_time(workflow_id):
-    """The fire time a schedule put in the workflow id (…-YYYYMMDDTHHMMSSZ)."""
-    m = re.search(r"-(\d{8}T\d{6}Z)$", workflow_id)
+    """The fire time a schedule put in the workflow id: …-YYYYMMDDTHHMMSSZ,
+    or …-YYYYMMDDTHHMMSS.ffffffZ for a trigger (the moment it was called)."""
+    m = re.search(r"-(\d{8}T\d{6})(\.\d{6})?Z$", workflow_id)
     if not m:
         return None
-    return datetime.datetime.strptime(m.group(1), "%Y%m%dT%H%M%SZ").replace(
+    return datetime.datetime.strptime(m.group(1) + (m.group(2) or ".000000"),
+                                      "%Y%m%dT%H%M%S.%f").replace(
         tzinfo=datetime.timezone.utc).isoformat()
 
 
