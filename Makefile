@@ -17,6 +17,10 @@ endif
 ifdef ASSERTS
 PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
 endif
+# the library refuses a database whose extension is at another version
+# (src/spi.c): its plans are written for this release's tables
+PG_CPPFLAGS += -DDURABLE_VERSION=\"$(EXTVERSION)\"
+
 
 # every sql/*.sql but the install script is a regression test; setup first
 REGRESS = setup $(filter-out setup,$(sort $(basename $(notdir $(filter-out sql/durable--%,$(wildcard sql/*.sql))))))

@@ -159,3 +159,51 @@ SELECT pg_catalog.pg_extension_config_dump('durable.history_id_seq', '');
 
 -- as the install script ends: nothing new is granted to PUBLIC
 REVOKE ALL ON FUNCTION durable.namespaces_merge_default() FROM PUBLIC;
+
+/*
+ * Engine II: engine state out of jsonb into typed columns
+ */
+
+-- runs: attempt, retry policy, run timeout, execution deadline (0.1 kept
+-- it as text) and parent-close policy leave options
+ALTER TABLE durable.runs
+    ADD COLUMN attempt int NOT NULL DEFAULT 1,
+    ADD COLUMN retry_policy jsonb,
+    ADD COLUMN run_timeout interval,
+    ADD COLUMN execution_deadline timestamptz,
+    ADD COLUMN parent_close_policy text;
+UPDATE durable.runs
+   SET attempt = coalesce((options->>'attempt')::int, 1),
+       retry_policy = options->'retry_policy',
+       run_timeout = (options->>'run_timeout_ms')::float8 * interval '1 ms',
+       execution_deadline = (options->>'execution_deadline')::timestamptz,
+       parent_close_policy = options->>'parent_close_policy',
+       options = options - 'attempt' - 'retry_policy' - 'run_timeout_ms'
+                 - 'execution_deadline' - 'parent_close_policy'
+ WHERE options ?| ARRAY['attempt', 'retry_policy', 'run_timeout_ms',
+                        'execution_deadline', 'parent_close_policy'];
+
+-- steps: an activity's retry policy and timeouts replace options
+ALTER TABLE durable.steps
+    ADD COLUMN retry_policy jsonb,
+    ADD COLUMN start_to_close interval,
+    ADD COLUMN schedule_to_close interval,
+    ADD COLUMN schedule_to_start interval,
+    ADD COLUMN heartbeat_timeout interval;
+UPDATE durable.steps
+   SET retry_policy = nullif(options->'retry', 'null'::jsonb),
+       start_to_close = (options->>'start_to_close_ms')::float8 * interval '1 ms',
+       schedule_to_close = (options->>'schedule_to_close_ms')::float8 * interval '1 ms',
+       schedule_to_start = (options->>'schedule_to_start_ms')::float8 * interval '1 ms',
+       heartbeat_timeout = (options->>'heartbeat_ms')::float8 * interval '1 ms'
+ WHERE options IS NOT NULL;
+ALTER TABLE durable.steps DROP COLUMN options;
+
+-- a run's retry attempt is visible to its readers
+CREATE OR REPLACE VIEW durable.workflows WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
+       r.status, r.input, r.output, r.error, r.priority, r.options,
+       r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at,
+       r.attempt
+  FROM durable.runs r
+ WHERE durable.may_read(r.namespace);

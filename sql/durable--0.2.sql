@@ -71,6 +71,8 @@ CREATE TABLE durable.runs (
     output          jsonb,
     error           jsonb,
     priority        int NOT NULL DEFAULT 0,
+    -- what the start asked for that the engine does not act on: memo,
+    -- search attributes, start delay and execution timeout as given
     options         jsonb NOT NULL DEFAULT '{}',
     request_id      text,
     cancel_requested boolean NOT NULL DEFAULT false,
@@ -78,7 +80,18 @@ CREATE TABLE durable.runs (
     parent_seq      int,
     deadline_at     timestamptz,
     created_at      timestamptz NOT NULL,
-    closed_at       timestamptz
+    closed_at       timestamptz,
+    -- engine state from the start options, typed so that no statement
+    -- parses jsonb for it: the attempt of a workflow retry policy (1 for
+    -- the first run and after continue-as-new), that policy, the run
+    -- timeout, the execution deadline (carried to retries and new runs)
+    -- and a child's parent-close policy (terminate, request_cancel or
+    -- abandon)
+    attempt         int NOT NULL DEFAULT 1,
+    retry_policy    jsonb,
+    run_timeout     interval,
+    execution_deadline timestamptz,
+    parent_close_policy text
 );
 COMMENT ON TABLE durable.runs IS
     'One row per workflow run; open runs have status running';
@@ -153,11 +166,17 @@ CREATE TABLE durable.steps (
     result      jsonb,
     error       jsonb,
     queue       text,
-    options     jsonb,
     attempt     int NOT NULL DEFAULT 0,
     scheduled_at timestamptz NOT NULL,
     resolved_at timestamptz,
     due_at      timestamptz,
+    -- an activity's retry policy (as given, validated; NULL: Temporal's
+    -- defaults) and timeouts
+    retry_policy jsonb,
+    start_to_close interval,
+    schedule_to_close interval,
+    schedule_to_start interval,
+    heartbeat_timeout interval,
     PRIMARY KEY (run_id, seq)
 );
 COMMENT ON TABLE durable.steps IS
@@ -557,7 +576,8 @@ COMMENT ON FUNCTION durable.queue_set_rate(text, double precision, int) IS
 CREATE VIEW durable.workflows WITH (security_barrier) AS
 SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.status, r.input, r.output, r.error, r.priority, r.options,
-       r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at
+       r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at,
+       r.attempt
   FROM durable.runs r
  WHERE durable.may_read(r.namespace);
 COMMENT ON VIEW durable.workflows IS 'Workflow runs the current user may read';

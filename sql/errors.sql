@@ -83,8 +83,9 @@ SELECT pg_temp.unchanged();
 -- (accepted: NULL options and input, fractional and spelled-out durations)
 SELECT durable.wf_start('w', NULL, 'err-ok', 'eq', NULL);
 SELECT durable.wf_start('w', NULL, 'err-ok2', 'eq', '{"start_delay": "1.5 seconds", "run_timeout": 3600, "execution_timeout": "2 days"}');
-SELECT options->'start_delay_ms' AS start_delay_ms, options->'run_timeout_ms' AS run_timeout_ms,
-       options->'execution_timeout_ms' AS execution_timeout_ms
+SELECT options->'start_delay_ms' AS start_delay_ms, run_timeout,
+       options->'execution_timeout_ms' AS execution_timeout_ms,
+       execution_deadline - created_at AS execution_deadline_in
   FROM durable.runs WHERE workflow_id = 'err-ok2';
 SELECT durable.wf_terminate('err-ok'), durable.wf_terminate('err-ok2');
 

@@ -10,7 +10,7 @@
 CREATE FUNCTION pg_temp.runs(wid text)
 RETURNS TABLE (status text, input jsonb, attempt text, error_type text)
 LANGUAGE sql AS $$
-    SELECT status, input, options->>'attempt', error->>'type' FROM durable.runs
+    SELECT status, input, attempt::text, error->>'type' FROM durable.runs
      WHERE workflow_id = wid ORDER BY run_id $$;
 
 SELECT durable.wf_start('flaky', '{"n": 1}', 'rt-1', 'rtq',
@@ -78,7 +78,7 @@ SELECT workflow_id FROM pg_temp.poll('rtq');
 SELECT durable.task_fail(pg_temp.tok('rt-child'), '{"type": "Oops", "message": "again"}', false);
 SELECT j.seq, j.status, j.error->>'type' AS error FROM durable.journal j JOIN durable.runs r USING (run_id)
  WHERE r.workflow_id = 'rt-p';
-SELECT workflow_id, status, options->>'attempt' AS attempt FROM durable.runs
+SELECT workflow_id, status, attempt FROM durable.runs
  WHERE workflow_id = 'rt-child' ORDER BY run_id;
 RESET durable.clock_offset;
 

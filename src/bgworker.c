@@ -261,6 +261,7 @@ durable_worker_main(Datum arg)
 	MemoryContext round_cxt;
 	volatile TimestampTz since = 0;
 	volatile int failures = 0;
+	volatile bool said_waiting = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -305,6 +306,7 @@ durable_worker_main(Datum arg)
 		{
 			TimestampTz now;
 			TimestampTz next;
+			char	   *installed;
 
 			/*
 			 * While a round runs, any commit that creates a due time must
@@ -320,24 +322,46 @@ durable_worker_main(Datum arg)
 			}
 			SPI_connect();
 			PushActiveSnapshot(GetTransactionSnapshot());
-			pgstat_report_activity(STATE_RUNNING, "durable: tick");
-			durable_send_requested_notifies();
 			now = durable_now();
-			if (since == 0)
-				since = now - USECS_PER_DAY;
+			if (!durable_schema_is_current(&installed))
 			{
-				bool		m;
-
-				durable_tick_once(since, now, durable_bgw_batch_size, &m);
-				more = m;
+				/*
+				 * A package upgrade replaced the library and ALTER
+				 * EXTENSION durable UPDATE has not run yet: wait for it
+				 * (checked each round), saying so once.
+				 */
+				if (!said_waiting)
+					ereport(LOG,
+							(errmsg("durable worker waits: the library is version %s, the extension in database %u is at version %s",
+									DURABLE_VERSION, dboid, installed ? installed : "(none)"),
+							 errhint("Run ALTER EXTENSION durable UPDATE in that database.")));
+				said_waiting = true;
 			}
-			since = now;
-			next = durable_tick_next_due(now);
-			if (next != 0)
+			else
 			{
-				long		ms = (long) ((next - now) / 1000) + 1;
+				if (said_waiting)
+					ereport(LOG,
+							(errmsg("durable worker: the extension in database %u is at version %s, work resumes",
+									dboid, DURABLE_VERSION)));
+				said_waiting = false;
+				pgstat_report_activity(STATE_RUNNING, "durable: tick");
+				durable_send_requested_notifies();
+				if (since == 0)
+					since = now - USECS_PER_DAY;
+				{
+					bool		m;
 
-				sleep_ms = Max(0, Min(sleep_ms, ms));
+					durable_tick_once(since, now, durable_bgw_batch_size, &m);
+					more = m;
+				}
+				since = now;
+				next = durable_tick_next_due(now);
+				if (next != 0)
+				{
+					long		ms = (long) ((next - now) / 1000) + 1;
+
+					sleep_ms = Max(0, Min(sleep_ms, ms));
+				}
 			}
 			durable_bgw_set_next_wake(now + (int64) sleep_ms * 1000 - (int64) durable_clock_offset_s * USECS_PER_SEC);
 			SPI_finish();

@@ -58,20 +58,9 @@ get_any(Jsonb *cmd, const char *key)
 	return v ? JsonbValueToJsonb(v) : NULL;
 }
 
-static void
-add_ms(StringInfo buf, Jsonb *cmd, const char *key, const char *out_key,
-	   const char *ctx)
-{
-	int64		ms;
-
-	if (durable_jb_get_duration_ms(cmd, key, ctx, &ms))
-		appendStringInfo(buf, ", \"%s\": " INT64_FORMAT, out_key, ms);
-}
-
 /*
- * apply_activity: journal entry + activity task.  Options are kept
- * normalized in the step: the retry policy as given (validated) and
- * timeouts in milliseconds.
+ * apply_activity: journal entry + activity task, with the retry policy
+ * as given (validated) and the timeouts in typed columns of the step.
  */
 static void
 apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
@@ -83,14 +72,12 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	char	   *name;
 	char	   *queue;
 	Jsonb	   *input;
-	Jsonb	   *retry;
 	RetryPolicy policy;
-	StringInfoData opts;
+	ActivityOptions act;
 	int64		priority = task->priority;
-	int64		s2c = 0;
-	int64		s2s = 0;
 	int64		due_ms;
 
+	memset(&act, 0, sizeof(act));
 	durable_jb_check_keys(cmd, ctx, keys);
 	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
 	queue = durable_jb_get_string(cmd, "queue", ctx, DURABLE_MAX_QUEUE, false);
@@ -100,24 +87,20 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 		queue = task->queue;
 	input = get_any(cmd, "input");
 	durable_check_payload(input, "activity input");
-	retry = get_object(cmd, "retry", ctx);
-	durable_retry_policy_parse(retry, &policy, "retry policy");
+	act.retry = get_object(cmd, "retry", ctx);
+	durable_retry_policy_parse(act.retry, &policy, "retry policy");
 	durable_jb_get_int(cmd, "priority", ctx, -1000, 1000, &priority);
-
-	initStringInfo(&opts);
-	appendStringInfo(&opts, "{\"retry\": %s", retry ? durable_jb_text(retry) : "null");
-	add_ms(&opts, cmd, "start_to_close", "start_to_close_ms", ctx);
-	add_ms(&opts, cmd, "schedule_to_close", "schedule_to_close_ms", ctx);
-	add_ms(&opts, cmd, "schedule_to_start", "schedule_to_start_ms", ctx);
-	add_ms(&opts, cmd, "heartbeat", "heartbeat_ms", ctx);
-	appendStringInfoChar(&opts, '}');
-	durable_jb_get_duration_ms(cmd, "schedule_to_close", ctx, &s2c);
-	durable_jb_get_duration_ms(cmd, "schedule_to_start", ctx, &s2s);
+	durable_jb_get_duration_ms(cmd, "start_to_close", ctx, &act.start_to_close_ms);
+	durable_jb_get_duration_ms(cmd, "schedule_to_close", ctx, &act.schedule_to_close_ms);
+	durable_jb_get_duration_ms(cmd, "schedule_to_start", ctx, &act.schedule_to_start_ms);
+	durable_jb_get_duration_ms(cmd, "heartbeat", ctx, &act.heartbeat_ms);
 	/* the step's due time is its first deadline; tick re-arms the next */
-	due_ms = (s2s && (!s2c || s2s < s2c)) ? s2s : s2c;
+	due_ms = (act.schedule_to_start_ms &&
+			  (!act.schedule_to_close_ms || act.schedule_to_start_ms < act.schedule_to_close_ms)) ?
+		act.schedule_to_start_ms : act.schedule_to_close_ms;
 
 	durable_engine_schedule_activity(task->run_id, seq, name, input, task->ns, queue,
-									 (int) priority, durable_jb_cstring(opts.data),
+									 (int) priority, &act,
 									 due_ms ? now + due_ms * 1000 : DURABLE_NO_TIME, now);
 }
 
@@ -186,8 +169,8 @@ apply_sleep(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 					"For example {\"seq\": 3, \"type\": \"sleep\", \"duration\": \"1h\"}.");
 		return;
 	}
-	durable_step_insert_or_match(task->run_id, seq, "sleep", name ? name : "sleep",
-						 "pending", NULL, NULL, NULL, NULL, now, due, &inserted);
+	durable_step_insert_or_match(task->run_id, seq, STEP_SLEEP, name ? name : "sleep",
+						 STEP_PENDING, NULL, NULL, NULL, NULL, now, due, &inserted);
 	if (inserted)
 		durable_bgw_wake(due);
 }
@@ -250,7 +233,7 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 		bad_command(n, "a child cannot take id_conflict_policy or request_id",
 					"A child is always a new run linked to its parent; choose a workflow id that is not running.");
 
-	durable_step_insert_or_match(task->run_id, seq, "child", name, "pending", input,
+	durable_step_insert_or_match(task->run_id, seq, STEP_CHILD, name, STEP_PENDING, input,
 						 NULL, queue ? queue : task->queue, NULL, now, DURABLE_NO_TIME, &inserted);
 	if (!inserted)
 		return;

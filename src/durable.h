@@ -32,6 +32,12 @@
 #define ERRCODE_DURABLE_WORKFLOW_FAILED		MAKE_SQLSTATE('D','U','0','1','0')
 #define ERRCODE_DURABLE_WRONG_TASK_KIND		MAKE_SQLSTATE('D','U','0','1','1')
 #define ERRCODE_DURABLE_NOT_READY			MAKE_SQLSTATE('D','U','0','1','2')
+#define ERRCODE_DURABLE_VERSION_MISMATCH	MAKE_SQLSTATE('D','U','0','1','3')
+
+/* the release this library implements (Makefile: EXTVERSION) */
+#ifndef DURABLE_VERSION
+#error "DURABLE_VERSION must be defined (the Makefile passes EXTVERSION)"
+#endif
 
 /* 'no due time' for durable_step_insert_or_match (0 is a valid time: 2000-01-01) */
 #define DURABLE_NO_TIME DT_NOBEGIN
@@ -83,7 +89,47 @@ extern void durable_check_right(DurableRight right, const char *ns,
 extern void durable_check_right_of(Oid uid, DurableRight right, const char *ns,
 								   const char *queue);
 
+/*
+ * States and kinds (state.c names them as the tables store them).  Run
+ * statuses: running until one statement closes the run with another.
+ */
+typedef enum RunStatus
+{
+	RUN_RUNNING,
+	RUN_COMPLETED,
+	RUN_FAILED,
+	RUN_CANCELLED,
+	RUN_TERMINATED,
+	RUN_TIMED_OUT,
+	RUN_CONTINUED_AS_NEW
+} RunStatus;
+
+/* a journal entry's kind and status (pending until resolved, once) */
+typedef enum StepKind
+{
+	STEP_LOCAL,
+	STEP_ACTIVITY,
+	STEP_SLEEP,
+	STEP_SIGNAL,
+	STEP_CHILD
+} StepKind;
+
+typedef enum StepStatus
+{
+	STEP_PENDING,
+	STEP_COMPLETED,
+	STEP_FAILED,
+	STEP_CANCELLED
+} StepStatus;
+
+extern const char *durable_run_status_name(RunStatus status);
+extern RunStatus durable_run_status_parse(const char *name);
+extern const char *durable_step_kind_name(StepKind kind);
+extern StepKind durable_step_kind_parse(const char *name);
+extern const char *durable_step_status_name(StepStatus status);
+
 /* SPI plans prepared once per backend (spi.c) */
+extern bool durable_schema_is_current(char **installed);
 extern SPIPlanPtr durable_plan(SPIPlanPtr *slot, const char *sql,
 							   int nargs, const Oid *argtypes);
 extern int	durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls,
@@ -125,6 +171,7 @@ extern void durable_check_payload(Jsonb *jb, const char *what);
 extern int	durable_check_positive_int(int v, const char *what, int max);
 extern Interval *durable_check_interval(Interval *iv, const char *what, bool allow_zero);
 extern int64 durable_interval_to_ms(const Interval *iv);
+extern Interval *durable_ms_interval(int64 ms);
 extern const char *durable_current_namespace(void);
 
 /* JSON access (json.c) */
@@ -145,6 +192,16 @@ extern Jsonb *durable_jb_error_object(Jsonb *err);
 extern char *durable_jb_text(Jsonb *jb);
 extern Jsonb *durable_jb_cstring(const char *json);
 extern char *durable_json_quote(const char *s);
+
+/* an activity's retry policy and timeouts (0: none), as its step keeps them */
+typedef struct ActivityOptions
+{
+	Jsonb	   *retry;			/* as given, validated; NULL: defaults */
+	int64		start_to_close_ms;
+	int64		schedule_to_close_ms;
+	int64		schedule_to_start_ms;
+	int64		heartbeat_ms;
+} ActivityOptions;
 
 /* retry policy (retry.c) */
 typedef struct RetryPolicy
@@ -167,16 +224,16 @@ extern void durable_history_add(int64 run_id, int seq, const char *event,
 /* the state machine, the only writer of runs, tasks, steps, signals and events (engine.c) */
 extern void durable_engine_wake_workflow(int64 run_id, TimestampTz now);
 extern void durable_engine_wake_workflows(Datum run_ids, TimestampTz now);
-extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
+extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
 							  Jsonb *error, TimestampTz now);
 extern bool durable_engine_complete_by_token(int64 token, Jsonb *output,
 											 TimestampTz now, int64 *run_id,
 											 int *seq, char **ns, char **queue);
 extern int64 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry,
 							 TimestampTz now, TimestampTz ready_at);
-extern void durable_engine_close_run(int64 run_id, const char *status, Jsonb *output,
+extern void durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *output,
 							 Jsonb *error, TimestampTz now);
-extern void durable_engine_resolve_step(int64 run_id, int seq, const char *status,
+extern void durable_engine_resolve_step(int64 run_id, int seq, StepStatus status,
 								Jsonb *result, Jsonb *error, TimestampTz now);
 extern void durable_engine_delete_task(int64 run_id, int seq);
 extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
@@ -198,21 +255,21 @@ extern int64 durable_start_run(const char *ns, const char *workflow_id,
 					   int64 parent_run, int parent_seq, TimestampTz now);
 extern void durable_lock_run(int64 run_id);
 extern bool durable_engine_find_latest_run(const char *ns, const char *workflow_id,
-										   int64 *run_id, char **status,
+										   int64 *run_id, RunStatus *status,
 										   char **request_id, bool lock);
 extern void durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
 								  const char *signal_id, TimestampTz now);
 extern void durable_engine_terminate_run(int64 run_id, const char *reason,
 										 TimestampTz now);
-extern void durable_step_insert_or_match(int64 run_id, int seq, const char *kind,
-								 const char *name, const char *status,
+extern void durable_step_insert_or_match(int64 run_id, int seq, StepKind kind,
+								 const char *name, StepStatus status,
 								 Jsonb *input, Jsonb *result, const char *queue,
-								 Jsonb *options, TimestampTz now,
+								 const ActivityOptions *act, TimestampTz now,
 								 TimestampTz due_at, bool *inserted);
 extern void durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 											 Jsonb *input, const char *ns,
 											 const char *queue, int priority,
-											 Jsonb *options, TimestampTz due,
+											 const ActivityOptions *act, TimestampTz due,
 											 TimestampTz now);
 extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 									   TimestampTz due, TimestampTz now);

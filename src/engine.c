@@ -88,7 +88,7 @@ durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 				 "  FROM durable.runs r WHERE r.run_id = ANY ($1) AND r.status = 'running' "
 				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
 				 " WHERE t.state = 'leased' "
-				 "RETURNING t.namespace, t.queue, t.state",
+				 "RETURNING t.namespace, t.queue, t.state = 'ready'",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
 	for (i = 0; i < SPI_processed; i++)
@@ -96,7 +96,10 @@ durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		if (strcmp(SPI_getvalue(tup, desc, 3), "ready") == 0)
+		bool		isnull;
+
+		/* made ready now (not marked for a rerun after its lease) */
+		if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
 			durable_queue_gained_work(SPI_getvalue(tup, desc, 1),
 									  SPI_getvalue(tup, desc, 2));
 	}
@@ -119,7 +122,7 @@ durable_engine_wake_workflow(int64 run_id, TimestampTz now)
  * left alone: a journal entry is resolved once.
  */
 void
-durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *result,
+durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *result,
 					Jsonb *error, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
@@ -129,7 +132,7 @@ durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *re
 
 	values[0] = Int64GetDatum(run_id);
 	values[1] = Int32GetDatum(seq);
-	values[2] = CStringGetTextDatum(status);
+	values[2] = CStringGetTextDatum(durable_step_status_name(status));
 	values[3] = PointerGetDatum(result);
 	if (result == NULL)
 		nulls[3] = 'n';
@@ -161,8 +164,8 @@ durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *re
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
 	"                  error = $4, closed_at = $5 " \
 	"            " WHICH " AND u.status = 'running' " \
-	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.options, " \
-	"                     u.cancel_requested), " \
+	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.retry_policy, " \
+	"                     u.attempt, u.execution_deadline, u.cancel_requested), " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
 	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
 	"           RETURNING run_id, kind), " \
@@ -172,7 +175,7 @@ durable_engine_resolve_step(int64 run_id, int seq, const char *status, Jsonb *re
 #define CLOSED_RUN_COLUMNS \
 	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
 	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), " \
-	"CASE WHEN NOT r.cancel_requested THEN r.options END "
+	"CASE WHEN NOT r.cancel_requested THEN r.retry_policy END, r.attempt, r.execution_deadline "
 
 typedef struct ClosedRun
 {
@@ -182,18 +185,20 @@ typedef struct ClosedRun
 	int			parent_seq;
 	Jsonb	   *output;
 	int64		children;
-	Jsonb	   *options;		/* read only for runs that may be retried
+	Jsonb	   *retry_policy;	/* read only for runs that may be retried
 								 * (NULL after a cancel request: never) */
+	int			attempt;
+	TimestampTz execution_deadline; /* 0: none */
 } ClosedRun;
 
 static bool
-may_retry(const char *status)
+may_retry(RunStatus status)
 {
-	return strcmp(status, "failed") == 0 || strcmp(status, "timed_out") == 0;
+	return status == RUN_FAILED || status == RUN_TIMED_OUT;
 }
 
 static void
-read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
+read_closed_run(HeapTuple tup, TupleDesc desc, int first, RunStatus status,
 				ClosedRun *c)
 {
 	bool		isnull;
@@ -206,11 +211,14 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
 	d = SPI_getbinval(tup, desc, first + 3, &isnull);
 	c->output = isnull ? NULL : DatumGetJsonbPCopy(d);
 	c->children = DatumGetInt64(SPI_getbinval(tup, desc, first + 4, &isnull));
-	c->options = NULL;
+	c->retry_policy = NULL;
 	if (may_retry(status))
 	{
 		d = SPI_getbinval(tup, desc, first + 5, &isnull);
-		c->options = isnull ? NULL : DatumGetJsonbPCopy(d);
+		c->retry_policy = isnull ? NULL : DatumGetJsonbPCopy(d);
+		c->attempt = DatumGetInt32(SPI_getbinval(tup, desc, first + 6, &isnull));
+		d = SPI_getbinval(tup, desc, first + 7, &isnull);
+		c->execution_deadline = isnull ? 0 : DatumGetTimestampTz(d);
 	}
 	/* wf_result calls waiting for this run wake when this commits */
 	durable_run_closed(c->run_id);
@@ -221,46 +229,25 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, const char *status,
  * new run of the same workflow id and input, Temporal's workflow retry)
  * when its retry policy allows it: attempts left, the error's type not
  * listed as non-retryable, the next attempt starting before the execution
- * deadline, and no cancel requested.  Returns the backoff in ms and the
- * attempt that ended, or -1.
+ * deadline, and no cancel requested.  Returns the backoff in ms, or -1.
  */
 static int64
-retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
-			   TimestampTz now, int *attempt)
+retry_delay_ms(ClosedRun *c, RunStatus status, Jsonb *error, TimestampTz now)
 {
-	JsonbValue *v;
 	RetryPolicy rp;
 	int64		backoff;
 
-	if (options == NULL || !may_retry(status))
+	if (c->retry_policy == NULL || !may_retry(status))
 		return -1;
-	v = durable_jb_get(options, "retry_policy");
-	if (v == NULL || v->type != jbvBinary)
+	durable_retry_policy_parse(c->retry_policy, &rp, "workflow retry policy");
+	if (rp.maximum_attempts > 0 && c->attempt >= rp.maximum_attempts)
 		return -1;
-	durable_retry_policy_parse(JsonbValueToJsonb(v), &rp, "workflow retry policy");
-	v = durable_jb_get(options, "attempt");
-	*attempt = 1;
-	if (v != NULL && v->type == jbvNumeric)
-		*attempt = DatumGetInt32(DirectFunctionCall1(numeric_int4,
-													 NumericGetDatum(v->val.numeric)));
-	if (rp.maximum_attempts > 0 && *attempt >= rp.maximum_attempts)
+	if (status == RUN_FAILED && !durable_retry_error_is_retryable(&rp, error))
 		return -1;
-	if (strcmp(status, "failed") == 0 && !durable_retry_error_is_retryable(&rp, error))
+	backoff = durable_retry_backoff_ms(&rp, c->attempt);
+	/* the next attempt would not even start before the deadline */
+	if (c->execution_deadline != 0 && now + backoff * 1000 >= c->execution_deadline)
 		return -1;
-	backoff = durable_retry_backoff_ms(&rp, *attempt);
-	v = durable_jb_get(options, "execution_deadline");
-	if (v != NULL && v->type == jbvString)
-	{
-		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
-		TimestampTz deadline = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-																	   CStringGetDatum(s),
-																	   ObjectIdGetDatum(InvalidOid),
-																	   Int32GetDatum(-1)));
-
-		/* the next attempt would not even start before the deadline */
-		if (now + backoff * 1000 >= deadline)
-			return -1;
-	}
 	return backoff;
 }
 
@@ -271,14 +258,13 @@ retry_delay_ms(Jsonb *options, const char *status, Jsonb *error,
  * its parent's step.
  */
 static void
-after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
+after_close(ClosedRun *c, RunStatus status, Jsonb *error, TimestampTz now)
 {
-	int			attempt;
 	int64		delay_ms;
 
 	if (c->children > 0)
 		close_children(c->run_id, now);
-	delay_ms = retry_delay_ms(c->options, status, error, now, &attempt);
+	delay_ms = retry_delay_ms(c, status, error, now);
 	if (delay_ms >= 0)
 	{
 		int64		new_run = durable_engine_next_run(c->run_id, NULL, true, now,
@@ -287,21 +273,22 @@ after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
 		durable_history_add(c->run_id, 0, "retry_scheduled",
 					durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"attempt\": %d, "
 										"\"backoff_ms\": " INT64_FORMAT "}",
-										new_run, attempt + 1, delay_ms)));
+										new_run, c->attempt + 1, delay_ms)));
 		return;
 	}
 	if (!c->has_parent)
 		return;
-	if (strcmp(status, "completed") == 0)
-		durable_engine_resolve_step(c->parent_run, c->parent_seq, "completed",
+	if (status == RUN_COMPLETED)
+		durable_engine_resolve_step(c->parent_run, c->parent_seq, STEP_COMPLETED,
 							c->output ? c->output : durable_jb_cstring("null"), NULL, now);
-	else if (strcmp(status, "continued_as_new") != 0)
+	else if (status != RUN_CONTINUED_AS_NEW)
 	{
+		const char *name = durable_run_status_name(status);
 		Jsonb	   *err = error ? error :
 			durable_jb_cstring(psprintf("{\"type\": \"child_%s\", \"message\": \"child workflow %s\"}",
-								status, status));
+								name, name));
 
-		durable_engine_resolve_step(c->parent_run, c->parent_seq, "failed", NULL, err, now);
+		durable_engine_resolve_step(c->parent_run, c->parent_seq, STEP_FAILED, NULL, err, now);
 	}
 }
 
@@ -311,7 +298,7 @@ after_close(ClosedRun *c, const char *status, Jsonb *error, TimestampTz now)
  * (after_close).  Runs not running are skipped.  Returns how many closed.
  */
 int
-durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
+durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
 				  Jsonb *error, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
@@ -326,7 +313,7 @@ durable_engine_close_runs(Datum run_ids, Datum outputs, const char *status,
 	values[0] = run_ids;
 	values[1] = outputs;
 	nulls[1] = outputs ? ' ' : 'n';
-	values[2] = CStringGetTextDatum(status);
+	values[2] = CStringGetTextDatum(durable_run_status_name(status));
 	values[3] = PointerGetDatum(error);
 	nulls[3] = error ? ' ' : 'n';
 	values[4] = TimestampTzGetDatum(now);
@@ -393,7 +380,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	*queue = SPI_getvalue(tup, desc, 4);
 	(void) SPI_getbinval(tup, desc, 5, &isnull);
 	if (!isnull)
-		read_closed_run(tup, desc, 5, "completed", &closed);
+		read_closed_run(tup, desc, 5, RUN_COMPLETED, &closed);
 	if (isnull)
 	{
 		if (*seq == 0)
@@ -401,7 +388,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 				 *run_id);
 		return false;
 	}
-	after_close(&closed, "completed", NULL, now);
+	after_close(&closed, RUN_COMPLETED, NULL, now);
 	return true;
 }
 
@@ -410,8 +397,8 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
  * its type, queue, priority, options, request_id, parent and execution
  * deadline, its first workflow task ready at ready_at.  Continue-as-new
  * passes the new input and starts the attempts of a retry policy again
- * at 1; a retry (retry true) keeps the input and counts the attempt in the
- * options.  Returns the new run's id.
+ * at 1; a retry (retry true) keeps the input and counts the attempt.
+ * Returns the new run's id.
  */
 int64
 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
@@ -434,16 +421,14 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 	durable_plan(&plan,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, request_id, "
-				 "       created_at, parent_run_id, parent_seq, deadline_at) "
+				 "       created_at, parent_run_id, parent_seq, deadline_at, attempt, "
+				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy) "
 				 "     SELECT namespace, workflow_id, workflow_type, queue, "
-				 "            CASE WHEN $4 THEN input ELSE $2 END, priority, "
-				 "            CASE WHEN $4 THEN options || jsonb_build_object('attempt', "
-				 "                 coalesce((options->>'attempt')::int, 1) + 1) "
-				 "                 WHEN options ? 'attempt' THEN options || '{\"attempt\": 1}' "
-				 "                 ELSE options END, "
+				 "            CASE WHEN $4 THEN input ELSE $2 END, priority, options, "
 				 "            request_id, $3, parent_run_id, parent_seq, "
-				 "            LEAST((options->>'execution_deadline')::timestamptz, "
-				 "                  $5 + (options->>'run_timeout_ms')::float8 * interval '1 ms') "
+				 "            LEAST(execution_deadline, $5 + run_timeout), "
+				 "            CASE WHEN $4 THEN attempt + 1 ELSE 1 END, "
+				 "            retry_policy, run_timeout, execution_deadline, parent_close_policy "
 				 "       FROM durable.runs WHERE run_id = $1 "
 				 "     RETURNING run_id, namespace, queue, priority, deadline_at) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
@@ -474,7 +459,7 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
  * durable_engine_close_run: durable_engine_close_runs for one run.
  */
 void
-durable_engine_close_run(int64 run_id, const char *status, Jsonb *output,
+durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *output,
 				 Jsonb *error, TimestampTz now)
 {
 	Datum		id = Int64GetDatum(run_id);
@@ -507,7 +492,7 @@ close_children(int64 parent_run, TimestampTz now)
 
 	values[0] = Int64GetDatum(parent_run);
 	durable_plan(&plan,
-				 "SELECT run_id, options->>'parent_close_policy' FROM durable.runs "
+				 "SELECT run_id, parent_close_policy FROM durable.runs "
 				 " WHERE parent_run_id = $1 AND status = 'running' ORDER BY run_id",
 				 1, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -597,9 +582,7 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 	Datum		values[4];
 	bool		isnull;
 	Datum		d;
-	Jsonb	   *options = NULL;
 	Jsonb	   *retry = NULL;
-	JsonbValue *v;
 	int			attempt;
 	TimestampTz scheduled_at;
 	RetryPolicy policy;
@@ -609,7 +592,8 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 	values[0] = Int64GetDatum(run_id);
 	values[1] = Int32GetDatum(seq);
 	durable_plan(&get_plan,
-				 "SELECT s.options, t.attempt, s.scheduled_at FROM durable.steps s "
+				 "SELECT s.retry_policy, t.attempt, s.scheduled_at, s.schedule_to_close "
+				 "  FROM durable.steps s "
 				 "  JOIN durable.tasks t USING (run_id, seq) "
 				 " WHERE s.run_id = $1 AND s.seq = $2 AND s.status = 'pending'",
 				 2, get_types);
@@ -622,18 +606,15 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 	}
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
-		options = DatumGetJsonbPCopy(d);
+		retry = DatumGetJsonbPCopy(d);
 	attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	scheduled_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+	if (!isnull)
+		deadline_ms = durable_interval_to_ms(DatumGetIntervalP(d));
 
-	v = durable_jb_get(options, "retry");
-	if (v != NULL && v->type == jbvBinary)
-		retry = JsonbValueToJsonb(v);
 	durable_retry_policy_parse(retry, &policy, "retry policy");
 	backoff_ms = durable_retry_backoff_ms(&policy, attempt);
-	v = durable_jb_get(options, "schedule_to_close_ms");
-	if (v != NULL && v->type == jbvNumeric)
-		deadline_ms = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
 
 	error = durable_jb_error_object(error);
 	if (retryable && durable_retry_error_is_retryable(&policy, error) &&
@@ -659,7 +640,7 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 	durable_history_add(run_id, seq, event,
 				durable_jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
 									attempt, durable_jb_text(error))));
-	durable_engine_resolve_step(run_id, seq, "failed", NULL, error, now);
+	durable_engine_resolve_step(run_id, seq, STEP_FAILED, NULL, error, now);
 	durable_engine_delete_task(run_id, seq);
 }
 
@@ -710,9 +691,9 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 	values[1] = Int32GetDatum(limit);
 	durable_plan(&plan,
 				 "SELECT t.run_id, t.seq, t.attempt, "
-				 "       CASE WHEN (s.options->>'heartbeat_ms') IS NOT NULL "
+				 "       CASE WHEN s.heartbeat_timeout IS NOT NULL "
 				 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
-				 "                 + (s.options->>'heartbeat_ms')::float8 * interval '1 ms' <= $1 "
+				 "                 + s.heartbeat_timeout <= $1 "
 				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
 				 "  FROM durable.tasks t "
 				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
@@ -820,7 +801,7 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 	{
 		int64		run_id;
 		int			seq;
-		char	   *kind;
+		StepKind	kind;
 		bool		not_started;
 		int			attempt;
 		TimestampTz s2s_at;
@@ -833,8 +814,7 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 	durable_plan(&plan,
 				 "SELECT s.run_id, s.seq, s.kind, "
 				 "       (t.state = 'ready' AND t.attempt = 0) AS not_started, "
-				 "       s.scheduled_at + (s.options->>'schedule_to_start_ms')::float8 * interval '1 ms', "
-				 "       s.scheduled_at + (s.options->>'schedule_to_close_ms')::float8 * interval '1 ms', "
+				 "       s.scheduled_at + s.schedule_to_start, s.scheduled_at + s.schedule_to_close, "
 				 "       coalesce(t.attempt, s.attempt) "
 				 "  FROM durable.steps s "
 				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
@@ -855,7 +835,7 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 
 		due[i].run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		due[i].seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		due[i].kind = SPI_getvalue(tup, desc, 3);
+		due[i].kind = durable_step_kind_parse(SPI_getvalue(tup, desc, 3));
 		d = SPI_getbinval(tup, desc, 4, &isnull);
 		due[i].not_started = !isnull && DatumGetBool(d);
 		d = SPI_getbinval(tup, desc, 5, &isnull);
@@ -869,9 +849,9 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 		Due		   *x = &due[i];
 		const char *timeout = NULL;
 
-		if (strcmp(x->kind, "signal") == 0)
+		if (x->kind == STEP_SIGNAL)
 			timeout = "signal";
-		else if (strcmp(x->kind, "activity") == 0)
+		else if (x->kind == STEP_ACTIVITY)
 		{
 			if (x->s2c_at && x->s2c_at <= now)
 				timeout = "schedule_to_close";
@@ -882,12 +862,13 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 		{
 			char	   *err = psprintf("{\"type\": \"timeout\", \"timeout_type\": \"%s\", "
 									   "\"message\": \"%s timed out (%s)\"}",
-									   timeout, x->kind, timeout);
+									   timeout, durable_step_kind_name(x->kind), timeout);
 
-			durable_history_add(x->run_id, x->seq, psprintf("%s_timed_out", x->kind),
+			durable_history_add(x->run_id, x->seq,
+								psprintf("%s_timed_out", durable_step_kind_name(x->kind)),
 						durable_jb_cstring(psprintf("{\"attempt\": %d, \"final\": true, \"error\": %s}",
 											x->attempt, err)));
-			durable_engine_resolve_step(x->run_id, x->seq, "failed", NULL, durable_jb_cstring(err), now);
+			durable_engine_resolve_step(x->run_id, x->seq, STEP_FAILED, NULL, durable_jb_cstring(err), now);
 			durable_engine_delete_task(x->run_id, x->seq);
 			continue;
 		}
@@ -938,7 +919,7 @@ durable_engine_expire_runs(TimestampTz now, int limit)
 		Jsonb	   *err = durable_jb_cstring("{\"type\": \"timeout\", \"timeout_type\": \"workflow\", "
 									 "\"message\": \"workflow timed out\"}");
 
-		durable_engine_close_run(runs[i], "timed_out", NULL, err, now);
+		durable_engine_close_run(runs[i], RUN_TIMED_OUT, NULL, err, now);
 	}
 	return n;
 }
@@ -1091,12 +1072,34 @@ check_namespace_exists(const char *ns)
 }
 
 /*
+ * start_stored_options: what runs.options keeps of a start's options (the
+ * parts the engine does not act on, as given).
+ */
+static Jsonb *
+start_stored_options(const StartOptions *o)
+{
+	StringInfoData stored;
+
+	initStringInfo(&stored);
+	appendStringInfoString(&stored, "{");
+	if (o->memo)
+		appendStringInfo(&stored, "\"memo\": %s, ", durable_jb_text(o->memo));
+	if (o->search_attributes)
+		appendStringInfo(&stored, "\"search_attributes\": %s, ", durable_jb_text(o->search_attributes));
+	if (o->execution_timeout_ms)
+		appendStringInfo(&stored, "\"execution_timeout_ms\": " INT64_FORMAT ", ",
+						 o->execution_timeout_ms);
+	appendStringInfo(&stored, "\"start_delay_ms\": " INT64_FORMAT "}", o->start_delay_ms);
+	return durable_jb_cstring(stored.data);
+}
+
+/*
  * durable_engine_find_latest_run: the newest run of a workflow id, whatever its status.
  * Returns false when there is none; *status and *request_id are palloc'd.
  */
 bool
 durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *run_id,
-				char **status, char **request_id, bool lock)
+				RunStatus *status, char **request_id, bool lock)
 {
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr lock_plan = NULL;
@@ -1128,7 +1131,7 @@ durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *r
 		return false;
 found:
 	*run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	*status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*status = durable_run_status_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	if (request_id)
 		*request_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	return true;
@@ -1163,13 +1166,12 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		  TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+	static const Oid types[17] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
 		INT4OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
-	INT4OID, TIMESTAMPTZOID};
+		INT4OID, TIMESTAMPTZOID, JSONBOID, INTERVALOID, TIMESTAMPTZOID, TEXTOID};
 	StartOptions o;
-	Datum		values[13];
-	char		nulls[13] = "             ";
-	StringInfoData stored;
+	Datum		values[17];
+	char		nulls[17] = "                 ";
 	int			tries;
 
 	parse_start_options(options, &o);
@@ -1178,44 +1180,26 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	if (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id)
 	{
 		int64		run_id;
-		char	   *status;
+		RunStatus	status;
 		char	   *request_id;
 
 		if (durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, false))
 		{
 			if (o.request_id && request_id && strcmp(o.request_id, request_id) == 0)
 				return run_id;	/* a retry of the same start */
-			if (strcmp(status, "running") != 0 &&
+			if (status != RUN_RUNNING &&
 				(strcmp(o.reuse, "reject_duplicate") == 0 ||
 				 (strcmp(o.reuse, "allow_duplicate_failed_only") == 0 &&
-				  strcmp(status, "completed") == 0)))
+				  status == RUN_COMPLETED)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
 						 errmsg("workflow \"%s\" cannot be started again", workflow_id),
 						 errdetail("Its latest run is %s and id_reuse_policy is %s.",
-								   status, o.reuse),
+								   durable_run_status_name(status), o.reuse),
 						 errhint("Choose another workflow id, or another id_reuse_policy.")));
 		}
 	}
 
-	initStringInfo(&stored);
-	appendStringInfoString(&stored, "{");
-	if (o.memo)
-		appendStringInfo(&stored, "\"memo\": %s, ", durable_jb_text(o.memo));
-	if (o.search_attributes)
-		appendStringInfo(&stored, "\"search_attributes\": %s, ", durable_jb_text(o.search_attributes));
-	if (parent_close_policy)
-		appendStringInfo(&stored, "\"parent_close_policy\": \"%s\", ", parent_close_policy);
-	if (o.execution_timeout_ms)
-		appendStringInfo(&stored, "\"execution_timeout_ms\": " INT64_FORMAT ", "
-						 "\"execution_deadline\": \"%s\", ", o.execution_timeout_ms,
-						 timestamptz_to_str(now + o.execution_timeout_ms * 1000));
-	if (o.run_timeout_ms)
-		appendStringInfo(&stored, "\"run_timeout_ms\": " INT64_FORMAT ", ", o.run_timeout_ms);
-	if (o.retry_policy)
-		appendStringInfo(&stored, "\"retry_policy\": %s, \"attempt\": 1, ", durable_jb_text(o.retry_policy));
-	appendStringInfoString(&stored, "\"start_delay_ms\": ");
-	appendStringInfo(&stored, INT64_FORMAT "}", o.start_delay_ms);
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(workflow_id);
@@ -1224,7 +1208,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	values[4] = PointerGetDatum(input);
 	nulls[4] = input ? ' ' : 'n';
 	values[5] = Int32GetDatum((int32) o.priority);
-	values[6] = PointerGetDatum(durable_jb_cstring(stored.data));
+	values[6] = PointerGetDatum(start_stored_options(&o));
 	values[7] = o.request_id ? CStringGetTextDatum(o.request_id) : (Datum) 0;
 	nulls[7] = o.request_id ? ' ' : 'n';
 	values[8] = TimestampTzGetDatum(now);
@@ -1241,11 +1225,21 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		values[12] = TimestampTzGetDatum(now + t * 1000);
 		nulls[12] = t ? ' ' : 'n';
 	}
+	values[13] = PointerGetDatum(o.retry_policy);
+	nulls[13] = o.retry_policy ? ' ' : 'n';
+	values[14] = PointerGetDatum(durable_ms_interval(o.run_timeout_ms));
+	nulls[14] = o.run_timeout_ms ? ' ' : 'n';
+	values[15] = TimestampTzGetDatum(now + o.execution_timeout_ms * 1000);
+	nulls[15] = o.execution_timeout_ms ? ' ' : 'n';
+	values[16] = parent_close_policy ? CStringGetTextDatum(parent_close_policy) : (Datum) 0;
+	nulls[16] = parent_close_policy ? ' ' : 'n';
 	durable_plan(&plan,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, request_id, "
-				 "       created_at, parent_run_id, parent_seq, deadline_at) "
-				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13 "
+				 "       created_at, parent_run_id, parent_seq, deadline_at, "
+				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy) "
+				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, "
+				 "            $14, $15, $16, $17 "
 				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
 				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
 				 "     DO NOTHING RETURNING run_id) "
@@ -1253,12 +1247,12 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 				 "       priority, visible_at, created_at) "
 				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9 FROM r "
 				 "RETURNING run_id",
-				 13, types);
+				 17, types);
 
 	for (tries = 0; tries < 3; tries++)
 	{
 		int64		run_id;
-		char	   *status;
+		RunStatus	status;
 		char	   *request_id;
 		bool		isnull;
 
@@ -1276,7 +1270,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		}
 		/* no row: an open run holds the id, or the namespace is unknown */
 		if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, true) ||
-			strcmp(status, "running") != 0)
+			status != RUN_RUNNING)
 		{
 			check_namespace_exists(ns);
 			continue;			/* the open run closed meanwhile: try again */
@@ -1351,7 +1345,7 @@ durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
 			int			seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 1, &isnull));
 
-			durable_engine_resolve_step(run_id, seq, "completed",
+			durable_engine_resolve_step(run_id, seq, STEP_COMPLETED,
 								payload ? payload : durable_jb_cstring("null"), NULL, now);
 		}
 	}
@@ -1369,7 +1363,7 @@ durable_engine_terminate_run(int64 run_id, const char *reason, TimestampTz now)
 	durable_history_add(run_id, 0, "terminate_requested",
 						reason ? durable_jb_cstring(psprintf("{\"reason\": %s}",
 															 durable_json_quote(reason))) : NULL);
-	durable_engine_close_run(run_id, "terminated", NULL,
+	durable_engine_close_run(run_id, RUN_TERMINATED, NULL,
 							 durable_jb_cstring(psprintf("{\"type\": \"terminated\", \"message\": %s}",
 														 durable_json_quote(reason ? reason : "terminated"))),
 							 now);
@@ -1461,11 +1455,10 @@ durable_engine_heartbeat(int64 token, TimestampTz lease_until, Jsonb *details,
 	values[3] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
 				 "UPDATE durable.tasks t SET visible_at = LEAST(coalesce($2, $4 + t.lease), "
-				 "         $4 + (SELECT (s.options->>'heartbeat_ms')::float8 FROM durable.steps s "
-				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms', "
-				 "         t.claimed_at + (SELECT (s.options->>'start_to_close_ms')::float8 "
-				 "                FROM durable.steps s "
-				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq) * interval '1 ms'), "
+				 "         $4 + (SELECT s.heartbeat_timeout FROM durable.steps s "
+				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq), "
+				 "         t.claimed_at + (SELECT s.start_to_close FROM durable.steps s "
+				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq)), "
 				 "       heartbeat = coalesce($3, t.heartbeat), heartbeat_at = $4 "
 				 " WHERE t.token = $1",
 				 4, types);
@@ -1506,44 +1499,58 @@ durable_engine_release_task(int64 token, int64 run_id, int seq, int attempt,
  * nondeterminism error naming both.
  */
 void
-durable_step_insert_or_match(int64 run_id, int seq, const char *kind, const char *name,
-					 const char *status, Jsonb *input, Jsonb *result,
-					 const char *queue, Jsonb *options, TimestampTz now,
+durable_step_insert_or_match(int64 run_id, int seq, StepKind kind, const char *name,
+					 StepStatus status, Jsonb *input, Jsonb *result,
+					 const char *queue, const ActivityOptions *act, TimestampTz now,
 					 TimestampTz due_at, bool *inserted)
 {
 	static SPIPlanPtr ins = NULL;
 	static SPIPlanPtr get = NULL;
-	static const Oid types[11] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-	JSONBOID, JSONBOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	static const Oid types[15] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, JSONBOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	INTERVALOID, INTERVALOID, INTERVALOID, INTERVALOID};
 	static const Oid types2[2] = {INT8OID, INT4OID};
-	Datum		values[11];
-	char		nulls[11] = "           ";
+	static const ActivityOptions none;
+	Datum		values[15];
+	char		nulls[15] = "               ";
 	char	   *old_kind;
 	char	   *old_name;
 
 	values[0] = Int64GetDatum(run_id);
 	values[1] = Int32GetDatum(seq);
-	values[2] = CStringGetTextDatum(kind);
+	values[2] = CStringGetTextDatum(durable_step_kind_name(kind));
 	values[3] = CStringGetTextDatum(name);
-	values[4] = CStringGetTextDatum(status);
+	values[4] = CStringGetTextDatum(durable_step_status_name(status));
 	values[5] = PointerGetDatum(input);
 	nulls[5] = input ? ' ' : 'n';
 	values[6] = PointerGetDatum(result);
 	nulls[6] = result ? ' ' : 'n';
 	values[7] = queue ? CStringGetTextDatum(queue) : (Datum) 0;
 	nulls[7] = queue ? ' ' : 'n';
-	values[8] = PointerGetDatum(options);
-	nulls[8] = options ? ' ' : 'n';
+	if (act == NULL)
+		act = &none;
+	values[8] = PointerGetDatum(act->retry);
+	nulls[8] = act->retry ? ' ' : 'n';
 	values[9] = TimestampTzGetDatum(now);
 	values[10] = TimestampTzGetDatum(due_at);
 	nulls[10] = due_at != DURABLE_NO_TIME ? ' ' : 'n';
+	values[11] = PointerGetDatum(durable_ms_interval(act->start_to_close_ms));
+	nulls[11] = act->start_to_close_ms ? ' ' : 'n';
+	values[12] = PointerGetDatum(durable_ms_interval(act->schedule_to_close_ms));
+	nulls[12] = act->schedule_to_close_ms ? ' ' : 'n';
+	values[13] = PointerGetDatum(durable_ms_interval(act->schedule_to_start_ms));
+	nulls[13] = act->schedule_to_start_ms ? ' ' : 'n';
+	values[14] = PointerGetDatum(durable_ms_interval(act->heartbeat_ms));
+	nulls[14] = act->heartbeat_ms ? ' ' : 'n';
 	durable_plan(&ins,
 				 "INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
-				 "       result, queue, options, scheduled_at, resolved_at, due_at) "
+				 "       result, queue, retry_policy, scheduled_at, resolved_at, due_at, "
+				 "       start_to_close, schedule_to_close, schedule_to_start, heartbeat_timeout) "
 				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-				 "        CASE WHEN $5 = 'pending' THEN NULL ELSE $10 END, $11) "
+				 "        CASE WHEN $5 = 'pending' THEN NULL ELSE $10 END, $11, "
+				 "        $12, $13, $14, $15) "
 				 "ON CONFLICT (run_id, seq) DO NOTHING",
-				 11, types);
+				 15, types);
 	durable_exec(ins, values, nulls, false, 0);
 	*inserted = SPI_processed == 1;
 	if (*inserted)
@@ -1557,11 +1564,11 @@ durable_step_insert_or_match(int64 run_id, int seq, const char *kind, const char
 		elog(ERROR, "durable: step %d of run " INT64_FORMAT " vanished", seq, run_id);
 	old_kind = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	old_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(old_kind, kind) != 0 || strcmp(old_name, name) != 0)
+	if (strcmp(old_kind, durable_step_kind_name(kind)) != 0 || strcmp(old_name, name) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_NONDETERMINISM),
 				 errmsg("nondeterminism in step %d: the journal holds %s \"%s\", the code asked for %s \"%s\"",
-						seq, old_kind, old_name, kind, name),
+						seq, old_kind, old_name, durable_step_kind_name(kind), name),
 				 errdetail("Run " INT64_FORMAT " recorded step %d as %s \"%s\" in an earlier attempt.",
 						   run_id, seq, old_kind, old_name),
 				 errhint("Workflow code must make the same durable calls in the same order on every replay; version the change or start a new workflow.")));
@@ -1581,16 +1588,16 @@ durable_step_insert_or_match(int64 run_id, int seq, const char *kind, const char
 void
 durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 								 Jsonb *input, const char *ns, const char *queue,
-								 int priority, Jsonb *options, TimestampTz due,
-								 TimestampTz now)
+								 int priority, const ActivityOptions *act,
+								 TimestampTz due, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
 	Datum		values[6];
 	bool		inserted;
 
-	durable_step_insert_or_match(run_id, seq, "activity", name, "pending", input,
-								 NULL, queue, options, now, due, &inserted);
+	durable_step_insert_or_match(run_id, seq, STEP_ACTIVITY, name, STEP_PENDING, input,
+								 NULL, queue, act, now, due, &inserted);
 	if (!inserted)
 		return;
 	if (due != DURABLE_NO_TIME)
@@ -1627,7 +1634,7 @@ durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 	bool		inserted;
 
 	durable_lock_run(run_id);
-	durable_step_insert_or_match(run_id, seq, "signal", name, "pending", NULL,
+	durable_step_insert_or_match(run_id, seq, STEP_SIGNAL, name, STEP_PENDING, NULL,
 								 NULL, NULL, NULL, now, due, &inserted);
 	if (!inserted)
 		return;
@@ -1651,7 +1658,7 @@ durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		Jsonb	   *payload = isnull ? durable_jb_cstring("null") : DatumGetJsonbPCopy(d);
 
-		durable_engine_resolve_step(run_id, seq, "completed", payload, NULL, now);
+		durable_engine_resolve_step(run_id, seq, STEP_COMPLETED, payload, NULL, now);
 	}
 }
 
@@ -1692,13 +1699,8 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 				 "   SET state = 'leased', token = nextval('durable.token_seq'), "
 				 "       worker = $6, attempt = t.attempt + 1, claimed_at = $3, "
 				 "       rerun = false, heartbeat_at = NULL, "
-				 "       lease = LEAST(coalesce((s.options->>'start_to_close_ms')::float8 "
-				 "                              * interval '1 ms', $5), "
-				 "                     (s.options->>'heartbeat_ms')::float8 * interval '1 ms'), "
-				 "       visible_at = $3 + LEAST(coalesce((s.options->>'start_to_close_ms')::float8 "
-				 "                                          * interval '1 ms', $5), "
-				 "                                 (s.options->>'heartbeat_ms')::float8 "
-				 "                                          * interval '1 ms') "
+				 "       lease = LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout), "
+				 "       visible_at = $3 + LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout) "
 				 "  FROM c JOIN durable.runs r ON r.run_id = c.run_id "
 				 "       LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq "
 				 " WHERE t.run_id = c.run_id AND t.seq = c.seq "

@@ -181,26 +181,16 @@ fire_workflow_id(Schedule *s, TimestampTz fire)
 					tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-/* run_status: status of the latest run of a workflow id, NULL if none */
-static char *
-run_status(const char *ns, const char *workflow_id, int64 *run_id)
+/* latest_run: does a run of the workflow id exist; the latest, and is it running */
+static bool
+latest_run(const char *ns, const char *workflow_id, int64 *run_id, bool *running)
 {
-	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
-	bool		isnull;
+	RunStatus	status;
 
-	values[0] = CStringGetTextDatum(ns);
-	values[1] = CStringGetTextDatum(workflow_id);
-	durable_plan(&plan,
-				 "SELECT status, run_id FROM durable.runs "
-				 " WHERE namespace = $1 AND workflow_id = $2 ORDER BY run_id DESC LIMIT 1",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 1);
-	if (SPI_processed != 1)
-		return NULL;
-	*run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (!durable_engine_find_latest_run(ns, workflow_id, run_id, &status, NULL, false))
+		return false;
+	*running = status == RUN_RUNNING;
+	return true;
 }
 
 /*
@@ -213,14 +203,13 @@ fire(Schedule *s, TimestampTz fire_time, const char *overlap, TimestampTz now)
 {
 	char	   *workflow_id = fire_workflow_id(s, fire_time);
 	int64		run_id;
-	char	   *status;
+	bool		running;
 
-	if (run_status(s->ns, workflow_id, &run_id) != NULL)
+	if (latest_run(s->ns, workflow_id, &run_id, &running))
 		return NULL;			/* this fire already started a run */
 
 	if (s->last_workflow_id &&
-		(status = run_status(s->ns, s->last_workflow_id, &run_id)) != NULL &&
-		strcmp(status, "running") == 0)
+		latest_run(s->ns, s->last_workflow_id, &run_id, &running) && running)
 	{
 		if (strcmp(overlap, "skip") == 0)
 			return NULL;
@@ -286,10 +275,10 @@ durable_fire_schedules(TimestampTz now, int limit)
 		{
 			TimestampTz b = s.buffered_fire_at;
 			int64		run_id;
-			char	   *status = s.last_workflow_id ?
-				run_status(s.ns, s.last_workflow_id, &run_id) : NULL;
+			bool		running = false;
 
-			if (status == NULL || strcmp(status, "running") != 0)
+			if (s.last_workflow_id == NULL ||
+				!latest_run(s.ns, s.last_workflow_id, &run_id, &running) || !running)
 			{
 				s.buffered_fire_at = 0;
 				if (fire(&s, b, "allow_all", now))
@@ -516,6 +505,7 @@ durable_schedule_trigger(PG_FUNCTION_ARGS)
 	char	   *workflow_id;
 	TimestampTz fire_at;
 	int64		run_id;
+	bool		running;
 
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
@@ -530,7 +520,7 @@ durable_schedule_trigger(PG_FUNCTION_ARGS)
 	fire_at = GetCurrentTimestamp() + (int64) durable_clock_offset_s * USECS_PER_SEC;
 	if (fire_at % USECS_PER_SEC == 0)
 		fire_at++;				/* keep the microsecond form of the id */
-	while (run_status(s.ns, fire_workflow_id(&s, fire_at), &run_id) != NULL)
+	while (latest_run(s.ns, fire_workflow_id(&s, fire_at), &run_id, &running))
 		fire_at++;
 	workflow_id = fire(&s, fire_at, s.overlap, now);
 	save_schedule(&s, 0, workflow_id ? 1 : 0, workflow_id ? 0 : 1);

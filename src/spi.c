@@ -15,6 +15,42 @@
 
 #include "durable.h"
 
+/* set once this backend has seen its database's extension at our version */
+static bool schema_current = false;
+
+/*
+ * durable_schema_is_current: is the extension in this database at the
+ * version this library implements?  After a package upgrade the new
+ * library runs against the old release's tables until ALTER EXTENSION
+ * durable UPDATE; every plan is written for this release's tables, so
+ * until then the library must not run any (a half-matching schema could
+ * fail in the middle of a transition, or worse, succeed wrongly).  SPI is
+ * connected.  A true answer is kept: the version only moves forward, to
+ * ours, and a backend's plans are prepared once.  On false, *installed
+ * (if given) is the installed version, or NULL if there is none.
+ */
+bool
+durable_schema_is_current(char **installed)
+{
+	SPITupleTable *saved_tuptable = SPI_tuptable;
+	uint64		saved_processed = SPI_processed;
+	char	   *version = NULL;
+
+	if (schema_current)
+		return true;
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension"
+					" WHERE extname = 'durable'", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "durable: could not read the extension's version");
+	if (SPI_processed == 1)
+		version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	SPI_tuptable = saved_tuptable;
+	SPI_processed = saved_processed;
+	schema_current = version != NULL && strcmp(version, DURABLE_VERSION) == 0;
+	if (installed)
+		*installed = version;
+	return schema_current;
+}
+
 /*
  * durable_plan: return the plan kept in *slot, preparing it on first use.
  * The functions that call this run with search_path pinned to
@@ -26,7 +62,18 @@ durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 {
 	if (*slot == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		SPIPlanPtr	plan;
+		char	   *installed;
+
+		if (!durable_schema_is_current(&installed))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_VERSION_MISMATCH),
+					 errmsg("durable's library is version %s but the extension in this database is at version %s",
+							DURABLE_VERSION, installed ? installed : "(none)"),
+					 errdetail("The library was replaced by another release; the database's tables are still those of version %s.",
+							   installed ? installed : "(none)"),
+					 errhint("Run ALTER EXTENSION durable UPDATE in this database.")));
+		plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
 
 		if (plan == NULL)
 			elog(ERROR, "durable: could not prepare \"%s\": %s",

@@ -117,7 +117,7 @@ record_one_step(TaskRef *task, int64 seq, const char *name, Jsonb *result,
 				 errmsg("step seq must be between 1 and %d", PG_INT32_MAX),
 				 errdetail("The value given was " INT64_FORMAT ".", seq)));
 	durable_check_payload(result, "step result");
-	durable_step_insert_or_match(task->run_id, (int) seq, "local", name, "completed",
+	durable_step_insert_or_match(task->run_id, (int) seq, STEP_LOCAL, name, STEP_COMPLETED,
 						 NULL, result ? result : durable_jb_cstring("null"), NULL, NULL,
 						 now, DURABLE_NO_TIME, &inserted);
 }
@@ -282,7 +282,7 @@ durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 		durable_queue_slot_freed(ns, queue);
 		if (closed)
 			return;
-		durable_engine_resolve_step(run_id, seq, "completed", result, NULL, now);
+		durable_engine_resolve_step(run_id, seq, STEP_COMPLETED, result, NULL, now);
 		durable_engine_delete_task(run_id, seq);
 		return;
 	}
@@ -291,7 +291,7 @@ durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 	if (task.is_workflow)
 	{
 		durable_record_steps(&task, steps, now);
-		durable_engine_close_run(task.run_id, "completed", result, NULL, now);
+		durable_engine_close_run(task.run_id, RUN_COMPLETED, result, NULL, now);
 	}
 	else
 	{
@@ -300,7 +300,7 @@ durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps, Oid caller,
 					(errcode(ERRCODE_DURABLE_WRONG_TASK_KIND),
 					 errmsg("an activity task cannot record steps"),
 					 errhint("Only workflow tasks keep a journal.")));
-		durable_engine_resolve_step(task.run_id, task.seq, "completed", result, NULL, now);
+		durable_engine_resolve_step(task.run_id, task.seq, STEP_COMPLETED, result, NULL, now);
 		durable_engine_delete_task(task.run_id, task.seq);
 	}
 }
@@ -317,7 +317,7 @@ continue_as_new(TaskRef *task, Jsonb *input, TimestampTz now)
 	int64		new_run;
 
 	durable_check_payload(input, "continue-as-new input");
-	durable_engine_close_run(task->run_id, "continued_as_new", NULL, NULL, now);
+	durable_engine_close_run(task->run_id, RUN_CONTINUED_AS_NEW, NULL, NULL, now);
 	new_run = durable_engine_next_run(task->run_id, input, false, now, now);
 	durable_history_add(task->run_id, 0, "continued_as_new",
 				durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT "}", new_run)));
@@ -498,7 +498,7 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 														  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
 						  PointerGetDatum(construct_array(outputs, ntok, JSONBOID, -1,
 														  false, TYPALIGN_INT)),
-						  "completed", NULL, now) != ntok)
+						  RUN_COMPLETED, NULL, now) != ntok)
 		elog(ERROR, "durable: a run with a leased workflow task was not running");
 	return true;
 }
@@ -560,7 +560,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 		durable_engine_retry_workflow_task(task.run_id, task.attempt, error, now);
 	else
 		durable_engine_close_run(task.run_id,
-						 task.cancel_requested ? "cancelled" : "failed",
+						 task.cancel_requested ? RUN_CANCELLED : RUN_FAILED,
 						 NULL, error, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();

@@ -164,6 +164,19 @@ durable_interval_to_ms(const Interval *iv)
 		(int64) iv->month * 30 * 86400000;
 }
 
+/*
+ * durable_ms_interval: milliseconds as an interval (all in its time part),
+ * for the typed timeout columns.
+ */
+Interval *
+durable_ms_interval(int64 ms)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = ms * 1000;
+	return iv;
+}
+
 Interval *
 durable_check_interval(Interval *iv, const char *what, bool allow_zero)
 {

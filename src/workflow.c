@@ -31,12 +31,12 @@ workflow_not_found(const char *ns, const char *workflow_id)
 }
 
 static void
-workflow_closed(const char *workflow_id, const char *status)
+workflow_closed(const char *workflow_id, RunStatus status)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DURABLE_WORKFLOW_CLOSED),
 			 errmsg("workflow \"%s\" is not running", workflow_id),
-			 errdetail("Its latest run is %s.", status),
+			 errdetail("Its latest run is %s.", durable_run_status_name(status)),
 			 errhint("Only a running workflow can be signalled, cancelled or terminated.")));
 }
 
@@ -47,11 +47,11 @@ static int64
 open_run(const char *ns, const char *workflow_id)
 {
 	int64		run_id;
-	char	   *status;
+	RunStatus	status;
 
 	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, true))
 		workflow_not_found(ns, workflow_id);
-	if (strcmp(status, "running") != 0)
+	if (status != RUN_RUNNING)
 		workflow_closed(workflow_id, status);
 	return run_id;
 }
@@ -222,7 +222,7 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output,
 	static const Oid types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	DurableCall call;
-	char	   *status;
+	RunStatus	status;
 	bool		isnull;
 	Datum		d;
 
@@ -237,23 +237,23 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output,
 	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
 		workflow_not_found(ns, workflow_id);
-	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	status = durable_run_status_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	*run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
-	if (strcmp(status, "completed") == 0)
+	if (status == RUN_COMPLETED)
 	{
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		*output = isnull ? NULL : (Jsonb *) SPI_datumTransfer(d, false, -1);
 		durable_leave(&call);
 		return true;
 	}
-	if (strcmp(status, "running") != 0)
+	if (status != RUN_RUNNING)
 	{
 		char	   *error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_WORKFLOW_FAILED),
 				 errmsg("workflow \"%s\" %s", workflow_id,
-						strcmp(status, "timed_out") == 0 ? "timed out" : status),
+						status == RUN_TIMED_OUT ? "timed out" : durable_run_status_name(status)),
 				 errdetail("%s", error ? error : "no error recorded"),
 				 errhint("durable.wf_history shows what happened.")));
 	}

@@ -7,9 +7,12 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Path qw(make_path);
+use FindBin;
 use JSON::PP;
 
-our @EXPORT = qw(work_round work_until_idle work_round_with work_until_idle_with);
+our @EXPORT = qw(work_round work_until_idle work_round_with work_until_idle_with
+  release_install);
 
 # claim every ready workflow task of queue default once and run the code
 # against its journal; returns the number of tasks claimed per workflow id
@@ -109,6 +112,62 @@ sub work_until_idle_with
 		$claims->{$_} += $got->{$_} for keys %$got;
 	}
 	die "workflows never went idle";
+}
+
+# The commit of each release: its library is built from there and its
+# install script is sql/durable--VERSION.sql (frozen since).  Add each
+# release here when it is made: 005_upgrade.pl upgrades from every one.
+our %RELEASE_COMMIT = ('0.1' => '896a134c79f55be4d524231c7ca3c0e9037d0b5b',);
+
+# release_install($version, $dir): a PostgreSQL installation in $dir that
+# is the system's own but for durable.so, built from the release's commit
+# (from this repository's history): what a server runs before a package
+# upgrade.  Returns its install path for PostgreSQL::Test::Cluster.
+#
+# The server finds its library and share directories relative to its own
+# executable, so a copy of postgres and pg_ctl under $dir, the system's
+# directory layout mirrored, with symbolic links to every other file,
+# runs from $dir/lib with the same extension scripts.
+sub release_install
+{
+	my ($version, $dir) = @_;
+	my $commit = $RELEASE_COMMIT{$version} or die "no release $version";
+	my $repo = "$FindBin::RealBin/../..";
+	my %pg = map { $_ => `pg_config --$_` } qw(bindir pkglibdir sharedir);
+	chomp %pg;
+
+	# build the release's library
+	my $src = "$dir/src";
+	make_path($src);
+	system("git -C '$repo' archive $commit Makefile durable.control src sql | tar -x -C '$src'") == 0
+	  or die "cannot extract release $version ($commit) from the git history of $repo:"
+	  . " the upgrade tests need a clone with history";
+	system("make -s -j2 -C '$src' >'$dir/build.log' 2>&1") == 0
+	  or die "building release $version failed: see $dir/build.log";
+
+	# the installation
+	my $inst = "$dir/inst";
+	make_path("$inst$pg{bindir}", "$inst$pg{pkglibdir}", "$inst" . ($pg{sharedir} =~ s{/[^/]+$}{}r));
+	for my $f (glob("$pg{bindir}/*"))
+	{
+		my $to = "$inst$pg{bindir}/" . ($f =~ s{.*/}{}r);
+		if ($f =~ m{/(postgres|pg_ctl)$})
+		{
+			system('cp', $f, $to) == 0 or die "cp $f: $!";
+		}
+		else
+		{
+			symlink($f, $to) or die "symlink $f: $!";
+		}
+	}
+	for my $f (glob("$pg{pkglibdir}/*"))
+	{
+		next if $f =~ m{/durable\.so$};
+		symlink($f, "$inst$pg{pkglibdir}/" . ($f =~ s{.*/}{}r)) or die "symlink $f: $!";
+	}
+	system('cp', "$src/durable.so", "$inst$pg{pkglibdir}/durable.so") == 0 or die "cp: $!";
+	symlink($pg{sharedir}, "$inst$pg{sharedir}") or die "symlink $pg{sharedir}: $!";
+	return "$inst$pg{bindir}" =~ s{/bin$}{}r;
 }
 
 1;
