@@ -207,3 +207,28 @@ SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.attempt
   FROM durable.runs r
  WHERE durable.may_read(r.namespace);
+
+/*
+ * Bulk starts
+ */
+CREATE FUNCTION durable.wf_start_many(name text, inputs jsonb[],
+                                      workflow_ids text[] DEFAULT NULL,
+                                      queue text DEFAULT 'default',
+                                      options jsonb DEFAULT '{}')
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'durable_wf_start_many'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
+    'Start one run per input, all or none, with wf_start''s options; returns the workflow ids in input order';
+REVOKE ALL ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) FROM PUBLIC;
+-- roles that may start workflows may start many (as grant_client does now)
+DO $$
+DECLARE
+    r regrole;
+BEGIN
+    FOR r IN SELECT DISTINCT g.role FROM durable.grants g WHERE g.kind IN ('client', 'admin') LOOP
+        EXECUTE format('GRANT EXECUTE ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) TO %s', r);
+    END LOOP;
+END
+$$;

@@ -321,6 +321,17 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_start(text, jsonb, text, text, jsonb) IS
     'Start a workflow run in the current namespace; returns its workflow id';
 
+CREATE FUNCTION durable.wf_start_many(name text, inputs jsonb[],
+                                      workflow_ids text[] DEFAULT NULL,
+                                      queue text DEFAULT 'default',
+                                      options jsonb DEFAULT '{}')
+RETURNS SETOF text
+AS 'MODULE_PATHNAME', 'durable_wf_start_many'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
+    'Start one run per input, all or none, with wf_start''s options; returns the workflow ids in input order';
+
 CREATE FUNCTION durable.wf_cancel(workflow_id text, reason text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_wf_cancel'

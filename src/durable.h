@@ -47,6 +47,8 @@
 #define DURABLE_MAX_WORKFLOW_ID	1000
 #define DURABLE_MAX_QUEUE		54
 #define DURABLE_MAX_BATCH		1000
+/* starts in one wf_start_many call */
+#define DURABLE_MAX_STARTS		100000
 
 /* durations longer than ten years are taken for mistakes */
 #define MAX_DURATION_MS ((int64) 10 * 366 * 86400000)
@@ -249,6 +251,9 @@ extern int	durable_engine_fire_timers(TimestampTz now, int limit);
 extern int	durable_engine_fire_due_steps(TimestampTz now, int limit);
 extern int	durable_engine_expire_runs(TimestampTz now, int limit);
 extern int	durable_engine_purge(TimestampTz now, int limit);
+extern void durable_start_runs(const char *ns, const char *type, const char *queue,
+							   Datum *ids, Datum *inputs, bool *input_nulls, int n,
+							   Jsonb *options, TimestampTz now);
 extern int64 durable_start_run(const char *ns, const char *workflow_id,
 					   const char *type, const char *queue, Jsonb *input,
 					   Jsonb *options, const char *parent_close_policy,

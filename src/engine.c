@@ -1293,6 +1293,116 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 }
 
 /*
+ * durable_start_runs: start n runs of one type on one queue with the same
+ * options (wf_start_many): ids[i] with inputs[i].  All or nothing, like
+ * any statement.  Under the default id_reuse_policy one statement inserts
+ * every run whose id is free (and its first task); a start it skipped (the
+ * id is running, or repeated in the call) and every start under another
+ * reuse policy goes through durable_start_run, which applies the
+ * policies exactly as wf_start does.
+ */
+void
+durable_start_runs(const char *ns, const char *type, const char *queue,
+				   Datum *ids, Datum *inputs, bool *input_nulls, int n,
+				   Jsonb *options, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[13] = {TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTOID,
+		TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	JSONBOID, INTERVALOID, TIMESTAMPTZOID};
+	StartOptions o;
+	Datum		values[13];
+	char		nulls[13] = "             ";
+	bool	   *started = palloc0(sizeof(bool) * n);
+	int			i;
+
+	parse_start_options(options, &o);
+	if (o.request_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("invalid workflow options: request_id names one start"),
+				 errhint("For starts that can be retried safely, pass workflow ids with {\"id_conflict_policy\": \"use_existing\"}.")));
+	for (i = 0; i < n; i++)
+		if (!input_nulls[i])
+			durable_check_payload(DatumGetJsonbP(inputs[i]), "workflow input");
+
+	if (strcmp(o.reuse, "allow_duplicate") == 0 && n > 0)
+	{
+		int64		t = o.execution_timeout_ms ? o.execution_timeout_ms : o.run_timeout_ms;
+		uint64		k;
+
+		if (o.run_timeout_ms && o.run_timeout_ms < t)
+			t = o.run_timeout_ms;
+		values[0] = CStringGetTextDatum(ns);
+		values[1] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
+		{
+			int			dims[1] = {n};
+			int			lbs[1] = {1};
+
+			values[2] = PointerGetDatum(construct_md_array(inputs, input_nulls, 1, dims, lbs,
+														   JSONBOID, -1, false, TYPALIGN_INT));
+		}
+		values[3] = CStringGetTextDatum(type);
+		values[4] = CStringGetTextDatum(queue);
+		values[5] = Int32GetDatum((int32) o.priority);
+		values[6] = PointerGetDatum(start_stored_options(&o));
+		values[7] = TimestampTzGetDatum(now);
+		values[8] = TimestampTzGetDatum(now + o.start_delay_ms * 1000);
+		values[9] = TimestampTzGetDatum(now + t * 1000);
+		nulls[9] = t ? ' ' : 'n';
+		values[10] = PointerGetDatum(o.retry_policy);
+		nulls[10] = o.retry_policy ? ' ' : 'n';
+		values[11] = PointerGetDatum(durable_ms_interval(o.run_timeout_ms));
+		nulls[11] = o.run_timeout_ms ? ' ' : 'n';
+		values[12] = TimestampTzGetDatum(now + o.execution_timeout_ms * 1000);
+		nulls[12] = o.execution_timeout_ms ? ' ' : 'n';
+		durable_plan(&plan,
+					 "WITH x AS (SELECT * FROM unnest($2, $3) WITH ORDINALITY "
+					 "             AS x(workflow_id, input, n)), "
+					 "     r AS (INSERT INTO durable.runs (namespace, workflow_id, "
+					 "             workflow_type, queue, input, priority, options, "
+					 "             created_at, deadline_at, retry_policy, run_timeout, "
+					 "             execution_deadline) "
+					 "           SELECT $1, x.workflow_id, $4, $5, x.input, $6, $7, $8, "
+					 "                  $10, $11, $12, $13 "
+					 "             FROM x "
+					 "            WHERE EXISTS (SELECT FROM durable.namespaces "
+					 "                           WHERE namespace = $1) "
+					 "            ORDER BY x.n "
+					 "           ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
+					 "           DO NOTHING RETURNING run_id, workflow_id), "
+					 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, "
+					 "             queue, priority, visible_at, created_at) "
+					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8 FROM r) "
+					 /* a repeated id: its first start is the one inserted */
+					 "SELECT min(x.n) FROM x JOIN r USING (workflow_id) GROUP BY x.workflow_id",
+					 13, types);
+		durable_exec(plan, values, nulls, false, 0);
+		for (k = 0; k < SPI_processed; k++)
+		{
+			bool		isnull;
+
+			started[DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k],
+												SPI_tuptable->tupdesc, 1, &isnull)) - 1] = true;
+		}
+		if (SPI_processed > 0)
+		{
+			if (o.start_delay_ms == 0)
+				durable_queue_gained_work(ns, queue);
+			else
+				durable_bgw_wake(now + o.start_delay_ms * 1000);
+			if (t)
+				durable_bgw_wake(now + t * 1000);
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (!started[i])
+			durable_start_run(ns, TextDatumGetCString(ids[i]), type, queue,
+							  input_nulls[i] ? NULL : DatumGetJsonbP(inputs[i]),
+							  options, NULL, 0, 0, now);
+}
+
+/*
  * durable_engine_signal: store a signal for a run (idempotent by
  * signal_id) and, when the run waits for this name, hand it to its
  * oldest waiting step at once; otherwise it stays buffered until a

@@ -1,10 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * workflow.c
- *	  The client calls: wf_start, wf_signal, wf_cancel, wf_terminate and
- *	  wf_result.  Each runs in the caller's transaction, so a workflow
- *	  started inside a business transaction exists if and only if that
- *	  transaction commits.
+ *	  The client calls: wf_start, wf_start_many, wf_signal, wf_cancel,
+ *	  wf_terminate and wf_result.  Each runs in the caller's transaction,
+ *	  so a workflow started inside a business transaction exists if and
+ *	  only if that transaction commits.
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +13,8 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
+#include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -121,6 +123,97 @@ durable_wf_start(PG_FUNCTION_ARGS)
 			  durable_get_jsonb_arg(fcinfo, 4), NULL, 0, 0, durable_now());
 	durable_leave(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(workflow_id));
+}
+
+/*
+ * durable.wf_start_many(name, inputs, workflow_ids, queue, options) ->
+ * setof workflow id: one start per element of inputs, in one call (and
+ * the caller's one commit), all or none.  workflow_ids is NULL (every id
+ * generated) or has one element per input (a NULL element: generated).
+ * The ids come back in the order of inputs.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_start_many);
+Datum
+durable_wf_start_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	const char *ns = durable_current_namespace();
+	const char *type;
+	const char *queue;
+	ArrayType  *inputs_arr;
+	Datum	   *inputs;
+	bool	   *input_nulls;
+	int			n;
+	Datum	   *ids;
+	DurableCall call;
+	int			i;
+
+	type = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+							  "workflow name", DURABLE_MAX_NAME);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("inputs must not be NULL"),
+				 errhint("Pass one input per workflow to start (an element may be NULL).")));
+	inputs_arr = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(inputs_arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("inputs must be a one-dimensional array")));
+	deconstruct_array(inputs_arr, JSONBOID, -1, false, TYPALIGN_INT,
+					  &inputs, &input_nulls, &n);
+	if (n > DURABLE_MAX_STARTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("too many starts in one call"),
+				 errdetail("%d were given; the limit is %d.", n, DURABLE_MAX_STARTS),
+				 errhint("Split the starts over several calls; one transaction may hold them all.")));
+	ids = palloc(sizeof(Datum) * Max(n, 1));
+	if (PG_ARGISNULL(2))
+	{
+		for (i = 0; i < n; i++)
+			ids[i] = CStringGetTextDatum(new_workflow_id());
+	}
+	else
+	{
+		ArrayType  *ids_arr = PG_GETARG_ARRAYTYPE_P(2);
+		Datum	   *given;
+		bool	   *given_nulls;
+		int			ngiven;
+
+		if (ARR_NDIM(ids_arr) > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("workflow_ids must be a one-dimensional array")));
+		deconstruct_array(ids_arr, TEXTOID, -1, false, TYPALIGN_INT,
+						  &given, &given_nulls, &ngiven);
+		if (ngiven != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("workflow_ids must have one element per input"),
+					 errdetail("%d inputs and %d workflow ids were given.", n, ngiven),
+					 errhint("Pass NULL for workflow_ids, or NULL elements, to have ids generated.")));
+		for (i = 0; i < n; i++)
+			ids[i] = given_nulls[i] ? CStringGetTextDatum(new_workflow_id()) :
+				CStringGetTextDatum(durable_check_name(DatumGetTextPP(given[i]), "workflow id",
+													   DURABLE_MAX_WORKFLOW_ID));
+	}
+	queue = durable_check_queue_name(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
+
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	durable_start_runs(ns, type, queue, ids, inputs, input_nulls, n,
+					   durable_get_jsonb_arg(fcinfo, 4), durable_now());
+	durable_leave(&call);
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	for (i = 0; i < n; i++)
+	{
+		bool		isnull = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &ids[i], &isnull);
+	}
+	return (Datum) 0;
 }
 
 /*

@@ -75,6 +75,11 @@ def sdk_echo(ctx, x):
 
 
 @dw.workflow()
+def sdk_square(ctx, inp):
+    return ctx.step("square", lambda: inp["n"] * inp["n"])
+
+
+@dw.workflow()
 def sdk_checkpoint(ctx, inp):
     wid = ctx.workflow_id
     a = ctx.step("one", lambda: bump(wid, "one") and "A")
@@ -721,7 +726,30 @@ def test_finish_rides_on_poll(client):
           % (n + 2 * (n // 4), n, n // 4, n // 4, polls))
 
 
-TESTS = [test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+def test_start_many(client):
+    """Client.start_many: 200 runs in one call, all or none."""
+    q = RUN + "-many"
+    ids = client.start_many("sdk_square", [{"n": n} for n in range(200)], queue=q)
+    check(len(ids) == 200 and len(set(ids)) == 200, "200 distinct ids came back")
+    with InProcess(q, concurrency=4):
+        results = [client.result(wid, wait=30) for wid in ids]
+    check(results == [n * n for n in range(200)],
+          "every run completed with its own input's result, in input order")
+    # one taken id: the whole call fails and starts nothing
+    given = [q + "-a", ids[0], q + "-b"]
+    client.conn.execute("SELECT durable.wf_start('sdk_square', '{\"n\": 1}', %s, %s)", (ids[0], q))
+    try:
+        client.start_many("sdk_square", [{"n": 1}] * 3, workflow_ids=given, queue=q)
+        raise Failure("a running id did not fail the call")
+    except dw.psycopg.Error as e:
+        check(e.sqlstate == "DU006", "the call failed with DU006 (%s)" % e.sqlstate)
+    n = client.conn.execute("SELECT count(*) FROM durable.workflows WHERE workflow_id = ANY (%s)",
+                            ([q + "-a", q + "-b"],)).fetchone()[0]
+    check(n == 0, "a call that failed on one id started none of the others")
+    client.terminate(ids[0])
+
+
+TESTS = [test_start_many, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

@@ -945,6 +945,15 @@ class Client:
         return self.conn.execute("SELECT durable.wf_start(%s, %s, %s, %s, %s)",
                                  (name, Jsonb(input), workflow_id, queue, Jsonb(options))).fetchone()[0]
 
+    def start_many(self, name, inputs, workflow_ids=None, queue="default", **options):
+        """Start one run per input in one call, all or none; returns the
+        workflow ids in the order of inputs (durable.wf_start_many)."""
+        inputs = [Jsonb(i) if i is not None else None for i in inputs]
+        rows = self.conn.execute(
+            "SELECT id FROM durable.wf_start_many(%s, %s::jsonb[], %s::text[], %s, %s) AS id",
+            (name, inputs, workflow_ids, queue, Jsonb(options))).fetchall()
+        return [r[0] for r in rows]
+
     def signal(self, workflow_id, name, payload=None, signal_id=None):
         self.conn.execute("SELECT durable.wf_signal(%s, %s, %s, %s)",
                           (workflow_id, name, Jsonb(payload), signal_id))
