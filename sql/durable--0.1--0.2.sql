@@ -222,13 +222,31 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
     'Start one run per input, all or none, with wf_start''s options; returns the workflow ids in input order';
 REVOKE ALL ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) FROM PUBLIC;
--- roles that may start workflows may start many (as grant_client does now)
+-- roles that may start workflows may start many (as grant_client does
+-- now).  Those grants are the roles' rights, not the extension's: they are
+-- kept out of its initial privileges (pg_init_privs, which an extension
+-- script records), so that pg_dump dumps them as it dumps the grants made
+-- after a fresh install, and a restore gives them back.
 DO $$
 DECLARE
     r regrole;
+    fn oid := 'durable.wf_start_many(text, jsonb[], text[], text, jsonb)'::regprocedure;
+    init aclitem[];
 BEGIN
+    SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
+     WHERE p.objoid = fn AND p.classoid = 'pg_catalog.pg_proc'::regclass AND p.objsubid = 0;
     FOR r IN SELECT DISTINCT g.role FROM durable.grants g WHERE g.kind IN ('client', 'admin') LOOP
         EXECUTE format('GRANT EXECUTE ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) TO %s', r);
     END LOOP;
+    UPDATE pg_catalog.pg_init_privs p SET initprivs = init
+     WHERE p.objoid = fn AND p.classoid = 'pg_catalog.pg_proc'::regclass AND p.objsubid = 0;
 END
 $$;
+
+/*
+ * The purge reads closed runs per namespace: 0.1's index on closed_at
+ * alone left it scanning every retained run of the namespace each round.
+ */
+DROP INDEX durable.runs_closed_at;
+CREATE INDEX runs_closed_at ON durable.runs (namespace, closed_at)
+    WHERE closed_at IS NOT NULL;

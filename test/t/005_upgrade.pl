@@ -344,10 +344,12 @@ sub upgrade_from
 	$node->safe_psql('up', qq{$as_client
 	SELECT durable.wf_signal('waiter-b', 'go', '{"n": 2}');
 	SELECT durable.wf_start('echo', '{"n": "after"}', 'client-after', 'later');
+	-- a function the upgrade added: the client role may call it too
+	SELECT durable.wf_start_many('echo', ARRAY['{"n": "many"}']::jsonb[], ARRAY['client-many'], 'later');
 	});
 	is( $node->safe_psql('up', qq{$as_client
 			SELECT durable.wf_status('client-after'), count(*) FROM durable.workflows}),
-		'running|13', 'the client role starts and reads after the upgrade');
+		'running|14', 'the client role starts (wf_start, wf_start_many) and reads after the upgrade');
 	is( $node->safe_psql('up', qq{$as_client SET durable.namespace = 'billing';
 			SELECT durable.wf_status('bill-1')}),
 		'running', 'the client role reads its other namespace');
@@ -371,6 +373,7 @@ sub upgrade_from
 			'billing bill-1 completed {"echo": {"n": "billing"}}',
 			'default child-1 completed {"echo": {"from": "parent"}}',
 			'default client-after completed {"echo": {"n": "after"}}',
+			'default client-many completed {"echo": {"n": "many"}}',
 			'default expired-act completed {"y": 10}',
 			'default expired-wf completed {"echo": {"n": 3}}',
 			'default leased-act completed {"y": 42}',
