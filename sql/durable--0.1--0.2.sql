@@ -250,3 +250,18 @@ $$;
 DROP INDEX durable.runs_closed_at;
 CREATE INDEX runs_closed_at ON durable.runs (namespace, closed_at)
     WHERE closed_at IS NOT NULL;
+
+/*
+ * Claims prefer the tasks of runs in flight to the first tasks of new
+ * runs (of the same priority).  A ready first workflow task of a run
+ * with no journal yet, never claimed and not a child's, is a new run's.
+ */
+ALTER TABLE durable.tasks ADD COLUMN new_run boolean NOT NULL DEFAULT false;
+UPDATE durable.tasks t SET new_run = true
+  FROM durable.runs r
+ WHERE r.run_id = t.run_id AND t.seq = 0 AND t.state = 'ready' AND t.attempt = 0
+   AND r.parent_run_id IS NULL
+   AND NOT EXISTS (SELECT FROM durable.steps s WHERE s.run_id = t.run_id);
+DROP INDEX durable.tasks_claim;
+CREATE INDEX tasks_claim ON durable.tasks
+    (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';

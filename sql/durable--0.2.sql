@@ -141,6 +141,11 @@ CREATE TABLE durable.tasks (
     heartbeat   jsonb,
     heartbeat_at timestamptz,
     created_at  timestamptz NOT NULL,
+    -- the first workflow task of a run a client or schedule started, not
+    -- claimed yet: claims take it after the tasks of runs in flight of
+    -- the same priority, so a backlog of new runs does not hold back the
+    -- runs already started
+    new_run     boolean NOT NULL DEFAULT false,
     PRIMARY KEY (run_id, seq)
 );
 COMMENT ON TABLE durable.tasks IS
@@ -150,7 +155,7 @@ ALTER TABLE durable.tasks SET (fillfactor = 70,
     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
     autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX tasks_claim ON durable.tasks
-    (namespace, queue, priority DESC, visible_at) WHERE state = 'ready';
+    (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
 CREATE UNIQUE INDEX tasks_token ON durable.tasks (token) WHERE token IS NOT NULL;
 CREATE INDEX tasks_lease ON durable.tasks (visible_at) WHERE state = 'leased';
 -- ready later than made (start delay, retry backoff): the background

@@ -1072,6 +1072,28 @@ check_namespace_exists(const char *ns)
 }
 
 /*
+ * start_state_values: the engine state a start sets, as four parameters
+ * in this order: deadline_at (the earlier of the run and execution
+ * timeouts from now), retry_policy, run_timeout, execution_deadline.
+ */
+static void
+start_state_values(const StartOptions *o, TimestampTz now, Datum *values, char *nulls)
+{
+	int64		t = o->execution_timeout_ms ? o->execution_timeout_ms : o->run_timeout_ms;
+
+	if (o->run_timeout_ms && o->run_timeout_ms < t)
+		t = o->run_timeout_ms;
+	values[0] = TimestampTzGetDatum(now + t * 1000);
+	nulls[0] = t ? ' ' : 'n';
+	values[1] = PointerGetDatum(o->retry_policy);
+	nulls[1] = o->retry_policy ? ' ' : 'n';
+	values[2] = PointerGetDatum(durable_ms_interval(o->run_timeout_ms));
+	nulls[2] = o->run_timeout_ms ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(now + o->execution_timeout_ms * 1000);
+	nulls[3] = o->execution_timeout_ms ? ' ' : 'n';
+}
+
+/*
  * start_stored_options: what runs.options keeps of a start's options (the
  * parts the engine does not act on, as given).
  */
@@ -1217,20 +1239,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	nulls[10] = parent_run ? ' ' : 'n';
 	values[11] = Int32GetDatum(parent_seq);
 	nulls[11] = parent_run ? ' ' : 'n';
-	{
-		int64		t = o.execution_timeout_ms ? o.execution_timeout_ms : o.run_timeout_ms;
-
-		if (o.run_timeout_ms && o.run_timeout_ms < t)
-			t = o.run_timeout_ms;
-		values[12] = TimestampTzGetDatum(now + t * 1000);
-		nulls[12] = t ? ' ' : 'n';
-	}
-	values[13] = PointerGetDatum(o.retry_policy);
-	nulls[13] = o.retry_policy ? ' ' : 'n';
-	values[14] = PointerGetDatum(durable_ms_interval(o.run_timeout_ms));
-	nulls[14] = o.run_timeout_ms ? ' ' : 'n';
-	values[15] = TimestampTzGetDatum(now + o.execution_timeout_ms * 1000);
-	nulls[15] = o.execution_timeout_ms ? ' ' : 'n';
+	start_state_values(&o, now, values + 12, nulls + 12);
 	values[16] = parent_close_policy ? CStringGetTextDatum(parent_close_policy) : (Datum) 0;
 	nulls[16] = parent_close_policy ? ' ' : 'n';
 	durable_plan(&plan,
@@ -1244,8 +1253,8 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
 				 "     DO NOTHING RETURNING run_id) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at) "
-				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9 FROM r "
+				 "       priority, visible_at, created_at, new_run) "
+				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9, $11 IS NULL FROM r "
 				 "RETURNING run_id",
 				 17, types);
 
@@ -1328,11 +1337,8 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 
 	if (strcmp(o.reuse, "allow_duplicate") == 0 && n > 0)
 	{
-		int64		t = o.execution_timeout_ms ? o.execution_timeout_ms : o.run_timeout_ms;
 		uint64		k;
 
-		if (o.run_timeout_ms && o.run_timeout_ms < t)
-			t = o.run_timeout_ms;
 		values[0] = CStringGetTextDatum(ns);
 		values[1] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
 		{
@@ -1348,14 +1354,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		values[6] = PointerGetDatum(start_stored_options(&o));
 		values[7] = TimestampTzGetDatum(now);
 		values[8] = TimestampTzGetDatum(now + o.start_delay_ms * 1000);
-		values[9] = TimestampTzGetDatum(now + t * 1000);
-		nulls[9] = t ? ' ' : 'n';
-		values[10] = PointerGetDatum(o.retry_policy);
-		nulls[10] = o.retry_policy ? ' ' : 'n';
-		values[11] = PointerGetDatum(durable_ms_interval(o.run_timeout_ms));
-		nulls[11] = o.run_timeout_ms ? ' ' : 'n';
-		values[12] = TimestampTzGetDatum(now + o.execution_timeout_ms * 1000);
-		nulls[12] = o.execution_timeout_ms ? ' ' : 'n';
+		start_state_values(&o, now, values + 9, nulls + 9);
 		durable_plan(&plan,
 					 "WITH x AS (SELECT * FROM unnest($2, $3) WITH ORDINALITY "
 					 "             AS x(workflow_id, input, n)), "
@@ -1372,8 +1371,8 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 					 "           ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
 					 "           DO NOTHING RETURNING run_id, workflow_id), "
 					 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, "
-					 "             queue, priority, visible_at, created_at) "
-					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8 FROM r) "
+					 "             queue, priority, visible_at, created_at, new_run) "
+					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8, true FROM r) "
 					 /* a repeated id: its first start is the one inserted */
 					 "SELECT min(x.n) FROM x JOIN r USING (workflow_id) GROUP BY x.workflow_id",
 					 13, types);
@@ -1391,8 +1390,8 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 				durable_queue_gained_work(ns, queue);
 			else
 				durable_bgw_wake(now + o.start_delay_ms * 1000);
-			if (t)
-				durable_bgw_wake(now + t * 1000);
+			if (nulls[9] == ' ')
+				durable_bgw_wake(DatumGetTimestampTz(values[9]));
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -1803,10 +1802,11 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 				 "               AND visible_at <= $3 "
 				 "               AND NOT EXISTS (SELECT FROM durable.queues q "
 				 "                   WHERE q.namespace = $1 AND q.queue = $2 AND q.paused) "
-				 "             ORDER BY priority DESC, visible_at "
+				 /* runs in flight before new runs (durable.tasks.new_run) */
+				 "             ORDER BY priority DESC, new_run, visible_at "
 				 "             LIMIT $4 FOR UPDATE SKIP LOCKED) x), "
 				 "     u AS (UPDATE durable.tasks t "
-				 "   SET state = 'leased', token = nextval('durable.token_seq'), "
+				 "   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, "
 				 "       worker = $6, attempt = t.attempt + 1, claimed_at = $3, "
 				 "       rerun = false, heartbeat_at = NULL, "
 				 "       lease = LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout), "
