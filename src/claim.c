@@ -81,6 +81,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	durable_check_right(DURABLE_RIGHT_WORKER, ns, queue);
+	/* polling again: no longer a worker waiting for a targeted wake-up */
+	durable_poller_busy();
 	durable_enter(&call);
 
 	if (!PG_ARGISNULL(4))
@@ -106,7 +108,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 		int			want = max_tasks - claimed;
 
 		if (pass == 1)
-			durable_note_idle_poll(ns, queue);
+			durable_note_idle_poll(ns, queue, want);
 		if (limited)
 		{
 			want = Min(want, durable_queue_room(ns, queue, &limits));
@@ -132,6 +134,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	}
 	if (limited && limits.rate > 0)
 		durable_queue_spend_tokens(ns, queue, &limits, claimed < max_tasks);
+	/* the second claim may have taken some: what room the worker has left */
+	durable_poller_set_room(max_tasks - claimed);
 
 	durable_leave(&call);
 	return (Datum) 0;

@@ -57,6 +57,33 @@ check_namespace_guc(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * check_wake_channel_guc: a NOTIFY channel name (shorter than NAMEDATALEN,
+ * printable ASCII), or empty (no targeted wake-ups).
+ */
+static bool
+check_wake_channel_guc(char **newval, void **extra, GucSource source)
+{
+	const char *c;
+
+	if (*newval == NULL)
+		return true;
+	if (strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errcode(ERRCODE_DURABLE_INVALID_ARGUMENT);
+		GUC_check_errmsg("durable.wake_channel must be shorter than %d bytes", NAMEDATALEN);
+		return false;
+	}
+	for (c = *newval; *c; c++)
+		if (*c < 0x21 || *c > 0x7e)
+		{
+			GUC_check_errcode(ERRCODE_DURABLE_INVALID_ARGUMENT);
+			GUC_check_errmsg("durable.wake_channel must be printable ASCII without spaces");
+			return false;
+		}
+	return true;
+}
+
 void
 _PG_init(void)
 {
@@ -67,6 +94,14 @@ _PG_init(void)
 							   "default",
 							   PGC_USERSET, 0,
 							   check_namespace_guc, NULL, NULL);
+
+	DefineCustomStringVariable("durable.wake_channel",
+							   "Channel this session's worker LISTENs on for targeted wake-ups.",
+							   "Set on a polling connection: a poll that comes back short lists it, and a commit that gives the queue work NOTIFYs just enough listed channels instead of waking every worker of the queue.",
+							   &durable_wake_channel,
+							   "",
+							   PGC_USERSET, 0,
+							   check_wake_channel_guc, NULL, NULL);
 
 	DefineCustomIntVariable("durable.max_payload_size",
 							"Largest input, result, error or signal payload accepted.",

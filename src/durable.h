@@ -144,7 +144,11 @@ extern TimestampTz durable_now(void);
 
 /* shared memory and wake-ups (shmem.c) */
 extern void durable_queue_gained_work(const char *ns, const char *queue);
-extern void durable_note_idle_poll(const char *ns, const char *queue);
+extern void durable_note_idle_poll(const char *ns, const char *queue, int room);
+extern void durable_queue_gained_tasks(const char *ns, const char *queue, int ntasks);
+extern void durable_poller_busy(void);
+extern void durable_poller_set_room(int room);
+extern char *durable_wake_channel;
 extern bool durable_poll_should_expire(void);
 extern int	durable_send_requested_notifies(void);
 extern Oid	durable_launcher_take_wanted_db(void);

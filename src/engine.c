@@ -1387,7 +1387,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		if (SPI_processed > 0)
 		{
 			if (o.start_delay_ms == 0)
-				durable_queue_gained_work(ns, queue);
+				durable_queue_gained_tasks(ns, queue, (int) SPI_processed);
 			else
 				durable_bgw_wake(now + o.start_delay_ms * 1000);
 			if (nulls[9] == ' ')

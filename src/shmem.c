@@ -20,6 +20,16 @@
  *	  collision only costs a spurious NOTIFY.  Without shared memory (not
  *	  preloaded) every such transaction notifies.
  *
+ *	  Targeted wake-ups: a worker that LISTENs on a channel of its own and
+ *	  names it in durable.wake_channel (on its polling connection) is
+ *	  listed, with the room its short poll left, as idle on the queue
+ *	  until its next poll.  A transaction that gives the queue N tasks then
+ *	  NOTIFYs just enough listed workers to take N, instead of the queue's
+ *	  channel, which wakes every worker of the queue while all but one
+ *	  poll for nothing.  When the listed workers cannot take N (or none is
+ *	  listed: workers that only LISTEN on the queue's channel), it NOTIFYs
+ *	  the queue's channel as before.
+ *
  *	  The same shared memory lists the running background workers, so a
  *	  commit that creates a due time earlier than a worker's planned
  *	  wake-up (a short timer, a start delay) sets that worker's latch.
@@ -61,6 +71,18 @@ typedef struct WorkerSlot
 	pg_atomic_uint64 next_wake; /* real time it plans to wake up */
 } WorkerSlot;
 
+/*
+ * A backend whose last poll came back short, and the channel its worker
+ * waits on (durable.wake_channel); one entry per PGPROC number.
+ */
+typedef struct IdlePoller
+{
+	Oid			dboid;			/* InvalidOid: not waiting */
+	uint32		queue_slot;		/* queue_slot() of the queue it polled */
+	int			room;			/* tasks it asked for and did not get */
+	char		channel[NAMEDATALEN];
+} IdlePoller;
+
 /* a backend in wf_result(.., wait): its latch is set when the run closes */
 typedef struct ResultWaiter
 {
@@ -86,6 +108,13 @@ typedef struct DurableShared
 } DurableShared;
 
 static DurableShared *shared = NULL;
+/* MaxBackends entries, by PGPROC number, guarded by shared->mutex */
+static IdlePoller *pollers = NULL;
+static int	npollers = 0;
+/* this backend is listed in pollers */
+static bool listed_idle = false;
+static bool poller_exit_registered = false;
+char	   *durable_wake_channel = NULL;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -96,6 +125,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 typedef struct PendingQueue
 {
 	char	   *queue;
+	int			ntasks;			/* tasks made ready (INT_MAX: many) */
 	bool		notified;
 } PendingQueue;
 static List *pending_queues = NIL;
@@ -127,6 +157,7 @@ durable_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(DurableShared)));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(IdlePoller) * MaxBackends));
 }
 
 static void
@@ -138,6 +169,15 @@ durable_shmem_startup_hook(void)
 		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	npollers = MaxBackends;
+	pollers = ShmemInitStruct("durable pollers", sizeof(IdlePoller) * npollers, &found);
+	if (!found)
+	{
+		int			i;
+
+		for (i = 0; i < npollers; i++)
+			pollers[i].dboid = InvalidOid;
+	}
 	shared = ShmemInitStruct("durable", sizeof(DurableShared), &found);
 	if (!found)
 	{
@@ -450,6 +490,153 @@ durable_result_wait_end(void)
 }
 
 /*
+ * take_idle_pollers: list, and unlist, idle pollers of this database's
+ * queue whose room adds up to ntasks (the longest-listed first, in
+ * PGPROC order).  False, changing nothing, if all of them together have
+ * less room.  *others: some stay listed.
+ */
+static bool
+take_idle_pollers(const char *queue, int ntasks, List **channels, bool *others)
+{
+	uint32		slot = queue_slot(queue);
+	char		(*names)[NAMEDATALEN];
+	int			nnames = 0;
+	int			room = 0;
+	int			i;
+
+	*channels = NIL;
+	*others = false;
+	if (pollers == NULL || ntasks == INT_MAX)
+		return false;
+	/* allocated before the spinlock: nothing under it may fail */
+	names = palloc(sizeof(*names) * npollers);
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < npollers && room < ntasks; i++)
+		if (pollers[i].dboid == MyDatabaseId && pollers[i].queue_slot == slot)
+			room += pollers[i].room;
+	if (room < ntasks)
+	{
+		SpinLockRelease(&shared->mutex);
+		return false;
+	}
+	room = 0;
+	for (i = 0; i < npollers; i++)
+	{
+		IdlePoller *p = &pollers[i];
+
+		if (p->dboid != MyDatabaseId || p->queue_slot != slot)
+			continue;
+		if (room >= ntasks)
+		{
+			*others = true;
+			break;
+		}
+		room += p->room;
+		p->dboid = InvalidOid;
+		memcpy(names[nnames++], p->channel, NAMEDATALEN);
+	}
+	SpinLockRelease(&shared->mutex);
+	for (i = 0; i < nnames; i++)
+		*channels = lappend(*channels, names[i]);
+	return true;
+}
+
+/*
+ * notify_queue: wake workers for ntasks new tasks of a queue: the idle
+ * pollers that can take them, else every listener of the queue's channel.
+ */
+static void
+notify_queue(const char *queue, int ntasks)
+{
+	List	   *channels;
+	bool		others;
+	ListCell   *lc;
+
+	if (!take_idle_pollers(queue, ntasks, &channels, &others))
+	{
+		Async_Notify(psprintf("durable_%s", queue), NULL);
+		return;
+	}
+	foreach(lc, channels)
+		Async_Notify((const char *) lfirst(lc), NULL);
+	/* pollers still listed keep the queue's flag up for the next producer */
+	if (others)
+		pg_atomic_write_u32(&shared->idle[queue_slot(queue)], 1);
+}
+
+static void
+unlist_poller(int code, Datum arg)
+{
+	durable_poller_busy();
+}
+
+/*
+ * durable_poller_busy: this backend polls: it is no longer waiting.
+ */
+void
+durable_poller_busy(void)
+{
+	int			me = DURABLE_MY_PROCNO;
+
+	if (!listed_idle)
+		return;
+	listed_idle = false;
+	if (pollers == NULL || me < 0 || me >= npollers)
+		return;
+	SpinLockAcquire(&shared->mutex);
+	pollers[me].dboid = InvalidOid;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * durable_poller_set_room: the poll ends with room tasks short (0: it got
+ * all it asked for, and its worker will not wait).
+ */
+void
+durable_poller_set_room(int room)
+{
+	int			me = DURABLE_MY_PROCNO;
+
+	if (!listed_idle)
+		return;
+	if (room <= 0)
+	{
+		durable_poller_busy();
+		return;
+	}
+	SpinLockAcquire(&shared->mutex);
+	if (pollers[me].dboid == MyDatabaseId)
+		pollers[me].room = room;
+	SpinLockRelease(&shared->mutex);
+}
+
+/*
+ * list_idle_poller: a poll of the queue came back with room tasks short;
+ * with durable.wake_channel set, its worker waits on that channel.
+ */
+static void
+list_idle_poller(const char *queue, int room)
+{
+	int			me = DURABLE_MY_PROCNO;
+
+	if (pollers == NULL || durable_wake_channel == NULL || durable_wake_channel[0] == '\0' ||
+		me < 0 || me >= npollers || room <= 0)
+		return;
+	if (!poller_exit_registered)
+	{
+		before_shmem_exit(unlist_poller, (Datum) 0);
+		poller_exit_registered = true;
+	}
+	SpinLockAcquire(&shared->mutex);
+	pollers[me].dboid = MyDatabaseId;
+	pollers[me].queue_slot = queue_slot(queue);
+	pollers[me].room = room;
+	strlcpy(pollers[me].channel, durable_wake_channel, NAMEDATALEN);
+	SpinLockRelease(&shared->mutex);
+	listed_idle = true;
+}
+
+/*
  * durable_xact_callback: at pre-commit, NOTIFY each queue the transaction
  * gave work whose flag says a worker may be waiting.  This runs before
  * PreCommit_Notify, so the notifications go out with this commit.
@@ -470,7 +657,7 @@ durable_xact_callback(XactEvent event, void *arg)
 				if (shared != NULL)
 					p->notified = pg_atomic_exchange_u32(&shared->idle[queue_slot(p->queue)], 0) != 0;
 				if (p->notified)
-					Async_Notify(psprintf("durable_%s", p->queue), NULL);
+					notify_queue(p->queue, p->ntasks);
 			}
 			pending_work = pending_queues != NIL;
 			break;
@@ -526,17 +713,34 @@ durable_notify_init(void)
 void
 durable_queue_gained_work(const char *ns, const char *queue)
 {
+	durable_queue_gained_tasks(ns, queue, 1);
+}
+
+/*
+ * durable_queue_gained_tasks: the same for ntasks tasks (INT_MAX: an
+ * unknown number, such as a whole queue unpaused).
+ */
+void
+durable_queue_gained_tasks(const char *ns, const char *queue, int ntasks)
+{
 	ListCell   *lc;
 	MemoryContext old;
-
 	PendingQueue *p;
 
 	foreach(lc, pending_queues)
-		if (strcmp(((PendingQueue *) lfirst(lc))->queue, queue) == 0)
+	{
+		p = lfirst(lc);
+		if (strcmp(p->queue, queue) == 0)
+		{
+			p->ntasks = (ntasks == INT_MAX || p->ntasks > INT_MAX - 1 - ntasks) ?
+				INT_MAX : p->ntasks + ntasks;
 			return;
+		}
+	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	p = palloc(sizeof(PendingQueue));
 	p->queue = pstrdup(queue);
+	p->ntasks = ntasks;
 	p->notified = false;
 	pending_queues = lappend(pending_queues, p);
 	MemoryContextSwitchTo(old);
@@ -567,11 +771,15 @@ durable_poll_should_expire(void)
 }
 
 /*
- * durable_note_idle_poll: a poll came back short; its worker may wait.
+ * durable_note_idle_poll: a poll came back room tasks short; its worker
+ * may wait.  (Listed before the flag goes up: a producer that sees the
+ * flag also sees the poller.)
  */
 void
-durable_note_idle_poll(const char *ns, const char *queue)
+durable_note_idle_poll(const char *ns, const char *queue, int room)
 {
-	if (shared != NULL)
-		pg_atomic_write_u32(&shared->idle[queue_slot(queue)], 1);
+	if (shared == NULL)
+		return;
+	list_idle_poller(queue, room);
+	pg_atomic_write_u32(&shared->idle[queue_slot(queue)], 1);
 }

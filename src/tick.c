@@ -57,9 +57,11 @@ wake_delayed_queues(TimestampTz since, TimestampTz now)
 				 "          AND t.queue = q.queue AND t.state = 'ready' AND t.visible_at <= $2)",
 				 2, types);
 	durable_exec(plan, values, NULL, true, 0);
+	/* how many came due per queue is not counted: wake every worker */
 	for (i = 0; i < SPI_processed; i++)
-		durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-								  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		durable_queue_gained_tasks(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+								   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
+								   INT_MAX);
 }
 
 /*

@@ -433,6 +433,11 @@ class Worker:
         self.workflows = WORKFLOWS if workflows is None else workflows
         self.activities = ACTIVITIES if activities is None else activities
         self._stop = threading.Event()
+        # targeted wake-ups: the LISTEN connection also listens on a channel
+        # of this worker's own, which the polling connection names in
+        # durable.wake_channel; a commit that gives the queue work then wakes
+        # just enough waiting workers, not every worker of the queue
+        self.wake_channel = "durable_w_%s" % os.urandom(8).hex()
         # a successful (re)connect of one loop cuts the other's backoff short
         self._kick_poll = threading.Event()
         self._kick_listen = threading.Event()
@@ -752,12 +757,13 @@ class Worker:
         notification, and after each (re)LISTEN, since a NOTIFY may have been
         missed meanwhile."""
         conn, lost_at, failures, delay = None, None, 0, _RETRY_FIRST
-        channel = 'LISTEN "durable_%s"' % self.queue
+        channels = ('LISTEN "durable_%s"' % self.queue, 'LISTEN "%s"' % self.wake_channel)
         while not self._stop.is_set():
             if conn is None:
                 try:
                     conn = _connect(self.dsn, self.namespace)
-                    conn.execute(channel)
+                    for channel in channels:
+                        conn.execute(channel)
                 except psycopg.Error as e:
                     _close(conn)
                     conn = None
@@ -819,7 +825,14 @@ class Worker:
         while not self._stop.is_set() and not (until and until()):
             if poll_conn is None:
                 try:
-                    poll_conn = _connect(self.dsn, self.namespace)
+                    c = _connect(self.dsn, self.namespace)
+                    try:
+                        c.execute("SELECT set_config('durable.wake_channel', %s, false)",
+                                  (self.wake_channel,))
+                    except BaseException:
+                        _close(c)
+                        raise
+                    poll_conn = c
                 except psycopg.Error as e:
                     failures += 1
                     down_since = down_since or time.monotonic()
