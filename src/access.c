@@ -33,6 +33,9 @@
 #include "utils/inval.h"
 
 #include "durable.h"
+#include "access.h"
+#include "spi.h"
+#include "validate.h"
 
 static Oid	owner_oid = InvalidOid;
 

@@ -21,6 +21,10 @@
 #include "utils/timestamp.h"
 
 #include "durable.h"
+#include "access.h"
+#include "admin.h"
+#include "spi.h"
+#include "validate.h"
 
 /* a namespace name: 1 to 255 bytes, what durable.namespace accepts */
 static const char *

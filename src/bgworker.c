@@ -41,6 +41,9 @@
 #include "utils/varlena.h"
 
 #include "durable.h"
+#include "clock.h"
+#include "shmem.h"
+#include "spi.h"
 #include "tick.h"
 
 PGDLLEXPORT void durable_launcher_main(Datum arg);

@@ -37,7 +37,11 @@
 
 #include "queues.h"
 #include "task.h"
-#include "tick.h"
+#include "access.h"
+#include "clock.h"
+#include "engine.h"
+#include "shmem.h"
+#include "validate.h"
 
 /* leases expired per poll; the background worker takes larger batches */
 #define POLL_EXPIRE_LIMIT 10

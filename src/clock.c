@@ -13,6 +13,7 @@
 #include "access/xact.h"
 
 #include "durable.h"
+#include "clock.h"
 
 /*
  * durable_now: the engine's clock.  It is the transaction's timestamp

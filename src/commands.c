@@ -24,6 +24,11 @@
 #include "utils/timestamp.h"
 
 #include "task.h"
+#include "engine.h"
+#include "json.h"
+#include "retry.h"
+#include "shmem.h"
+#include "validate.h"
 
 static void
 bad_command(int n, const char *msg, const char *hint)

@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "durable.h"
+#include "shmem.h"
 
 PG_MODULE_MAGIC;
 

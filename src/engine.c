@@ -31,6 +31,14 @@
 #include "utils/timestamp.h"
 
 #include "durable.h"
+#include "clock.h"
+#include "engine.h"
+#include "json.h"
+#include "queues.h"
+#include "retry.h"
+#include "shmem.h"
+#include "spi.h"
+#include "validate.h"
 
 static void close_children(int64 parent_run, TimestampTz now);
 

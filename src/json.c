@@ -18,6 +18,8 @@
 #include "utils/jsonb.h"
 
 #include "durable.h"
+#include "json.h"
+#include "validate.h"
 
 /*
  * JSON access.  durable_jb_get returns a key's value of an object, or NULL when the

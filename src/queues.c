@@ -26,6 +26,11 @@
 #include "utils/timestamp.h"
 
 #include "queues.h"
+#include "access.h"
+#include "clock.h"
+#include "shmem.h"
+#include "spi.h"
+#include "validate.h"
 
 /*
  * The queues with a concurrency limit, as a set of "namespace/queue"

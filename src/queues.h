@@ -36,4 +36,7 @@ extern int	durable_queue_room(const char *ns, const char *queue, QueueLimits *q)
 extern void durable_queue_spend_tokens(const char *ns, const char *queue,
 									   QueueLimits *q, bool came_back_short);
 
+/* a leased task of a queue ended: wake a worker waiting on its limit */
+extern void durable_queue_slot_freed(const char *ns, const char *queue);
+
 #endif							/* DURABLE_QUEUES_H */

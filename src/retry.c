@@ -16,6 +16,9 @@
 #include "utils/jsonb.h"
 
 #include "durable.h"
+#include "json.h"
+#include "retry.h"
+#include "validate.h"
 
 /*
  * durable_retry_policy_parse: Temporal's retry policy and defaults: initial

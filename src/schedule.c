@@ -29,6 +29,13 @@
 #include "cron.h"
 #include "task.h"
 #include "tick.h"
+#include "access.h"
+#include "clock.h"
+#include "engine.h"
+#include "json.h"
+#include "shmem.h"
+#include "spi.h"
+#include "validate.h"
 
 typedef struct Schedule
 {

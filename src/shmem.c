@@ -51,6 +51,7 @@
 #include "utils/memutils.h"
 
 #include "durable.h"
+#include "shmem.h"
 
 #define IDLE_SLOTS 4096
 #define WORKER_SLOTS 64

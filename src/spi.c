@@ -14,6 +14,7 @@
 #include "utils/snapmgr.h"
 
 #include "durable.h"
+#include "spi.h"
 
 /* set once this backend has seen its database's extension at our version */
 static bool schema_current = false;

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "durable.h"
+#include "state.h"
 
 /* in the order of the enums */
 static const char *const run_status_names[] = {

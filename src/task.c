@@ -20,6 +20,13 @@
 #include "utils/jsonb.h"
 
 #include "task.h"
+#include "access.h"
+#include "clock.h"
+#include "engine.h"
+#include "json.h"
+#include "queues.h"
+#include "spi.h"
+#include "validate.h"
 
 Jsonb *
 durable_get_jsonb_arg(FunctionCallInfo fcinfo, int argno)

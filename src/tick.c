@@ -25,6 +25,12 @@
 #include "utils/jsonb.h"
 
 #include "durable.h"
+#include "access.h"
+#include "admin.h"
+#include "clock.h"
+#include "engine.h"
+#include "shmem.h"
+#include "spi.h"
 #include "tick.h"
 
 /*

@@ -18,6 +18,7 @@
 #include "utils/jsonb.h"
 
 #include "durable.h"
+#include "validate.h"
 
 /*
  * The SQLSTATE of input errors: DU001, or DU002 while commands are

@@ -21,6 +21,12 @@
 #include "utils/timestamp.h"
 
 #include "task.h"
+#include "access.h"
+#include "clock.h"
+#include "engine.h"
+#include "shmem.h"
+#include "spi.h"
+#include "validate.h"
 
 static void
 workflow_not_found(const char *ns, const char *workflow_id)

@@ -1,0 +1,94 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.h
+ *	  The state machine: the only writer of runs, tasks, steps, signals and
+ *	  events (engine.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DURABLE_ENGINE_H
+#define DURABLE_ENGINE_H
+
+#include "durable.h"
+#include "state.h"
+
+/* an activity's retry policy and timeouts (0: none), as its step keeps them */
+typedef struct ActivityOptions
+{
+	Jsonb	   *retry;			/* as given, validated; NULL: defaults */
+	int64		start_to_close_ms;
+	int64		schedule_to_close_ms;
+	int64		schedule_to_start_ms;
+	int64		heartbeat_ms;
+} ActivityOptions;
+
+/* history (engine.c) */
+extern void durable_history_add(int64 run_id, int seq, const char *event,
+						Jsonb *details);
+
+/* the state machine, the only writer of runs, tasks, steps, signals and events (engine.c) */
+extern void durable_engine_wake_workflow(int64 run_id, TimestampTz now);
+extern void durable_engine_wake_workflows(Datum run_ids, TimestampTz now);
+extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
+							  Jsonb *error, TimestampTz now);
+extern bool durable_engine_complete_by_token(int64 token, Jsonb *output,
+											 TimestampTz now, int64 *run_id,
+											 int *seq, char **ns, char **queue);
+extern int64 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry,
+							 TimestampTz now, TimestampTz ready_at);
+extern void durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *output,
+							 Jsonb *error, TimestampTz now);
+extern void durable_engine_resolve_step(int64 run_id, int seq, StepStatus status,
+								Jsonb *result, Jsonb *error, TimestampTz now);
+extern void durable_engine_delete_task(int64 run_id, int seq);
+extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
+
+extern int	durable_engine_expire_leases(TimestampTz now, int limit);
+extern int	durable_engine_fire_timers(TimestampTz now, int limit);
+extern int	durable_engine_fire_due_steps(TimestampTz now, int limit);
+extern int	durable_engine_expire_runs(TimestampTz now, int limit);
+extern int	durable_engine_purge(TimestampTz now, int limit);
+extern void durable_start_runs(const char *ns, const char *type, const char *queue,
+							   Datum *ids, Datum *inputs, bool *input_nulls, int n,
+							   Jsonb *options, TimestampTz now);
+extern int64 durable_start_run(const char *ns, const char *workflow_id,
+					   const char *type, const char *queue, Jsonb *input,
+					   Jsonb *options, const char *parent_close_policy,
+					   int64 parent_run, int parent_seq, TimestampTz now);
+extern void durable_lock_run(int64 run_id);
+extern bool durable_engine_find_latest_run(const char *ns, const char *workflow_id,
+										   int64 *run_id, RunStatus *status,
+										   char **request_id, bool lock);
+extern void durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
+								  const char *signal_id, TimestampTz now);
+extern void durable_engine_terminate_run(int64 run_id, const char *reason,
+										 TimestampTz now);
+extern void durable_step_insert_or_match(int64 run_id, int seq, StepKind kind,
+								 const char *name, StepStatus status,
+								 Jsonb *input, Jsonb *result, const char *queue,
+								 const ActivityOptions *act, TimestampTz now,
+								 TimestampTz due_at, bool *inserted);
+extern void durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
+											 Jsonb *input, const char *ns,
+											 const char *queue, int priority,
+											 const ActivityOptions *act, TimestampTz due,
+											 TimestampTz now);
+extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
+									   TimestampTz due, TimestampTz now);
+extern int	durable_engine_claim(const char *ns, const char *queue,
+								 const char *worker, int want, Interval *lease,
+								 TimestampTz now);
+extern void durable_engine_end_workflow_task(int64 run_id, const char *ns,
+											 const char *queue, TimestampTz now);
+extern void durable_engine_retry_workflow_task(int64 run_id, int attempt,
+											   Jsonb *error, TimestampTz now);
+extern void durable_engine_heartbeat(int64 token, TimestampTz lease_until,
+									 Jsonb *details, TimestampTz now);
+extern void durable_engine_release_task(int64 token, int64 run_id, int seq,
+										int attempt, const char *ns,
+										const char *queue, TimestampTz now);
+extern void durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error,
+								   bool retryable, const char *event,
+								   TimestampTz now);
+
+#endif							/* DURABLE_ENGINE_H */
