@@ -222,26 +222,6 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
     'Start one run per input, all or none, with wf_start''s options; returns the workflow ids in input order';
 REVOKE ALL ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) FROM PUBLIC;
--- roles that may start workflows may start many (as grant_client does
--- now).  Those grants are the roles' rights, not the extension's: they are
--- kept out of its initial privileges (pg_init_privs, which an extension
--- script records), so that pg_dump dumps them as it dumps the grants made
--- after a fresh install, and a restore gives them back.
-DO $$
-DECLARE
-    r regrole;
-    fn oid := 'durable.wf_start_many(text, jsonb[], text[], text, jsonb)'::regprocedure;
-    init aclitem[];
-BEGIN
-    SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
-     WHERE p.objoid = fn AND p.classoid = 'pg_catalog.pg_proc'::regclass AND p.objsubid = 0;
-    FOR r IN SELECT DISTINCT g.role FROM durable.grants g WHERE g.kind IN ('client', 'admin') LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) TO %s', r);
-    END LOOP;
-    UPDATE pg_catalog.pg_init_privs p SET initprivs = init
-     WHERE p.objoid = fn AND p.classoid = 'pg_catalog.pg_proc'::regclass AND p.objsubid = 0;
-END
-$$;
 
 /*
  * The purge reads closed runs per namespace: 0.1's index on closed_at
@@ -265,3 +245,49 @@ UPDATE durable.tasks t SET new_run = true
 DROP INDEX durable.tasks_claim;
 CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
+
+/*
+ * Changing a schedule in place
+ */
+CREATE FUNCTION durable.schedule_update(name text, spec text DEFAULT NULL,
+                                        workflow text DEFAULT NULL,
+                                        input jsonb DEFAULT NULL,
+                                        options jsonb DEFAULT NULL)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'durable_schedule_update'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) IS
+    'Change a schedule in place (NULL keeps a setting); a new spec or time zone recomputes the next fire time, which it returns';
+REVOKE ALL ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) FROM PUBLIC;
+
+-- Roles get the new functions their rights give (as the grant calls do
+-- now): wf_start_many for clients and admins, every other new function
+-- for admins (grant_admin gives every function).
+-- Those grants are the roles' rights, not the extension's: they are kept
+-- out of its initial privileges (pg_init_privs, which an extension script
+-- records), so that pg_dump dumps them as it dumps the grants made after a
+-- fresh install, and a restore gives them back.
+DO $$
+DECLARE
+    f record;
+    r regrole;
+    init aclitem[];
+BEGIN
+    FOR f IN SELECT * FROM (VALUES
+            ('durable.wf_start_many(text, jsonb[], text[], text, jsonb)', ARRAY['client', 'admin']),
+            ('durable.schedule_update(text, text, text, jsonb, jsonb)', ARRAY['admin']),
+            ('durable.namespaces_merge_default()', ARRAY['admin'])) AS x(fn, kinds)
+    LOOP
+        SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
+         WHERE p.objoid = f.fn::regprocedure AND p.classoid = 'pg_catalog.pg_proc'::regclass
+           AND p.objsubid = 0;
+        FOR r IN SELECT DISTINCT g.role FROM durable.grants g WHERE g.kind = ANY (f.kinds) LOOP
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.fn, r);
+        END LOOP;
+        UPDATE pg_catalog.pg_init_privs p SET initprivs = init
+         WHERE p.objoid = f.fn::regprocedure AND p.classoid = 'pg_catalog.pg_proc'::regclass
+           AND p.objsubid = 0;
+    END LOOP;
+END
+$$;

@@ -498,6 +498,17 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.schedule_create(text, text, text, jsonb, jsonb) IS
     'Create a schedule in the current namespace; returns its first fire time';
 
+CREATE FUNCTION durable.schedule_update(name text, spec text DEFAULT NULL,
+                                        workflow text DEFAULT NULL,
+                                        input jsonb DEFAULT NULL,
+                                        options jsonb DEFAULT NULL)
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'durable_schedule_update'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) IS
+    'Change a schedule in place (NULL keeps a setting); a new spec or time zone recomputes the next fire time, which it returns';
+
 CREATE FUNCTION durable.schedule_pause(name text, note text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_schedule_pause'

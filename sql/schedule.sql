@@ -129,3 +129,52 @@ SELECT count(*) FROM durable.schedule_next_times('every 3 hours', 2);
 SELECT durable.schedule_next_times('every 500ms');
 SELECT pg_temp.err($$SELECT durable.schedule_next_times('every 5 fortnights')$$);
 SELECT durable.schedule_delete('lastfire');
+
+-- schedule_update: change a schedule in place.  NULL keeps a setting; a
+-- new spec or time zone recomputes the next fire time from now; the
+-- counts and the last run stay.
+SELECT durable.schedule_create('upd', '0 3 * * *', 'ping5', '{"v": 1}',
+                               '{"queue": "sched_q5", "note": "first"}') IS NOT NULL AS created;
+SELECT durable.schedule_trigger('upd') IS NOT NULL AS triggered;
+CREATE TEMP TABLE upd_before AS SELECT * FROM durable.schedules WHERE name = 'upd';
+-- input, queue, overlap, workflow options and note; spec and time zone kept,
+-- so the next fire time stays
+SELECT durable.schedule_update('upd', input => '{"v": 2}',
+                               options => '{"queue": "sched_q6", "overlap": "allow_all", "note": "second",
+                                            "workflow_options": {"priority": 7}}')
+       = (SELECT next_fire_at FROM upd_before) AS next_unchanged;
+SELECT spec, timezone, workflow_type, input, queue, overlap, workflow_options, note, fires, paused,
+       last_workflow_id = (SELECT last_workflow_id FROM upd_before) AS same_last_run
+  FROM durable.schedules WHERE name = 'upd';
+-- a new spec: the next fire time follows it, from now
+SELECT durable.schedule_update('upd', spec => 'every 1h') AS new_next \gset
+SELECT spec, next_fire_at = :'new_next' AS returns_next,
+       next_fire_at <> (SELECT next_fire_at FROM upd_before) AS next_moved,
+       next_fire_at - now() <= interval '1 hour' AS within_the_hour
+  FROM durable.schedules WHERE name = 'upd';
+-- a new time zone too; a new workflow type; JSON null clears the input; pause
+SELECT durable.schedule_update('upd', spec => '0 9 * * *', workflow => 'ping6', input => 'null',
+                               options => '{"timezone": "Asia/Tokyo", "paused": true}') IS NOT NULL AS updated;
+SELECT spec, timezone, workflow_type, input IS NULL AS no_input, paused,
+       extract(hour FROM next_fire_at AT TIME ZONE 'Asia/Tokyo') AS tokyo_hour
+  FROM durable.schedules WHERE name = 'upd';
+-- the next fire starts the new workflow type with the new options
+SELECT durable.schedule_update('upd', options => '{"paused": false}') IS NOT NULL AS unpaused;
+SELECT durable.schedule_trigger('upd') AS fired_id \gset
+SELECT workflow_type, queue, priority, input FROM durable.workflows WHERE workflow_id = :'fired_id';
+-- bad input: a clear error, nothing changed
+CREATE TEMP TABLE upd_mark AS SELECT * FROM durable.schedules WHERE name = 'upd';
+SELECT pg_temp.err($$SELECT durable.schedule_update('nope', spec => 'every 1h')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update(NULL)$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', spec => '61 * * * *')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', spec => '0 0 31 2 *')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', spec => '')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', options => '{"colour": "red"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', options => '{"timezone": "Nowhere/Land"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', options => '{"overlap": "sometimes"}')$$);
+SELECT pg_temp.err($$SELECT durable.schedule_update('upd', options => '{"workflow_options": {"request_id": "x"}}')$$);
+SELECT (SELECT row(s.*)::text FROM durable.schedules s WHERE name = 'upd')
+     = (SELECT row(m.*)::text FROM upd_mark m) AS unchanged;
+SELECT durable.wf_terminate(workflow_id) FROM durable.workflows
+ WHERE workflow_type IN ('ping5', 'ping6') AND status = 'running' ORDER BY workflow_id;
+SELECT durable.schedule_delete('upd');

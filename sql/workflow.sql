@@ -56,6 +56,14 @@ SELECT durable.wf_start('greet', '{"other": true}', 'wf-1', 'wfq', '{"id_conflic
 SELECT * FROM pg_temp.runs('wf-1');
 -- reject_duplicate is about closed runs; an open one is still a conflict
 SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, 'wf-1', 'wfq', '{"id_reuse_policy": "reject_duplicate"}')$$);
+-- terminate_existing closes the open run as terminated and starts another
+SELECT durable.wf_start('greet', '{"name": "Old"}', 'wf-te', 'wfq');
+SELECT durable.wf_start('greet', '{"name": "New"}', 'wf-te', 'wfq', '{"id_conflict_policy": "terminate_existing"}');
+SELECT r.status, r.input, r.error->>'type' AS error_type, t.state AS task
+  FROM durable.runs r LEFT JOIN durable.tasks t USING (run_id)
+ WHERE r.workflow_id = 'wf-te' ORDER BY r.run_id;
+SELECT event_type, details FROM durable.wf_history('wf-te') WHERE event_type = 'terminate_requested';
+SELECT durable.wf_terminate('wf-te');
 
 -- the worker runs it: workflow task, complete with an output
 SELECT * FROM pg_temp.poll('wfq');

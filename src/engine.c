@@ -464,6 +464,40 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 }
 
 /*
+ * with_cancel_reason: the error a cancelled run closes with carries the
+ * reason of the latest cancel request (wf_cancel's reason, or the one a
+ * parent's or schedule's cancel gave), as "cancel_reason".
+ */
+static Jsonb *
+with_cancel_reason(int64 run_id, Jsonb *error)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, JSONBOID};
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	bool		isnull;
+	Datum		d;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = PointerGetDatum(error);
+	nulls[1] = error ? ' ' : 'n';
+	durable_plan(&plan,
+				 "SELECT coalesce($2, '{\"type\": \"cancelled\", \"message\": \"workflow cancelled\"}') "
+				 "       || jsonb_build_object('cancel_reason', e.details->'reason') "
+				 "  FROM durable.events e "
+				 " WHERE e.run_id = $1 AND e.event_type = 'cancel_requested' "
+				 "   AND e.details ? 'reason' "
+				 "   AND jsonb_typeof(coalesce($2, '{}')) = 'object' "
+				 " ORDER BY e.event_id DESC LIMIT 1",
+				 2, types);
+	durable_exec(plan, values, nulls, true, 1);
+	if (SPI_processed != 1)
+		return error;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? error : DatumGetJsonbPCopy(d);
+}
+
+/*
  * durable_engine_close_run: durable_engine_close_runs for one run.
  */
 void
@@ -476,6 +510,8 @@ durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *output,
 	int			dims[1] = {1};
 	int			lbs[1] = {1};
 
+	if (status == RUN_CANCELLED)
+		error = with_cancel_reason(run_id, error);
 	durable_engine_close_runs(PointerGetDatum(construct_array(&id, 1, INT8OID, 8,
 													  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE)),
 					  PointerGetDatum(construct_md_array(&out, &out_null, 1, dims, lbs,
@@ -970,7 +1006,8 @@ durable_engine_purge(TimestampTz now, int limit)
 /* options of wf_start and of child commands */
 typedef struct StartOptions
 {
-	bool		use_existing;	/* id_conflict_policy */
+	bool		use_existing;	/* id_conflict_policy use_existing */
+	bool		terminate_existing; /* id_conflict_policy terminate_existing */
 	const char *reuse;			/* id_reuse_policy */
 	char	   *request_id;
 	int64		priority;
@@ -1002,11 +1039,13 @@ parse_start_options(Jsonb *options, StartOptions *o)
 	{
 		if (strcmp(s, "use_existing") == 0)
 			o->use_existing = true;
+		else if (strcmp(s, "terminate_existing") == 0)
+			o->terminate_existing = true;
 		else if (strcmp(s, "fail") != 0)
 			ereport(ERROR,
 					(errcode(durable_input_errcode),
 					 errmsg("invalid workflow options: unknown id_conflict_policy \"%s\"", s),
-					 errhint("Use \"fail\" (the default) or \"use_existing\".")));
+					 errhint("Use \"fail\" (the default), \"use_existing\" or \"terminate_existing\".")));
 	}
 	s = durable_jb_get_string(options, "id_reuse_policy", ctx, 32, false);
 	if (s)
@@ -1295,6 +1334,14 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		if ((o.request_id && request_id && strcmp(o.request_id, request_id) == 0) ||
 			o.use_existing)
 			return run_id;
+		if (o.terminate_existing)
+		{
+			/* Temporal's TerminateExisting: the running one closes, ours starts */
+			durable_engine_terminate_run(run_id,
+										 "terminated by a new start of its workflow id (id_conflict_policy terminate_existing)",
+										 now);
+			continue;
+		}
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
 				 errmsg("workflow \"%s\" is already running", workflow_id),

@@ -309,6 +309,96 @@ durable_fire_schedules(TimestampTz now, int limit)
 	return handled;
 }
 
+static void set_note(Schedule *s, const char *note);
+
+/*
+ * The options of schedule_create and schedule_update; NULL, or has_* false,
+ * where the options do not say.
+ */
+typedef struct ScheduleOptions
+{
+	char	   *queue;
+	char	   *timezone;
+	char	   *overlap;
+	bool		has_catchup;
+	int64		catchup_ms;
+	bool		has_paused;
+	bool		paused;
+	char	   *note;
+	Jsonb	   *workflow_options;
+} ScheduleOptions;
+
+static void
+parse_schedule_options(Jsonb *options, ScheduleOptions *o)
+{
+	static const char *const keys[] = {"queue", "timezone", "overlap",
+	"catchup_window", "paused", "note", "workflow_options", NULL};
+	const char *ctx = "schedule options";
+	JsonbValue *v;
+
+	memset(o, 0, sizeof(*o));
+	durable_jb_check_keys(options, ctx, keys);
+	o->queue = durable_jb_get_string(options, "queue", ctx, DURABLE_MAX_QUEUE, false);
+	if (o->queue)
+		durable_check_queue_cstring(o->queue);
+	o->timezone = durable_jb_get_string(options, "timezone", ctx, 100, false);
+	o->overlap = durable_jb_get_string(options, "overlap", ctx, 32, false);
+	if (o->overlap && strcmp(o->overlap, "skip") != 0 && strcmp(o->overlap, "buffer_one") != 0 &&
+		strcmp(o->overlap, "allow_all") != 0 && strcmp(o->overlap, "cancel_other") != 0 &&
+		strcmp(o->overlap, "terminate_other") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("invalid schedule options: unknown overlap policy \"%s\"", o->overlap),
+				 errhint("Use skip, buffer_one, allow_all, cancel_other or terminate_other.")));
+	o->has_catchup = durable_jb_get_duration_ms(options, "catchup_window", ctx, &o->catchup_ms);
+	v = durable_jb_get(options, "paused");
+	if (v && v->type == jbvBool)
+	{
+		o->has_paused = true;
+		o->paused = v->val.boolean;
+	}
+	else if (v && v->type != jbvNull)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("invalid schedule options: \"paused\" must be true or false")));
+	o->note = durable_jb_get_string(options, "note", ctx, 1000, false);
+	v = durable_jb_get(options, "workflow_options");
+	if (v && v->type != jbvNull)
+	{
+		o->workflow_options = JsonbValueToJsonb(v);
+		if (!JB_ROOT_IS_OBJECT(o->workflow_options))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("invalid schedule options: \"workflow_options\" must be a JSON object")));
+		if (durable_jb_get(o->workflow_options, "start_delay") ||
+			durable_jb_get(o->workflow_options, "request_id"))
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("invalid schedule options: workflow_options cannot set start_delay or request_id")));
+	}
+}
+
+/*
+ * first_fire: the first fire time of a spec after now (an interval counts
+ * from anchor, the schedule's creation); a spec that never fires is an
+ * error.
+ */
+static TimestampTz
+first_fire(const char *spec, const char *timezone, TimestampTz now, TimestampTz anchor)
+{
+	CronSpec	cron;
+	TimestampTz next;
+
+	durable_cron_parse(spec, timezone, &cron);
+	next = durable_cron_next(&cron, now, anchor);
+	if (next == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("schedule spec \"%s\" never fires", spec),
+				 errdetail("No fire time was found in the next five years.")));
+	return next;
+}
+
 /*
  * durable.schedule_create(name, spec, workflow, input, options)
  */
@@ -320,24 +410,12 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	static const Oid types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		JSONBOID, TEXTOID, JSONBOID, TEXTOID, FLOAT8OID, BOOLOID, TEXTOID,
 	TIMESTAMPTZOID, TIMESTAMPTZOID};
-	static const char *const keys[] = {"queue", "timezone", "overlap",
-	"catchup_window", "paused", "note", "workflow_options", NULL};
-	const char *ctx = "schedule options";
 	const char *ns = durable_current_namespace();
 	const char *name = name_arg(fcinfo);
 	const char *spec;
 	const char *type;
 	Jsonb	   *input = durable_get_jsonb_arg(fcinfo, 3);
-	Jsonb	   *options = durable_get_jsonb_arg(fcinfo, 4);
-	char	   *queue;
-	char	   *timezone;
-	char	   *overlap;
-	char	   *note;
-	Jsonb	   *wopts = NULL;
-	JsonbValue *v;
-	int64		catchup_ms = (int64) 365 * 86400000;
-	bool		paused = false;
-	CronSpec	cron;
+	ScheduleOptions o;
 	TimestampTz now = durable_now();
 	TimestampTz next;
 	Datum		values[14];
@@ -347,65 +425,25 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	spec = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1), "schedule spec", 200);
 	type = durable_check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2), "workflow name", DURABLE_MAX_NAME);
 	durable_check_payload(input, "schedule input");
-	durable_jb_check_keys(options, ctx, keys);
-	queue = durable_jb_get_string(options, "queue", ctx, DURABLE_MAX_QUEUE, false);
-	if (queue)
-		durable_check_queue_cstring(queue);
-	timezone = durable_jb_get_string(options, "timezone", ctx, 100, false);
-	overlap = durable_jb_get_string(options, "overlap", ctx, 32, false);
-	if (overlap && strcmp(overlap, "skip") != 0 && strcmp(overlap, "buffer_one") != 0 &&
-		strcmp(overlap, "allow_all") != 0 && strcmp(overlap, "cancel_other") != 0 &&
-		strcmp(overlap, "terminate_other") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("invalid schedule options: unknown overlap policy \"%s\"", overlap),
-				 errhint("Use skip, buffer_one, allow_all, cancel_other or terminate_other.")));
-	durable_jb_get_duration_ms(options, "catchup_window", ctx, &catchup_ms);
-	v = durable_jb_get(options, "paused");
-	if (v && v->type == jbvBool)
-		paused = v->val.boolean;
-	else if (v && v->type != jbvNull)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("invalid schedule options: \"paused\" must be true or false")));
-	note = durable_jb_get_string(options, "note", ctx, 1000, false);
-	v = durable_jb_get(options, "workflow_options");
-	if (v && v->type != jbvNull)
-	{
-		wopts = JsonbValueToJsonb(v);
-		if (!JB_ROOT_IS_OBJECT(wopts))
-			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-					 errmsg("invalid schedule options: \"workflow_options\" must be a JSON object")));
-		if (durable_jb_get(wopts, "start_delay") || durable_jb_get(wopts, "request_id"))
-			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-					 errmsg("invalid schedule options: workflow_options cannot set start_delay or request_id")));
-	}
-	durable_cron_parse(spec, timezone, &cron);
-	next = durable_cron_next(&cron, now, now);
-	if (next == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("schedule spec \"%s\" never fires", spec),
-				 errdetail("No fire time was found in the next five years.")));
+	parse_schedule_options(durable_get_jsonb_arg(fcinfo, 4), &o);
+	next = first_fire(spec, o.timezone, now, now);
 
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(spec);
-	values[3] = CStringGetTextDatum(timezone ? timezone : "UTC");
+	values[3] = CStringGetTextDatum(o.timezone ? o.timezone : "UTC");
 	values[4] = CStringGetTextDatum(type);
 	values[5] = PointerGetDatum(input);
 	nulls[5] = input ? ' ' : 'n';
-	values[6] = CStringGetTextDatum(queue ? queue : "default");
-	values[7] = PointerGetDatum(wopts ? wopts : durable_jb_cstring("{}"));
-	values[8] = CStringGetTextDatum(overlap ? overlap : "skip");
-	values[9] = Float8GetDatum((double) catchup_ms);
-	values[10] = BoolGetDatum(paused);
-	values[11] = note ? CStringGetTextDatum(note) : (Datum) 0;
-	nulls[11] = note ? ' ' : 'n';
+	values[6] = CStringGetTextDatum(o.queue ? o.queue : "default");
+	values[7] = PointerGetDatum(o.workflow_options ? o.workflow_options : durable_jb_cstring("{}"));
+	values[8] = CStringGetTextDatum(o.overlap ? o.overlap : "skip");
+	values[9] = Float8GetDatum((double) (o.has_catchup ? o.catchup_ms : (int64) 365 * 86400000));
+	values[10] = BoolGetDatum(o.paused);
+	values[11] = o.note ? CStringGetTextDatum(o.note) : (Datum) 0;
+	nulls[11] = o.note ? ' ' : 'n';
 	values[12] = TimestampTzGetDatum(now);
 	values[13] = TimestampTzGetDatum(next);
 	durable_plan(&plan,
@@ -428,6 +466,82 @@ durable_schedule_create(PG_FUNCTION_ARGS)
 	PG_RETURN_TIMESTAMPTZ(next);
 }
 
+/*
+ * durable.schedule_update(name, spec, workflow, input, options) -> next
+ * fire time: change a schedule in place.  NULL arguments, and options the
+ * object does not name, keep what the schedule has (JSON null as input
+ * clears it: pass 'null'::jsonb).  A new spec or time zone recomputes the
+ * next fire time from now; the schedule keeps its counts, its last run
+ * and a buffered fire.
+ */
+PG_FUNCTION_INFO_V1(durable_schedule_update);
+Datum
+durable_schedule_update(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+		JSONBOID, BOOLOID, TEXTOID, JSONBOID, TEXTOID, FLOAT8OID, BOOLOID,
+	TIMESTAMPTZOID};
+	const char *ns = durable_current_namespace();
+	const char *name = name_arg(fcinfo);
+	const char *spec = NULL;
+	const char *type = NULL;
+	Jsonb	   *input = durable_get_jsonb_arg(fcinfo, 3);
+	ScheduleOptions o;
+	Schedule	s;
+	TimestampTz now = durable_now();
+	TimestampTz next;
+	Datum		values[13];
+	char		nulls[13] = "             ";
+	DurableCall call;
+
+	if (!PG_ARGISNULL(1))
+		spec = durable_check_name(PG_GETARG_TEXT_PP(1), "schedule spec", 200);
+	if (!PG_ARGISNULL(2))
+		type = durable_check_name(PG_GETARG_TEXT_PP(2), "workflow name", DURABLE_MAX_NAME);
+	durable_check_payload(input, "schedule input");
+	parse_schedule_options(durable_get_jsonb_arg(fcinfo, 4), &o);
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	load_schedule(ns, name, &s, true);
+	if (spec || o.timezone)
+		next = first_fire(spec ? spec : s.spec, o.timezone ? o.timezone : s.timezone, now,
+						  s.created_at);
+	else
+		next = s.next_fire_at;
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(spec ? spec : s.spec);
+	values[3] = CStringGetTextDatum(o.timezone ? o.timezone : s.timezone);
+	values[4] = CStringGetTextDatum(type ? type : s.type);
+	values[5] = PointerGetDatum(input);
+	nulls[5] = input ? ' ' : 'n';
+	values[6] = BoolGetDatum(input != NULL);
+	values[7] = CStringGetTextDatum(o.queue ? o.queue : s.queue);
+	values[8] = PointerGetDatum(o.workflow_options ? o.workflow_options : s.options);
+	values[9] = CStringGetTextDatum(o.overlap ? o.overlap : s.overlap);
+	values[10] = Float8GetDatum((double) (o.has_catchup ? o.catchup_ms : s.catchup_ms));
+	values[11] = BoolGetDatum(o.has_paused ? o.paused : s.paused);
+	values[12] = TimestampTzGetDatum(next);
+	nulls[12] = next ? ' ' : 'n';
+	durable_plan(&plan,
+				 "UPDATE durable.schedules SET spec = $3, timezone = $4, workflow_type = $5, "
+				 "       input = CASE WHEN $7 THEN nullif($6, 'null'::jsonb) ELSE input END, "
+				 "       queue = $8, workflow_options = $9, overlap = $10, "
+				 "       catchup_window = $11 * interval '1 ms', paused = $12, "
+				 "       next_fire_at = $13 "
+				 " WHERE namespace = $1 AND name = $2",
+				 13, types);
+	durable_exec(plan, values, nulls, false, 0);
+	set_note(&s, o.note);
+	durable_leave(&call);
+	if (next)
+		durable_bgw_wake(next);
+	if (next == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(next);
+}
 
 static void
 set_note(Schedule *s, const char *note)

@@ -75,6 +75,16 @@ def sdk_echo(ctx, x):
 
 
 @dw.workflow()
+def sdk_replaying(ctx, inp):
+    seen = [ctx.is_replaying]                   # before the first call
+    ctx.activity("sdk_echo", 1)
+    seen.append(ctx.is_replaying)               # between the calls
+    ctx.activity("sdk_echo", 2)
+    seen.append(ctx.is_replaying)               # after the last call
+    return seen
+
+
+@dw.workflow()
 def sdk_square(ctx, inp):
     return ctx.step("square", lambda: inp["n"] * inp["n"])
 
@@ -726,6 +736,18 @@ def test_finish_rides_on_poll(client):
           % (n + 2 * (n // 4), n, n // 4, n // 4, polls))
 
 
+def test_is_replaying(client):
+    """ctx.is_replaying: true while re-running calls of earlier tasks."""
+    q = RUN + "-replaying"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_replaying", None, workflow_id=wid, queue=q)
+        res = client.result(wid, wait=30)
+    # third task: both activity calls are replayed, the code after the
+    # last one runs for the first time
+    check(res == [True, True, False], "is_replaying at each point of the last task: %s" % res)
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -749,7 +771,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_start_many, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_start_many, test_is_replaying, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

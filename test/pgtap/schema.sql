@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(180);
+SELECT plan(184);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -86,8 +86,8 @@ SELECT has_view('durable', 'queue_stats', 'view durable.queue_stats exists');
 -- ------------------------------------------------------------------
 -- indexes of the hot paths
 -- ------------------------------------------------------------------
-SELECT has_index('durable', 'tasks', 'tasks_claim', ARRAY['namespace', 'queue', 'priority', 'visible_at'],
-                 'tasks_claim matches the claim order (namespace, queue, priority, visible_at)');
+SELECT has_index('durable', 'tasks', 'tasks_claim', ARRAY['namespace', 'queue', 'priority', 'new_run', 'visible_at'],
+                 'tasks_claim matches the claim order (namespace, queue, priority, runs in flight first, visible_at)');
 SELECT is((SELECT pg_get_indexdef('durable.tasks_claim'::regclass) ~ 'priority DESC'), true,
           'tasks_claim orders priority descending, as claims do');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'durable.tasks_claim'::regclass),
@@ -114,6 +114,8 @@ SELECT has_index('durable', 'schedules', 'schedules_due', ARRAY['next_fire_at'],
 -- ------------------------------------------------------------------
 SELECT has_function('durable', 'wf_start', ARRAY['text', 'jsonb', 'text', 'text', 'jsonb']);
 SELECT function_returns('durable', 'wf_start', ARRAY['text', 'jsonb', 'text', 'text', 'jsonb'], 'text');
+SELECT has_function('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb']);
+SELECT function_returns('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb'], 'setof text');
 SELECT has_function('durable', 'wf_signal', ARRAY['text', 'text', 'jsonb', 'text']);
 SELECT has_function('durable', 'wf_signal_with_start',
                     ARRAY['text', 'jsonb', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text']);
@@ -145,6 +147,7 @@ SELECT has_function('durable', 'task_release', ARRAY['bigint']);
 SELECT has_function('durable', 'tick', ARRAY[]::name[]);
 SELECT function_returns('durable', 'tick', ARRAY[]::name[], 'integer');
 SELECT has_function('durable', 'schedule_create', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
+SELECT has_function('durable', 'schedule_update', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'schedule_pause', ARRAY['text', 'text']);
 SELECT has_function('durable', 'schedule_unpause', ARRAY['text', 'text']);
 SELECT has_function('durable', 'schedule_trigger', ARRAY['text']);
@@ -268,12 +271,14 @@ SELECT is((SELECT count(*)::int FROM (
 SET ROLE durable_tap_client;
 SELECT is(durable.wf_start('tap_wf', '{"n": 1}', 'tap-1', 'tap_q1'), 'tap-1', 'client: wf_start');
 SELECT is(durable.wf_status('tap-1'), 'running', 'client: wf_status');
+SELECT is((SELECT count(*) FROM durable.wf_start_many('tap_wf', ARRAY['{"n": 2}']::jsonb[], ARRAY['tap-many'], 'tap_many')),
+          1::bigint, 'client: wf_start_many');
 SELECT is(durable.wf_result('tap-1'), NULL, 'client: wf_result is NULL while running');
 SELECT lives_ok($$ SELECT durable.wf_signal('tap-1', 'hello', '{}') $$, 'client: wf_signal');
 SELECT ok(durable.wf_describe('tap-1') ->> 'status' = 'running', 'client: wf_describe');
 SELECT ok((SELECT count(*) FROM durable.wf_history('tap-1')) >= 1, 'client: wf_history');
 SELECT results_eq($$ SELECT workflow_id FROM durable.workflows ORDER BY workflow_id $$,
-                  ARRAY['tap-1', 'tap-q2'], 'client: durable.workflows shows runs of its namespace only');
+                  ARRAY['tap-1', 'tap-many', 'tap-q2'], 'client: durable.workflows shows runs of its namespace only');
 SELECT throws_ok($$ SELECT durable.wf_status('tap-ns-1') $$, 'DU005', NULL,
                  'client: a run of another namespace does not exist for it');
 SELECT throws_ok($$ SELECT * FROM durable.task_poll('tap_q1', 'client') $$, '42501', NULL,

@@ -118,6 +118,7 @@ sub upgrade_from
 	CREATE DATABASE fresh;
 	CREATE ROLE app_client LOGIN;
 	CREATE ROLE app_worker LOGIN;
+	CREATE ROLE app_admin LOGIN;
 	});
 
 	my $as_client = 'SET ROLE app_client;';
@@ -134,6 +135,7 @@ sub upgrade_from
 	SELECT durable.grant_client('app_client', 'billing');
 	SELECT durable.grant_worker('app_worker');
 	SELECT durable.grant_worker('app_worker', '*', 'billing');
+	SELECT durable.grant_admin('app_admin');
 	});
 	is($node->safe_psql('up', q{SELECT extversion FROM pg_extension WHERE extname = 'durable'}),
 		$from, "created at version $from");
@@ -264,6 +266,7 @@ sub upgrade_from
 	SELECT durable.grant_client('app_client', 'billing');
 	SELECT durable.grant_worker('app_worker');
 	SELECT durable.grant_worker('app_worker', '*', 'billing');
+	SELECT durable.grant_admin('app_admin');
 	});
 	my $fingerprint_sql = slurp_file("$FindBin::RealBin/schema_fingerprint.sql");
 	my %fp = map { $_ => $node->safe_psql($_, $fingerprint_sql) } qw(up fresh);
@@ -289,7 +292,7 @@ sub upgrade_from
 			SELECT string_agg(format('%s %s %s %s', role::text, kind, namespace, queue), ', '
 			                  ORDER BY role::text, kind, namespace)
 			  FROM durable.grants}),
-		'app_client client billing *, app_client client default *, '
+		'app_admin admin * *, app_client client billing *, app_client client default *, '
 		  . 'app_worker worker billing *, app_worker worker default *',
 		'grants name their roles (regrole)');
 	is( $node->safe_psql('up', q{

@@ -167,6 +167,9 @@ class WorkflowContext:
         self._own_conn = conn
         self._token = task["token"]
         self._journal = {e["seq"]: e for e in (task["journal"] or [])}
+        # the calls before the last one the journal held when this task
+        # began are being replayed (see is_replaying)
+        self._replay_until = max(self._journal, default=0)
         self._seq = 0
         self._commands = []
         self.workflow_id = task["workflow_id"]
@@ -174,6 +177,15 @@ class WorkflowContext:
         self.attempt = task["attempt"]
         self.input = task["input"]
         self.cancelled = task["cancel_requested"]
+
+    @property
+    def is_replaying(self):
+        """True while the code re-runs calls this run already made in an
+        earlier task (their results come from the journal), up to the last
+        one the journal held when this task began; False from there on.
+        For side effects outside durable calls that must not repeat on
+        every replay, such as logging."""
+        return self._seq < self._replay_until
 
     # -- plumbing
     @property
