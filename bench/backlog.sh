@@ -17,9 +17,4 @@ KEEP=${KEEP:-0}
 
 . "$HERE/lib.sh"
 
-trap bench_cleanup EXIT
-echo "durable backlog bench: $(date -u '+%Y-%m-%d %H:%M:%SZ'), $(nproc) cores, cluster $DIR port $PORT" >&2
-bench_cluster_start
-q postgres -c "CREATE EXTENSION durable" >/dev/null
-"$PY" "$HERE/backlog.py" --dsn "host=$DIR port=$PORT user=postgres dbname=postgres" \
-	--n "${N:-2000}" --workers "${WORKERS:-8}" --rounds "${ROUNDS:-2}"
+bench_python backlog backlog.py --n "${N:-2000}" --workers "${WORKERS:-8}" --rounds "${ROUNDS:-2}"

@@ -46,3 +46,15 @@ server_log_errors() {
 		grep -m10 'ERROR\|PANIC\|FATAL' "$SERVER_LOG" | sed 's/^/    /'
 	fi
 }
+
+# bench_python WHAT SCRIPT [args...]: the scenario benchmarks written in
+# Python: a fresh cluster with the extension in database postgres, then
+# bench/SCRIPT --dsn ... args; the cluster stops at exit (unless KEEP=1)
+bench_python() {
+	local what=$1 script=$2; shift 2
+	trap bench_cleanup EXIT
+	echo "durable $what bench: $(date -u '+%Y-%m-%d %H:%M:%SZ'), $(nproc) cores, cluster $DIR port $PORT" >&2
+	bench_cluster_start
+	q postgres -c "CREATE EXTENSION durable" >/dev/null
+	"$PY" "$(dirname "${BASH_SOURCE[0]}")/$script" --dsn "host=$DIR port=$PORT user=postgres dbname=postgres" "$@"
+}

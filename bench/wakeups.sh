@@ -16,9 +16,4 @@ KEEP=${KEEP:-0}
 
 . "$HERE/lib.sh"
 
-trap bench_cleanup EXIT
-echo "durable wake-ups bench: $(date -u '+%Y-%m-%d %H:%M:%SZ'), $(nproc) cores, cluster $DIR port $PORT" >&2
-bench_cluster_start
-q postgres -c "CREATE EXTENSION durable" >/dev/null
-"$PY" "$HERE/wakeups.py" --dsn "host=$DIR port=$PORT user=postgres dbname=postgres" \
-	--workers "${WORKERS:-8}" --n "${N:-200}"
+bench_python wake-ups wakeups.py --workers "${WORKERS:-8}" --n "${N:-200}"

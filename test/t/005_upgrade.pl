@@ -128,15 +128,17 @@ sub upgrade_from
 	#
 	# the earlier release and its work
 	#
-	$node->safe_psql('up', qq{
-	CREATE EXTENSION durable VERSION '$from';
+	# a namespace and grants of every kind: made the same way under the
+	# earlier release and in the fresh install the upgrade is compared with
+	my $setup = q{
 	SELECT durable.namespace_create('billing', '30 days');
 	SELECT durable.grant_client('app_client');
 	SELECT durable.grant_client('app_client', 'billing');
 	SELECT durable.grant_worker('app_worker');
 	SELECT durable.grant_worker('app_worker', '*', 'billing');
 	SELECT durable.grant_admin('app_admin');
-	});
+	};
+	$node->safe_psql('up', "CREATE EXTENSION durable VERSION '$from'; $setup");
 	is($node->safe_psql('up', q{SELECT extversion FROM pg_extension WHERE extname = 'durable'}),
 		$from, "created at version $from");
 
@@ -259,15 +261,7 @@ sub upgrade_from
 	#
 	# (a) the schema equals a fresh install's, with the same grants made
 	#
-	$node->safe_psql('fresh', q{
-	CREATE EXTENSION durable;
-	SELECT durable.namespace_create('billing', '30 days');
-	SELECT durable.grant_client('app_client');
-	SELECT durable.grant_client('app_client', 'billing');
-	SELECT durable.grant_worker('app_worker');
-	SELECT durable.grant_worker('app_worker', '*', 'billing');
-	SELECT durable.grant_admin('app_admin');
-	});
+	$node->safe_psql('fresh', "CREATE EXTENSION durable; $setup");
 	my $fingerprint_sql = slurp_file("$FindBin::RealBin/schema_fingerprint.sql");
 	my %fp = map { $_ => $node->safe_psql($_, $fingerprint_sql) } qw(up fresh);
 	ok($fp{fresh} =~ tr/\n// > 500, 'the fingerprint describes the schema ('
