@@ -247,6 +247,29 @@ CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
 
 /*
+ * Completing an activity by workflow id and step (async completion)
+ */
+CREATE FUNCTION durable.activity_complete(workflow_id text, seq int,
+                                          result jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_activity_complete'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.activity_complete(text, int, jsonb) IS
+    'Complete a pending activity by workflow id and step (async completion): its step resolves, a worker holding it gets DU004';
+
+CREATE FUNCTION durable.activity_fail(workflow_id text, seq int, error jsonb,
+                                      retryable boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_activity_fail'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.activity_fail(text, int, jsonb, boolean) IS
+    'Fail the current attempt of a pending activity by workflow id and step; its retry policy decides, as for task_fail';
+REVOKE ALL ON FUNCTION durable.activity_complete(text, int, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.activity_fail(text, int, jsonb, boolean) FROM PUBLIC;
+
+/*
  * Changing a schedule in place
  */
 CREATE FUNCTION durable.schedule_update(name text, spec text DEFAULT NULL,
@@ -262,7 +285,8 @@ COMMENT ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) IS
 REVOKE ALL ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) FROM PUBLIC;
 
 -- Roles get the new functions their rights give (as the grant calls do
--- now): wf_start_many for clients and admins, every other new function
+-- now): wf_start_many, activity_complete and activity_fail for clients
+-- and admins, every other new function
 -- for admins (grant_admin gives every function).
 -- Those grants are the roles' rights, not the extension's: they are kept
 -- out of its initial privileges (pg_init_privs, which an extension script
@@ -276,6 +300,8 @@ DECLARE
 BEGIN
     FOR f IN SELECT * FROM (VALUES
             ('durable.wf_start_many(text, jsonb[], text[], text, jsonb)', ARRAY['client', 'admin']),
+            ('durable.activity_complete(text, int, jsonb)', ARRAY['client', 'admin']),
+            ('durable.activity_fail(text, int, jsonb, boolean)', ARRAY['client', 'admin']),
             ('durable.schedule_update(text, text, text, jsonb, jsonb)', ARRAY['admin']),
             ('durable.namespaces_merge_default()', ARRAY['admin'])) AS x(fn, kinds)
     LOOP

@@ -340,6 +340,24 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
     'Start one run per input, all or none, with wf_start''s options; returns the workflow ids in input order';
 
+CREATE FUNCTION durable.activity_complete(workflow_id text, seq int,
+                                          result jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_activity_complete'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.activity_complete(text, int, jsonb) IS
+    'Complete a pending activity by workflow id and step (async completion): its step resolves, a worker holding it gets DU004';
+
+CREATE FUNCTION durable.activity_fail(workflow_id text, seq int, error jsonb,
+                                      retryable boolean DEFAULT true)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_activity_fail'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.activity_fail(text, int, jsonb, boolean) IS
+    'Fail the current attempt of a pending activity by workflow id and step; its retry policy decides, as for task_fail';
+
 CREATE FUNCTION durable.wf_cancel(workflow_id text, reason text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_wf_cancel'

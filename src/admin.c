@@ -126,6 +126,8 @@ durable_namespace_set_retention(PG_FUNCTION_ARGS)
 static const char *const client_functions =
 	"durable.wf_start(text, jsonb, text, text, jsonb), "
 	"durable.wf_start_many(text, jsonb[], text[], text, jsonb), "
+	"durable.activity_complete(text, int, jsonb), "
+	"durable.activity_fail(text, int, jsonb, boolean), "
 	"durable.wf_signal(text, text, jsonb, text), "
 	"durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text), "
 	"durable.wf_cancel(text, text), durable.wf_terminate(text, text), "

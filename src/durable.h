@@ -34,6 +34,7 @@
 #define ERRCODE_DURABLE_WRONG_TASK_KIND		MAKE_SQLSTATE('D','U','0','1','1')
 #define ERRCODE_DURABLE_NOT_READY			MAKE_SQLSTATE('D','U','0','1','2')
 #define ERRCODE_DURABLE_VERSION_MISMATCH	MAKE_SQLSTATE('D','U','0','1','3')
+#define ERRCODE_DURABLE_NO_PENDING_ACTIVITY	MAKE_SQLSTATE('D','U','0','1','4')
 
 /* the release this library implements (Makefile: EXTVERSION) */
 #ifndef DURABLE_VERSION

@@ -689,6 +689,38 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 }
 
 /*
+ * durable_engine_lock_activity: the task of step seq of a run, locked, if
+ * the step is an activity still pending; *ns and *queue are its queue's,
+ * *leased says whether a worker holds its current attempt.  For
+ * completing an activity by (workflow, seq) instead of by its token.
+ */
+bool
+durable_engine_lock_activity(int64 run_id, int seq, char **ns, char **queue, bool *leased)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	durable_plan(&plan,
+				 "SELECT t.namespace, t.queue, t.state = 'leased' "
+				 "  FROM durable.tasks t JOIN durable.steps s USING (run_id, seq) "
+				 " WHERE t.run_id = $1 AND t.seq = $2 "
+				 "   AND s.kind = 'activity' AND s.status = 'pending' "
+				 "   FOR UPDATE OF t",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;
+	*ns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	*queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	*leased = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	return true;
+}
+
+/*
  * durable_engine_delete_task: a task's work is done.
  */
 void

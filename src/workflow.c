@@ -10,22 +10,24 @@
  */
 #include "postgres.h"
 
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
-#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "task.h"
 #include "access.h"
 #include "clock.h"
 #include "engine.h"
+#include "json.h"
+#include "queues.h"
 #include "shmem.h"
 #include "spi.h"
+#include "task.h"
 #include "validate.h"
 
 static void
@@ -220,6 +222,106 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &ids[i], &isnull);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * Completing an activity by (workflow id, seq) instead of by its token:
+ * Temporal's async activity completion.  A worker leaves the attempt open
+ * (its activity returns without completing); another system finishes it
+ * later with a client's rights.  The latest run of the workflow must be
+ * running and its step seq an activity still pending (DU014 otherwise);
+ * a worker still holding the attempt's token then gets DU004.
+ */
+static void
+lock_pending_activity(const char *ns, const char *workflow_id, int seq,
+					  int64 *run_id, char **queue_ns, char **queue)
+{
+	bool		leased;
+
+	*run_id = open_run(ns, workflow_id);
+	if (!durable_engine_lock_activity(*run_id, seq, queue_ns, queue, &leased))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_NO_PENDING_ACTIVITY),
+				 errmsg("workflow \"%s\" has no pending activity at step %d", workflow_id, seq),
+				 errdetail("Step %d is resolved already, is not an activity, or does not exist.", seq),
+				 errhint("durable.journal shows the run's steps.")));
+	if (leased)
+		durable_queue_slot_freed(*queue_ns, *queue);
+}
+
+static int
+seq_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("seq must be a whole number of at least 1"),
+				 errhint("Pass the activity's step number (durable.journal.seq).")));
+	return PG_GETARG_INT32(1);
+}
+
+/*
+ * durable.activity_complete(workflow_id, seq, result)
+ */
+PG_FUNCTION_INFO_V1(durable_activity_complete);
+Datum
+durable_activity_complete(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+												 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	int			seq = seq_arg(fcinfo);
+	Jsonb	   *result = durable_get_jsonb_arg(fcinfo, 2);
+	TimestampTz now = durable_now();
+	DurableCall call;
+	int64		run_id;
+	char	   *queue_ns;
+	char	   *queue;
+
+	durable_check_payload(result, "result");
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	lock_pending_activity(ns, workflow_id, seq, &run_id, &queue_ns, &queue);
+	durable_engine_resolve_step(run_id, seq, STEP_COMPLETED,
+								result ? result : durable_jb_cstring("null"), NULL, now);
+	durable_engine_delete_task(run_id, seq);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.activity_fail(workflow_id, seq, error, retryable): an attempt
+ * failed; the activity's retry policy decides, as for task_fail.
+ */
+PG_FUNCTION_INFO_V1(durable_activity_fail);
+Datum
+durable_activity_fail(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+												 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	int			seq = seq_arg(fcinfo);
+	Jsonb	   *error = durable_get_jsonb_arg(fcinfo, 2);
+	bool		retryable = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	TimestampTz now = durable_now();
+	DurableCall call;
+	int64		run_id;
+	char	   *queue_ns;
+	char	   *queue;
+
+	if (error == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("error must not be NULL"),
+				 errhint("Pass {\"type\": \"...\", \"message\": \"...\"} or a string.")));
+	durable_check_payload(error, "error");
+	error = durable_jb_error_object(error);
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	lock_pending_activity(ns, workflow_id, seq, &run_id, &queue_ns, &queue);
+	durable_engine_activity_failed(run_id, seq, error, retryable, "activity_attempt_failed", now);
+	durable_leave(&call);
+	PG_RETURN_VOID();
 }
 
 /*

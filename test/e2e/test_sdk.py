@@ -84,6 +84,18 @@ def sdk_replaying(ctx, inp):
     return seen
 
 
+@dw.activity()
+def sdk_approve_later(ctx, order):
+    # hand the activity to someone else: they complete it by (workflow, seq)
+    ctx.conn.execute("INSERT INTO sdk_async VALUES (%s, %s)", (ctx.workflow_id, ctx.seq))
+    return dw.ASYNC
+
+
+@dw.workflow()
+def sdk_async(ctx, inp):
+    return {"approval": ctx.activity("sdk_approve_later", inp)}
+
+
 @dw.workflow()
 def sdk_square(ctx, inp):
     return ctx.step("square", lambda: inp["n"] * inp["n"])
@@ -748,6 +760,21 @@ def test_is_replaying(client):
     check(res == [True, True, False], "is_replaying at each point of the last task: %s" % res)
 
 
+def test_async_completion(client):
+    """An activity returns dw.ASYNC; the client completes it later by id."""
+    q = RUN + "-async"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_async", {"order": 7}, workflow_id=wid, queue=q)
+        row = wait_for("the activity to leave itself open", lambda: client.conn.execute(
+            "SELECT workflow_id, seq FROM sdk_async WHERE workflow_id = %s", (wid,)).fetchone())
+        time.sleep(0.5)
+        check(client.result(wid) is None, "the run waits while the activity is open")
+        client.complete_activity(row[0], row[1], {"approved_by": "ops"})
+        res = client.result(wid, wait=30)
+    check(res == {"approval": {"approved_by": "ops"}}, "the run finished with the async result: %s" % res)
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -771,7 +798,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_start_many, test_is_replaying, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_start_many, test_is_replaying, test_async_completion, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,
@@ -784,6 +811,7 @@ def main():
     client.conn.execute("CREATE EXTENSION IF NOT EXISTS durable")
     client.conn.execute("CREATE TABLE IF NOT EXISTS sdk_tx (workflow_id text, attempt int)")
     client.conn.execute("CREATE TABLE IF NOT EXISTS sdk_counts (key text PRIMARY KEY, n int)")
+    client.conn.execute("CREATE TABLE IF NOT EXISTS sdk_async (workflow_id text, seq int)")
     failed = []
     start = time.monotonic()
     for t in TESTS:

@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(184);
+SELECT plan(186);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -115,6 +115,8 @@ SELECT has_index('durable', 'schedules', 'schedules_due', ARRAY['next_fire_at'],
 SELECT has_function('durable', 'wf_start', ARRAY['text', 'jsonb', 'text', 'text', 'jsonb']);
 SELECT function_returns('durable', 'wf_start', ARRAY['text', 'jsonb', 'text', 'text', 'jsonb'], 'text');
 SELECT has_function('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb']);
+SELECT has_function('durable', 'activity_complete', ARRAY['text', 'integer', 'jsonb']);
+SELECT has_function('durable', 'activity_fail', ARRAY['text', 'integer', 'jsonb', 'boolean']);
 SELECT function_returns('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb'], 'setof text');
 SELECT has_function('durable', 'wf_signal', ARRAY['text', 'text', 'jsonb', 'text']);
 SELECT has_function('durable', 'wf_signal_with_start',

@@ -51,6 +51,13 @@ log = logging.getLogger("durable")
 WORKFLOWS = {}
 ACTIVITIES = {}
 
+# An activity that returns ASYNC leaves its attempt open: the worker does not
+# complete it, and something else does later, by workflow id and step
+# (ctx.workflow_id, ctx.seq), with Client.complete_activity or
+# Client.fail_activity (durable.activity_complete / activity_fail).  The
+# attempt's start-to-close timeout (or the worker's lease) still applies.
+ASYNC = object()
+
 
 def workflow(name=None):
     """Register a workflow function fn(ctx, input) under a name."""
@@ -323,6 +330,7 @@ class ActivityContext:
         self._worker = worker
         self.token = task["token"]
         self.workflow_id = task["workflow_id"]
+        self.seq = task["seq"]                  # the activity's step in its run's journal
         self.attempt = task["attempt"]
         self.heartbeat_details = task["heartbeat"]
         self.cancelled = task["cancel_requested"]
@@ -653,6 +661,8 @@ class Worker:
             return "failed: %r" % e
         finally:
             self._running.pop(token, None)
+        if result is ASYNC:
+            return "left open for async completion"
         self._finish(token, result)
         return "completed"
 
@@ -991,6 +1001,16 @@ class Client:
 
     def cancel(self, workflow_id, reason=None):
         self.conn.execute("SELECT durable.wf_cancel(%s, %s)", (workflow_id, reason))
+
+    def complete_activity(self, workflow_id, seq, result=None):
+        """Complete a pending activity left open (ASYNC) by its workflow id and step."""
+        self.conn.execute("SELECT durable.activity_complete(%s, %s, %s)",
+                          (workflow_id, seq, Jsonb(result)))
+
+    def fail_activity(self, workflow_id, seq, error, retryable=True):
+        """Fail the current attempt of a pending activity; its retry policy decides."""
+        self.conn.execute("SELECT durable.activity_fail(%s, %s, %s, %s)",
+                          (workflow_id, seq, Jsonb(error), retryable))
 
     def terminate(self, workflow_id, reason=None):
         self.conn.execute("SELECT durable.wf_terminate(%s, %s)", (workflow_id, reason))
