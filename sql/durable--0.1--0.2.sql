@@ -270,6 +270,49 @@ REVOKE ALL ON FUNCTION durable.activity_complete(text, int, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.activity_fail(text, int, jsonb, boolean) FROM PUBLIC;
 
 /*
+ * Published state
+ */
+/*
+ * State a workflow publishes (task_publish): the latest value of each
+ * name, per run; readable by clients with SQL even when no worker runs.
+ */
+CREATE TABLE durable.published (
+    run_id      bigint NOT NULL,
+    name        text NOT NULL,
+    value       jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+COMMENT ON TABLE durable.published IS
+    'State workflows publish: the latest value of each name, per run';
+SELECT pg_catalog.pg_extension_config_dump('durable.published', '');
+REVOKE ALL ON durable.published FROM PUBLIC;
+CREATE FUNCTION durable.task_publish(token bigint, name text, value jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_publish'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_publish(bigint, text, jsonb) IS
+    'Publish a named value of the run whose workflow task the token holds (NULL removes it)';
+
+CREATE FUNCTION durable.wf_published(workflow_id text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_published'
+LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_published(text) IS
+    'The state the latest run of a workflow published: an object of name -> value';
+REVOKE ALL ON FUNCTION durable.task_publish(bigint, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.wf_published(text) FROM PUBLIC;
+CREATE VIEW durable.published_state WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, p.run_id, p.name, p.value, p.updated_at
+  FROM durable.published p JOIN durable.runs r USING (run_id)
+ WHERE durable.may_read(r.namespace);
+COMMENT ON VIEW durable.published_state IS
+    'State published by the runs the current user may read';
+REVOKE ALL ON durable.published_state FROM PUBLIC;
+
+/*
  * Changing a schedule in place
  */
 CREATE FUNCTION durable.schedule_update(name text, spec text DEFAULT NULL,
@@ -285,8 +328,8 @@ COMMENT ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) IS
 REVOKE ALL ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) FROM PUBLIC;
 
 -- Roles get the new functions their rights give (as the grant calls do
--- now): wf_start_many, activity_complete and activity_fail for clients
--- and admins, every other new function
+-- now): the new client functions and view for clients, task_publish for
+-- workers, and every new function, table and view
 -- for admins (grant_admin gives every function).
 -- Those grants are the roles' rights, not the extension's: they are kept
 -- out of its initial privileges (pg_init_privs, which an extension script
@@ -299,21 +342,36 @@ DECLARE
     init aclitem[];
 BEGIN
     FOR f IN SELECT * FROM (VALUES
-            ('durable.wf_start_many(text, jsonb[], text[], text, jsonb)', ARRAY['client', 'admin']),
-            ('durable.activity_complete(text, int, jsonb)', ARRAY['client', 'admin']),
-            ('durable.activity_fail(text, int, jsonb, boolean)', ARRAY['client', 'admin']),
-            ('durable.schedule_update(text, text, text, jsonb, jsonb)', ARRAY['admin']),
-            ('durable.namespaces_merge_default()', ARRAY['admin'])) AS x(fn, kinds)
+            ('durable.wf_start_many(text, jsonb[], text[], text, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.activity_complete(text, int, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.activity_fail(text, int, jsonb, boolean)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_published(text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.task_publish(bigint, text, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
+            ('durable.schedule_update(text, text, text, jsonb, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.namespaces_merge_default()'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.published_state'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['client', 'admin']),
+            ('durable.published'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
-         WHERE p.objoid = f.fn::regprocedure AND p.classoid = 'pg_catalog.pg_proc'::regclass
-           AND p.objsubid = 0;
+         WHERE p.objoid = f.obj AND p.classoid = f.cls AND p.objsubid = 0;
         FOR r IN SELECT DISTINCT g.role FROM durable.grants g WHERE g.kind = ANY (f.kinds) LOOP
-            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.fn, r);
+            IF f.cls = 'pg_catalog.pg_proc'::regclass THEN
+                EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %s', f.obj::regprocedure, r);
+            ELSE
+                EXECUTE format('GRANT SELECT ON %s TO %s', f.obj::regclass, r);
+            END IF;
         END LOOP;
         UPDATE pg_catalog.pg_init_privs p SET initprivs = init
-         WHERE p.objoid = f.fn::regprocedure AND p.classoid = 'pg_catalog.pg_proc'::regclass
-           AND p.objsubid = 0;
+         WHERE p.objoid = f.obj AND p.classoid = f.cls AND p.objsubid = 0;
     END LOOP;
 END
 $$;

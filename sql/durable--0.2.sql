@@ -226,6 +226,20 @@ CREATE INDEX signals_buffered ON durable.signals (run_id, name, signal_no)
 CREATE UNIQUE INDEX signals_idempotency ON durable.signals (run_id, signal_id)
     WHERE signal_id IS NOT NULL;
 
+/*
+ * State a workflow publishes (task_publish): the latest value of each
+ * name, per run; readable by clients with SQL even when no worker runs.
+ */
+CREATE TABLE durable.published (
+    run_id      bigint NOT NULL,
+    name        text NOT NULL,
+    value       jsonb NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+COMMENT ON TABLE durable.published IS
+    'State workflows publish: the latest value of each name, per run';
+
 /* Queue settings; a queue without a row is active. */
 /*
  * Backends cache what they read of two small settings tables (grants,
@@ -339,6 +353,22 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
     'Start one run per input, all or none, with wf_start''s options; returns the workflow ids in input order';
+
+CREATE FUNCTION durable.task_publish(token bigint, name text, value jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_publish'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_publish(bigint, text, jsonb) IS
+    'Publish a named value of the run whose workflow task the token holds (NULL removes it)';
+
+CREATE FUNCTION durable.wf_published(workflow_id text)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_published'
+LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_published(text) IS
+    'The state the latest run of a workflow published: an object of name -> value';
 
 CREATE FUNCTION durable.activity_complete(workflow_id text, seq int,
                                           result jsonb DEFAULT NULL)
@@ -621,6 +651,13 @@ COMMENT ON FUNCTION durable.queue_set_rate(text, double precision, int) IS
  * not leakproof runs only on rows that passed may_read, whatever plan the
  * planner picks.
  */
+CREATE VIEW durable.published_state WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, p.run_id, p.name, p.value, p.updated_at
+  FROM durable.published p JOIN durable.runs r USING (run_id)
+ WHERE durable.may_read(r.namespace);
+COMMENT ON VIEW durable.published_state IS
+    'State published by the runs the current user may read';
+
 CREATE VIEW durable.workflows WITH (security_barrier) AS
 SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.status, r.input, r.output, r.error, r.priority, r.options,
@@ -920,6 +957,7 @@ SELECT pg_catalog.pg_extension_config_dump('durable.tasks', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.steps', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.events', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.signals', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.published', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.queues', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.grants', '');

@@ -128,6 +128,7 @@ static const char *const client_functions =
 	"durable.wf_start_many(text, jsonb[], text[], text, jsonb), "
 	"durable.activity_complete(text, int, jsonb), "
 	"durable.activity_fail(text, int, jsonb, boolean), "
+	"durable.wf_published(text), "
 	"durable.wf_signal(text, text, jsonb, text), "
 	"durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text), "
 	"durable.wf_cancel(text, text), durable.wf_terminate(text, text), "
@@ -143,7 +144,8 @@ static const char *const worker_functions =
 	"durable.task_complete_many(bigint[], jsonb[]), "
 	"durable.task_fail(bigint, jsonb, boolean), "
 	"durable.task_heartbeat(bigint, jsonb, interval), "
-	"durable.task_release(bigint)";
+	"durable.task_release(bigint), "
+	"durable.task_publish(bigint, text, jsonb)";
 
 /*
  * run_utility: a GRANT or REVOKE built from fixed text and a quoted role
@@ -248,7 +250,7 @@ durable_grant_client(PG_FUNCTION_ARGS)
 	const char *ns = grant_namespace_arg(fcinfo, 1);
 
 	grant_right(role, "client", ns, "*", client_functions,
-				"durable.workflows, durable.journal, durable.history");
+				"durable.workflows, durable.journal, durable.history, durable.published_state");
 	PG_RETURN_VOID();
 }
 

@@ -721,6 +721,38 @@ durable_engine_lock_activity(int64 run_id, int seq, char **ns, char **queue, boo
 }
 
 /*
+ * durable_engine_publish: the run's published value of name (NULL: none).
+ */
+void
+durable_engine_publish(int64 run_id, const char *name, Jsonb *value, TimestampTz now)
+{
+	static SPIPlanPtr set_plan = NULL;
+	static SPIPlanPtr del_plan = NULL;
+	static const Oid types[4] = {INT8OID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[4];
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = PointerGetDatum(value);
+	values[3] = TimestampTzGetDatum(now);
+	if (value == NULL)
+	{
+		durable_plan(&del_plan,
+					 "DELETE FROM durable.published WHERE run_id = $1 AND name = $2",
+					 2, types);
+		durable_exec(del_plan, values, NULL, false, 0);
+		return;
+	}
+	durable_plan(&set_plan,
+				 "INSERT INTO durable.published (run_id, name, value, updated_at) "
+				 "VALUES ($1, $2, $3, $4) "
+				 "ON CONFLICT (run_id, name) DO UPDATE "
+				 "   SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",
+				 4, types);
+	durable_exec(set_plan, values, NULL, false, 0);
+}
+
+/*
  * durable_engine_delete_task: a task's work is done.
  */
 void
@@ -1024,7 +1056,8 @@ durable_engine_purge(TimestampTz now, int limit)
 				 "           RETURNING run_id), "
 				 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
 				 "     e AS (DELETE FROM durable.events WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)) "
+				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)), "
+				 "     p AS (DELETE FROM durable.published WHERE run_id IN (SELECT run_id FROM r)) "
 				 "SELECT count(*)::int FROM r",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);

@@ -41,6 +41,8 @@ extern void durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *outp
 extern void durable_engine_resolve_step(int64 run_id, int seq, StepStatus status,
 								Jsonb *result, Jsonb *error, TimestampTz now);
 extern void durable_engine_delete_task(int64 run_id, int seq);
+extern void durable_engine_publish(int64 run_id, const char *name, Jsonb *value,
+								   TimestampTz now);
 extern bool durable_engine_lock_activity(int64 run_id, int seq, char **ns, char **queue,
 										 bool *leased);
 extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);

@@ -574,6 +574,32 @@ durable_task_fail(PG_FUNCTION_ARGS)
 }
 
 /*
+ * durable.task_publish(token, name, value): the run of the workflow task
+ * the token holds publishes value under name (NULL removes it), for
+ * clients to read with wf_published or durable.published_state.
+ */
+PG_FUNCTION_INFO_V1(durable_task_publish);
+Datum
+durable_task_publish(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	const char *name = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+										  "published name", DURABLE_MAX_NAME);
+	Jsonb	   *value = durable_get_jsonb_arg(fcinfo, 2);
+	TimestampTz now = durable_now();
+	DurableCall call;
+	TaskRef		task;
+
+	durable_check_payload(value, "published value");
+	durable_enter(&call);
+	durable_task_lookup(token, call.saved_userid, &task);
+	require_workflow_task(&task, "durable.task_publish");
+	durable_engine_publish(task.run_id, name, value, now);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
  * durable.task_heartbeat(token, details, lease): extend the lease from
  * now, keep the details for the next attempt, and tell the worker whether
  * the run was asked to cancel.

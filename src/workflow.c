@@ -225,6 +225,44 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 }
 
 /*
+ * durable.wf_published(workflow_id) -> jsonb: what the latest run of the
+ * workflow published (task_publish), as an object of name -> value ({}
+ * when nothing); the run may be running or closed.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_published);
+Datum
+durable_wf_published(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	const char *ns = durable_current_namespace();
+	const char *workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+												 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	DurableCall call;
+	int64		run_id;
+	RunStatus	status;
+	Datum		values[1];
+	Datum		d;
+	bool		isnull;
+	Jsonb	   *out;
+
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, false))
+		workflow_not_found(ns, workflow_id);
+	values[0] = Int64GetDatum(run_id);
+	durable_plan(&plan,
+				 "SELECT coalesce(jsonb_object_agg(name, value), '{}') "
+				 "  FROM durable.published WHERE run_id = $1",
+				 1, types);
+	durable_exec(plan, values, NULL, true, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	out = (Jsonb *) SPI_datumTransfer(d, false, -1);
+	durable_leave(&call);
+	PG_RETURN_JSONB_P(out);
+}
+
+/*
  * Completing an activity by (workflow id, seq) instead of by its token:
  * Temporal's async activity completion.  A worker leaves the attempt open
  * (its activity returns without completing); another system finishes it

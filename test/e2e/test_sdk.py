@@ -84,6 +84,14 @@ def sdk_replaying(ctx, inp):
     return seen
 
 
+@dw.workflow()
+def sdk_publish(ctx, inp):
+    ctx.publish("stage", "waiting for approval")
+    ok = ctx.wait_signal("approve")
+    ctx.publish("stage", "approved by %s" % ok["by"])
+    return "done"
+
+
 @dw.activity()
 def sdk_approve_later(ctx, order):
     # hand the activity to someone else: they complete it by (workflow, seq)
@@ -775,6 +783,23 @@ def test_async_completion(client):
     check(res == {"approval": {"approved_by": "ops"}}, "the run finished with the async result: %s" % res)
 
 
+def test_publish(client):
+    """ctx.publish: clients read a run's state with SQL while it waits."""
+    q = RUN + "-publish"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_publish", None, workflow_id=wid, queue=q)
+        wait_for("the run to publish its stage", lambda: client.published(wid).get("stage"))
+    # no worker runs now: the published state is still there
+    check(client.published(wid) == {"stage": "waiting for approval"},
+          "published state read with no worker alive: %s" % client.published(wid))
+    client.signal(wid, "approve", {"by": "ops"})
+    with InProcess(q):
+        res = client.result(wid, wait=30)
+    check(res == "done" and client.published(wid) == {"stage": "approved by ops"},
+          "the later value replaced the first: %s" % client.published(wid))
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -798,7 +823,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_start_many, test_is_replaying, test_async_completion, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

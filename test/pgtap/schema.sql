@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(186);
+SELECT plan(189);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -116,6 +116,8 @@ SELECT has_function('durable', 'wf_start', ARRAY['text', 'jsonb', 'text', 'text'
 SELECT function_returns('durable', 'wf_start', ARRAY['text', 'jsonb', 'text', 'text', 'jsonb'], 'text');
 SELECT has_function('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb']);
 SELECT has_function('durable', 'activity_complete', ARRAY['text', 'integer', 'jsonb']);
+SELECT has_function('durable', 'task_publish', ARRAY['bigint', 'text', 'jsonb']);
+SELECT has_function('durable', 'wf_published', ARRAY['text']);
 SELECT has_function('durable', 'activity_fail', ARRAY['text', 'integer', 'jsonb', 'boolean']);
 SELECT function_returns('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb'], 'setof text');
 SELECT has_function('durable', 'wf_signal', ARRAY['text', 'text', 'jsonb', 'text']);
@@ -250,7 +252,7 @@ SELECT set_eq($$
     SELECT c.relname::text FROM pg_class c
      WHERE c.relnamespace = 'durable'::regnamespace
        AND has_table_privilege('durable_tap_client', c.oid, 'SELECT')
-$$, ARRAY['workflows', 'journal', 'history'], 'a client reads exactly the views workflows, journal and history');
+$$, ARRAY['workflows', 'journal', 'history', 'published_state'], 'a client reads exactly the views workflows, journal, history and published_state');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'durable'::regnamespace
@@ -273,6 +275,7 @@ SELECT is((SELECT count(*)::int FROM (
 SET ROLE durable_tap_client;
 SELECT is(durable.wf_start('tap_wf', '{"n": 1}', 'tap-1', 'tap_q1'), 'tap-1', 'client: wf_start');
 SELECT is(durable.wf_status('tap-1'), 'running', 'client: wf_status');
+SELECT is(durable.wf_published('tap-1'), '{}'::jsonb, 'client: wf_published');
 SELECT is((SELECT count(*) FROM durable.wf_start_many('tap_wf', ARRAY['{"n": 2}']::jsonb[], ARRAY['tap-many'], 'tap_many')),
           1::bigint, 'client: wf_start_many');
 SELECT is(durable.wf_result('tap-1'), NULL, 'client: wf_result is NULL while running');

@@ -16,4 +16,5 @@ CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
         (SELECT string_agg(x::text, ',' ORDER BY run_id, seq) FROM durable.steps x),
         (SELECT string_agg(x::text, ',' ORDER BY event_id) FROM durable.events x),
         (SELECT string_agg(x::text, ',' ORDER BY signal_no) FROM durable.signals x),
-        (SELECT string_agg(x::text, ',' ORDER BY namespace) FROM durable.namespaces x))) $$;
+        (SELECT string_agg(x::text, ',' ORDER BY namespace) FROM durable.namespaces x),
+        (SELECT string_agg(x::text, ',' ORDER BY run_id, name) FROM durable.published x))) $$;

@@ -194,6 +194,17 @@ class WorkflowContext:
         every replay, such as logging."""
         return self._seq < self._replay_until
 
+    def publish(self, name, value):
+        """Publish a named value of this run (None removes it) for clients
+        to read with Client.published or durable.wf_published, even when no
+        worker runs.  Skipped while replaying: the earlier task published
+        what the replayed code publishes again."""
+        if self.is_replaying:
+            return
+        self._worker._call(self._token, "task_publish %s" % name,
+                           "SELECT durable.task_publish(%s, %s, %s)",
+                           (self._token, name, None if value is None else Jsonb(value)))
+
     # -- plumbing
     @property
     def _conn(self):
@@ -1001,6 +1012,10 @@ class Client:
 
     def cancel(self, workflow_id, reason=None):
         self.conn.execute("SELECT durable.wf_cancel(%s, %s)", (workflow_id, reason))
+
+    def published(self, workflow_id):
+        """What the latest run of the workflow published: {name: value}."""
+        return self.conn.execute("SELECT durable.wf_published(%s)", (workflow_id,)).fetchone()[0]
 
     def complete_activity(self, workflow_id, seq, result=None):
         """Complete a pending activity left open (ASYNC) by its workflow id and step."""
