@@ -382,12 +382,7 @@ durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller, Timesta
 	int			nres = 0;
 	int			i;
 
-	if (ARR_NDIM(tokens) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("tokens must be a one-dimensional array")));
-	deconstruct_array(tokens, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
-					  &tok, &tnull, &ntok);
+	durable_array_elements(tokens, INT8OID, "tokens", &tok, &tnull, &ntok);
 	if (ntok > DURABLE_MAX_BATCH)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
@@ -395,12 +390,7 @@ durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller, Timesta
 				 errdetail("%d were given; the limit is %d.", ntok, DURABLE_MAX_BATCH)));
 	if (results != NULL)
 	{
-		if (ARR_NDIM(results) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-					 errmsg("results must be a one-dimensional array")));
-		deconstruct_array(results, JSONBOID, -1, false, TYPALIGN_INT,
-						  &res, &rnull, &nres);
+		durable_array_elements(results, JSONBOID, "results", &res, &rnull, &nres);
 		if (nres != ntok)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),

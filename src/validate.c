@@ -13,7 +13,9 @@
 
 #include <math.h>
 
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
@@ -229,4 +231,24 @@ durable_check_text_arg(FunctionCallInfo fcinfo, int argno, const char *what, int
 				 errdetail("It has %d bytes.", len)));
 	durable_check_no_control_chars(s, len, what, true);
 	return s;
+}
+
+/*
+ * durable_array_elements: the elements of a one-dimensional array argument
+ * (DU001 for more dimensions), as deconstruct_array gives them.
+ */
+void
+durable_array_elements(ArrayType *arr, Oid elemtype, const char *what,
+					   Datum **values, bool **nulls, int *n)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("%s must be a one-dimensional array", what)));
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, values, nulls, n);
 }

@@ -9,6 +9,7 @@
 #define DURABLE_VALIDATE_H
 
 #include "durable.h"
+#include "utils/array.h"
 
 /* validation helpers (validate.c) */
 extern int	durable_input_errcode;
@@ -26,5 +27,7 @@ extern int	durable_check_positive_int(int v, const char *what, int max);
 extern Interval *durable_check_interval(Interval *iv, const char *what, bool allow_zero);
 extern int64 durable_interval_to_ms(const Interval *iv);
 extern Interval *durable_ms_interval(int64 ms);
+extern void durable_array_elements(ArrayType *arr, Oid elemtype, const char *what,
+								   Datum **values, bool **nulls, int *n);
 
 #endif							/* DURABLE_VALIDATE_H */

@@ -164,12 +164,7 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 				 errmsg("inputs must not be NULL"),
 				 errhint("Pass one input per workflow to start (an element may be NULL).")));
 	inputs_arr = PG_GETARG_ARRAYTYPE_P(1);
-	if (ARR_NDIM(inputs_arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("inputs must be a one-dimensional array")));
-	deconstruct_array(inputs_arr, JSONBOID, -1, false, TYPALIGN_INT,
-					  &inputs, &input_nulls, &n);
+	durable_array_elements(inputs_arr, JSONBOID, "inputs", &inputs, &input_nulls, &n);
 	if (n > DURABLE_MAX_STARTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
@@ -189,12 +184,7 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 		bool	   *given_nulls;
 		int			ngiven;
 
-		if (ARR_NDIM(ids_arr) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-					 errmsg("workflow_ids must be a one-dimensional array")));
-		deconstruct_array(ids_arr, TEXTOID, -1, false, TYPALIGN_INT,
-						  &given, &given_nulls, &ngiven);
+		durable_array_elements(ids_arr, TEXTOID, "workflow_ids", &given, &given_nulls, &ngiven);
 		if (ngiven != n)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
