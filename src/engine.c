@@ -2,11 +2,12 @@
  *
  * engine.c
  *	  The state machine: the only writer of durable.runs, durable.tasks,
- *	  durable.steps (the journal), durable.signals and durable.events
- *	  (history), with one function per transition: start a run, claim,
- *	  wake a workflow task, end or retry it, schedule an activity, wait for
- *	  a signal, deliver one, resolve a step, fail an activity attempt,
- *	  heartbeat, release, close runs (and what a close owes parents,
+ *	  durable.steps (the journal), durable.signals, durable.events
+ *	  (history) and durable.published, with one function per transition:
+ *	  start a run, claim, wake a workflow task, end or retry it, schedule
+ *	  an activity, wait for a signal, deliver one, resolve a step, fail an
+ *	  activity attempt, heartbeat, release, publish, close runs (and what
+ *	  a close owes parents,
  *	  children and retries), cancel, terminate, and the periodic work's
  *	  transitions (expire leases, fire timers and deadlines, time out runs,
  *	  purge).  Several tables change in one statement where one transition

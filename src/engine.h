@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * engine.h
- *	  The state machine: the only writer of runs, tasks, steps, signals and
- *	  events (engine.c).
+ *	  The state machine: the only writer of runs, tasks, steps, signals,
+ *	  events and published (engine.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,7 +26,7 @@ typedef struct ActivityOptions
 extern void durable_history_add(int64 run_id, int seq, const char *event,
 						Jsonb *details);
 
-/* the state machine, the only writer of runs, tasks, steps, signals and events (engine.c) */
+/* the state machine's transitions (engine.c) */
 extern void durable_engine_wake_workflow(int64 run_id, TimestampTz now);
 extern void durable_engine_wake_workflows(Datum run_ids, TimestampTz now);
 extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
