@@ -104,6 +104,9 @@ durable_tick_next_due(TimestampTz now)
 	return isnull ? 0 : DatumGetTimestampTz(d);
 }
 
+/* the start of the round's window for wake_delayed_queues */
+static TimestampTz round_since;
+
 /*
  * The parts of a round.  Each runs in its own subtransaction: one that
  * fails (a bad row, a broken trigger, an overflow) is rolled back and
@@ -113,44 +116,14 @@ durable_tick_next_due(TimestampTz now)
  * up to a minute); durable.tick() tries every part on every call.
  */
 static int
-part_expire_leases(TimestampTz since, TimestampTz now, int limit)
+part_wake_delayed_queues(TimestampTz now, int limit)
 {
-	return durable_engine_expire_leases(now, limit);
-}
-
-static int
-part_fire_due_timers(TimestampTz since, TimestampTz now, int limit)
-{
-	return durable_engine_fire_timers(now, limit);
-}
-
-static int
-part_fire_due_steps(TimestampTz since, TimestampTz now, int limit)
-{
-	return durable_engine_fire_due_steps(now, limit);
-}
-
-static int
-part_expire_runs(TimestampTz since, TimestampTz now, int limit)
-{
-	return durable_engine_expire_runs(now, limit);
-}
-
-static int
-part_fire_schedules(TimestampTz since, TimestampTz now, int limit)
-{
-	return durable_fire_schedules(now, limit);
-}
-
-static int
-part_wake_delayed_queues(TimestampTz since, TimestampTz now, int limit)
-{
-	wake_delayed_queues(since, now);
+	wake_delayed_queues(round_since, now);
 	return 0;
 }
 
 static int
-part_purge(TimestampTz since, TimestampTz now, int limit)
+part_purge(TimestampTz now, int limit)
 {
 	return durable_engine_purge(now, limit) + durable_grants_forget_dropped_roles();
 }
@@ -158,16 +131,16 @@ part_purge(TimestampTz since, TimestampTz now, int limit)
 typedef struct TickPart
 {
 	const char *name;
-	int			(*run) (TimestampTz since, TimestampTz now, int limit);
+	int			(*run) (TimestampTz now, int limit);
 	int			limit_factor;	/* items per round: batch size times this */
 } TickPart;
 
 static const TickPart tick_parts[] = {
-	{"lease expiry", part_expire_leases, 1},
-	{"timers", part_fire_due_timers, 10},
-	{"step timeouts", part_fire_due_steps, 1},
-	{"workflow timeouts", part_expire_runs, 1},
-	{"schedules", part_fire_schedules, 1},
+	{"lease expiry", durable_engine_expire_leases, 1},
+	{"timers", durable_engine_fire_timers, 10},
+	{"step timeouts", durable_engine_fire_due_steps, 1},
+	{"workflow timeouts", durable_engine_expire_runs, 1},
+	{"schedules", durable_fire_schedules, 1},
 	{"queue wake-ups", part_wake_delayed_queues, 1},
 	{"retention purge", part_purge, 1},
 };
@@ -185,7 +158,7 @@ static TimestampTz part_retry_at[NUM_TICK_PARTS];
  * up to the caller.
  */
 static int
-run_part(int i, TimestampTz since, TimestampTz now, int limit)
+run_part(int i, TimestampTz now, int limit)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -195,7 +168,7 @@ run_part(int i, TimestampTz since, TimestampTz now, int limit)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		n = tick_parts[i].run(since, now, limit * tick_parts[i].limit_factor);
+		n = tick_parts[i].run(now, limit * tick_parts[i].limit_factor);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -243,13 +216,14 @@ durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 	int			i;
 
 	*more = false;
+	round_since = since;
 	for (i = 0; i < (int) NUM_TICK_PARTS; i++)
 	{
 		int			n;
 
 		if (durable_tick_backoff && part_retry_at[i] > real_now)
 			continue;
-		n = run_part(i, since, now, limit);
+		n = run_part(i, now, limit);
 		if (n < 0)
 		{
 			part_failures[i]++;
