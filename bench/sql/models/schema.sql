@@ -1,0 +1,64 @@
+-- bench/sql/models/schema.sql: plain-SQL models of durable's rows for a
+-- one-step workflow (start, claim, complete; 3 commits), to measure what a
+-- data model costs before any engine code runs.  bench/models.sh loads it
+-- into the bench database next to the bare queue (bench/sql/setup.sql).
+-- Each model writes the rows durable would write, with the same columns
+-- and indexes, and nothing else: no access checks, no journal, no leases
+-- to expire, no wake-ups.
+DROP TABLE IF EXISTS m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow;
+CREATE SEQUENCE IF NOT EXISTS m_run_id;
+CREATE SEQUENCE IF NOT EXISTS m_token;
+
+-- today: durable.runs and durable.tasks as they are (0.2), with their
+-- indexes: a run row plus a task row, 11 index entries per workflow
+CREATE TABLE m_today_runs (
+    run_id bigint PRIMARY KEY DEFAULT nextval('m_run_id'), namespace text NOT NULL,
+    workflow_id text NOT NULL, workflow_type text NOT NULL, queue text NOT NULL,
+    status text NOT NULL DEFAULT 'running', input jsonb, output jsonb, error jsonb,
+    priority int NOT NULL DEFAULT 0, options jsonb NOT NULL DEFAULT '{}',
+    cancel_requested boolean NOT NULL DEFAULT false, parent_run_id bigint,
+    deadline_at timestamptz, created_at timestamptz NOT NULL DEFAULT now(),
+    closed_at timestamptz, attempt int NOT NULL DEFAULT 1);
+CREATE UNIQUE INDEX ON m_today_runs (namespace, workflow_id) WHERE closed_at IS NULL;
+CREATE INDEX ON m_today_runs (namespace, workflow_id, run_id);
+CREATE INDEX ON m_today_runs (namespace, closed_at) WHERE closed_at IS NOT NULL;
+CREATE INDEX ON m_today_runs (deadline_at) WHERE status = 'running' AND deadline_at IS NOT NULL;
+CREATE TABLE m_today_tasks (
+    run_id bigint NOT NULL, seq int NOT NULL, kind text NOT NULL, namespace text NOT NULL,
+    queue text NOT NULL, priority int NOT NULL DEFAULT 0, state text NOT NULL DEFAULT 'ready',
+    visible_at timestamptz NOT NULL, token bigint, worker text, attempt int NOT NULL DEFAULT 0,
+    claimed_at timestamptz, created_at timestamptz NOT NULL, new_run boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (run_id, seq));
+ALTER TABLE m_today_tasks SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+CREATE INDEX ON m_today_tasks (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
+CREATE UNIQUE INDEX ON m_today_tasks (token) WHERE token IS NOT NULL;
+CREATE INDEX ON m_today_tasks (visible_at) WHERE state = 'leased';
+
+-- lean: the same two rows with the fewest indexes: no index on what the
+-- close changes (no open-id index, no closed_at index: the close is a HOT
+-- update), no lease index; 6 index entries per workflow.  What it leaves
+-- out would need another way: one open run per workflow id, the purge's
+-- order, lease expiry.
+CREATE TABLE m_lean_runs (LIKE m_today_runs INCLUDING DEFAULTS);
+ALTER TABLE m_lean_runs ADD PRIMARY KEY (run_id);
+ALTER TABLE m_lean_runs SET (fillfactor = 80);
+CREATE INDEX ON m_lean_runs (namespace, workflow_id, run_id);
+CREATE TABLE m_lean_tasks (LIKE m_today_tasks INCLUDING DEFAULTS);
+ALTER TABLE m_lean_tasks ADD PRIMARY KEY (run_id, seq);
+ALTER TABLE m_lean_tasks SET (fillfactor = 70, autovacuum_vacuum_scale_factor = 0.01,
+    autovacuum_vacuum_threshold = 1000, autovacuum_vacuum_cost_delay = 0);
+CREATE INDEX ON m_lean_tasks (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
+CREATE UNIQUE INDEX ON m_lean_tasks (token) WHERE token IS NOT NULL;
+
+-- one row: the run row is its own workflow task (no task row); the token
+-- is the run id and a claim counter, so no token index; the close is HOT;
+-- 5 index entries per workflow, like the issue's target.  Same gaps as
+-- lean, and a claim takes the run row's lock.
+CREATE TABLE m_onerow (LIKE m_today_runs INCLUDING DEFAULTS);
+ALTER TABLE m_onerow ADD PRIMARY KEY (run_id);
+ALTER TABLE m_onerow ADD ready boolean NOT NULL DEFAULT true, ADD visible_at timestamptz,
+    ADD claims int NOT NULL DEFAULT 0, ADD worker text, ADD claimed_at timestamptz;
+ALTER TABLE m_onerow SET (fillfactor = 80);
+CREATE INDEX ON m_onerow (namespace, workflow_id, run_id);
+CREATE INDEX ON m_onerow (namespace, queue, priority DESC, visible_at) WHERE ready;
