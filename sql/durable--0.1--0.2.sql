@@ -51,9 +51,11 @@ SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
        coalesce(t.attempt, s.attempt) AS attempt, s.scheduled_at,
        s.resolved_at, s.due_at,
        -- a pending activity: scheduled (waiting for a worker), started
-       -- (leased) or backoff (waiting for its next attempt)
-       -- (durable's clock: the database's, shifted by durable.clock_offset)
+       -- (leased), backoff (waiting for its next attempt) or paused (its
+       -- run is paused) (durable's clock: the database's, shifted by
+       -- durable.clock_offset)
        CASE WHEN t.state = 'leased' THEN 'started'
+            WHEN t.state = 'paused' THEN 'paused'
             WHEN t.attempt > 0 AND t.visible_at > now()
                  + current_setting('durable.clock_offset')::interval THEN 'backoff'
             WHEN t.state = 'ready' THEN 'scheduled' END AS activity_state,
@@ -87,6 +89,7 @@ BEGIN
         'workflow_id', w.workflow_id, 'run_id', w.run_id,
         'workflow_type', w.workflow_type, 'queue', w.queue,
         'status', w.status, 'cancel_requested', w.cancel_requested,
+        'paused', w.paused,
         'created_at', w.created_at, 'closed_at', w.closed_at,
         'input', w.input, 'output', w.output, 'error', w.error,
         'pending_steps', coalesce((
@@ -199,14 +202,40 @@ UPDATE durable.steps
  WHERE options IS NOT NULL;
 ALTER TABLE durable.steps DROP COLUMN options;
 
--- a run's retry attempt is visible to its readers
+-- wf_pause: a paused run hands out no task (durable.tasks.state 'paused')
+ALTER TABLE durable.runs ADD COLUMN paused boolean NOT NULL DEFAULT false;
+CREATE INDEX runs_paused ON durable.runs (run_id) WHERE paused;
+
+-- a run's retry attempt and whether it is paused are visible to its readers
 CREATE OR REPLACE VIEW durable.workflows WITH (security_barrier) AS
 SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.status, r.input, r.output, r.error, r.priority, r.options,
        r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at,
-       r.attempt
+       r.attempt, r.paused
   FROM durable.runs r
  WHERE durable.may_read(r.namespace);
+
+/*
+ * Pausing a workflow
+ */
+
+CREATE FUNCTION durable.wf_pause(workflow_id text, reason text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_wf_pause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_pause(text, text) IS
+    'Pause a running workflow: none of its tasks is handed out until wf_unpause; false if it was paused already';
+
+CREATE FUNCTION durable.wf_unpause(workflow_id text, reason text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_wf_unpause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_unpause(text, text) IS
+    'Let a paused workflow go on: its held tasks are ready again; false if it was not paused';
+REVOKE ALL ON FUNCTION durable.wf_pause(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.wf_unpause(text, text) FROM PUBLIC;
 
 /*
  * Bulk starts
@@ -349,6 +378,10 @@ BEGIN
             ('durable.activity_fail(text, int, jsonb, boolean)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.wf_published(text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_pause(text, text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_unpause(text, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.task_publish(bigint, text, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),

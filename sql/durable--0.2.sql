@@ -91,7 +91,10 @@ CREATE TABLE durable.runs (
     retry_policy    jsonb,
     run_timeout     interval,
     execution_deadline timestamptz,
-    parent_close_policy text
+    parent_close_policy text,
+    -- paused by wf_pause: no task of the run is handed out until
+    -- wf_unpause (durable.tasks.state 'paused')
+    paused          boolean NOT NULL DEFAULT false
 );
 COMMENT ON TABLE durable.runs IS
     'One row per workflow run; open runs have status running';
@@ -114,6 +117,8 @@ CREATE INDEX runs_deadline ON durable.runs (deadline_at)
     WHERE status = 'running' AND deadline_at IS NOT NULL;
 CREATE INDEX runs_parent ON durable.runs (parent_run_id)
     WHERE parent_run_id IS NOT NULL AND status = 'running';
+-- the few paused runs, for the background worker that parks their tasks
+CREATE INDEX runs_paused ON durable.runs (run_id) WHERE paused;
 
 /*
  * The hot table: tasks that are ready or leased.  A row leaves when its
@@ -130,7 +135,8 @@ CREATE TABLE durable.tasks (
     namespace   text NOT NULL,
     queue       text NOT NULL,
     priority    int NOT NULL DEFAULT 0,
-    state       text NOT NULL DEFAULT 'ready',  -- ready or leased
+    -- ready, leased, or paused (its run is paused: not claimable)
+    state       text NOT NULL DEFAULT 'ready',
     visible_at  timestamptz NOT NULL,
     token       bigint,
     worker      text,
@@ -404,6 +410,22 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_terminate(text, text) IS
     'Close a running workflow at once as terminated, withdrawing its outstanding tasks';
 
+CREATE FUNCTION durable.wf_pause(workflow_id text, reason text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_wf_pause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_pause(text, text) IS
+    'Pause a running workflow: none of its tasks is handed out until wf_unpause; false if it was paused already';
+
+CREATE FUNCTION durable.wf_unpause(workflow_id text, reason text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_wf_unpause'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_unpause(text, text) IS
+    'Let a paused workflow go on: its held tasks are ready again; false if it was not paused';
+
 CREATE FUNCTION durable.wf_result(workflow_id text, wait interval DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'durable_wf_result'
@@ -662,7 +684,7 @@ CREATE VIEW durable.workflows WITH (security_barrier) AS
 SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.status, r.input, r.output, r.error, r.priority, r.options,
        r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at,
-       r.attempt
+       r.attempt, r.paused
   FROM durable.runs r
  WHERE durable.may_read(r.namespace);
 COMMENT ON VIEW durable.workflows IS 'Workflow runs the current user may read';
@@ -673,9 +695,11 @@ SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
        coalesce(t.attempt, s.attempt) AS attempt, s.scheduled_at,
        s.resolved_at, s.due_at,
        -- a pending activity: scheduled (waiting for a worker), started
-       -- (leased) or backoff (waiting for its next attempt)
-       -- (durable's clock: the database's, shifted by durable.clock_offset)
+       -- (leased), backoff (waiting for its next attempt) or paused (its
+       -- run is paused) (durable's clock: the database's, shifted by
+       -- durable.clock_offset)
        CASE WHEN t.state = 'leased' THEN 'started'
+            WHEN t.state = 'paused' THEN 'paused'
             WHEN t.attempt > 0 AND t.visible_at > now()
                  + current_setting('durable.clock_offset')::interval THEN 'backoff'
             WHEN t.state = 'ready' THEN 'scheduled' END AS activity_state,
@@ -840,6 +864,7 @@ BEGIN
         'workflow_id', w.workflow_id, 'run_id', w.run_id,
         'workflow_type', w.workflow_type, 'queue', w.queue,
         'status', w.status, 'cancel_requested', w.cancel_requested,
+        'paused', w.paused,
         'created_at', w.created_at, 'closed_at', w.closed_at,
         'input', w.input, 'output', w.output, 'error', w.error,
         'pending_steps', coalesce((

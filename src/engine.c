@@ -611,6 +611,88 @@ durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now)
 }
 
 /*
+ * durable_engine_set_paused: pause (wf_pause) or unpause (wf_unpause) a
+ * running run.  Pausing parks its ready tasks (state paused, out of the
+ * claim index); a leased task runs to its end, and a task the run gets
+ * while paused is never claimed (the claim skips paused runs) and is
+ * parked by the background worker (durable_engine_park_paused).  Timers
+ * still fire and activities in flight still finish: the workflow sees
+ * them when it goes on.  Unpausing makes the parked tasks ready again.
+ * False when there was nothing to change (already paused, or not paused).
+ */
+bool
+durable_engine_set_paused(int64 run_id, bool pause, const char *reason,
+						  TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, BOOLOID};
+	Datum		values[2];
+	uint64		n,
+				i;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = BoolGetDatum(pause);
+	durable_plan(&plan,
+				 "WITH r AS (UPDATE durable.runs SET paused = $2 "
+				 "            WHERE run_id = $1 AND status = 'running' AND paused <> $2 "
+				 "           RETURNING run_id), "
+				 "     t AS (UPDATE durable.tasks "
+				 "              SET state = CASE WHEN $2 THEN 'paused' ELSE 'ready' END "
+				 "            WHERE run_id = (SELECT run_id FROM r) "
+				 "              AND state = CASE WHEN $2 THEN 'ready' ELSE 'paused' END "
+				 "           RETURNING namespace, queue, visible_at) "
+				 "SELECT t.namespace, t.queue, t.visible_at FROM r LEFT JOIN t ON true",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	n = SPI_processed;
+	if (n == 0)
+		return false;
+	for (i = 0; i < n && !pause; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		TimestampTz visible_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+
+		if (isnull)
+			continue;			/* the run had no parked task */
+		if (visible_at <= now)
+			durable_queue_gained_work(SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2));
+		else
+			durable_bgw_wake(visible_at);
+	}
+	durable_history_add(run_id, 0, pause ? "workflow_paused" : "workflow_unpaused",
+						reason ? durable_jb_cstring(psprintf("{\"reason\": %s}", durable_json_quote(reason))) : NULL);
+	return true;
+}
+
+/*
+ * durable_engine_park_paused: park the ready tasks of paused runs (made
+ * ready while the run was paused: a timer fired, an activity finished, a
+ * lease expired), so that claims do not keep stepping over them.
+ * Returns how many were parked.
+ */
+int
+durable_engine_park_paused(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT4OID};
+	Datum		values[1];
+
+	values[0] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "UPDATE durable.tasks t SET state = 'paused' "
+				 "  FROM (SELECT t2.run_id, t2.seq FROM durable.runs r "
+				 "          JOIN durable.tasks t2 ON t2.run_id = r.run_id "
+				 "         WHERE r.paused AND t2.state = 'ready' "
+				 "         LIMIT $1 FOR UPDATE OF t2 SKIP LOCKED) p "
+				 " WHERE t.run_id = p.run_id AND t.seq = p.seq",
+				 1, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return (int) SPI_processed;
+}
+
+/*
  * durable_engine_activity_failed: an activity attempt failed (reported by its
  * worker, or timed out).  Retry by the step's retry policy when allowed
  * and within the schedule-to-close deadline; otherwise the step fails with
@@ -1917,34 +1999,38 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	values[4] = IntervalPGetDatum(lease);
 	values[5] = CStringGetTextDatum(worker);
 	durable_plan(&plan,
-				 "WITH c AS (SELECT run_id, seq, row_number() OVER () AS pos FROM "
-				 "           (SELECT run_id, seq FROM durable.tasks "
-				 "             WHERE namespace = $1 AND queue = $2 AND state = 'ready' "
-				 "               AND visible_at <= $3 "
+				 /* the run's columns come with the lock: no second lookup */
+				 "WITH c AS (SELECT x.*, row_number() OVER () AS pos FROM "
+				 "           (SELECT k.run_id, k.seq, r.workflow_id, r.workflow_type, "
+				 "                   r.input, r.cancel_requested "
+				 "              FROM durable.tasks k JOIN durable.runs r ON r.run_id = k.run_id "
+				 "             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' "
+				 "               AND k.visible_at <= $3 "
+				 /* a paused run's task made ready since it paused waits */
+				 "               AND NOT r.paused "
 				 "               AND NOT EXISTS (SELECT FROM durable.queues q "
 				 "                   WHERE q.namespace = $1 AND q.queue = $2 AND q.paused) "
 				 /* runs in flight before new runs (durable.tasks.new_run) */
-				 "             ORDER BY priority DESC, new_run, visible_at "
-				 "             LIMIT $4 FOR UPDATE SKIP LOCKED) x), "
+				 "             ORDER BY k.priority DESC, k.new_run, k.visible_at "
+				 "             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), "
 				 "     u AS (UPDATE durable.tasks t "
 				 "   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, "
 				 "       worker = $6, attempt = t.attempt + 1, claimed_at = $3, "
 				 "       rerun = false, heartbeat_at = NULL, "
 				 "       lease = LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout), "
 				 "       visible_at = $3 + LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout) "
-				 "  FROM c JOIN durable.runs r ON r.run_id = c.run_id "
-				 "       LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq "
+				 "  FROM c LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq "
 				 " WHERE t.run_id = c.run_id AND t.seq = c.seq "
-				 "RETURNING t.token, t.kind, r.workflow_id, t.run_id, r.workflow_type, "
-				 "       coalesce(s.name, r.workflow_type) AS name, nullif(t.seq, 0) AS seq, "
-				 "       CASE WHEN t.seq = 0 THEN r.input ELSE s.input END AS input, t.attempt, "
+				 "RETURNING t.token, t.kind, c.workflow_id, t.run_id, c.workflow_type, "
+				 "       coalesce(s.name, c.workflow_type) AS name, nullif(t.seq, 0) AS seq, "
+				 "       CASE WHEN t.seq = 0 THEN c.input ELSE s.input END AS input, t.attempt, "
 				 "       CASE WHEN t.seq = 0 THEN "
 				 "         (SELECT coalesce(jsonb_agg(jsonb_build_object("
 				 "                   'seq', j.seq, 'kind', j.kind, 'name', j.name, "
 				 "                   'status', j.status, 'result', j.result, "
 				 "                   'error', j.error) ORDER BY j.seq), '[]') "
 				 "            FROM durable.steps j WHERE j.run_id = t.run_id) END AS journal, "
-				 "       t.heartbeat, r.cancel_requested, t.visible_at, c.pos) "
+				 "       t.heartbeat, c.cancel_requested, t.visible_at, c.pos) "
 				 "SELECT * FROM u ORDER BY pos",
 				 6, types);
 	durable_exec(plan, values, NULL, false, 0);

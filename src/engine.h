@@ -46,6 +46,9 @@ extern void durable_engine_publish(int64 run_id, const char *name, Jsonb *value,
 extern bool durable_engine_lock_activity(int64 run_id, int seq, char **ns, char **queue,
 										 bool *leased);
 extern void durable_engine_cancel_run(int64 run_id, const char *reason, TimestampTz now);
+extern bool durable_engine_set_paused(int64 run_id, bool pause, const char *reason,
+									  TimestampTz now);
+extern int	durable_engine_park_paused(TimestampTz now, int limit);
 
 extern int	durable_engine_expire_leases(TimestampTz now, int limit);
 extern int	durable_engine_fire_timers(TimestampTz now, int limit);

@@ -141,6 +141,7 @@ static const TickPart tick_parts[] = {
 	{"step timeouts", durable_engine_fire_due_steps, 1},
 	{"workflow timeouts", durable_engine_expire_runs, 1},
 	{"schedules", durable_fire_schedules, 1},
+	{"paused runs' tasks", durable_engine_park_paused, 1},
 	{"queue wake-ups", part_wake_delayed_queues, 1},
 	{"retention purge", part_purge, 1},
 };

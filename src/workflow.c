@@ -439,6 +439,45 @@ durable_wf_terminate(PG_FUNCTION_ARGS)
 }
 
 /*
+ * durable.wf_pause(workflow_id, reason) and durable.wf_unpause(workflow_id,
+ * reason): hold a running workflow's tasks, and let it go on.  True when
+ * the call changed it, false when it already was as asked (so a batch
+ * can be run again).
+ */
+static Datum
+set_paused(FunctionCallInfo fcinfo, bool pause)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id;
+	const char *reason = reason_arg(fcinfo);
+	DurableCall call;
+	bool		changed;
+
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	changed = durable_engine_set_paused(open_run(ns, workflow_id), pause, reason,
+										durable_now());
+	durable_leave(&call);
+	PG_RETURN_BOOL(changed);
+}
+
+PG_FUNCTION_INFO_V1(durable_wf_pause);
+Datum
+durable_wf_pause(PG_FUNCTION_ARGS)
+{
+	return set_paused(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(durable_wf_unpause);
+Datum
+durable_wf_unpause(PG_FUNCTION_ARGS)
+{
+	return set_paused(fcinfo, false);
+}
+
+/*
  * read_result: read the latest run of the workflow.  True when it
  * completed (*output its output, NULL for none); raises DU010 when it
  * closed otherwise; false while it runs (*run_id is the open run).

@@ -800,6 +800,29 @@ def test_publish(client):
           "the later value replaced the first: %s" % client.published(wid))
 
 
+def test_pause(client):
+    """Client.pause holds a running workflow with a live worker; unpause lets it go on."""
+    q = RUN + "-pause"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_publish", None, workflow_id=wid, queue=q)
+        wait_for("the run to wait for approval", lambda: client.published(wid).get("stage"))
+        check(client.pause(wid, "hold for review") is True, "pause says it paused the run")
+        check(client.pause(wid) is False, "pausing again says nothing changed")
+        client.signal(wid, "approve", {"by": "ops"})
+        time.sleep(1.5)
+        check(client.result(wid) is None and client.published(wid) == {"stage": "waiting for approval"},
+              "a paused run does not run for a signal while a worker polls its queue")
+        check(client.unpause(wid, "reviewed") is True, "unpause says it let the run go on")
+        res = client.result(wid, wait=30)
+    check(res == "done" and client.published(wid) == {"stage": "approved by ops"},
+          "after unpause the run saw the signal and finished: %s" % res)
+    events = [r[0] for r in client.conn.execute(
+        "SELECT event_type FROM durable.wf_history(%s) WHERE event_type LIKE 'workflow_%%paused'"
+        " ORDER BY event_time", (wid,))]
+    check(events == ["workflow_paused", "workflow_unpaused"], "history records both: %s" % events)
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -823,7 +846,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

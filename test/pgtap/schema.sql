@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(189);
+SELECT plan(192);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -125,6 +125,9 @@ SELECT has_function('durable', 'wf_signal_with_start',
                     ARRAY['text', 'jsonb', 'text', 'text', 'jsonb', 'text', 'jsonb', 'text']);
 SELECT has_function('durable', 'wf_cancel', ARRAY['text', 'text']);
 SELECT has_function('durable', 'wf_terminate', ARRAY['text', 'text']);
+SELECT has_function('durable', 'wf_pause', ARRAY['text', 'text']);
+SELECT has_function('durable', 'wf_unpause', ARRAY['text', 'text']);
+SELECT has_column('durable', 'runs', 'paused', 'runs record whether wf_pause holds them');
 SELECT has_function('durable', 'wf_result', ARRAY['text', 'interval']);
 SELECT function_returns('durable', 'wf_result', ARRAY['text', 'interval'], 'jsonb');
 SELECT has_function('durable', 'wf_status', ARRAY['text']);

@@ -1030,6 +1030,17 @@ class Client:
     def terminate(self, workflow_id, reason=None):
         self.conn.execute("SELECT durable.wf_terminate(%s, %s)", (workflow_id, reason))
 
+    def pause(self, workflow_id, reason=None):
+        """Hold the running workflow: none of its tasks is handed out until
+        unpause.  False if it was paused already."""
+        return self.conn.execute("SELECT durable.wf_pause(%s, %s)",
+                                 (workflow_id, reason)).fetchone()[0]
+
+    def unpause(self, workflow_id, reason=None):
+        """Let a paused workflow go on.  False if it was not paused."""
+        return self.conn.execute("SELECT durable.wf_unpause(%s, %s)",
+                                 (workflow_id, reason)).fetchone()[0]
+
     def status(self, workflow_id):
         return self.conn.execute("SELECT durable.wf_status(%s)", (workflow_id,)).fetchone()[0]
 
