@@ -343,21 +343,24 @@ durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
 
 /*
  * durable_engine_complete_by_token: the common task_complete in one statement.
- * Finds and locks the task leased under token; when it is a workflow
- * task, its run completes with output in the same statement.  The
- * caller checks its right to the task's queue (*ns, *queue) afterwards: a
- * refusal raises an error, which undoes the statement.  Returns false
- * with *run_id 0 when the token is not current, false with *run_id and
- * *seq set (the task locked) for an activity task, true when the run
- * closed.
+ * A workflow task leased under token leaves the table and its run
+ * completes with output in the same statement (no row lock first: the
+ * DELETE is the lock).  Any other token is looked up and locked: an
+ * activity task's, or one that is not current.  The caller checks its
+ * right to the task's queue (*ns, *queue) afterwards: a refusal raises an
+ * error, which undoes the statement.  Returns false with *run_id 0 when
+ * the token is not current, false with *run_id and *seq set (the task
+ * locked) for an activity task, true when the run closed.
  */
 bool
 durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 								 int64 *run_id, int *seq, char **ns, char **queue)
 {
-	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr workflow_plan = NULL;
+	static SPIPlanPtr lock_plan = NULL;
 	static const Oid types[5] = {INT8OID, JSONBOID, TEXTOID, JSONBOID,
 	TIMESTAMPTZOID};
+	static const Oid lock_types[1] = {INT8OID};
 	Datum		values[5];
 	char		nulls[5] = "   n ";	/* no error */
 	HeapTuple	tup;
@@ -370,15 +373,39 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	values[2] = CStringGetTextDatum("completed");
 	values[3] = (Datum) 0;
 	values[4] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "WITH k AS (SELECT run_id, seq, namespace, queue FROM durable.tasks "
-				 "            WHERE token = $1 AND state = 'leased' FOR UPDATE), "
-				 CLOSE_RUNS_CTES("WHERE u.run_id = (SELECT run_id FROM k WHERE seq = 0)", "$2", "=")
-				 "SELECT k.run_id, k.seq, k.namespace, k.queue, " CLOSED_RUN_COLUMNS
+	durable_plan(&workflow_plan,
+				 "WITH k AS (DELETE FROM durable.tasks "
+				 "            WHERE token = $1 AND state = 'leased' AND seq = 0 "
+				 "           RETURNING run_id, namespace, queue), "
+				 CLOSE_RUNS_CTES("WHERE u.run_id = (SELECT run_id FROM k)", "$2", "=")
+				 "SELECT k.run_id, k.namespace, k.queue, " CLOSED_RUN_COLUMNS
 				 "  FROM k LEFT JOIN r ON r.run_id = k.run_id",
 				 5, types);
-	durable_exec(plan, values, nulls, false, 0);
+	durable_exec(workflow_plan, values, nulls, false, 0);
 	*run_id = 0;
+	if (SPI_processed == 1)
+	{
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+		*run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		*seq = 0;
+		*ns = SPI_getvalue(tup, desc, 2);
+		*queue = SPI_getvalue(tup, desc, 3);
+		(void) SPI_getbinval(tup, desc, 4, &isnull);
+		if (isnull)
+			elog(ERROR, "durable: run " INT64_FORMAT " with a leased workflow task was not running",
+				 *run_id);
+		read_closed_run(tup, desc, 4, RUN_COMPLETED, &closed);
+		after_close(&closed, RUN_COMPLETED, NULL, now);
+		return true;
+	}
+
+	/* an activity task's token, or one that is not current */
+	durable_plan(&lock_plan,
+				 "SELECT run_id, seq, namespace, queue FROM durable.tasks "
+				 " WHERE token = $1 AND state = 'leased' FOR UPDATE",
+				 1, lock_types);
+	durable_exec(lock_plan, values, NULL, false, 0);
 	if (SPI_processed != 1)
 		return false;
 	tup = SPI_tuptable->vals[0];
@@ -387,18 +414,10 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	*seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 	*ns = SPI_getvalue(tup, desc, 3);
 	*queue = SPI_getvalue(tup, desc, 4);
-	(void) SPI_getbinval(tup, desc, 5, &isnull);
-	if (!isnull)
-		read_closed_run(tup, desc, 5, RUN_COMPLETED, &closed);
-	if (isnull)
-	{
-		if (*seq == 0)
-			elog(ERROR, "durable: run " INT64_FORMAT " with a leased workflow task was not running",
-				 *run_id);
-		return false;
-	}
-	after_close(&closed, RUN_COMPLETED, NULL, now);
-	return true;
+	if (*seq == 0)
+		elog(ERROR, "durable: the workflow task leased under token " INT64_FORMAT " was not completed",
+			 token);
+	return false;
 }
 
 /*
