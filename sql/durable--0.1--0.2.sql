@@ -234,6 +234,24 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_unpause(text, text) IS
     'Let a paused workflow go on: its held tasks are ready again; false if it was not paused';
+
+CREATE FUNCTION durable.wf_reset(workflow_id text, to_seq int, reason text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'durable_wf_reset'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_reset(text, int, text) IS
+    'Replace the latest run (terminating it if running) by a new run that keeps its steps before to_seq and redoes the rest; returns the new run id';
+
+CREATE FUNCTION durable.wf_fork(workflow_id text, to_seq int, new_workflow_id text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'durable_wf_fork'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_fork(text, int, text) IS
+    'Start a new workflow whose first run keeps the steps of the latest run of workflow_id before to_seq; returns its id';
+REVOKE ALL ON FUNCTION durable.wf_reset(text, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.wf_fork(text, int, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.wf_pause(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.wf_unpause(text, text) FROM PUBLIC;
 
@@ -382,6 +400,10 @@ BEGIN
             ('durable.wf_pause(text, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.wf_unpause(text, text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_reset(text, int, text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_fork(text, int, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.task_publish(bigint, text, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),

@@ -426,6 +426,22 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_unpause(text, text) IS
     'Let a paused workflow go on: its held tasks are ready again; false if it was not paused';
 
+CREATE FUNCTION durable.wf_reset(workflow_id text, to_seq int, reason text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'durable_wf_reset'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_reset(text, int, text) IS
+    'Replace the latest run (terminating it if running) by a new run that keeps its steps before to_seq and redoes the rest; returns the new run id';
+
+CREATE FUNCTION durable.wf_fork(workflow_id text, to_seq int, new_workflow_id text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'durable_wf_fork'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_fork(text, int, text) IS
+    'Start a new workflow whose first run keeps the steps of the latest run of workflow_id before to_seq; returns its id';
+
 CREATE FUNCTION durable.wf_result(workflow_id text, wait interval DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'durable_wf_result'

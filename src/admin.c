@@ -133,6 +133,7 @@ static const char *const client_functions =
 	"durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text), "
 	"durable.wf_cancel(text, text), durable.wf_terminate(text, text), "
 	"durable.wf_pause(text, text), durable.wf_unpause(text, text), "
+	"durable.wf_reset(text, int, text), durable.wf_fork(text, int, text), "
 	"durable.wf_result(text, interval), durable.wf_status(text), "
 	"durable.wf_history(text), durable.wf_describe(text), "
 	"durable.may_read(text)";

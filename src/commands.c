@@ -9,9 +9,13 @@
  *		sleep		a durable timer ("duration" or "until")
  *		signal		wait for the next signal of a name (optional "timeout")
  *		child		start a child workflow and wait for its result
+ *		signal_external	signal another workflow's running run
+ *		cancel_external	ask another workflow's running run to cancel
+ *		cancel		cancel this run's pending step "seq" (no entry of its own)
  *
  *	  A command whose seq already holds the same kind and name is a replay
  *	  and changes nothing; another kind or name is a nondeterminism error.
+ *	  A cancel of a step no longer pending changes nothing either.
  *	  The whole call runs in one transaction, so a bad command anywhere
  *	  leaves every table as it was.
  *
@@ -249,6 +253,94 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 }
 
 /*
+ * apply_message: signal_external or cancel_external.  The target is the
+ * running run of a workflow id in this namespace (locked, as wf_signal
+ * and wf_cancel lock it); it gets the signal or the cancel request in
+ * this transaction, and the step resolves at once: completed, or failed
+ * with workflow_not_found when the id has no running run.  A signal's
+ * default signal_id is "<run>/<seq>" of the sender, so a step applied
+ * again never signals twice.
+ */
+static void
+apply_message(TaskRef *task, int seq, Jsonb *cmd, StepKind kind, TimestampTz now)
+{
+	static const char *const signal_keys[] = {"seq", "type", "workflow_id", "signal",
+		"payload", "signal_id", NULL};
+	static const char *const cancel_keys[] = {"seq", "type", "workflow_id", "reason", NULL};
+	bool		is_signal = (kind == STEP_SIGNAL_EXTERNAL);
+	const char *ctx = is_signal ? "signal_external command" : "cancel_external command";
+	char	   *workflow_id;
+	char	   *signal = NULL;
+	char	   *signal_id = NULL;
+	char	   *reason = NULL;
+	Jsonb	   *payload = NULL;
+	Jsonb	   *input;
+	bool		inserted;
+	int64		target;
+	RunStatus	status;
+
+	durable_jb_check_keys(cmd, ctx, is_signal ? signal_keys : cancel_keys);
+	workflow_id = durable_jb_get_string(cmd, "workflow_id", ctx, DURABLE_MAX_WORKFLOW_ID, true);
+	if (is_signal)
+	{
+		signal = durable_jb_get_string(cmd, "signal", ctx, DURABLE_MAX_NAME, true);
+		signal_id = durable_jb_get_string(cmd, "signal_id", ctx, DURABLE_MAX_NAME, false);
+		payload = get_any(cmd, "payload");
+		durable_check_payload(payload, "signal payload");
+	}
+	else
+		reason = durable_jb_get_string(cmd, "reason", ctx, 10000, false);
+
+	/* the step's input says what was sent where */
+	input = durable_jb_cstring(psprintf("{\"workflow_id\": %s, \"%s\": %s}",
+										durable_json_quote(workflow_id),
+										is_signal ? "payload" : "reason",
+										is_signal ? (payload ? durable_jb_text(payload) : "null") :
+										(reason ? durable_json_quote(reason) : "null")));
+
+	durable_step_insert_or_match(task->run_id, seq, kind, is_signal ? signal : workflow_id,
+								 STEP_PENDING, input, NULL, NULL, NULL, now, DURABLE_NO_TIME,
+								 &inserted);
+	if (!inserted)
+		return;
+	if (!durable_engine_find_latest_run(task->ns, workflow_id, &target, &status, NULL, true) ||
+		status != RUN_RUNNING)
+	{
+		durable_engine_resolve_step(task->run_id, seq, STEP_FAILED, NULL,
+									durable_jb_cstring(psprintf("{\"type\": \"workflow_not_found\", "
+																"\"message\": %s}",
+																durable_json_quote(psprintf("workflow \"%s\" has no running run",
+																							workflow_id)))),
+									now);
+		return;
+	}
+	if (is_signal)
+		durable_engine_signal(target, signal, payload,
+							  signal_id ? signal_id : psprintf(INT64_FORMAT "/%d", task->run_id, seq),
+							  now);
+	else
+		durable_engine_cancel_run(target, reason ? reason :
+								  psprintf("cancel requested by run " INT64_FORMAT, task->run_id),
+								  now);
+	durable_engine_resolve_step(task->run_id, seq, STEP_COMPLETED, durable_jb_cstring("null"), NULL, now);
+}
+
+/*
+ * apply_cancel: cancel this run's pending step "seq" (a handle's cancel):
+ * durable_engine_cancel_step says what that does for each kind.
+ */
+static void
+apply_cancel(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "type", NULL};
+
+	durable_jb_check_keys(cmd, "cancel command", keys);
+	if (!durable_engine_cancel_step(task->run_id, seq, now))
+		bad_command(n, psprintf("step %d does not exist", seq),
+					"A cancel names the journal entry (seq) of the call it cancels.");
+}
+
+/*
  * apply_each_command: validate and apply each command, in order.
  */
 static void
@@ -279,7 +371,7 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 		t = durable_jb_get(cmd, "type");
 		if (t == NULL || t->type != jbvString)
 			bad_command(n, "\"type\" is missing or not a string",
-						"Known types: activity, sleep, signal, child.");
+						"Known types: activity, sleep, signal, child, signal_external, cancel_external, cancel.");
 		type = pnstrdup(t->val.string.val, Min(t->val.string.len, 64));
 		if (!durable_jb_get_int(cmd, "seq", "command", 1, PG_INT32_MAX, &seq))
 			bad_command(n, "\"seq\" is missing", "Every command names the journal entry it creates.");
@@ -292,9 +384,15 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 			apply_signal(task, (int) seq, cmd, now);
 		else if (strcmp(type, "child") == 0)
 			apply_child(task, n, (int) seq, cmd, now);
+		else if (strcmp(type, "signal_external") == 0)
+			apply_message(task, (int) seq, cmd, STEP_SIGNAL_EXTERNAL, now);
+		else if (strcmp(type, "cancel_external") == 0)
+			apply_message(task, (int) seq, cmd, STEP_CANCEL_EXTERNAL, now);
+		else if (strcmp(type, "cancel") == 0)
+			apply_cancel(task, n, (int) seq, cmd, now);
 		else
 			bad_command(n, psprintf("unknown type \"%s\"", type),
-						"Known types: activity, sleep, signal, child.");
+						"Known types: activity, sleep, signal, child, signal_external, cancel_external, cancel.");
 	}
 }
 

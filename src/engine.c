@@ -421,6 +421,123 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 }
 
 /*
+ * durable_engine_reset_run: a new run that keeps the steps of run_id
+ * before to_seq (resolved, with their results) and redoes the rest
+ * (wf_reset: the same workflow id; wf_fork: new_workflow_id, a workflow
+ * of its own with no parent).  Its first workflow task is ready now; the
+ * signals the copied steps did not take (buffered, or taken by a step
+ * that is redone) are buffered for it again.  The workflow id must have
+ * no running run (wf_reset terminates it first).  Returns the new run's
+ * id, or 0 when new_workflow_id has a running run.
+ */
+int64
+durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
+						 TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {INT8OID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+	bool		isnull;
+	int64		new_run;
+	Datum		deadline;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = new_workflow_id ? CStringGetTextDatum(new_workflow_id) : (Datum) 0;
+	nulls[1] = new_workflow_id ? ' ' : 'n';
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = Int32GetDatum(to_seq);
+	durable_plan(&plan,
+				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
+				 "       workflow_type, queue, input, priority, options, created_at, "
+				 "       parent_run_id, parent_seq, deadline_at, retry_policy, run_timeout, "
+				 "       execution_deadline, parent_close_policy) "
+				 "     SELECT namespace, coalesce($2, workflow_id), workflow_type, queue, "
+				 "            input, priority, options, $3, "
+				 /* a fork is a workflow of its own: no parent */
+				 "            CASE WHEN $2 IS NULL THEN parent_run_id END, "
+				 "            CASE WHEN $2 IS NULL THEN parent_seq END, "
+				 /* a fork is a new workflow: no execution deadline carried over */
+				 "            LEAST(CASE WHEN $2 IS NULL THEN execution_deadline END, "
+				 "                  $3 + run_timeout), "
+				 "            retry_policy, run_timeout, "
+				 "            CASE WHEN $2 IS NULL THEN execution_deadline END, "
+				 "            CASE WHEN $2 IS NULL THEN parent_close_policy END "
+				 "       FROM durable.runs WHERE run_id = $1 "
+				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
+				 "     DO NOTHING RETURNING run_id, namespace, queue, priority, deadline_at), "
+				 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
+				 "             priority, visible_at, created_at) "
+				 "           SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3 FROM r), "
+				 "     s AS (INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
+				 "             result, error, queue, attempt, scheduled_at, resolved_at, "
+				 "             retry_policy, start_to_close, schedule_to_close, "
+				 "             schedule_to_start, heartbeat_timeout) "
+				 "           SELECT r.run_id, s.seq, s.kind, s.name, s.status, s.input, "
+				 "                  s.result, s.error, s.queue, s.attempt, s.scheduled_at, "
+				 "                  s.resolved_at, s.retry_policy, s.start_to_close, "
+				 "                  s.schedule_to_close, s.schedule_to_start, s.heartbeat_timeout "
+				 "             FROM r, durable.steps s WHERE s.run_id = $1 AND s.seq < $4), "
+				 "     g AS (INSERT INTO durable.signals (run_id, name, payload, signal_id, "
+				 "             created_at) "
+				 "           SELECT r.run_id, g.name, g.payload, g.signal_id, g.created_at "
+				 "             FROM r, durable.signals g WHERE g.run_id = $1 "
+				 "              AND (g.consumed_seq IS NULL OR g.consumed_seq >= $4) "
+				 "            ORDER BY g.signal_no) "
+				 "SELECT run_id, namespace, queue, deadline_at FROM r",
+				 4, types);
+	durable_exec(plan, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		return 0;
+	new_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
+	deadline = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
+	if (!isnull)
+		durable_bgw_wake(DatumGetTimestampTz(deadline));
+	return new_run;
+}
+
+/*
+ * durable_engine_reset_point: can run_id be reset (fork false) or forked
+ * to to_seq?  Returns NULL when it can, else why not: to_seq past the
+ * journal's end (max_seq + 1), a step before it still pending, or (for a
+ * reset) a child run, whose parent waits for the run it would replace.
+ */
+char *
+durable_engine_reset_point(int64 run_id, int to_seq, bool fork)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		isnull;
+	int			max_seq;
+	Datum		pending;
+	Datum		parent;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(to_seq);
+	durable_plan(&plan,
+				 "SELECT coalesce(max(seq), 0), "
+				 "       min(seq) FILTER (WHERE status = 'pending' AND seq < $2), "
+				 "       (SELECT parent_run_id FROM durable.runs WHERE run_id = $1) "
+				 "  FROM durable.steps WHERE run_id = $1",
+				 2, types);
+	durable_exec(plan, values, NULL, true, 1);
+	max_seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	parent = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	if (!isnull && !fork)
+		return psprintf("it is a child of run " INT64_FORMAT ", which waits for it: reset the parent, or fork the child",
+						DatumGetInt64(parent));
+	pending = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	if (to_seq > max_seq + 1)
+		return psprintf("its journal ends at step %d: to_seq is 1 to %d", max_seq, max_seq + 1);
+	if (!isnull)
+		return psprintf("step %d, before to_seq, is still pending", DatumGetInt32(pending));
+	return NULL;
+}
+
+/*
  * durable_engine_next_run: start the next run of a closed run's workflow id, with
  * its type, queue, priority, options, request_id, parent and execution
  * deadline, its first workflow task ready at ready_at.  Continue-as-new
@@ -870,6 +987,55 @@ durable_engine_delete_task(int64 run_id, int seq)
 				 "DELETE FROM durable.tasks WHERE run_id = $1 AND seq = $2",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
+}
+
+/*
+ * durable_engine_cancel_step: the workflow cancels its own pending step
+ * seq (a handle's cancel).  An activity, timer or signal wait resolves as
+ * cancelled at once, and an activity's task is withdrawn (a worker still
+ * holding it gets DU004 on its next call and should stop); a child is
+ * asked to cancel, and its step resolves when it closes.  A step that is
+ * no longer pending stays as it is, so a replayed cancel changes nothing.
+ * Returns false when the run has no step seq.
+ */
+bool
+durable_engine_cancel_step(int64 run_id, int seq, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	StepKind	kind;
+	bool		isnull;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	durable_plan(&plan,
+				 "SELECT s.kind, s.status = 'pending', "
+				 "       (SELECT c.run_id FROM durable.runs c "
+				 "         WHERE c.parent_run_id = s.run_id AND c.parent_seq = s.seq "
+				 "           AND c.status = 'running') "
+				 "  FROM durable.steps s WHERE s.run_id = $1 AND s.seq = $2 FOR UPDATE OF s",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed != 1)
+		return false;
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+		return true;			/* resolved already */
+	kind = durable_step_kind_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	if (kind == STEP_CHILD)
+	{
+		Datum		child = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+
+		if (!isnull)
+			durable_engine_cancel_run(DatumGetInt64(child), "cancelled by its parent workflow", now);
+		return true;
+	}
+	durable_engine_resolve_step(run_id, seq, STEP_CANCELLED, NULL,
+								durable_jb_cstring("{\"type\": \"cancelled\", \"message\": \"cancelled by the workflow\"}"),
+								now);
+	if (kind == STEP_ACTIVITY)
+		durable_engine_delete_task(run_id, seq);
+	return true;
 }
 
 /*

@@ -34,6 +34,9 @@ extern int	durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus sta
 extern bool durable_engine_complete_by_token(int64 token, Jsonb *output,
 											 TimestampTz now, int64 *run_id,
 											 int *seq, char **ns, char **queue);
+extern int64 durable_engine_reset_run(int64 run_id, const char *new_workflow_id,
+									  int to_seq, TimestampTz now);
+extern char *durable_engine_reset_point(int64 run_id, int to_seq, bool fork);
 extern int64 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry,
 							 TimestampTz now, TimestampTz ready_at);
 extern void durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *output,
@@ -41,6 +44,7 @@ extern void durable_engine_close_run(int64 run_id, RunStatus status, Jsonb *outp
 extern void durable_engine_resolve_step(int64 run_id, int seq, StepStatus status,
 								Jsonb *result, Jsonb *error, TimestampTz now);
 extern void durable_engine_delete_task(int64 run_id, int seq);
+extern bool durable_engine_cancel_step(int64 run_id, int seq, TimestampTz now);
 extern void durable_engine_publish(int64 run_id, const char *name, Jsonb *value,
 								   TimestampTz now);
 extern bool durable_engine_lock_activity(int64 run_id, int seq, char **ns, char **queue,

@@ -32,7 +32,9 @@ typedef enum StepKind
 	STEP_ACTIVITY,
 	STEP_SLEEP,
 	STEP_SIGNAL,
-	STEP_CHILD
+	STEP_CHILD,
+	STEP_SIGNAL_EXTERNAL,		/* a signal sent to another workflow */
+	STEP_CANCEL_EXTERNAL		/* a cancel request sent to another workflow */
 } StepKind;
 
 typedef enum StepStatus

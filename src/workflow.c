@@ -478,6 +478,116 @@ durable_wf_unpause(PG_FUNCTION_ARGS)
 }
 
 /*
+ * reset_args: the workflow id and to_seq of wf_reset and wf_fork, and the
+ * latest run of that id (locked), checked to be resettable there.
+ */
+static int64
+reset_args(FunctionCallInfo fcinfo, const char *ns, const char **workflow_id,
+		   int *to_seq, RunStatus *status, bool fork)
+{
+	int64		run_id;
+	char	   *why;
+
+	*workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									  "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("to_seq must not be NULL"),
+				 errhint("Pass the first step to redo; 1 starts the run over.")));
+	*to_seq = durable_check_positive_int(PG_GETARG_INT32(1), "to_seq", PG_INT32_MAX);
+	if (!durable_engine_find_latest_run(ns, *workflow_id, &run_id, status, NULL, true))
+		workflow_not_found(ns, *workflow_id);
+	why = durable_engine_reset_point(run_id, *to_seq, fork);
+	if (why)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("cannot %s workflow \"%s\" at step %d", fork ? "fork" : "reset",
+						*workflow_id, *to_seq),
+				 errdetail("Run " INT64_FORMAT ": %s.", run_id, why)));
+	return run_id;
+}
+
+/*
+ * durable.wf_reset(workflow_id, to_seq, reason) -> the new run's id: the
+ * latest run (running: terminated first) is replaced by a new run of the
+ * same workflow id that keeps its steps before to_seq and redoes the rest.
+ * Signals the kept steps did not take are delivered to the new run.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_reset);
+Datum
+durable_wf_reset(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id;
+	const char *reason = durable_check_text_arg(fcinfo, 2, "reason", 10000);
+	TimestampTz now = durable_now();
+	DurableCall call;
+	RunStatus	status;
+	int			to_seq;
+	int64		run_id;
+	int64		new_run;
+
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	run_id = reset_args(fcinfo, ns, &workflow_id, &to_seq, &status, false);
+	if (status == RUN_RUNNING)
+		durable_engine_terminate_run(run_id, reason ? reason : "reset", now);
+	new_run = durable_engine_reset_run(run_id, NULL, to_seq, now);
+	if (new_run == 0)
+		elog(ERROR, "durable: workflow \"%s\" kept a running run through its reset", workflow_id);
+	durable_history_add(run_id, 0, "workflow_reset",
+						durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"to_seq\": %d, \"reason\": %s}",
+													new_run, to_seq, reason ? durable_json_quote(reason) : "null")));
+	durable_history_add(new_run, 0, "reset_from",
+						durable_jb_cstring(psprintf("{\"run_id\": " INT64_FORMAT ", \"to_seq\": %d, \"reason\": %s}",
+													run_id, to_seq, reason ? durable_json_quote(reason) : "null")));
+	durable_leave(&call);
+	PG_RETURN_INT64(new_run);
+}
+
+/*
+ * durable.wf_fork(workflow_id, to_seq, new_workflow_id) -> the new
+ * workflow's id: a new workflow (no parent) whose first run keeps the
+ * latest run's steps before to_seq and redoes the rest; the source is
+ * left as it is.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_fork);
+Datum
+durable_wf_fork(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id;
+	const char *new_id;
+	TimestampTz now = durable_now();
+	DurableCall call;
+	RunStatus	status;
+	int			to_seq;
+	int64		run_id;
+	int64		new_run;
+
+	new_id = PG_ARGISNULL(2) ? new_workflow_id() :
+		durable_check_name(PG_GETARG_TEXT_PP(2), "new workflow id", DURABLE_MAX_WORKFLOW_ID);
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	run_id = reset_args(fcinfo, ns, &workflow_id, &to_seq, &status, true);
+	new_run = durable_engine_reset_run(run_id, new_id, to_seq, now);
+	if (new_run == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WORKFLOW_EXISTS),
+				 errmsg("workflow \"%s\" is already running", new_id),
+				 errhint("Fork to another workflow id, or pass NULL to have one generated.")));
+	durable_history_add(run_id, 0, "workflow_forked",
+						durable_jb_cstring(psprintf("{\"workflow_id\": %s, \"run_id\": " INT64_FORMAT ", \"to_seq\": %d}",
+													durable_json_quote(new_id), new_run, to_seq)));
+	durable_history_add(new_run, 0, "forked_from",
+						durable_jb_cstring(psprintf("{\"workflow_id\": %s, \"run_id\": " INT64_FORMAT ", \"to_seq\": %d}",
+													durable_json_quote(workflow_id), run_id, to_seq)));
+	durable_leave(&call);
+	PG_RETURN_TEXT_P(cstring_to_text(new_id));
+}
+
+/*
  * read_result: read the latest run of the workflow.  True when it
  * completed (*output its output, NULL for none); raises DU010 when it
  * closed otherwise; false while it runs (*run_id is the open run).

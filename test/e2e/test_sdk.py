@@ -92,6 +92,73 @@ def sdk_publish(ctx, inp):
     return "done"
 
 
+# versioning: the code of sdk_versioned changes while runs are open.
+# v1 is the old code, v2 the change behind a patch marker, v3 the change
+# without one (what breaks old runs).  DURABLE_TEST_VERSIONED picks the
+# code a worker process or replay command imports.
+VERSIONED_CODE = os.environ.get("DURABLE_TEST_VERSIONED", "v2")
+
+
+def versioned(ctx, inp, code):
+    out = [ctx.step("a", lambda: "a")]
+    if code == "v3" or (code == "v2" and ctx.patched("add-c")):
+        out.append(ctx.step("c", lambda: "c"))
+    ctx.wait_signal("go")
+    out.append(ctx.step("b", lambda: "b"))
+    return out
+
+
+@dw.workflow()
+def sdk_versioned(ctx, inp):
+    return versioned(ctx, inp, VERSIONED_CODE)
+
+
+FRAGILE = {"broken": True}
+
+
+@dw.activity()
+def sdk_fragile(ctx, inp):
+    if FRAGILE["broken"]:
+        raise dw.NonRetryableError("the card service is down")
+    return "charged"
+
+
+@dw.workflow()
+def sdk_resettable(ctx, inp):
+    wid = ctx.workflow_id
+    reserved = ctx.step("reserve", lambda: bump("reserve", wid) and "reserved")
+    return [reserved, ctx.activity("sdk_fragile", None, retry={"maximum_attempts": 1})]
+
+
+@dw.workflow()
+def sdk_ponger(ctx, inp):
+    msg = ctx.wait_signal("ping")
+    ctx.signal_external(msg["reply_to"], "pong", {"n": msg["n"] + 1})
+    return msg["n"]
+
+
+@dw.workflow()
+def sdk_pinger(ctx, inp):
+    # talk to another workflow, cancel a timer it no longer needs, and
+    # stop a third workflow
+    ctx.signal_external(inp["target"], "ping", {"reply_to": ctx.workflow_id, "n": 1})
+    pong = ctx.wait_signal("pong")
+    timer = ctx.start_timer(3600)
+    timer.cancel()
+    try:
+        timer.result()
+        timer_state = "fired"
+    except dw.CancelledError:
+        timer_state = "cancelled"
+    try:
+        ctx.signal_external(inp["target"] + "-nobody", "ping")
+        missing = None
+    except dw.ActivityError as e:
+        missing = e.type
+    ctx.cancel_external(inp["victim"], "the pinger is done")
+    return {"pong": pong, "timer": timer_state, "missing": missing}
+
+
 @dw.activity()
 def sdk_approve_later(ctx, order):
     # hand the activity to someone else: they complete it by (workflow, seq)
@@ -823,6 +890,93 @@ def test_pause(client):
     check(events == ["workflow_paused", "workflow_unpaused"], "history records both: %s" % events)
 
 
+def test_messages(client):
+    """Workflow code signals and cancels other workflows and cancels its own timer."""
+    q = RUN + "-msg"
+    with InProcess(q):
+        client.start("sdk_publish", None, workflow_id=q + "-victim", queue=q)
+        client.start("sdk_ponger", None, workflow_id=q + "-ponger", queue=q)
+        client.start("sdk_pinger", {"target": q + "-ponger", "victim": q + "-victim"},
+                     workflow_id=q + "-pinger", queue=q)
+        res = client.result(q + "-pinger", wait=30)
+        ponged = client.result(q + "-ponger", wait=30)
+        victim = wait_for("the victim to close", lambda: client.status(q + "-victim") != "running" and
+                          client.status(q + "-victim"))
+    check(res == {"pong": {"n": 2}, "timer": "cancelled", "missing": "workflow_not_found"},
+          "the pinger got its pong, cancelled its timer and saw the missing target: %s" % res)
+    check(ponged == 1, "the ponger got the ping from workflow code: %s" % ponged)
+    check(victim == "cancelled", "cancel_external closed the victim as cancelled: %s" % victim)
+    n = client.conn.execute("SELECT count(*) FROM durable.signals g JOIN durable.runs r USING (run_id)"
+                            " WHERE r.workflow_id = %s", (q + "-ponger",)).fetchone()[0]
+    check(n == 1, "replays of the pinger signalled the ponger once: %d" % n)
+
+
+def test_versioning(client):
+    """A patch marker keeps an old run on its code path; the replayer finds what breaks."""
+    global VERSIONED_CODE
+    q = RUN + "-ver"
+    old, new = q + "-old", q + "-new"
+    with InProcess(q):
+        VERSIONED_CODE = "v1"
+        client.start("sdk_versioned", None, workflow_id=old, queue=q)
+        wait_for("the old run to wait", lambda: len(journal(client.conn, old)) == 2)
+        VERSIONED_CODE = "v2"
+        client.start("sdk_versioned", None, workflow_id=new, queue=q)
+        wait_for("the new run to wait", lambda: len(journal(client.conn, new)) == 4)
+        steps = [(e["kind"], e["name"]) for e in journal(client.conn, new)]
+        check(steps[1] == ("local", "patch:add-c"), "the new run recorded the marker: %s" % steps)
+        # which open runs still take the old path: no marker (README query)
+        drain = [r[0] for r in client.conn.execute(
+            "SELECT w.workflow_id FROM durable.workflows w WHERE w.workflow_type = 'sdk_versioned'"
+            "   AND w.status = 'running' AND w.workflow_id LIKE %s AND NOT EXISTS ("
+            "     SELECT FROM durable.journal j WHERE j.run_id = w.run_id AND j.name = 'patch:add-c')",
+            (q + "%",))]
+        check(drain == [old], "the safe-drain query names the old run only: %s" % drain)
+        # the replayer: v2 replays both runs, v3 breaks the old one
+        mine = lambda rs: {w: p for w, _, p in rs if w.startswith(q)}
+        ok = mine(dw.replay(client.conn, "sdk_versioned", status="running"))
+        check(ok == {old: None, new: None}, "v2 replays both open runs: %s" % ok)
+        bad = mine(dw.replay(client.conn, "sdk_versioned", lambda c, i: versioned(c, i, "v3"),
+                             status="running"))
+        check(isinstance(bad[old], dw.Nondeterminism) and bad[old].seq == 2 and bad[new] is not None,
+              "v3 is nondeterministic for both runs: %s" % {k: str(v) for k, v in bad.items()})
+        env = dict(os.environ, PYTHONPATH=os.path.join(REPO, "clients", "python"))
+        for code, rc in (("v2", 0), ("v3", 1)):
+            env["DURABLE_TEST_VERSIONED"] = code
+            p = subprocess.run([sys.executable, "-m", "durable_worker", "replay", "--type",
+                                "sdk_versioned", "--status", "running", "test_sdk"],
+                               cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
+            check(p.returncode == rc, "the replay command with %s exits %d: %s" % (
+                code, rc, (p.stdout + p.stderr).strip().splitlines()[-1:]))
+        # both runs finish, each on its own path
+        client.signal(old, "go")
+        client.signal(new, "go")
+        res = (client.result(old, wait=30), client.result(new, wait=30))
+    check(res == (["a", "b"], ["a", "c", "b"]), "the old run kept the old path: %s" % (res,))
+
+
+def test_reset(client):
+    """A failed run is reset to the failed step once the cause is fixed; a fork copies it."""
+    q = RUN + "-reset"
+    wid = q + "-1"
+    with InProcess(q):
+        FRAGILE["broken"] = True
+        client.start("sdk_resettable", None, workflow_id=wid, queue=q)
+        wait_for("the run to fail", lambda: client.status(wid) == "failed")
+        FRAGILE["broken"] = False
+        new_run = client.reset(wid, 2, "the card service is back")
+        res = client.result(wid, wait=30)
+        copy = client.fork(wid, 2, wid + "-copy")
+        res_copy = client.result(copy, wait=30)
+    check(res == ["reserved", "charged"], "the reset run finished from step 2: %s" % res)
+    check(calls("reserve", wid) == 1, "the kept step ran once: %d" % calls("reserve", wid))
+    check(isinstance(new_run, int) and res_copy == res and calls("reserve", copy) == 0,
+          "the fork finished with the kept step's result: %s" % res_copy)
+    statuses = [r[0] for r in client.conn.execute(
+        "SELECT status FROM durable.workflows WHERE workflow_id = %s ORDER BY run_id", (wid,))]
+    check(statuses == ["failed", "completed"], "the failed run stays as history: %s" % statuses)
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -846,7 +1000,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

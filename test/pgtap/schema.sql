@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(192);
+SELECT plan(194);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -127,6 +127,8 @@ SELECT has_function('durable', 'wf_cancel', ARRAY['text', 'text']);
 SELECT has_function('durable', 'wf_terminate', ARRAY['text', 'text']);
 SELECT has_function('durable', 'wf_pause', ARRAY['text', 'text']);
 SELECT has_function('durable', 'wf_unpause', ARRAY['text', 'text']);
+SELECT has_function('durable', 'wf_reset', ARRAY['text', 'integer', 'text']);
+SELECT has_function('durable', 'wf_fork', ARRAY['text', 'integer', 'text']);
 SELECT has_column('durable', 'runs', 'paused', 'runs record whether wf_pause holds them');
 SELECT has_function('durable', 'wf_result', ARRAY['text', 'interval']);
 SELECT function_returns('durable', 'wf_result', ARRAY['text', 'interval'], 'jsonb');

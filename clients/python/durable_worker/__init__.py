@@ -43,7 +43,7 @@ from psycopg.types.json import Jsonb
 __all__ = [
     "workflow", "activity", "Worker", "Client", "ActivityError",
     "DurableTimeout", "CancelledError", "ApplicationError",
-    "NonRetryableError", "WorkflowFailed",
+    "NonRetryableError", "WorkflowFailed", "replay", "Nondeterminism",
 ]
 
 log = logging.getLogger("durable")
@@ -164,6 +164,17 @@ class Handle:
             return entry.get("result")
         raise _error_of(entry)
 
+    def cancel(self):
+        """Cancel the call if it is still pending: an activity, timer or
+        signal wait resolves as cancelled (result() raises CancelledError;
+        the activity's worker gets DU004 on its next heartbeat); a child is
+        asked to cancel and resolves when it closes.  A call that already
+        finished keeps its result."""
+        if self.done() or self.seq in self._ctx._cancelled:
+            return
+        self._ctx._cancelled.add(self.seq)
+        self._ctx._commands.append({"seq": self.seq, "type": "cancel"})
+
 
 class WorkflowContext:
     """What workflow code sees.  Durable calls must happen in the same
@@ -179,6 +190,7 @@ class WorkflowContext:
         self._replay_until = max(self._journal, default=0)
         self._seq = 0
         self._commands = []
+        self._cancelled = set()                 # seqs a cancel was sent for
         self.workflow_id = task["workflow_id"]
         self.run_id = task["run_id"]
         self.attempt = task["attempt"]
@@ -204,6 +216,33 @@ class WorkflowContext:
         self._worker._call(self._token, "task_publish %s" % name,
                            "SELECT durable.task_publish(%s, %s, %s)",
                            (self._token, name, None if value is None else Jsonb(value)))
+
+    # -- versioning
+    def patched(self, patch_id):
+        """True when this run takes the new code path of a change.  A run
+        that passed this point under the old code (its journal holds
+        another call here) gets False, on every replay; a run that gets
+        here under the new code records a marker (a local step named
+        "patch:<patch_id>") and gets True, on every replay too.  Wrap the
+        changed code in `if ctx.patched("id"): new else: old`."""
+        name = "patch:" + patch_id
+        entry = self._journal.get(self._seq + 1)
+        if entry is not None:
+            if entry["kind"] == "local" and entry["name"] == name:
+                self._seq += 1
+                return True
+            return False                        # the old code ran here
+        self._seq += 1
+        self._record(self._seq, name, True)
+        return True
+
+    def deprecate_patch(self, patch_id):
+        """Once no running run can take the old path of a change, drop the
+        old branch and call this where patched() was: it steps over the
+        marker of runs that recorded one, and records nothing."""
+        entry = self._journal.get(self._seq + 1)
+        if entry is not None and entry["kind"] == "local" and entry["name"] == "patch:" + patch_id:
+            self._seq += 1
 
     # -- plumbing
     @property
@@ -313,6 +352,27 @@ class WorkflowContext:
 
     def child(self, name, input=None, **options):
         return self.start_child(name, input, **options).result()
+
+    def start_signal_external(self, workflow_id, signal, payload=None, signal_id=None):
+        """Signal another workflow's running run (same namespace).  The
+        handle's result() is None once sent; it raises ActivityError with
+        type workflow_not_found when that id has no running run."""
+        seq, entry, same = self._next("signal_external", signal)
+        return self._command(seq, entry, same, {
+            "type": "signal_external", "workflow_id": workflow_id, "signal": signal,
+            "payload": payload, "signal_id": signal_id})
+
+    def signal_external(self, workflow_id, signal, payload=None, signal_id=None):
+        return self.start_signal_external(workflow_id, signal, payload, signal_id).result()
+
+    def start_cancel_external(self, workflow_id, reason=None):
+        """Ask another workflow's running run to cancel (like wf_cancel)."""
+        seq, entry, same = self._next("cancel_external", workflow_id)
+        return self._command(seq, entry, same, {
+            "type": "cancel_external", "workflow_id": workflow_id, "reason": reason})
+
+    def cancel_external(self, workflow_id, reason=None):
+        return self.start_cancel_external(workflow_id, reason).result()
 
     def gather(self, *handles):
         """All results, in order; suspends until every call resolved."""
@@ -1036,6 +1096,19 @@ class Client:
         return self.conn.execute("SELECT durable.wf_pause(%s, %s)",
                                  (workflow_id, reason)).fetchone()[0]
 
+    def reset(self, workflow_id, to_seq, reason=None):
+        """Replace the latest run by a new one that keeps its steps before
+        to_seq and redoes the rest (a running one is terminated); returns
+        the new run's id."""
+        return self.conn.execute("SELECT durable.wf_reset(%s, %s, %s)",
+                                 (workflow_id, to_seq, reason)).fetchone()[0]
+
+    def fork(self, workflow_id, to_seq, new_workflow_id=None):
+        """A new workflow whose first run keeps the latest run's steps
+        before to_seq; returns its workflow id."""
+        return self.conn.execute("SELECT durable.wf_fork(%s, %s, %s)",
+                                 (workflow_id, to_seq, new_workflow_id)).fetchone()[0]
+
     def unpause(self, workflow_id, reason=None):
         """Let a paused workflow go on.  False if it was not paused."""
         return self.conn.execute("SELECT durable.wf_unpause(%s, %s)",
@@ -1062,3 +1135,85 @@ class Client:
         cur = self.conn.execute("SELECT * FROM durable.wf_history(%s)", (workflow_id,))
         cols = [c.name for c in cur.description]
         return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+# -- replaying stored histories against the current code (CI)
+class _ReplayEnd(BaseException):
+    """The code went past the run's journal: everything before matched."""
+
+
+class Nondeterminism(Exception):
+    """The current code asks for another call than the journal holds."""
+
+    def __init__(self, seq, entry, kind, name):
+        self.seq, self.entry, self.kind, self.name = seq, entry, kind, name
+        if entry is None:
+            what = "the code finished, the journal goes on to %s %r" % (kind, name)
+        else:
+            what = "the journal holds %s %r, the code asked for %s %r" % (
+                entry["kind"], entry["name"], kind, name)
+        super().__init__("step %d: %s" % (seq, what))
+
+
+class _ReplayContext(WorkflowContext):
+    """A WorkflowContext that never reaches the database: results come from
+    the journal, and the replay stops at the first call past it."""
+
+    def publish(self, name, value):
+        pass
+
+    def _record(self, seq, name, result, conn=None):
+        entry = self._journal.get(seq)
+        if entry is None:
+            raise _ReplayEnd()
+        raise Nondeterminism(seq, entry, "local", name)
+
+    def _mismatch(self, cmd):
+        raise Nondeterminism(cmd["seq"], self._journal.get(cmd["seq"]), cmd["type"],
+                             cmd.get("name") or cmd.get("signal") or cmd.get("workflow_id")
+                             or cmd["type"])
+
+    def step(self, name, fn, *args):
+        seq, entry, same = self._next("local", name)
+        if same:
+            return entry.get("result")
+        return self._record(seq, name, None)
+
+    def transaction(self, name, fn):
+        return self.step(name, fn)
+
+
+def replay(conn, workflow_type, fn=None, status=None, limit=None):
+    """Replay the stored journals of runs of workflow_type (the latest
+    first; status filters, e.g. 'running') against fn (default: the
+    registered workflow).  Read-only.  Returns [(workflow_id, run_id,
+    problem)], problem None when the run replays."""
+    fn = fn or WORKFLOWS[workflow_type]
+    runs = conn.execute(
+        "SELECT workflow_id, run_id, input, attempt, cancel_requested FROM durable.workflows"
+        " WHERE workflow_type = %s AND (%s::text IS NULL OR status = %s)"
+        " ORDER BY run_id DESC LIMIT %s", (workflow_type, status, status, limit)).fetchall()
+    out = []
+    for workflow_id, run_id, input, attempt, cancel_requested in runs:
+        journal = [{"seq": r[0], "kind": r[1], "name": r[2], "status": r[3],
+                    "result": r[4], "error": r[5]} for r in conn.execute(
+            "SELECT seq, kind, name, status, result, error FROM durable.journal"
+            " WHERE run_id = %s ORDER BY seq", (run_id,))]
+        ctx = _ReplayContext(None, {"token": None, "journal": journal, "workflow_id": workflow_id,
+                                    "run_id": run_id, "attempt": attempt, "input": input,
+                                    "cancel_requested": cancel_requested})
+        problem = None
+        try:
+            fn(ctx, input)
+            last = max(ctx._journal, default=0)
+            if ctx._seq < last:
+                e = ctx._journal[ctx._seq + 1]
+                problem = Nondeterminism(ctx._seq + 1, None, e["kind"], e["name"])
+        except (_ReplayEnd, _Suspend, _ContinueAsNew, ApplicationError, ActivityError):
+            pass
+        except Nondeterminism as e:
+            problem = e
+        except Exception as e:                  # a bug the old journal reaches
+            problem = e
+        out.append((workflow_id, run_id, problem))
+    return out

@@ -1,9 +1,15 @@
 """python3 -m durable_worker --dsn DSN --queue QUEUE module [module ...]
+python3 -m durable_worker replay --dsn DSN --type TYPE [--status S] [--limit N] module [module ...]
 
 Imports the modules (their @workflow / @activity decorators register the
 code) and runs a Worker until SIGTERM or SIGINT.  A lost or refused
 connection to the server does not end it: it logs the reason and
-reconnects (at once, then backing off from 0.1 s up to 5 s)."""
+reconnects (at once, then backing off from 0.1 s up to 5 s).
+
+replay: replays the stored journals of runs of a workflow type against
+the code of the modules, read-only, and prints each run that the code no
+longer replays (nondeterminism: it asks for another call than the journal
+holds).  Exits 1 if any, so CI can run it before a deploy."""
 
 import argparse
 import importlib
@@ -11,10 +17,39 @@ import logging
 import os
 import sys
 
-from . import Worker
+from . import Worker, WORKFLOWS, replay, _connect
+
+
+def replay_main(argv):
+    p = argparse.ArgumentParser(prog="python3 -m durable_worker replay")
+    p.add_argument("--dsn", default=os.environ.get("DURABLE_DSN", ""))
+    p.add_argument("--namespace", default=None)
+    p.add_argument("--type", required=True, help="workflow type to replay")
+    p.add_argument("--status", default=None, help="only runs with this status (e.g. running)")
+    p.add_argument("--limit", type=int, default=1000, help="the latest N runs (default 1000)")
+    p.add_argument("modules", nargs="+")
+    args = p.parse_args(argv)
+    sys.path.insert(0, os.getcwd())
+    for m in args.modules:
+        importlib.import_module(m)
+    if args.type not in WORKFLOWS:
+        print("no workflow %r in %s" % (args.type, ", ".join(args.modules)), file=sys.stderr)
+        return 2
+    conn = _connect(args.dsn, args.namespace)
+    bad = 0
+    results = replay(conn, args.type, status=args.status, limit=args.limit)
+    for workflow_id, run_id, problem in results:
+        if problem is not None:
+            bad += 1
+            print("%s (run %s): %s" % (workflow_id, run_id, problem))
+    print("replayed %d run(s) of %s: %d nondeterministic" % (len(results), args.type, bad))
+    return 1 if bad else 0
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["replay"]:
+        sys.exit(replay_main(argv[1:]))
     p = argparse.ArgumentParser(prog="python3 -m durable_worker", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dsn", default=os.environ.get("DURABLE_DSN", ""),
