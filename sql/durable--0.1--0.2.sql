@@ -252,6 +252,99 @@ COMMENT ON FUNCTION durable.wf_fork(text, int, text) IS
     'Start a new workflow whose first run keeps the steps of the latest run of workflow_id before to_seq; returns its id';
 REVOKE ALL ON FUNCTION durable.wf_reset(text, int, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.wf_fork(text, int, text) FROM PUBLIC;
+
+-- wf_list and wf_count keep no plan (each query is planned afresh, over
+-- durable.runs only), so bitmap scans stay on for their filters
+CREATE FUNCTION durable.wf_list(query text DEFAULT '', page_size int DEFAULT 100,
+                                page_token text DEFAULT NULL)
+RETURNS TABLE (namespace text, workflow_id text, run_id bigint, workflow_type text,
+               queue text, status text, created_at timestamptz, closed_at timestamptz,
+               search_attributes jsonb, memo jsonb, next_page_token text)
+AS 'MODULE_PATHNAME', 'durable_wf_list'
+LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_list(text, int, text) IS
+    'Runs of the current namespace that match a Temporal visibility query, a page at a time; pass the last row''s next_page_token for the next page';
+
+CREATE FUNCTION durable.wf_count(query text DEFAULT '')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'durable_wf_count'
+LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION durable.wf_count(text) IS
+    'How many runs of the current namespace match a Temporal visibility query';
+REVOKE ALL ON FUNCTION durable.wf_list(text, int, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.wf_count(text) FROM PUBLIC;
+
+/*
+ * Batch operations (batch.c): cancel, terminate, signal, pause or unpause
+ * the running runs a visibility query matches, a step at a time.  A
+ * batch goes through runs in run id order up to max_run_id (the last run
+ * started when it began) and keeps how far it got in after_run_id.
+ */
+CREATE SEQUENCE durable.batch_id_seq;
+CREATE TABLE durable.batches (
+    batch_id    bigint PRIMARY KEY DEFAULT nextval('durable.batch_id_seq'),
+    namespace   text NOT NULL,
+    operation   text NOT NULL,      -- cancel, terminate, signal, pause or unpause
+    query       text NOT NULL,      -- a visibility query (wf_list's), no ORDER BY
+    signal      text,               -- a signal batch's signal name and payload
+    payload     jsonb,
+    reason      text,
+    max_run_id  bigint NOT NULL,
+    after_run_id bigint NOT NULL DEFAULT 0,
+    state       text NOT NULL DEFAULT 'running',   -- running, completed or stopped
+    applied     bigint NOT NULL DEFAULT 0,  -- runs the operation changed
+    skipped     bigint NOT NULL DEFAULT 0,  -- runs already as asked
+    failed      bigint NOT NULL DEFAULT 0,  -- runs where it failed (last_error)
+    last_error  text,
+    created_at  timestamptz NOT NULL,
+    updated_at  timestamptz NOT NULL,
+    closed_at   timestamptz
+);
+COMMENT ON TABLE durable.batches IS
+    'Batch operations over the runs a visibility query matches, with their progress';
+CREATE INDEX batches_running ON durable.batches (batch_id) WHERE state = 'running';
+SELECT pg_catalog.pg_extension_config_dump('durable.batches', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.batch_id_seq', '');
+REVOKE ALL ON durable.batches FROM PUBLIC;
+REVOKE ALL ON SEQUENCE durable.batch_id_seq FROM PUBLIC;
+
+CREATE FUNCTION durable.batch_start(operation text, query text, reason text DEFAULT NULL,
+                                    signal text DEFAULT NULL, payload jsonb DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'durable_batch_start'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.batch_start(text, text, text, text, jsonb) IS
+    'Start a batch operation (cancel, terminate, signal, pause, unpause) over the running runs a visibility query matches; returns its id';
+
+CREATE FUNCTION durable.batch_run(batch_id bigint, max_runs int DEFAULT 1000)
+RETURNS int
+AS 'MODULE_PATHNAME', 'durable_batch_run'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.batch_run(bigint, int) IS
+    'One step of a running batch in this transaction: its operation on the next max_runs runs; returns how many';
+
+CREATE FUNCTION durable.batch_stop(batch_id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_batch_stop'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.batch_stop(bigint) IS
+    'Stop a running batch where it is; false if it was not running';
+REVOKE ALL ON FUNCTION durable.batch_start(text, text, text, text, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.batch_run(bigint, int) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.batch_stop(bigint) FROM PUBLIC;
+
+CREATE VIEW durable.batch_list WITH (security_barrier) AS
+SELECT b.batch_id, b.namespace, b.operation, b.query, b.signal, b.reason, b.state,
+       b.applied, b.skipped, b.failed, b.last_error, b.after_run_id, b.max_run_id,
+       b.created_at, b.updated_at, b.closed_at
+  FROM durable.batches b
+ WHERE durable.may_read(b.namespace);
+COMMENT ON VIEW durable.batch_list IS
+    'Batch operations of the namespaces the current user may read, with their progress';
+REVOKE ALL ON durable.batch_list FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.wf_pause(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.wf_unpause(text, text) FROM PUBLIC;
 
@@ -405,6 +498,20 @@ BEGIN
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.wf_fork(text, int, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_list(text, int, text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_count(text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.batch_start(text, text, text, text, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.batch_run(bigint, int)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.batch_stop(bigint)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.batch_list'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['client', 'admin']),
+            ('durable.batches'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['admin']),
             ('durable.task_publish(bigint, text, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
             ('durable.schedule_update(text, text, text, jsonb, jsonb)'::regprocedure::oid,

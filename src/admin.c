@@ -134,6 +134,9 @@ static const char *const client_functions =
 	"durable.wf_cancel(text, text), durable.wf_terminate(text, text), "
 	"durable.wf_pause(text, text), durable.wf_unpause(text, text), "
 	"durable.wf_reset(text, int, text), durable.wf_fork(text, int, text), "
+	"durable.wf_list(text, int, text), durable.wf_count(text), "
+	"durable.batch_start(text, text, text, text, jsonb), durable.batch_run(bigint, int), "
+	"durable.batch_stop(bigint), "
 	"durable.wf_result(text, interval), durable.wf_status(text), "
 	"durable.wf_history(text), durable.wf_describe(text), "
 	"durable.may_read(text)";
@@ -252,7 +255,8 @@ durable_grant_client(PG_FUNCTION_ARGS)
 	const char *ns = grant_namespace_arg(fcinfo, 1);
 
 	grant_right(role, "client", ns, "*", client_functions,
-				"durable.workflows, durable.journal, durable.history, durable.published_state");
+				"durable.workflows, durable.journal, durable.history, durable.published_state, "
+				"durable.batch_list");
 	PG_RETURN_VOID();
 }
 

@@ -27,6 +27,7 @@
 #include "durable.h"
 #include "access.h"
 #include "admin.h"
+#include "batch.h"
 #include "clock.h"
 #include "engine.h"
 #include "shmem.h"
@@ -142,6 +143,7 @@ static const TickPart tick_parts[] = {
 	{"workflow timeouts", durable_engine_expire_runs, 1},
 	{"schedules", durable_fire_schedules, 1},
 	{"paused runs' tasks", durable_engine_park_paused, 1},
+	{"batch operations", durable_batches_step, 1},
 	{"queue wake-ups", part_wake_delayed_queues, 1},
 	{"retention purge", part_purge, 1},
 };

@@ -41,3 +41,20 @@ LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
 BEGIN
     DELETE FROM public.jobs WHERE id = job;
 END $$;
+
+-- wf_list's cost per page: follow next_page_token through pages of 100
+-- and return the mean milliseconds per page
+CREATE FUNCTION list_page_ms(q text, pages int) RETURNS numeric
+LANGUAGE plpgsql AS $$
+DECLARE
+    tok text;
+    t0 timestamptz := clock_timestamp();
+    r record;
+BEGIN
+    FOR i IN 1 .. pages LOOP
+        FOR r IN SELECT next_page_token FROM durable.wf_list(q, 100, tok) LOOP
+            tok := r.next_page_token;
+        END LOOP;
+    END LOOP;
+    RETURN round((extract(epoch FROM clock_timestamp() - t0) * 1000 / pages)::numeric, 2);
+END $$;

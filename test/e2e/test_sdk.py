@@ -977,6 +977,55 @@ def test_reset(client):
     check(statuses == ["failed", "completed"], "the failed run stays as history: %s" % statuses)
 
 
+def test_list(client):
+    """Client.list / Client.count: a visibility query over search attributes, page by page."""
+    q = RUN + "-list"
+    for n in range(7):
+        client.start("sdk_square", {"n": n}, workflow_id="%s-%d" % (q, n), queue=q,
+                     search_attributes={"Parity": "even" if n % 2 == 0 else "odd", "N": n})
+    with InProcess(q):
+        for n in range(3):
+            client.result("%s-%d" % (q, n), wait=30)
+        query = "WorkflowId STARTS_WITH '%s-' AND Parity = 'even' ORDER BY WorkflowId" % q
+        rows = list(client.list(query, page_size=2))
+        done = client.count("WorkflowId STARTS_WITH '%s-' AND ExecutionStatus = 'Completed'" % q)
+        big = client.count("WorkflowId STARTS_WITH '%s-' AND N >= 5" % q)
+    check([r["workflow_id"] for r in rows] == ["%s-%d" % (q, n) for n in (0, 2, 4, 6)],
+          "the even runs, in order, over pages of 2: %s" % [r["workflow_id"] for r in rows])
+    check(rows[0]["search_attributes"] == {"Parity": "even", "N": 0}, "rows carry their search attributes")
+    check(done >= 3 and big == 2, "counts by status and by a numeric attribute: %s, %s" % (done, big))
+    try:
+        client.count("Parity = ")
+        raise Failure("a malformed query was accepted")
+    except dw.psycopg.Error as e:
+        check(e.sqlstate == "DU001" and "position 10" in str(e), "a malformed query: %s" % e)
+    for n in range(7):
+        if client.status("%s-%d" % (q, n)) == "running":
+            client.terminate("%s-%d" % (q, n))
+
+
+def test_batch(client):
+    """Client.batch: the background worker signals every matching run, once."""
+    q = RUN + "-batch"
+    ids = ["%s-%d" % (q, n) for n in range(5)]
+    with InProcess(q):
+        for wid in ids:
+            client.start("sdk_publish", None, workflow_id=wid, queue=q)
+        for wid in ids:
+            wait_for("%s to wait" % wid, lambda: client.published(wid).get("stage"))
+        batch = client.batch("signal", "WorkflowId STARTS_WITH '%s-'" % q,
+                             signal="approve", payload={"by": "the batch"})
+        results = [client.result(wid, wait=30) for wid in ids]
+        progress = wait_for("the batch to complete",
+                            lambda: (client.batch_progress(batch) or {}).get("state") == "completed"
+                            and client.batch_progress(batch))
+    check(results == ["done"] * 5 and all(client.published(w) == {"stage": "approved by the batch"}
+                                          for w in ids),
+          "every run got the batch's signal and finished: %s" % results)
+    check(progress["applied"] == 5 and progress["failed"] == 0,
+          "the batch's progress: %s" % {k: progress[k] for k in ("state", "applied", "skipped", "failed")})
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -1000,7 +1049,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(194);
+SELECT plan(201);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -129,6 +129,13 @@ SELECT has_function('durable', 'wf_pause', ARRAY['text', 'text']);
 SELECT has_function('durable', 'wf_unpause', ARRAY['text', 'text']);
 SELECT has_function('durable', 'wf_reset', ARRAY['text', 'integer', 'text']);
 SELECT has_function('durable', 'wf_fork', ARRAY['text', 'integer', 'text']);
+SELECT has_function('durable', 'wf_list', ARRAY['text', 'integer', 'text']);
+SELECT has_function('durable', 'wf_count', ARRAY['text']);
+SELECT has_function('durable', 'batch_start', ARRAY['text', 'text', 'text', 'text', 'jsonb']);
+SELECT has_function('durable', 'batch_run', ARRAY['bigint', 'integer']);
+SELECT has_function('durable', 'batch_stop', ARRAY['bigint']);
+SELECT has_table('durable', 'batches', 'batch operations keep their progress in a table');
+SELECT has_view('durable', 'batch_list', 'clients see their batches');
 SELECT has_column('durable', 'runs', 'paused', 'runs record whether wf_pause holds them');
 SELECT has_function('durable', 'wf_result', ARRAY['text', 'interval']);
 SELECT function_returns('durable', 'wf_result', ARRAY['text', 'interval'], 'jsonb');
@@ -190,12 +197,16 @@ SELECT is_empty($$
        AND obj_description(p.oid, 'pg_proc') IS NULL
 $$, 'every function of durable has a comment');
 -- the engine's kept plans must never be bitmap scans of the queue tables
+-- (wf_list and wf_count keep no plan: each query is planned afresh over
+-- durable.runs, where a bitmap scan may serve its filter best)
 SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
      WHERE p.pronamespace = 'durable'::regnamespace
        AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
        AND p.prorettype <> 'trigger'::regtype
        AND p.oid <> 'durable.may_read(text)'::regprocedure
+       AND p.oid <> 'durable.wf_list(text, int, text)'::regprocedure
+       AND p.oid <> 'durable.wf_count(text)'::regprocedure
        AND NOT coalesce(p.proconfig::text[] @> ARRAY['enable_bitmapscan=off'], false)
 $$, 'every engine function in C runs with enable_bitmapscan = off');
 SELECT has_trigger('durable', 'queues', 'queues_changed',
@@ -257,7 +268,7 @@ SELECT set_eq($$
     SELECT c.relname::text FROM pg_class c
      WHERE c.relnamespace = 'durable'::regnamespace
        AND has_table_privilege('durable_tap_client', c.oid, 'SELECT')
-$$, ARRAY['workflows', 'journal', 'history', 'published_state'], 'a client reads exactly the views workflows, journal, history and published_state');
+$$, ARRAY['workflows', 'journal', 'history', 'published_state', 'batch_list'], 'a client reads exactly the views workflows, journal, history, published_state and batch_list');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'durable'::regnamespace

@@ -1117,6 +1117,40 @@ class Client:
     def status(self, workflow_id):
         return self.conn.execute("SELECT durable.wf_status(%s)", (workflow_id,)).fetchone()[0]
 
+    def list(self, query="", page_size=100):
+        """Every run that matches a visibility query (durable.wf_list), as
+        dicts, fetched page_size at a time: WorkflowType = 'order' AND
+        ExecutionStatus = 'Running' ORDER BY StartTime DESC."""
+        token = None
+        while True:
+            cur = self.conn.execute("SELECT * FROM durable.wf_list(%s, %s, %s)",
+                                    (query, page_size, token))
+            cols = [c.name for c in cur.description]
+            rows = cur.fetchall()
+            for r in rows:
+                yield dict(zip(cols, r))
+            if len(rows) < page_size:
+                return
+            token = rows[-1][cols.index("next_page_token")]
+
+    def batch(self, operation, query, reason=None, signal=None, payload=None):
+        """Start a batch operation (cancel, terminate, signal, pause,
+        unpause) over the running runs a visibility query matches; the
+        background worker carries it out.  Returns the batch id."""
+        return self.conn.execute("SELECT durable.batch_start(%s, %s, %s, %s, %s)",
+                                 (operation, query, reason, signal,
+                                  None if payload is None else Jsonb(payload))).fetchone()[0]
+
+    def batch_progress(self, batch_id):
+        """The batch's row of durable.batch_list, as a dict."""
+        cur = self.conn.execute("SELECT * FROM durable.batch_list WHERE batch_id = %s", (batch_id,))
+        row = cur.fetchone()
+        return dict(zip([c.name for c in cur.description], row)) if row else None
+
+    def count(self, query=""):
+        """How many runs match a visibility query (durable.wf_count)."""
+        return self.conn.execute("SELECT durable.wf_count(%s)", (query,)).fetchone()[0]
+
     def result(self, workflow_id, wait=None):
         """The output; None while running (after waiting up to wait seconds);
         raises WorkflowFailed if the run failed, was cancelled, terminated or timed out."""

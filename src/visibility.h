@@ -1,0 +1,25 @@
+/*-------------------------------------------------------------------------
+ *
+ * visibility.h
+ *	  Runs that match a visibility query, for batch operations
+ *	  (visibility.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef DURABLE_VISIBILITY_H
+#define DURABLE_VISIBILITY_H
+
+#include "durable.h"
+
+typedef struct ListedRun
+{
+	int64		run_id;
+	bool		cancel_requested;
+	bool		paused;
+} ListedRun;
+
+extern void durable_list_check(const char *query);
+extern int	durable_list_running(const char *ns, const char *query, int64 after_run,
+								 int64 max_run, int limit, ListedRun **runs);
+
+#endif							/* DURABLE_VISIBILITY_H */
