@@ -75,6 +75,8 @@ typedef struct Attr
  * StartTime sorts by run id: runs are numbered as they start, and the
  * primary key then serves the default order (newest first) without a sort
  * of every run, and without another index on the runs each start writes.
+ * ORDER BY CloseTime lists closed runs only (an open run has no close
+ * time), so that runs_closed_at serves it.
  */
 static const Attr builtin_attrs[] = {
 	{"WorkflowId", "r.workflow_id", ATTR_TEXT, "r.workflow_id", ATTR_TEXT},
@@ -82,7 +84,7 @@ static const Attr builtin_attrs[] = {
 	{"RunId", "r.run_id", ATTR_INT, "r.run_id", ATTR_INT},
 	{"ExecutionStatus", "r.status", ATTR_STATUS, "r.status", ATTR_TEXT},
 	{"StartTime", "r.created_at", ATTR_TIME, "r.run_id", ATTR_INT},
-	{"CloseTime", "r.closed_at", ATTR_TIME, "coalesce(r.closed_at, 'infinity')", ATTR_TIME},
+	{"CloseTime", "r.closed_at", ATTR_TIME, "r.closed_at", ATTR_TIME},
 	{"TaskQueue", "r.queue", ATTR_TEXT, "r.queue", ATTR_TEXT},
 };
 
@@ -540,7 +542,13 @@ parse_predicate(Parser *p)
 		if (attr->type == ATTR_CUSTOM)
 			appendStringInfo(&p->where, "starts_with(%s #>> '{}', $%d)", col, n);
 		else
-			appendStringInfo(&p->where, "starts_with(%s, $%d)", col, n);
+		{
+			/*
+			 * A string sorts after its prefix in any collation, so the lower
+			 * bound lets an index on the column start at the prefix.
+			 */
+			appendStringInfo(&p->where, "(%s >= $%d AND starts_with(%s, $%d))", col, n, col, n);
+		}
 		return;
 	}
 	if (is_keyword(p, "NOT"))
@@ -889,6 +897,8 @@ durable_wf_list(PG_FUNCTION_ARGS)
 					 p.sort_attr->name, p.sort_desc ? "d" : "a", token_sql(p.sort_attr));
 	ns_param = add_param(&p, TEXTOID, CStringGetTextDatum(ns));
 	append_from_where(&p, &sql, ns_param);
+	if (strcmp(p.sort_attr->name, "CloseTime") == 0)
+		appendStringInfoString(&sql, " AND r.closed_at IS NOT NULL");
 	if (!PG_ARGISNULL(2))
 	{
 		Datum		key;
