@@ -66,6 +66,16 @@ SELECT count(*) FILTER (WHERE status = 'terminated') AS terminated,
        count(*) FILTER (WHERE status = 'running') AS running
   FROM durable.workflows WHERE workflow_id LIKE 'bo-%';
 
+-- a batch whose query no longer reads in the background worker's session
+-- (a day-first date) is marked failed; the other batches go on
+SET DateStyle = 'ISO, DMY';
+SELECT durable.batch_start('cancel', 'WorkflowId STARTS_WITH ''bo-'' AND StartTime > ''13/01/2000''') AS b7 \gset
+RESET DateStyle;
+SELECT durable.batch_start('pause', 'WorkflowId = ''bo-7''') AS b8 \gset
+SELECT durable.tick() >= 1 AS ticked;
+SELECT state, last_error FROM durable.batch_list WHERE batch_id = :b7;
+SELECT * FROM pg_temp.progress(:b8);
+
 -- bad input: a clear error, and no batch made, no run changed
 SELECT pg_temp.state() AS before, (SELECT count(*) FROM durable.batches) AS batches_before \gset
 SELECT pg_temp.err($$SELECT durable.batch_start('explode', '')$$);

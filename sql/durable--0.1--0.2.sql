@@ -291,7 +291,7 @@ CREATE TABLE durable.batches (
     reason      text,
     max_run_id  bigint NOT NULL,
     after_run_id bigint NOT NULL DEFAULT 0,
-    state       text NOT NULL DEFAULT 'running',   -- running, completed or stopped
+    state       text NOT NULL DEFAULT 'running',   -- running, completed, stopped or failed
     applied     bigint NOT NULL DEFAULT 0,  -- runs the operation changed
     skipped     bigint NOT NULL DEFAULT 0,  -- runs already as asked
     failed      bigint NOT NULL DEFAULT 0,  -- runs where it failed (last_error)

@@ -90,4 +90,37 @@ SELECT md5(string_agg(s::text, ',' ORDER BY seq)) = :'steps_before' AS steps_unc
   FROM durable.steps s JOIN durable.runs r USING (run_id) WHERE r.workflow_id = 'ms-c';
 RESET durable.clock_offset;
 
-SELECT durable.wf_terminate(w) FROM unnest(ARRAY['ms-a', 'ms-b', 'ms-c']) w;
+-- a wait for any of several names: the first of them to come resolves
+-- it with {"name", "payload"}; a signal of another name stays buffered
+SELECT durable.wf_start('handlers', NULL, 'ms-d', 'msq4');
+SELECT kind FROM pg_temp.poll('msq4');
+SELECT durable.task_suspend(pg_temp.tok('ms-d'),
+    '[{"seq": 1, "type": "signal", "names": ["approve", "reject"], "timeout": "1h"}]');
+SELECT seq, name, status, input FROM durable.journal WHERE workflow_id = 'ms-d';
+SELECT durable.wf_signal('ms-d', 'comment', '"hi"');
+SELECT durable.wf_signal('ms-d', 'reject', '{"why": "budget"}');
+SELECT seq, status, result FROM durable.journal WHERE workflow_id = 'ms-d';
+SELECT name, consumed_seq FROM durable.signals g JOIN durable.runs r USING (run_id)
+ WHERE r.workflow_id = 'ms-d' ORDER BY signal_no;
+-- one buffered already: taken at once, oldest first
+SELECT kind, journal FROM pg_temp.poll('msq4');
+SELECT durable.task_suspend(pg_temp.tok('ms-d'),
+    '[{"seq": 2, "type": "signal", "names": ["comment", "approve"]}]');
+SELECT seq, status, result FROM durable.journal WHERE workflow_id = 'ms-d' AND seq = 2;
+-- bad waits: a clear DU002 and nothing changed
+SELECT kind FROM pg_temp.poll('msq4');
+SELECT pg_temp.state() AS before \gset
+SELECT pg_temp.err(format('SELECT durable.task_suspend(%s, %L)', pg_temp.tok('ms-d'), c))
+  FROM unnest(ARRAY[
+    '[{"seq": 3, "type": "signal"}]',
+    '[{"seq": 3, "type": "signal", "name": "a", "names": ["b"]}]',
+    '[{"seq": 3, "type": "signal", "names": []}]',
+    '[{"seq": 3, "type": "signal", "names": "a"}]',
+    '[{"seq": 3, "type": "signal", "names": ["a", 1]}]',
+    '[{"seq": 3, "type": "signal", "names": ["a", ""]}]']) c;
+SELECT pg_temp.err(format('SELECT durable.task_suspend(%s, %L)', pg_temp.tok('ms-d'),
+    jsonb_build_array(jsonb_build_object('seq', 3, 'type', 'signal',
+        'names', (SELECT jsonb_agg('s' || i) FROM generate_series(1, 101) i)))));
+SELECT pg_temp.state() = :'before' AS unchanged;
+
+SELECT durable.wf_terminate(w) FROM unnest(ARRAY['ms-a', 'ms-b', 'ms-c', 'ms-d']) w;

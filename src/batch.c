@@ -22,11 +22,9 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
-#include "utils/resowner.h"
 
 #include "access.h"
 #include "batch.h"
@@ -86,8 +84,24 @@ parse_op(const char *name)
 static bool
 apply(Batch *b, ListedRun *r, TimestampTz now)
 {
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
 	const char *reason = b->reason ? b->reason :
 		psprintf("batch " INT64_FORMAT, b->batch_id);
+
+	/* the run as it is now, locked as the client calls lock it */
+	values[0] = Int64GetDatum(r->run_id);
+	durable_plan(&plan,
+				 "SELECT cancel_requested, paused FROM durable.runs "
+				 " WHERE run_id = $1 AND status = 'running' FOR NO KEY UPDATE",
+				 1, types);
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		return false;			/* closed meanwhile */
+	r->cancel_requested = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	r->paused = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
 	switch (b->op)
 	{
@@ -100,8 +114,7 @@ apply(Batch *b, ListedRun *r, TimestampTz now)
 			durable_engine_terminate_run(r->run_id, reason, now);
 			return true;
 		case BATCH_SIGNAL:
-			/* as wf_signal: the run row first, so a waiting step meets it */
-			durable_lock_run(r->run_id);
+			/* the run row is locked (above), as wf_signal locks it */
 			durable_engine_signal(r->run_id, b->signal, b->payload,
 								  psprintf("batch/" INT64_FORMAT, b->batch_id), now);
 			return true;
@@ -112,46 +125,39 @@ apply(Batch *b, ListedRun *r, TimestampTz now)
 	return false;
 }
 
+typedef struct RunCall
+{
+	Batch	   *batch;
+	ListedRun  *run;
+	TimestampTz now;
+	bool		changed;
+} RunCall;
+
+static void
+call_apply(void *arg)
+{
+	RunCall    *c = (RunCall *) arg;
+
+	c->changed = apply(c->batch, c->run, c->now);
+}
+
 /*
  * apply_guarded: apply in a subtransaction.  Returns 1 when the run
  * changed, 0 when it was as asked, -1 when the operation failed (its
- * changes undone, the message in *error).
+ * changes undone, the message in *error).  What is worth trying again
+ * (a deadlock, a lock timeout ...) is raised, to redo the whole step.
  */
 static int
 apply_guarded(Batch *b, ListedRun *r, TimestampTz now, char **error)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile int result = -1;
+	RunCall		c = {b, r, now, false};
+	ErrorData  *edata = durable_guarded(call_apply, &c, true);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		result = apply(b, r, now) ? 1 : 0;
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-		*error = psprintf("run " INT64_FORMAT ": %s", r->run_id, edata->message);
-		FreeErrorData(edata);
-		result = -1;
-	}
-	PG_END_TRY();
-	return result;
+	if (edata == NULL)
+		return c.changed ? 1 : 0;
+	*error = psprintf("run " INT64_FORMAT ": %s", r->run_id, edata->message);
+	FreeErrorData(edata);
+	return -1;
 }
 
 /*
@@ -261,6 +267,52 @@ step(Batch *b, int max_runs, TimestampTz now)
 	return n;
 }
 
+typedef struct StepCall
+{
+	Batch	   *batch;
+	int			limit;
+	TimestampTz now;
+	int			n;
+} StepCall;
+
+static void
+call_step(void *arg)
+{
+	StepCall   *c = (StepCall *) arg;
+
+	c->n = step(c->batch, c->limit, c->now);
+}
+
+/*
+ * step_guarded: step in a subtransaction, for the background worker: a
+ * batch whose step fails for good (its query no longer runs in the
+ * worker's session, say) is marked failed with the error, so that it does
+ * not hold back the others; what is worth trying again is left for the
+ * next round.
+ */
+static int
+step_guarded(Batch *b, int limit, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TEXTOID};
+	StepCall	c = {b, limit, now, 0};
+	ErrorData  *edata = durable_guarded(call_step, &c, true);
+	Datum		values[2];
+
+	if (edata == NULL)
+		return c.n;
+	values[0] = Int64GetDatum(b->batch_id);
+	values[1] = CStringGetTextDatum(edata->message);
+	durable_plan(&plan,
+				 "UPDATE durable.batches SET state = 'failed', last_error = $2, "
+				 "       updated_at = clock_timestamp(), closed_at = clock_timestamp() "
+				 " WHERE batch_id = $1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	FreeErrorData(edata);
+	return 0;
+}
+
 /*
  * durable_batches_step: the background worker's part: step each running
  * batch that no one else is stepping, limit runs each.  Returns the runs
@@ -294,7 +346,7 @@ durable_batches_step(TimestampTz now, int limit)
 		bool		exists;
 
 		if (lock_batch(ids[i], NULL, true, &b, &exists))
-			total += step(&b, limit, now);
+			total += step_guarded(&b, limit, now);
 	}
 	return total;
 }

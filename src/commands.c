@@ -7,7 +7,8 @@
  *
  *		activity	run an activity on a queue, with retry policy and timeouts
  *		sleep		a durable timer ("duration" or "until")
- *		signal		wait for the next signal of a name (optional "timeout")
+ *		signal		wait for the next signal of a name, or of any of several
+ *					("names"), with an optional "timeout"
  *		child		start a child workflow and wait for its result
  *		signal_external	signal another workflow's running run
  *		cancel_external	ask another workflow's running run to cancel
@@ -23,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -185,23 +188,68 @@ apply_sleep(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 }
 
 /*
- * apply_signal: wait for the next signal of a name.  One already buffered
+ * apply_signal: wait for the next signal of a name ("name"), or of any of
+ * several names ("names": signal handlers that take whichever comes
+ * first; the result is then {"name", "payload"}).  One already buffered
  * is consumed at once (oldest first); otherwise the step waits for
  * durable.wf_signal, or its timeout.  The run row is locked first, as
  * wf_signal does, so a signal and a wait that commit together meet.
  */
 static void
-apply_signal(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
+apply_signal(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 {
-	static const char *const keys[] = {"seq", "type", "name", "timeout", NULL};
+	static const char *const keys[] = {"seq", "type", "name", "names", "timeout", NULL};
 	const char *ctx = "signal command";
 	char	   *name;
+	JsonbValue *list;
+	Datum	   *names;
+	int			count = 0;
 	int64		ms = 0;
 
 	durable_jb_check_keys(cmd, ctx, keys);
-	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, true);
+	name = durable_jb_get_string(cmd, "name", ctx, DURABLE_MAX_NAME, false);
+	list = durable_jb_get(cmd, "names");
+	if ((name == NULL) == (list == NULL || list->type == jbvNull))
+		bad_command(n, "a signal wait takes \"name\" or \"names\", one of them",
+					"For example {\"seq\": 3, \"type\": \"signal\", \"names\": [\"approve\", \"reject\"]}.");
 	durable_jb_get_duration_ms(cmd, "timeout", ctx, &ms);
+	names = palloc(sizeof(Datum) * (DURABLE_MAX_SIGNAL_NAMES + 1));
+	if (name)
+		names[count++] = CStringGetTextDatum(name);
+	else
+	{
+		Jsonb	   *arr = durable_jb_from_value(list);
+		JsonbIterator *it;
+		JsonbValue	v;
+		JsonbIteratorToken r;
+
+		if (arr == NULL || !JB_ROOT_IS_ARRAY(arr) || JB_ROOT_IS_SCALAR(arr))
+			bad_command(n, "\"names\" must be an array of signal names", NULL);
+		it = JsonbIteratorInit(&arr->root);
+		while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			char	   *s;
+
+			if (r != WJB_ELEM)
+				continue;
+			if (v.type != jbvString || v.val.string.len == 0 ||
+				v.val.string.len > DURABLE_MAX_NAME)
+				bad_command(n, "\"names\" must hold signal names: strings of 1 to 255 bytes", NULL);
+			if (count >= DURABLE_MAX_SIGNAL_NAMES)
+				bad_command(n, "more than 100 names in one signal wait", NULL);
+			s = pnstrdup(v.val.string.val, v.val.string.len);
+			durable_check_no_control_chars(s, v.val.string.len, "signal name", false);
+			names[count++] = CStringGetTextDatum(s);
+		}
+		if (count == 0)
+			bad_command(n, "\"names\" is empty", NULL);
+		/* the entry's name: the list as given, so a replay matches it */
+		name = durable_jb_text(arr);
+	}
 	durable_engine_wait_signal(task->run_id, seq, name,
+							   PointerGetDatum(construct_array(names, count, TEXTOID, -1,
+															   false, TYPALIGN_INT)),
+							   list != NULL && list->type != jbvNull,
 							   ms ? now + ms * 1000 : DURABLE_NO_TIME, now);
 }
 
@@ -381,7 +429,7 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 		else if (strcmp(type, "sleep") == 0)
 			apply_sleep(task, n, (int) seq, cmd, now);
 		else if (strcmp(type, "signal") == 0)
-			apply_signal(task, (int) seq, cmd, now);
+			apply_signal(task, n, (int) seq, cmd, now);
 		else if (strcmp(type, "child") == 0)
 			apply_child(task, n, (int) seq, cmd, now);
 		else if (strcmp(type, "signal_external") == 0)

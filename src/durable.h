@@ -49,6 +49,7 @@
 #define DURABLE_MAX_WORKFLOW_ID	1000
 #define DURABLE_MAX_QUEUE		54
 #define DURABLE_MAX_BATCH		1000
+#define DURABLE_MAX_SIGNAL_NAMES 100	/* names one signal wait takes */
 /* starts in one wf_start_many call */
 #define DURABLE_MAX_STARTS		100000
 

@@ -1790,6 +1790,16 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 }
 
 /*
+ * signal_result: what a wait for any of several names resolves with.
+ */
+static Jsonb *
+signal_result(const char *signal, Jsonb *payload)
+{
+	return durable_jb_cstring(psprintf("{\"name\": %s, \"payload\": %s}",
+									   durable_json_quote(signal), durable_jb_text(payload)));
+}
+
+/*
  * durable_engine_signal: store a signal for a run (idempotent by
  * signal_id) and, when the run waits for this name, hand it to its
  * oldest waiting step at once; otherwise it stays buffered until a
@@ -1827,23 +1837,30 @@ durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
 
 		static const Oid wait_types[3] = {INT8OID, TEXTOID, INT8OID};
 
-		/* the oldest step waiting for this name takes it */
+		/*
+		 * the oldest step waiting for this name takes it: a wait for this
+		 * name alone, or for any of several names that include it
+		 */
 		values[2] = Int64GetDatum(signal_no);
 		durable_plan(&wait,
-					 "WITH s AS (SELECT seq FROM durable.steps "
-					 "            WHERE run_id = $1 AND kind = 'signal' AND name = $2 "
-					 "              AND status = 'pending' ORDER BY seq LIMIT 1) "
+					 "WITH s AS (SELECT seq, input IS NOT NULL AS any FROM durable.steps "
+					 "            WHERE run_id = $1 AND kind = 'signal' AND status = 'pending' "
+					 "              AND ((input IS NULL AND name = $2) OR input->'names' ? $2) "
+					 "            ORDER BY seq LIMIT 1) "
 					 "UPDATE durable.signals g SET consumed_seq = s.seq FROM s "
-					 " WHERE g.signal_no = $3 RETURNING s.seq",
+					 " WHERE g.signal_no = $3 RETURNING s.seq, s.any",
 					 3, wait_types);
 		durable_exec(wait, values, NULL, false, 0);
 		if (SPI_processed == 1)
 		{
 			int			seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 														  SPI_tuptable->tupdesc, 1, &isnull));
+			bool		any = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 2, &isnull));
+			Jsonb	   *value = payload ? payload : durable_jb_cstring("null");
 
 			durable_engine_resolve_step(run_id, seq, STEP_COMPLETED,
-								payload ? payload : durable_jb_cstring("null"), NULL, now);
+										any ? signal_result(signal, value) : value, NULL, now);
 		}
 	}
 }
@@ -2115,23 +2132,27 @@ durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 }
 
 /*
- * durable_engine_wait_signal: wait for the next signal of a name.  One
- * already buffered is consumed at once (oldest first); otherwise the step
- * waits for durable.wf_signal, or its timeout (due).  The run row is
- * locked first, as wf_signal does, so a signal and a wait that commit
- * together meet.
+ * durable_engine_wait_signal: wait for the next signal of one of names (a
+ * text[]; any true: the step takes any of them, and its result is
+ * {"name", "payload"}; otherwise the payload).  One already buffered is
+ * consumed at once (oldest first); otherwise the step waits for
+ * durable.wf_signal, or its timeout (due).  The run row is locked first,
+ * as wf_signal does, so a signal and a wait that commit together meet.
  */
 void
-durable_engine_wait_signal(int64 run_id, int seq, const char *name,
-						   TimestampTz due, TimestampTz now)
+durable_engine_wait_signal(int64 run_id, int seq, const char *name, Datum names,
+						   bool any, TimestampTz due, TimestampTz now)
 {
 	static SPIPlanPtr take = NULL;
-	static const Oid types[3] = {INT8OID, TEXTOID, INT4OID};
+	static const Oid types[3] = {INT8OID, TEXTARRAYOID, INT4OID};
 	Datum		values[3];
 	bool		inserted;
+	Jsonb	   *input = NULL;
 
+	if (any)
+		input = durable_jb_cstring(psprintf("{\"names\": %s}", name));
 	durable_lock_run(run_id);
-	durable_step_insert_or_match(run_id, seq, STEP_SIGNAL, name, STEP_PENDING, NULL,
+	durable_step_insert_or_match(run_id, seq, STEP_SIGNAL, name, STEP_PENDING, input,
 								 NULL, NULL, NULL, now, due, &inserted);
 	if (!inserted)
 		return;
@@ -2139,23 +2160,25 @@ durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 		durable_bgw_wake(due);
 
 	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(name);
+	values[1] = names;
 	values[2] = Int32GetDatum(seq);
 	durable_plan(&take,
 				 "UPDATE durable.signals SET consumed_seq = $3 WHERE signal_no = "
 				 " (SELECT signal_no FROM durable.signals "
-				 "   WHERE run_id = $1 AND name = $2 AND consumed_seq IS NULL "
+				 "   WHERE run_id = $1 AND name = ANY ($2) AND consumed_seq IS NULL "
 				 "   ORDER BY signal_no LIMIT 1) "
-				 "RETURNING payload",
+				 "RETURNING name, payload",
 				 3, types);
 	durable_exec(take, values, NULL, false, 0);
 	if (SPI_processed == 1)
 	{
+		char	   *signal = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		bool		isnull;
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		Jsonb	   *payload = isnull ? durable_jb_cstring("null") : DatumGetJsonbPCopy(d);
 
-		durable_engine_resolve_step(run_id, seq, STEP_COMPLETED, payload, NULL, now);
+		durable_engine_resolve_step(run_id, seq, STEP_COMPLETED,
+									any ? signal_result(signal, payload) : payload, NULL, now);
 	}
 }
 

@@ -85,7 +85,8 @@ extern void durable_engine_schedule_activity(int64 run_id, int seq, const char *
 											 const ActivityOptions *act, TimestampTz due,
 											 TimestampTz now);
 extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
-									   TimestampTz due, TimestampTz now);
+									   Datum names, bool any, TimestampTz due,
+									   TimestampTz now);
 extern int	durable_engine_claim(const char *ns, const char *queue,
 								 const char *worker, int want, Interval *lease,
 								 TimestampTz now);

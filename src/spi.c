@@ -11,6 +11,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
 #include "utils/snapmgr.h"
 
 #include "durable.h"
@@ -117,4 +121,45 @@ durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 		elog(ERROR, "durable: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));
 	return rc;
+}
+
+ErrorData *
+durable_guarded(DurableGuardedFn fn, void *arg, bool rethrow_transient)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile result = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			code;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		code = edata->sqlerrcode;
+		if (code == ERRCODE_QUERY_CANCELED || code == ERRCODE_ADMIN_SHUTDOWN ||
+			(rethrow_transient &&
+			 (code == ERRCODE_T_R_DEADLOCK_DETECTED ||
+			  code == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+			  code == ERRCODE_LOCK_NOT_AVAILABLE ||
+			  ERRCODE_TO_CATEGORY(code) == ERRCODE_INSUFFICIENT_RESOURCES)))
+			ReThrowError(edata);
+		result = edata;
+	}
+	PG_END_TRY();
+	return result;
 }

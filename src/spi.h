@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * spi.h
- *	  The plan cache and the schema version check (spi.c).
+ *	  The plan cache, the schema version check and subtransactions (spi.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -18,5 +18,14 @@ extern int	durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls
 								long count);
 extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 bool read_only, long count);
+
+/*
+ * durable_guarded: run fn(arg) in a subtransaction; NULL when it went
+ * through, else its error (its changes undone).  A cancel or shutdown, and
+ * when rethrow_transient a deadlock, lock timeout, serialization failure or
+ * lack of resources, is raised again instead.
+ */
+typedef void (*DurableGuardedFn) (void *arg);
+extern ErrorData *durable_guarded(DurableGuardedFn fn, void *arg, bool rethrow_transient);
 
 #endif							/* DURABLE_SPI_H */

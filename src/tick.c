@@ -17,10 +17,7 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "miscadmin.h"
-#include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
@@ -160,47 +157,39 @@ static TimestampTz part_retry_at[NUM_TICK_PARTS];
  * are undone).  A query cancel is not a failure of the part: it goes on
  * up to the caller.
  */
+typedef struct PartCall
+{
+	int			part;
+	TimestampTz now;
+	int			limit;
+	int			n;
+} PartCall;
+
+static void
+call_part(void *arg)
+{
+	PartCall   *c = (PartCall *) arg;
+
+	c->n = tick_parts[c->part].run(c->now, c->limit * tick_parts[c->part].limit_factor);
+}
+
 static int
 run_part(int i, TimestampTz now, int limit)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile int n = -1;
+	PartCall	c = {i, now, limit, -1};
+	ErrorData  *edata = durable_guarded(call_part, &c, false);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		n = tick_parts[i].run(now, limit * tick_parts[i].limit_factor);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-		ereport(WARNING,
-				(errcode(edata->sqlerrcode),
-				 errmsg("durable: periodic work \"%s\" failed: %s",
-						tick_parts[i].name, edata->message),
-				 edata->detail ? errdetail("%s", edata->detail) : 0,
-				 errhint("The other parts of the periodic work go on; this one is tried again%s.",
-						 durable_tick_backoff ? " with backoff" : " at the next call")));
-		FreeErrorData(edata);
-		n = -1;
-	}
-	PG_END_TRY();
-	return n;
+	if (edata == NULL)
+		return c.n;
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("durable: periodic work \"%s\" failed: %s",
+					tick_parts[i].name, edata->message),
+			 edata->detail ? errdetail("%s", edata->detail) : 0,
+			 errhint("The other parts of the periodic work go on; this one is tried again%s.",
+					 durable_tick_backoff ? " with backoff" : " at the next call")));
+	FreeErrorData(edata);
+	return -1;
 }
 
 /* set by the background worker: retry failed parts with backoff */

@@ -31,6 +31,7 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
@@ -38,6 +39,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/pg_locale.h"
 #include "utils/timestamp.h"
 
 #include "access.h"
@@ -126,8 +128,9 @@ typedef struct Parser
 	int			depth;
 	StringInfoData where;
 	int			nparams;
-	Oid			types[MAX_PARAMS];
-	Datum		values[MAX_PARAMS];
+	bool		parsing;		/* the query's own values count against MAX_PARAMS */
+	Oid			types[MAX_PARAMS + 8];	/* + the statement's own few */
+	Datum		values[MAX_PARAMS + 8];
 	/* ORDER BY */
 	const Attr *sort_attr;
 	bool		sort_desc;
@@ -291,7 +294,7 @@ expect_keyword(Parser *p, const char *kw)
 static int
 add_param(Parser *p, Oid type, Datum value)
 {
-	if (p->nparams >= MAX_PARAMS)
+	if (p->nparams >= (p->parsing ? MAX_PARAMS : MAX_PARAMS + 8))
 		syntax_error(p, p->tok.pos, "too many values");
 	p->types[p->nparams] = type;
 	p->values[p->nparams] = value;
@@ -307,6 +310,22 @@ builtin_attr(const char *name)
 		if (strcmp(builtin_attrs[i].name, name) == 0)
 			return &builtin_attrs[i];
 	return NULL;
+}
+
+/*
+ * input_error_or_rethrow: in the PG_CATCH of an input function: a data
+ * exception (class 22: the text is not a value) is forgotten, to be
+ * restated as DU001; anything else (out of memory, a cancel) goes on up.
+ */
+static void
+input_error_or_rethrow(void)
+{
+	ErrorData  *edata = CopyErrorData();
+
+	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		ReThrowError(edata);
+	FlushErrorState();
+	FreeErrorData(edata);
 }
 
 /*
@@ -331,7 +350,7 @@ parse_time(Parser *p, const char *s, int pos)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
+		input_error_or_rethrow();
 		ok = false;
 	}
 	PG_END_TRY();
@@ -360,7 +379,7 @@ parse_json(Parser *p, const char *json, int pos)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
+		input_error_or_rethrow();
 		ok = false;
 	}
 	PG_END_TRY();
@@ -541,14 +560,17 @@ parse_predicate(Parser *p)
 		next_token(p);
 		if (attr->type == ATTR_CUSTOM)
 			appendStringInfo(&p->where, "starts_with(%s #>> '{}', $%d)", col, n);
-		else
+		else if (lc_collate_is_c(DEFAULT_COLLATION_OID))
 		{
 			/*
-			 * A string sorts after its prefix in any collation, so the lower
-			 * bound lets an index on the column start at the prefix.
+			 * In byte order a string sorts after its prefix, so the lower
+			 * bound lets an index on the column start at the prefix (other
+			 * collations may reorder characters: no bound there).
 			 */
 			appendStringInfo(&p->where, "(%s >= $%d AND starts_with(%s, $%d))", col, n, col, n);
 		}
+		else
+			appendStringInfo(&p->where, "starts_with(%s, $%d)", col, n);
 		return;
 	}
 	if (is_keyword(p, "NOT"))
@@ -672,6 +694,7 @@ parse_query(Parser *p, const char *query)
 	p->at = 0;
 	p->depth = 0;
 	p->nparams = 0;
+	p->parsing = true;
 	initStringInfo(&p->where);
 	p->sort_attr = builtin_attr("StartTime");
 	p->sort_desc = true;		/* Temporal's default: newest first */
@@ -705,6 +728,7 @@ parse_query(Parser *p, const char *query)
 	}
 	if (p->tok.kind != TOK_END)
 		syntax_error(p, p->tok.pos, "unexpected text after the query");
+	p->parsing = false;
 }
 
 /* the current namespace's runs, as the query filters them */
@@ -836,7 +860,8 @@ durable_list_running(const char *ns, const char *query, int64 after_run, int64 m
 					 add_param(&p, INT8OID, Int64GetDatum(after_run)),
 					 add_param(&p, INT8OID, Int64GetDatum(max_run)),
 					 add_param(&p, INT4OID, Int32GetDatum(limit)));
-	if (SPI_execute_with_args(sql.data, p.nparams, p.types, p.values, NULL, true, 0) != SPI_OK_SELECT)
+	/* not read-only: a snapshot of now, after the runs this round closed */
+	if (SPI_execute_with_args(sql.data, p.nparams, p.types, p.values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "durable: the batch query failed");
 	n = (int) SPI_processed;
 	*runs = palloc0(sizeof(ListedRun) * (n + 1));

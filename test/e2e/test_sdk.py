@@ -131,6 +131,18 @@ def sdk_resettable(ctx, inp):
 
 
 @dw.workflow()
+def sdk_cart(ctx, inp):
+    # signal handlers: items and a checkout, in whatever order they come
+    cart = {"items": [], "paid": False}
+    ctx.on_signal("add", lambda item: cart["items"].append(item))
+    ctx.on_signal("remove", lambda item: cart["items"].remove(item))
+    ctx.on_signal("checkout", lambda _: cart.update(paid=True))
+    ctx.wait_condition(lambda: cart["paid"])
+    first = ctx.wait_signals(["gift note", "done"])
+    return {"items": cart["items"], "then": first}
+
+
+@dw.workflow()
 def sdk_ponger(ctx, inp):
     msg = ctx.wait_signal("ping")
     ctx.signal_external(msg["reply_to"], "pong", {"n": msg["n"] + 1})
@@ -1026,6 +1038,24 @@ def test_batch(client):
           "the batch's progress: %s" % {k: progress[k] for k in ("state", "applied", "skipped", "failed")})
 
 
+def test_signal_handlers(client):
+    """ctx.on_signal + ctx.wait_condition: signals of several names, one wait each."""
+    q = RUN + "-cart"
+    wid = q + "-1"
+    client.start("sdk_cart", None, workflow_id=wid, queue=q)
+    # sent before any worker runs: buffered, taken in the order they came
+    for name, payload in (("add", "tea"), ("add", "cups"), ("remove", "tea"), ("add", "honey"),
+                          ("checkout", None), ("done", "thanks")):
+        client.signal(wid, name, payload)
+    with InProcess(q):
+        res = client.result(wid, wait=30)
+    check(res == {"items": ["cups", "honey"], "then": ["done", "thanks"]},
+          "the handlers saw every signal in order and the condition ended the wait: %s" % res)
+    names = [e["name"] for e in journal(client.conn, wid)]
+    check(names[0] == '["add", "checkout", "remove"]' and len(names) == 6,
+          "one journal entry per signal, named by the handled names: %s" % names)
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -1049,7 +1079,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

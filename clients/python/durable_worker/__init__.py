@@ -191,6 +191,7 @@ class WorkflowContext:
         self._seq = 0
         self._commands = []
         self._cancelled = set()                 # seqs a cancel was sent for
+        self._handlers = {}                     # signal name -> handler(payload)
         self.workflow_id = task["workflow_id"]
         self.run_id = task["run_id"]
         self.attempt = task["attempt"]
@@ -342,6 +343,37 @@ class WorkflowContext:
     def wait_signal(self, name, timeout=None):
         """The next signal's payload; raises DurableTimeout after timeout."""
         return self.start_wait_signal(name, timeout).result()
+
+    def start_wait_signals(self, names, timeout=None):
+        """Wait for the next signal of any of several names; the handle's
+        result() is {"name": ..., "payload": ...}."""
+        names = list(names)
+        # the journal names the wait by its list, as the engine prints it
+        seq, entry, same = self._next("signal", json.dumps(names, ensure_ascii=False))
+        return self._command(seq, entry, same, {"type": "signal", "names": names,
+                                                "timeout": _duration(timeout)})
+
+    def wait_signals(self, names, timeout=None):
+        """(name, payload) of the next signal of any of names; raises
+        DurableTimeout after timeout."""
+        r = self.start_wait_signals(names, timeout).result()
+        return r["name"], r["payload"]
+
+    def on_signal(self, name, handler):
+        """Register handler(payload) for signals of name; wait_condition
+        runs it on each such signal, in the order they arrived."""
+        self._handlers[name] = handler
+
+    def wait_condition(self, predicate, timeout=None):
+        """Take signals of the registered names (on_signal), running their
+        handlers, until predicate() holds: Temporal's workflow.wait_condition
+        over state the handlers change.  timeout bounds the wait for each
+        next signal (DurableTimeout)."""
+        while not predicate():
+            if not self._handlers:
+                raise RuntimeError("wait_condition needs a signal handler (ctx.on_signal)")
+            name, payload = self.wait_signals(sorted(self._handlers), timeout)
+            self._handlers[name](payload)
 
     def start_child(self, name, input=None, workflow_id=None, queue=None,
                     options=None, parent_close_policy=None):
