@@ -336,6 +336,15 @@ REVOKE ALL ON FUNCTION durable.batch_start(text, text, text, text, jsonb) FROM P
 REVOKE ALL ON FUNCTION durable.batch_run(bigint, int) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.batch_stop(bigint) FROM PUBLIC;
 
+CREATE FUNCTION durable.task_upsert_search_attributes(token bigint, seq int, attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_upsert_search_attributes'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_upsert_search_attributes(bigint, int, jsonb) IS
+    'Set search attributes of the run whose workflow task the token holds (null removes one), journaled as step seq';
+REVOKE ALL ON FUNCTION durable.task_upsert_search_attributes(bigint, int, jsonb) FROM PUBLIC;
+
 CREATE VIEW durable.batch_list WITH (security_barrier) AS
 SELECT b.batch_id, b.namespace, b.operation, b.query, b.signal, b.reason, b.state,
        b.applied, b.skipped, b.failed, b.last_error, b.after_run_id, b.max_run_id,
@@ -513,6 +522,8 @@ BEGIN
             ('durable.batches'::regclass::oid,
              'pg_catalog.pg_class'::regclass, ARRAY['admin']),
             ('durable.task_publish(bigint, text, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
+            ('durable.task_upsert_search_attributes(bigint, int, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
             ('durable.schedule_update(text, text, text, jsonb, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),

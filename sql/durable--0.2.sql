@@ -398,6 +398,14 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_publish(bigint, text, jsonb) IS
     'Publish a named value of the run whose workflow task the token holds (NULL removes it)';
 
+CREATE FUNCTION durable.task_upsert_search_attributes(token bigint, seq int, attributes jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_upsert_search_attributes'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_upsert_search_attributes(bigint, int, jsonb) IS
+    'Set search attributes of the run whose workflow task the token holds (null removes one), journaled as step seq';
+
 CREATE FUNCTION durable.wf_published(workflow_id text)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'durable_wf_published'

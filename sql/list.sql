@@ -151,4 +151,23 @@ SELECT split_part(pg_temp.err(format('SELECT durable.wf_count(%L)', q)), ':', 1)
        count(*) > 0 AS seen
   FROM q GROUP BY 1 ORDER BY 1;
 
+-- workflow code sets search attributes (null removes one), journaled as a
+-- step: the same seq again changes nothing
+SELECT durable.task_upsert_search_attributes(pg_temp.tok('ls-o1'), 1,
+    '{"Stage": "waiting", "CustomerId": null}');
+SELECT search_attributes FROM durable.wf_list('WorkflowId = ''ls-o1''');
+SELECT durable.task_upsert_search_attributes(pg_temp.tok('ls-o1'), 1, '{"Stage": "other"}');
+SELECT pg_temp.ids('Stage = ''waiting''') AS waiting, pg_temp.ids('Stage = ''other''') AS other;
+SELECT seq, kind, name, status, input FROM durable.journal WHERE workflow_id = 'ls-o1';
+SELECT pg_temp.state() AS before \gset
+SELECT pg_temp.err(format('SELECT durable.task_upsert_search_attributes(%s, %s, %L)',
+                          pg_temp.tok('ls-o1'), s, a))
+  FROM (VALUES ('NULL', '{"a": 1}'), ('0', '{"a": 1}'), ('2', '[1]'), ('2', '"x"'),
+               ('2', '{"": 1}'), ('2', NULL)) v(s, a);
+SELECT pg_temp.err(format('SELECT durable.task_upsert_search_attributes(%s, 2, %L)',
+                          pg_temp.tok('ls-o1'), E'{"a\\u0001": 1}'));
+SELECT pg_temp.err(format('SELECT durable.step_record(%s, 1, %L, %L)', pg_temp.tok('ls-o1'), 'x', '1'));
+SELECT pg_temp.err('SELECT durable.task_upsert_search_attributes(424242, 2, ''{"a": 1}'')');
+SELECT pg_temp.state() = :'before' AS unchanged;
+
 SELECT durable.wf_terminate(w) FROM unnest(ARRAY['ls-o1', 'ls-r2']) w;

@@ -150,7 +150,8 @@ static const char *const worker_functions =
 	"durable.task_fail(bigint, jsonb, boolean), "
 	"durable.task_heartbeat(bigint, jsonb, interval), "
 	"durable.task_release(bigint), "
-	"durable.task_publish(bigint, text, jsonb)";
+	"durable.task_publish(bigint, text, jsonb), "
+	"durable.task_upsert_search_attributes(bigint, int, jsonb)";
 
 /*
  * run_utility: a GRANT or REVOKE built from fixed text and a quoted role

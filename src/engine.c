@@ -1039,6 +1039,37 @@ durable_engine_cancel_step(int64 run_id, int seq, TimestampTz now)
 }
 
 /*
+ * durable_engine_upsert_search_attributes: the workflow sets search
+ * attributes (a JSON object; a null value removes one), journaled as step
+ * seq so that a replay changes nothing, in the run's row so that wf_list
+ * sees them with the task's commit.
+ */
+void
+durable_engine_upsert_search_attributes(int64 run_id, int seq, Jsonb *attributes,
+										TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, JSONBOID};
+	Datum		values[2];
+	bool		inserted;
+
+	durable_step_insert_or_match(run_id, seq, STEP_UPSERT, "search_attributes", STEP_COMPLETED,
+								 attributes, durable_jb_cstring("null"), NULL, NULL, now,
+								 DURABLE_NO_TIME, &inserted);
+	if (!inserted)
+		return;
+	values[0] = Int64GetDatum(run_id);
+	values[1] = PointerGetDatum(attributes);
+	durable_plan(&plan,
+				 "UPDATE durable.runs SET options = jsonb_set(options, '{search_attributes}', "
+				 "       (coalesce(options->'search_attributes', '{}') || $2) "
+				 "       - ARRAY(SELECT key FROM jsonb_each($2) WHERE value = 'null')) "
+				 " WHERE run_id = $1 AND status = 'running'",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+}
+
+/*
  * The periodic work's transitions (tick.c runs them, each part in its own
  * subtransaction).
  */

@@ -45,6 +45,8 @@ extern void durable_engine_resolve_step(int64 run_id, int seq, StepStatus status
 								Jsonb *result, Jsonb *error, TimestampTz now);
 extern void durable_engine_delete_task(int64 run_id, int seq);
 extern bool durable_engine_cancel_step(int64 run_id, int seq, TimestampTz now);
+extern void durable_engine_upsert_search_attributes(int64 run_id, int seq,
+													Jsonb *attributes, TimestampTz now);
 extern void durable_engine_publish(int64 run_id, const char *name, Jsonb *value,
 								   TimestampTz now);
 extern bool durable_engine_lock_activity(int64 run_id, int seq, char **ns, char **queue,

@@ -34,7 +34,8 @@ typedef enum StepKind
 	STEP_SIGNAL,
 	STEP_CHILD,
 	STEP_SIGNAL_EXTERNAL,		/* a signal sent to another workflow */
-	STEP_CANCEL_EXTERNAL		/* a cancel request sent to another workflow */
+	STEP_CANCEL_EXTERNAL,		/* a cancel request sent to another workflow */
+	STEP_UPSERT					/* search attributes the workflow set */
 } StepKind;
 
 typedef enum StepStatus

@@ -590,6 +590,55 @@ durable_task_publish(PG_FUNCTION_ARGS)
 }
 
 /*
+ * durable.task_upsert_search_attributes(token, seq, attributes): the
+ * workflow code of the task's run sets search attributes (a null value
+ * removes one), journaled as step seq ("upsert" "search_attributes"):
+ * called again at the same seq, as a replay does, it changes nothing.
+ */
+PG_FUNCTION_INFO_V1(durable_task_upsert_search_attributes);
+Datum
+durable_task_upsert_search_attributes(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *attributes = durable_get_jsonb_arg(fcinfo, 2);
+	DurableCall call;
+	TaskRef		task;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	int			seq;
+
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("step seq must not be NULL")));
+	seq = durable_check_positive_int(PG_GETARG_INT32(1), "step seq", PG_INT32_MAX);
+	if (attributes == NULL || !JB_ROOT_IS_OBJECT(attributes))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("search attributes must be a JSON object"),
+				 errhint("Pass {\"CustomerId\": \"c-7\", \"Stage\": null}; null removes one.")));
+	durable_check_payload(attributes, "search attributes");
+	it = JsonbIteratorInit(&attributes->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (r == WJB_KEY)
+		{
+			if (v.val.string.len == 0 || v.val.string.len > DURABLE_MAX_NAME)
+				ereport(ERROR,
+						(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+						 errmsg("a search attribute name must be 1 to %d bytes", DURABLE_MAX_NAME)));
+			durable_check_no_control_chars(v.val.string.val, v.val.string.len,
+										   "search attribute name", false);
+		}
+	durable_enter(&call);
+	durable_task_lookup(token, call.saved_userid, &task);
+	require_workflow_task(&task, "durable.task_upsert_search_attributes");
+	durable_engine_upsert_search_attributes(task.run_id, seq, attributes, durable_now());
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
  * durable.task_heartbeat(token, details, lease): extend the lease from
  * now, keep the details for the next attempt, and tell the worker whether
  * the run was asked to cancel.

@@ -143,6 +143,15 @@ def sdk_cart(ctx, inp):
 
 
 @dw.workflow()
+def sdk_staged(ctx, inp):
+    # the run says where it is through a search attribute clients list by
+    ctx.upsert_search_attributes({"Stage": "waiting", "Owner": "ops"})
+    ctx.wait_signal("go")
+    ctx.upsert_search_attributes({"Stage": "done", "Owner": None})
+    return "ok"
+
+
+@dw.workflow()
 def sdk_ponger(ctx, inp):
     msg = ctx.wait_signal("ping")
     ctx.signal_external(msg["reply_to"], "pong", {"n": msg["n"] + 1})
@@ -1056,6 +1065,23 @@ def test_signal_handlers(client):
           "one journal entry per signal, named by the handled names: %s" % names)
 
 
+def test_upsert_search_attributes(client):
+    """ctx.upsert_search_attributes: clients list runs by what the workflow set."""
+    q = RUN + "-staged"
+    wid = q + "-1"
+    with InProcess(q):
+        client.start("sdk_staged", None, workflow_id=wid, queue=q)
+        query = "WorkflowId = '%s' AND Stage = 'waiting' AND Owner = 'ops'" % wid
+        wait_for("the run to set its Stage", lambda: client.count(query) == 1)
+        client.signal(wid, "go")
+        res = client.result(wid, wait=30)
+    rows = list(client.list("WorkflowId = '%s'" % wid))
+    check(res == "ok" and rows[0]["search_attributes"] == {"Stage": "done"},
+          "the second upsert replaced Stage and removed Owner: %s" % rows[0]["search_attributes"])
+    kinds = [(e["kind"], e["name"]) for e in journal(client.conn, wid)]
+    check(kinds.count(("upsert", "search_attributes")) == 2, "both upserts are in the journal: %s" % kinds)
+
+
 def test_start_many(client):
     """Client.start_many: 200 runs in one call, all or none."""
     q = RUN + "-many"
@@ -1079,7 +1105,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

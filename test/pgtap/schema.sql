@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(201);
+SELECT plan(202);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -131,6 +131,7 @@ SELECT has_function('durable', 'wf_reset', ARRAY['text', 'integer', 'text']);
 SELECT has_function('durable', 'wf_fork', ARRAY['text', 'integer', 'text']);
 SELECT has_function('durable', 'wf_list', ARRAY['text', 'integer', 'text']);
 SELECT has_function('durable', 'wf_count', ARRAY['text']);
+SELECT has_function('durable', 'task_upsert_search_attributes', ARRAY['bigint', 'integer', 'jsonb']);
 SELECT has_function('durable', 'batch_start', ARRAY['text', 'text', 'text', 'text', 'jsonb']);
 SELECT has_function('durable', 'batch_run', ARRAY['bigint', 'integer']);
 SELECT has_function('durable', 'batch_stop', ARRAY['bigint']);

@@ -218,6 +218,22 @@ class WorkflowContext:
                            "SELECT durable.task_publish(%s, %s, %s)",
                            (self._token, name, None if value is None else Jsonb(value)))
 
+    def upsert_search_attributes(self, attributes):
+        """Set search attributes of this run ({name: value}; None removes
+        one): clients find the run by them with wf_list / Client.list from
+        this task's commit on.  Journaled: a replay changes nothing."""
+        seq, entry, same = self._next("upsert", "search_attributes")
+        if not same:
+            self._upsert(seq, entry, attributes)
+
+    def _upsert(self, seq, entry, attributes):
+        # another call at seq: the engine answers DU003 (nondeterminism)
+        self._worker._call(self._token, "task_upsert_search_attributes",
+                           "SELECT durable.task_upsert_search_attributes(%s, %s, %s)",
+                           (self._token, seq, Jsonb(attributes)))
+        self._journal[seq] = {"seq": seq, "kind": "upsert", "name": "search_attributes",
+                              "status": "completed", "result": None}
+
     # -- versioning
     def patched(self, patch_id):
         """True when this run takes the new code path of a change.  A run
@@ -1227,6 +1243,11 @@ class _ReplayContext(WorkflowContext):
 
     def publish(self, name, value):
         pass
+
+    def _upsert(self, seq, entry, attributes):
+        if entry is None:
+            raise _ReplayEnd()
+        raise Nondeterminism(seq, entry, "upsert", "search_attributes")
 
     def _record(self, seq, name, result, conn=None):
         entry = self._journal.get(seq)
