@@ -82,45 +82,45 @@ parse_op(const char *name)
  * run (false: it already was as asked: cancel requested, paused ...).
  */
 static bool
-apply(Batch *b, ListedRun *r, TimestampTz now)
+apply(Batch *b, int64 run_id, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[1] = {INT8OID};
 	Datum		values[1];
 	bool		isnull;
+	bool		cancel_requested;
 	const char *reason = b->reason ? b->reason :
 		psprintf("batch " INT64_FORMAT, b->batch_id);
 
 	/* the run as it is now, locked as the client calls lock it */
-	values[0] = Int64GetDatum(r->run_id);
+	values[0] = Int64GetDatum(run_id);
 	durable_plan(&plan,
-				 "SELECT cancel_requested, paused FROM durable.runs "
+				 "SELECT cancel_requested FROM durable.runs "
 				 " WHERE run_id = $1 AND status = 'running' FOR NO KEY UPDATE",
 				 1, types);
 	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
 		return false;			/* closed meanwhile */
-	r->cancel_requested = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	r->paused = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	cancel_requested = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 	switch (b->op)
 	{
 		case BATCH_CANCEL:
-			if (r->cancel_requested)
+			if (cancel_requested)
 				return false;
-			durable_engine_cancel_run(r->run_id, reason, now);
+			durable_engine_cancel_run(run_id, reason, now);
 			return true;
 		case BATCH_TERMINATE:
-			durable_engine_terminate_run(r->run_id, reason, now);
+			durable_engine_terminate_run(run_id, reason, now);
 			return true;
 		case BATCH_SIGNAL:
 			/* the run row is locked (above), as wf_signal locks it */
-			durable_engine_signal(r->run_id, b->signal, b->payload,
+			durable_engine_signal(run_id, b->signal, b->payload,
 								  psprintf("batch/" INT64_FORMAT, b->batch_id), now);
 			return true;
 		case BATCH_PAUSE:
 		case BATCH_UNPAUSE:
-			return durable_engine_set_paused(r->run_id, b->op == BATCH_PAUSE, b->reason, now);
+			return durable_engine_set_paused(run_id, b->op == BATCH_PAUSE, b->reason, now);
 	}
 	return false;
 }
@@ -128,7 +128,7 @@ apply(Batch *b, ListedRun *r, TimestampTz now)
 typedef struct RunCall
 {
 	Batch	   *batch;
-	ListedRun  *run;
+	int64		run_id;
 	TimestampTz now;
 	bool		changed;
 } RunCall;
@@ -138,7 +138,7 @@ call_apply(void *arg)
 {
 	RunCall    *c = (RunCall *) arg;
 
-	c->changed = apply(c->batch, c->run, c->now);
+	c->changed = apply(c->batch, c->run_id, c->now);
 }
 
 /*
@@ -148,14 +148,14 @@ call_apply(void *arg)
  * (a deadlock, a lock timeout ...) is raised, to redo the whole step.
  */
 static int
-apply_guarded(Batch *b, ListedRun *r, TimestampTz now, char **error)
+apply_guarded(Batch *b, int64 run_id, TimestampTz now, char **error)
 {
-	RunCall		c = {b, r, now, false};
+	RunCall		c = {b, run_id, now, false};
 	ErrorData  *edata = durable_guarded(call_apply, &c, true);
 
 	if (edata == NULL)
 		return c.changed ? 1 : 0;
-	*error = psprintf("run " INT64_FORMAT ": %s", r->run_id, edata->message);
+	*error = psprintf("run " INT64_FORMAT ": %s", run_id, edata->message);
 	FreeErrorData(edata);
 	return -1;
 }
@@ -227,7 +227,7 @@ step(Batch *b, int max_runs, TimestampTz now)
 	BOOLOID};
 	Datum		values[8];
 	char		nulls[7] = "       ";
-	ListedRun  *runs;
+	int64	   *runs;
 	int			n;
 	int			i;
 	int64		applied = 0;
@@ -238,7 +238,7 @@ step(Batch *b, int max_runs, TimestampTz now)
 	n = durable_list_running(b->ns, b->query, b->after_run, b->max_run, max_runs, &runs);
 	for (i = 0; i < n; i++)
 	{
-		int			r = apply_guarded(b, &runs[i], now, &error);
+		int			r = apply_guarded(b, runs[i], now, &error);
 
 		if (r > 0)
 			applied++;
@@ -248,7 +248,7 @@ step(Batch *b, int max_runs, TimestampTz now)
 			failed++;
 	}
 	values[0] = Int64GetDatum(b->batch_id);
-	values[1] = Int64GetDatum(n > 0 ? runs[n - 1].run_id : b->after_run);
+	values[1] = Int64GetDatum(n > 0 ? runs[n - 1] : b->after_run);
 	values[2] = Int64GetDatum(applied);
 	values[3] = Int64GetDatum(skipped);
 	values[4] = Int64GetDatum(failed);

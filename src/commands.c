@@ -117,35 +117,17 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 }
 
 /*
- * parse_until: a timestamp with time zone as text.  Its input function
- * only parses (no locks, no state), so its error can be caught and
- * restated as DU002 without a subtransaction.
+ * parse_until: a timestamp with time zone as text, DU002 otherwise.
  */
 static TimestampTz
 parse_until(int n, const char *s)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz ts = 0;
-	bool		ok = true;
+	Datum		d;
 
-	PG_TRY();
-	{
-		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-													 CStringGetDatum(s),
-													 ObjectIdGetDatum(InvalidOid),
-													 Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		ok = false;
-	}
-	PG_END_TRY();
-	if (!ok || TIMESTAMP_NOT_FINITE(ts))
+	if (!durable_try_input(timestamptz_in, s, &d) || TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(d)))
 		bad_command(n, psprintf("\"until\" is not a timestamp: \"%s\"", s),
 					"Use ISO 8601 with a time zone, such as \"2030-01-01T00:00:00Z\".");
-	return ts;
+	return DatumGetTimestampTz(d);
 }
 
 /*

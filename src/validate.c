@@ -252,3 +252,37 @@ durable_array_elements(ArrayType *arr, Oid elemtype, const char *what,
 	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 	deconstruct_array(arr, elemtype, typlen, typbyval, typalign, values, nulls, n);
 }
+
+/*
+ * durable_try_input: a type's input function (in) on text s; false when s
+ * is not a value of the type (a data exception, class 22), for the caller
+ * to restate with its own SQLSTATE.  Input functions only parse (no
+ * locks, no state), so no subtransaction is needed; any other error (out
+ * of memory, a cancel) goes on up.
+ */
+bool
+durable_try_input(PGFunction in, const char *s, Datum *out)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		*out = DirectFunctionCall3(in, CStringGetDatum(s), ObjectIdGetDatum(InvalidOid),
+								   Int32GetDatum(-1));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			ReThrowError(edata);
+		FlushErrorState();
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}

@@ -30,4 +30,6 @@ extern Interval *durable_ms_interval(int64 ms);
 extern void durable_array_elements(ArrayType *arr, Oid elemtype, const char *what,
 								   Datum **values, bool **nulls, int *n);
 
+extern bool durable_try_input(PGFunction in, const char *s, Datum *out);
+
 #endif							/* DURABLE_VALIDATE_H */

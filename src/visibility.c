@@ -313,82 +313,6 @@ builtin_attr(const char *name)
 }
 
 /*
- * input_error_or_rethrow: in the PG_CATCH of an input function: a data
- * exception (class 22: the text is not a value) is forgotten, to be
- * restated as DU001; anything else (out of memory, a cancel) goes on up.
- */
-static void
-input_error_or_rethrow(void)
-{
-	ErrorData  *edata = CopyErrorData();
-
-	if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
-		ReThrowError(edata);
-	FlushErrorState();
-	FreeErrorData(edata);
-}
-
-/*
- * parse_time: a timestamp with time zone as text.  Its input function
- * only parses (no locks, no state), so its error can be caught and
- * restated as DU001 without a subtransaction.
- */
-static TimestampTz
-parse_time(Parser *p, const char *s, int pos)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz ts = 0;
-	bool		ok = true;
-
-	PG_TRY();
-	{
-		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-													 CStringGetDatum(s),
-													 ObjectIdGetDatum(InvalidOid),
-													 Int32GetDatum(-1)));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		input_error_or_rethrow();
-		ok = false;
-	}
-	PG_END_TRY();
-	if (!ok)
-		syntax_error(p, pos, psprintf("\"%s\" is not a time", s));
-	return ts;
-}
-
-/*
- * parse_json: a search attribute's value as jsonb.  The text is a quoted
- * string or a number the tokenizer checked, but a number can still be
- * out of numeric's range; jsonb_in only parses, so its error can be
- * caught and restated as DU001 without a subtransaction.
- */
-static Datum
-parse_json(Parser *p, const char *json, int pos)
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	Datum		d = (Datum) 0;
-	bool		ok = true;
-
-	PG_TRY();
-	{
-		d = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		input_error_or_rethrow();
-		ok = false;
-	}
-	PG_END_TRY();
-	if (!ok)
-		syntax_error(p, pos, "number out of range");
-	return d;
-}
-
-/*
  * value_datum: the current token as a value of attr's type (the token
  * is consumed).  *type is the parameter's type.
  */
@@ -426,7 +350,8 @@ value_datum(Parser *p, const Attr *attr, Oid *type)
 			if (t.kind != TOK_STRING)
 				syntax_error(p, t.pos, psprintf("%s takes a time as a string", attr->name));
 			*type = TIMESTAMPTZOID;
-			d = TimestampTzGetDatum(parse_time(p, t.text, t.pos));
+			if (!durable_try_input(timestamptz_in, t.text, &d))
+				syntax_error(p, t.pos, psprintf("\"%s\" is not a time", t.text));
 			break;
 		case ATTR_STATUS:
 			{
@@ -455,8 +380,10 @@ value_datum(Parser *p, const Attr *attr, Oid *type)
 					json = t.text;
 				else
 					json = is_keyword(p, "true") ? "true" : "false";
+				/* a number the tokenizer let through can overflow numeric */
 				*type = JSONBOID;
-				d = parse_json(p, json, t.pos);
+				if (!durable_try_input(jsonb_in, json, &d))
+					syntax_error(p, t.pos, "number out of range");
 				break;
 			}
 	}
@@ -742,17 +669,39 @@ append_from_where(Parser *p, StringInfo sql, int ns_param)
 
 /*
  * The page token of a row: "v1|<sort attribute>|<a or d>|<run_id>|<key>",
- * the key a time as microseconds since 2000 ("inf" for a run not closed),
+ * the key a time as microseconds since 2000,
  * otherwise as text.
  */
 static const char *
 token_sql(const Attr *sort)
 {
 	if (sort->sort_type == ATTR_TIME)
-		return psprintf("CASE WHEN isfinite(%s) THEN "
-						"((extract(epoch FROM %s) * 1000000)::bigint - 946684800000000)::text "
-						"ELSE 'inf' END", sort->sort, sort->sort);
+		return psprintf("((extract(epoch FROM %s) * 1000000)::bigint - 946684800000000)::text",
+						sort->sort);
 	return psprintf("(%s)::text", sort->sort);
+}
+
+static void
+invalid_page_token(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+			 errmsg("invalid page token"),
+			 errhint("Pass the next_page_token of a row wf_list returned for the same query, or NULL for the first page.")));
+}
+
+/* a whole number of a page token */
+static int64
+token_int(const char *s)
+{
+	char	   *end;
+	int64		v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0)
+		invalid_page_token();
+	return v;
 }
 
 /* parse a page token of this query's order into the keyset's two values */
@@ -761,7 +710,6 @@ parse_page_token(Parser *p, const char *token, Datum *key, Oid *key_type, int64 
 {
 	char	   *parts[5];
 	char	   *s = pstrdup(token);
-	char	   *end;
 	int			i;
 
 	for (i = 0; i < 4; i++)
@@ -776,46 +724,22 @@ parse_page_token(Parser *p, const char *token, Datum *key, Oid *key_type, int64 
 	if (i < 4 || strcmp(parts[0], "v1") != 0 ||
 		strcmp(parts[1], p->sort_attr->name) != 0 ||
 		strcmp(parts[2], p->sort_desc ? "d" : "a") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("invalid page token"),
-				 errhint("Pass the page_token of a row wf_list returned for the same query, or NULL for the first page.")));
-	errno = 0;
-	*run_id = strtoll(parts[3], &end, 10);
-	if (*parts[3] == '\0' || *end != '\0' || errno != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("invalid page token")));
-	if (p->sort_attr->sort_type == ATTR_TIME)
+		invalid_page_token();
+	*run_id = token_int(parts[3]);
+	switch (p->sort_attr->sort_type)
 	{
-		int64		us;
-
-		*key_type = TIMESTAMPTZOID;
-		if (strcmp(parts[4], "inf") == 0)
-		{
-			TIMESTAMP_NOEND(us);
-		}
-		else
-		{
-			errno = 0;
-			us = strtoll(parts[4], &end, 10);
-			if (*parts[4] == '\0' || *end != '\0' || errno != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-						 errmsg("invalid page token")));
-		}
-		*key = TimestampTzGetDatum(us);
-	}
-	else if (p->sort_attr->sort_type == ATTR_INT)
-	{
-		/* RunId and StartTime: the key is the run id itself */
-		*key_type = INT8OID;
-		*key = Int64GetDatum(*run_id);
-	}
-	else
-	{
-		*key_type = TEXTOID;
-		*key = CStringGetTextDatum(parts[4]);
+		case ATTR_TIME:
+			*key_type = TIMESTAMPTZOID;
+			*key = TimestampTzGetDatum(token_int(parts[4]));
+			break;
+		case ATTR_INT:
+			/* RunId and StartTime: the key is the run id itself */
+			*key_type = INT8OID;
+			*key = Int64GetDatum(*run_id);
+			break;
+		default:
+			*key_type = TEXTOID;
+			*key = CStringGetTextDatum(parts[4]);
 	}
 }
 
@@ -837,14 +761,14 @@ durable_list_check(const char *query)
 }
 
 /*
- * durable_list_running: the running runs of namespace ns that match query,
- * with run ids in (after_run, max_run], in run id order, at most limit.
- * Fills *runs (allocated here) and returns how many.  The caller is
+ * durable_list_running: the ids of the running runs of namespace ns that
+ * match query, in (after_run, max_run], in run id order, at most limit.
+ * Fills *run_ids (allocated here) and returns how many.  The caller is
  * connected to SPI (durable_enter).
  */
 int
 durable_list_running(const char *ns, const char *query, int64 after_run, int64 max_run,
-					 int limit, ListedRun **runs)
+					 int limit, int64 **run_ids)
 {
 	Parser		p;
 	StringInfoData sql;
@@ -853,7 +777,7 @@ durable_list_running(const char *ns, const char *query, int64 after_run, int64 m
 
 	parse_query(&p, query);
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT r.run_id, r.cancel_requested, r.paused");
+	appendStringInfoString(&sql, "SELECT r.run_id");
 	append_from_where(&p, &sql, add_param(&p, TEXTOID, CStringGetTextDatum(ns)));
 	appendStringInfo(&sql, " AND r.status = 'running' AND r.run_id > $%d AND r.run_id <= $%d"
 					 " ORDER BY r.run_id LIMIT $%d",
@@ -864,16 +788,13 @@ durable_list_running(const char *ns, const char *query, int64 after_run, int64 m
 	if (SPI_execute_with_args(sql.data, p.nparams, p.types, p.values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "durable: the batch query failed");
 	n = (int) SPI_processed;
-	*runs = palloc0(sizeof(ListedRun) * (n + 1));
+	*run_ids = palloc(sizeof(int64) * (n + 1));
 	for (i = 0; i < n; i++)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		(*runs)[i].run_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		(*runs)[i].cancel_requested = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
-		(*runs)[i].paused = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		(*run_ids)[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+													SPI_tuptable->tupdesc, 1, &isnull));
 	}
 	return n;
 }

@@ -11,15 +11,8 @@
 
 #include "durable.h"
 
-typedef struct ListedRun
-{
-	int64		run_id;
-	bool		cancel_requested;
-	bool		paused;
-} ListedRun;
-
 extern void durable_list_check(const char *query);
 extern int	durable_list_running(const char *ns, const char *query, int64 after_run,
-								 int64 max_run, int limit, ListedRun **runs);
+								 int64 max_run, int limit, int64 **run_ids);
 
 #endif							/* DURABLE_VISIBILITY_H */
