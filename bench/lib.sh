@@ -18,7 +18,6 @@ done
 # bench_cluster_start [postgresql.conf lines...]: a fresh cluster that
 # preloads durable, sized for benchmarks, fsync on
 bench_cluster_start() {
-	cluster_stop server
 	cluster_start server "$PORT" "shared_preload_libraries = 'durable'" \
 		"max_connections = 40" "shared_buffers = 256MB" "fsync = on" \
 		"max_wal_size = 4GB" "checkpoint_timeout = 30min" \
@@ -57,4 +56,15 @@ bench_python() {
 	bench_cluster_start
 	q postgres -c "CREATE EXTENSION durable" >/dev/null
 	"$PY" "$(dirname "${BASH_SOURCE[0]}")/$script" --dsn "host=$DIR port=$PORT user=postgres dbname=postgres" "$@"
+}
+
+# fdiv A B [FORMAT]: A / B, or "-" when B is 0
+fdiv() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 == 0) print "-"; else printf f, a / b }'; }
+
+# index_inserts FROM TO: index entries written between two WAL positions:
+# the B-tree leaf and posting-list insert records (pg_waldump --stats),
+# which is what every index insertion of a heap row version writes
+index_inserts() {
+	as_pg "$PGBIN/pg_waldump" -p "$DIR/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null |
+		awk '$1 ~ /^Btree\/(INSERT_LEAF|INSERT_POST)$/ { n += $2 } END { print n + 0 }'
 }

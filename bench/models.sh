@@ -31,13 +31,6 @@ q postgres -c "CREATE DATABASE bench" >/dev/null
 q bench -f "$HERE/sql/setup.sql" >/dev/null
 q bench -f "$HERE/sql/models/schema.sql" >/dev/null 2>&1
 
-fdiv() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 == 0) print "-"; else printf f, a / b }'; }
-
-index_inserts() {
-	as_pg "$PGBIN/pg_waldump" -p "$DIR/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null |
-		awk '$1 ~ /^Btree\/(INSERT_LEAF|INSERT_POST)$/ { n += $2 } END { print n + 0 }'
-}
-
 # done_jobs POINT: workflows (jobs) completed by the point just run
 done_jobs() {
 	case $1 in

@@ -12,6 +12,9 @@ as_pg() {
 cluster_start() {
 	local name=$1 port=$2; shift 2
 	local dir=$DURABLE_TMP/$name
+	# a server still running on the old directory would, once it notices
+	# its files gone, remove the new server's socket: stop it first
+	cluster_stop "$name"
 	rm -rf "$dir"; mkdir -p "$dir"
 	[ "$(id -u)" = 0 ] && chown postgres "$DURABLE_TMP" "$dir"
 	as_pg "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
