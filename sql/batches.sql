@@ -66,6 +66,26 @@ SELECT count(*) FILTER (WHERE status = 'terminated') AS terminated,
        count(*) FILTER (WHERE status = 'running') AS running
   FROM durable.workflows WHERE workflow_id LIKE 'bo-%';
 
+-- a run where the operation fails is counted, with its error, and the
+-- batch goes on: a trigger (a fault injected for this test) refuses the
+-- terminate_requested event of bo-5
+CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.event_type = 'terminate_requested' AND NEW.run_id =
+       (SELECT run_id FROM durable.runs WHERE workflow_id = 'bo-5' AND status = 'running') THEN
+        RAISE EXCEPTION 'refused for the test';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse BEFORE INSERT ON durable.events FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse();
+SELECT durable.batch_start('terminate', 'WorkflowId IN (''bo-4'', ''bo-5'', ''bo-6'')') AS bf \gset
+SELECT durable.batch_run(:bf, 100);
+DROP TRIGGER refuse ON durable.events;
+SELECT state, applied, skipped, failed, last_error ~ '^run [0-9]+: refused for the test$' AS error_kept
+  FROM durable.batch_list WHERE batch_id = :bf;
+SELECT workflow_id, status FROM durable.workflows
+ WHERE workflow_id IN ('bo-4', 'bo-5', 'bo-6') ORDER BY workflow_id;
+
 -- a batch whose query no longer reads in the background worker's session
 -- (a day-first date) is marked failed; the other batches go on
 SET DateStyle = 'ISO, DMY';
