@@ -451,6 +451,26 @@ LANGUAGE C STABLE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_published(text) IS
     'The state the latest run of a workflow published: an object of name -> value';
+
+CREATE FUNCTION durable.wf_query(workflow_id text, name text, args jsonb DEFAULT NULL,
+                                 timeout interval DEFAULT '10 s')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_query'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_query(text, text, jsonb, interval) IS
+    'Ask the latest run of a workflow a live query: a worker of its queue replays it and its query handler answers (waits up to timeout; changes nothing)';
+
+CREATE FUNCTION durable.task_answer_query(token bigint, result jsonb,
+                                          error jsonb DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_task_answer_query'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_answer_query(bigint, jsonb, jsonb) IS
+    'Answer a live query a poll handed out (kind query): its result, or error; false when its caller stopped waiting';
+REVOKE ALL ON FUNCTION durable.wf_query(text, text, jsonb, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.task_answer_query(bigint, jsonb, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.task_publish(bigint, text, jsonb) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.wf_published(text) FROM PUBLIC;
 CREATE VIEW durable.published_state WITH (security_barrier) AS
@@ -499,6 +519,10 @@ BEGIN
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.wf_published(text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_query(text, text, jsonb, interval)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.task_answer_query(bigint, jsonb, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
             ('durable.wf_pause(text, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
             ('durable.wf_unpause(text, text)'::regprocedure::oid,

@@ -414,6 +414,24 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_published(text) IS
     'The state the latest run of a workflow published: an object of name -> value';
 
+CREATE FUNCTION durable.wf_query(workflow_id text, name text, args jsonb DEFAULT NULL,
+                                 timeout interval DEFAULT '10 s')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_query'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_query(text, text, jsonb, interval) IS
+    'Ask the latest run of a workflow a live query: a worker of its queue replays it and its query handler answers (waits up to timeout; changes nothing)';
+
+CREATE FUNCTION durable.task_answer_query(token bigint, result jsonb,
+                                          error jsonb DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'durable_task_answer_query'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_answer_query(bigint, jsonb, jsonb) IS
+    'Answer a live query a poll handed out (kind query): its result, or error; false when its caller stopped waiting';
+
 CREATE FUNCTION durable.activity_complete(workflow_id text, seq int,
                                           result jsonb DEFAULT NULL)
 RETURNS void

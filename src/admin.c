@@ -128,7 +128,7 @@ static const char *const client_functions =
 	"durable.wf_start_many(text, jsonb[], text[], text, jsonb), "
 	"durable.activity_complete(text, int, jsonb), "
 	"durable.activity_fail(text, int, jsonb, boolean), "
-	"durable.wf_published(text), "
+	"durable.wf_published(text), durable.wf_query(text, text, jsonb, interval), "
 	"durable.wf_signal(text, text, jsonb, text), "
 	"durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text), "
 	"durable.wf_cancel(text, text), durable.wf_terminate(text, text), "
@@ -151,6 +151,7 @@ static const char *const worker_functions =
 	"durable.task_heartbeat(bigint, jsonb, interval), "
 	"durable.task_release(bigint), "
 	"durable.task_publish(bigint, text, jsonb), "
+	"durable.task_answer_query(bigint, jsonb, jsonb), "
 	"durable.task_upsert_search_attributes(bigint, int, jsonb)";
 
 /*

@@ -40,6 +40,7 @@
 #include "access.h"
 #include "clock.h"
 #include "engine.h"
+#include "json.h"
 #include "shmem.h"
 #include "validate.h"
 
@@ -47,6 +48,57 @@
 #define POLL_EXPIRE_LIMIT 10
 #define POLL_COLUMNS 13
 
+
+/*
+ * put_queries: take up to max live queries posted for ns/queue (wf_query)
+ * and add a row of kind 'query' for each: the run to replay, the query's
+ * name and arguments (input), and its caller's deadline (lease_until).
+ * Returns how many.
+ */
+static int
+put_queries(ReturnSetInfo *rsinfo, const char *ns, const char *queue, int max)
+{
+	DurableQueryTask *queries = palloc(sizeof(DurableQueryTask) * max);
+	int			n = durable_queries_take(ns, queue, max, queries);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		DurableQueryTask *q = &queries[i];
+		Datum		out[POLL_COLUMNS];
+		bool		nulls[POLL_COLUMNS];
+		TupleDesc	desc;
+		HeapTuple	tup;
+
+		durable_engine_read_run(q->run_id);
+		if (SPI_processed != 1)
+		{
+			/* purged since the query was posted */
+			(void) durable_query_answer(q->token,
+										"{\"type\": \"NotFound\", \"message\": \"the run no longer exists\"}",
+										true);
+			continue;
+		}
+		desc = SPI_tuptable->tupdesc;
+		tup = SPI_tuptable->vals[0];
+		memset(nulls, false, sizeof(nulls));
+		out[0] = Int64GetDatum(q->token);
+		out[1] = CStringGetTextDatum("query");
+		out[2] = SPI_getbinval(tup, desc, 1, &nulls[2]);	/* workflow_id */
+		out[3] = Int64GetDatum(q->run_id);
+		out[4] = SPI_getbinval(tup, desc, 2, &nulls[4]);	/* workflow_type */
+		out[5] = CStringGetTextDatum(q->name);
+		nulls[6] = true;		/* seq */
+		out[7] = JsonbPGetDatum(durable_jb_cstring(q->args));
+		out[8] = SPI_getbinval(tup, desc, 5, &nulls[8]);	/* attempt */
+		out[9] = SPI_getbinval(tup, desc, 6, &nulls[9]);	/* journal */
+		nulls[10] = true;		/* heartbeat */
+		out[11] = SPI_getbinval(tup, desc, 7, &nulls[11]);	/* cancel_requested */
+		out[12] = TimestampTzGetDatum(q->deadline);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+	}
+	return n;
+}
 
 PG_FUNCTION_INFO_V1(durable_task_poll);
 Datum
@@ -96,6 +148,9 @@ durable_task_poll(PG_FUNCTION_ARGS)
 
 	if (durable_poll_should_expire())
 		durable_engine_expire_leases(now, POLL_EXPIRE_LIMIT);
+
+	/* live queries of the queue first: a caller is waiting on each */
+	max_tasks -= put_queries(rsinfo, ns, queue, max_tasks);
 
 	/*
 	 * A poll that comes back short raises the queue's idle flag (its worker

@@ -152,6 +152,16 @@ _PG_init(void)
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
 
+	/* sizes shared memory: only when preloaded (it cannot exist later) */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("durable.max_queries",
+								"Live queries (wf_query) that can wait for an answer at once.",
+								"Each takes about 74 kB of shared memory.",
+								&durable_max_queries,
+								16, 1, 1024,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("durable");
 
 	durable_notify_init();

@@ -35,6 +35,8 @@
 #define ERRCODE_DURABLE_NOT_READY			MAKE_SQLSTATE('D','U','0','1','2')
 #define ERRCODE_DURABLE_VERSION_MISMATCH	MAKE_SQLSTATE('D','U','0','1','3')
 #define ERRCODE_DURABLE_NO_PENDING_ACTIVITY	MAKE_SQLSTATE('D','U','0','1','4')
+#define ERRCODE_DURABLE_QUERY_FAILED		MAKE_SQLSTATE('D','U','0','1','5')
+#define ERRCODE_DURABLE_QUERY_TIMEOUT		MAKE_SQLSTATE('D','U','0','1','6')
 
 /* the release this library implements (Makefile: EXTVERSION) */
 #ifndef DURABLE_VERSION
@@ -51,6 +53,9 @@
 #define DURABLE_MAX_BATCH		1000
 #define DURABLE_MAX_SIGNAL_NAMES 100	/* names one signal wait takes */
 /* starts in one wf_start_many call */
+/* a live query's arguments and answer (jsonb text) travel in shared memory */
+#define DURABLE_QUERY_MAX_ARGS	 8192
+#define DURABLE_QUERY_MAX_ANSWER 65536
 #define DURABLE_MAX_STARTS		100000
 
 /* durations longer than ten years are taken for mistakes */

@@ -1527,6 +1527,33 @@ start_stored_options(const StartOptions *o)
 }
 
 /*
+ * durable_engine_read_run: what a worker needs to replay run_id, for a
+ * live query: workflow_id, workflow_type, queue, input, attempt, journal
+ * (task_poll's shape) and cancel_requested, left in SPI_tuptable (no row:
+ * no such run).
+ */
+void
+durable_engine_read_run(int64 run_id)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(run_id);
+	durable_plan(&plan,
+				 "SELECT r.workflow_id, r.workflow_type, r.queue, r.input, r.attempt, "
+				 "       (SELECT coalesce(jsonb_agg(jsonb_build_object("
+				 "                 'seq', j.seq, 'kind', j.kind, 'name', j.name, "
+				 "                 'status', j.status, 'result', j.result, "
+				 "                 'error', j.error) ORDER BY j.seq), '[]') "
+				 "          FROM durable.steps j WHERE j.run_id = r.run_id), "
+				 "       r.cancel_requested "
+				 "  FROM durable.runs r WHERE r.run_id = $1",
+				 1, types);
+	durable_exec(plan, values, NULL, true, 1);
+}
+
+/*
  * durable_engine_find_latest_run: the newest run of a workflow id, whatever its status.
  * Returns false when there is none; *status and *request_id are palloc'd.
  */

@@ -69,6 +69,7 @@ extern int64 durable_start_run(const char *ns, const char *workflow_id,
 					   Jsonb *options, const char *parent_close_policy,
 					   int64 parent_run, int parent_seq, TimestampTz now);
 extern void durable_lock_run(int64 run_id);
+extern void durable_engine_read_run(int64 run_id);
 extern bool durable_engine_find_latest_run(const char *ns, const char *workflow_id,
 										   int64 *run_id, RunStatus *status,
 										   char **request_id, bool lock);

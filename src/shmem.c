@@ -34,6 +34,16 @@
  *	  commit that creates a due time earlier than a worker's planned
  *	  wake-up (a short timer, a start delay) sets that worker's latch.
  *
+ *	  Live queries (wf_query) travel through shared memory, not tables: a
+ *	  caller inside its own transaction could not otherwise hand a query
+ *	  to a worker and read the answer before it commits.  The caller posts
+ *	  the query in a slot, asks the background worker to NOTIFY the run's
+ *	  queue, and sleeps on its latch; a poll of that queue takes the query
+ *	  (its row has kind 'query' and a negative token) and the worker's
+ *	  task_answer_query writes the answer into the slot and sets the
+ *	  caller's latch.  Nothing of it is durable: a query is only as long
+ *	  as its caller waits.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -48,6 +58,9 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "utils/timestamp.h"
+#include "pgstat.h"
 #include "utils/memutils.h"
 
 #include "durable.h"
@@ -94,6 +107,34 @@ typedef struct ResultWaiter
 
 #define RESULT_WAITERS 256
 
+/* a live query (wf_query), from its post to its answer */
+typedef enum QueryState
+{
+	QUERY_FREE = 0,
+	QUERY_POSTED,				/* waiting for a poll of its queue */
+	QUERY_TAKEN,				/* handed to a worker */
+	QUERY_ANSWERED
+} QueryState;
+
+typedef struct QuerySlot
+{
+	QueryState	state;
+	uint32		generation;		/* part of the token: a reused slot's old
+								 * token is stale */
+	Oid			dboid;
+	int			caller_procno;
+	int64		run_id;
+	TimestampTz deadline;		/* when the caller gives up */
+	char		ns[DURABLE_MAX_NAME + 1];
+	char		queue[DURABLE_MAX_QUEUE + 1];
+	char		name[DURABLE_MAX_NAME + 1];
+	bool		answer_is_error;
+	int			args_len;
+	char		args[DURABLE_QUERY_MAX_ARGS + 1];
+	int			answer_len;
+	char		answer[DURABLE_QUERY_MAX_ANSWER + 1];
+} QuerySlot;
+
 typedef struct DurableShared
 {
 	pg_atomic_uint32 idle[IDLE_SLOTS];
@@ -106,11 +147,20 @@ typedef struct DurableShared
 	WorkerSlot	workers[WORKER_SLOTS];
 	NotifyRequest requests[NOTIFY_REQUESTS];
 	ResultWaiter waiters[RESULT_WAITERS];
+	pg_atomic_uint32 queries_posted;	/* slots in QUERY_POSTED: polls look
+										 * no further while 0 */
 } DurableShared;
 
 static DurableShared *shared = NULL;
 /* MaxBackends entries, by PGPROC number, guarded by shared->mutex */
 static IdlePoller *pollers = NULL;
+/* durable_max_queries slots, guarded by query_lock (answers are copied in
+ * and out under it: too long for a spinlock) */
+static QuerySlot *query_slots = NULL;
+static LWLock *query_lock = NULL;
+int			durable_max_queries = 16;
+/* the slot this backend's wf_query posted, or -1 */
+static int	my_query = -1;
 static int	npollers = 0;
 /* this backend is listed in pollers */
 static bool listed_idle = false;
@@ -159,6 +209,8 @@ durable_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(DurableShared)));
 	RequestAddinShmemSpace(MAXALIGN(sizeof(IdlePoller) * MaxBackends));
+	RequestAddinShmemSpace(MAXALIGN(sizeof(QuerySlot) * durable_max_queries));
+	RequestNamedLWLockTranche("durable queries", 1);
 }
 
 static void
@@ -179,10 +231,17 @@ durable_shmem_startup_hook(void)
 		for (i = 0; i < npollers; i++)
 			pollers[i].dboid = InvalidOid;
 	}
+	query_slots = ShmemInitStruct("durable queries", sizeof(QuerySlot) * durable_max_queries,
+								  &found);
+	if (!found)
+		memset(query_slots, 0, sizeof(QuerySlot) * durable_max_queries);
+	query_lock = &(GetNamedLWLockTranche("durable queries"))->lock;
 	shared = ShmemInitStruct("durable", sizeof(DurableShared), &found);
 	if (!found)
 	{
 		int			i;
+
+		pg_atomic_init_u32(&shared->queries_posted, 0);
 
 		for (i = 0; i < IDLE_SLOTS; i++)
 			pg_atomic_init_u32(&shared->idle[i], 1);
@@ -783,4 +842,236 @@ durable_note_idle_poll(const char *ns, const char *queue, int room)
 		return;
 	list_idle_poller(queue, room);
 	pg_atomic_write_u32(&shared->idle[queue_slot(queue)], 1);
+}
+
+/*
+ * Live queries (see the header).  A token names a slot and its
+ * generation: -(generation << 16 | slot), negative so that it can never
+ * be a task's token.
+ */
+static int64
+query_token(int slot)
+{
+	return -(((int64) query_slots[slot].generation << 16) | slot);
+}
+
+/* the slot a token names while that query is still the slot's, else -1 */
+static int
+query_slot_of(int64 token)
+{
+	int64		t = -token;
+	int			slot = (int) (t & 0xFFFF);
+
+	if (token >= 0 || slot >= durable_max_queries ||
+		query_slots[slot].generation != (uint32) (t >> 16) ||
+		query_slots[slot].dboid != MyDatabaseId ||
+		query_slots[slot].state == QUERY_FREE)
+		return -1;
+	return slot;
+}
+
+static void
+release_query(int code, Datum arg)
+{
+	durable_query_end();
+}
+
+bool
+durable_queries_available(void)
+{
+	return query_slots != NULL;
+}
+
+/*
+ * durable_query_post: post a query of run_id (of ns/queue) for a poll of
+ * that queue to take, and have the background worker NOTIFY the queue.
+ * False, posting nothing, when every slot is in use.
+ */
+bool
+durable_query_post(const char *ns, const char *queue, int64 run_id, const char *name,
+				   const char *args, TimestampTz deadline)
+{
+	static bool exit_hook = false;
+	int			i;
+
+	Assert(query_slots != NULL);
+	Assert(strlen(args) <= DURABLE_QUERY_MAX_ARGS);
+	if (!exit_hook)
+	{
+		before_shmem_exit(release_query, (Datum) 0);
+		exit_hook = true;
+	}
+	durable_query_end();
+	LWLockAcquire(query_lock, LW_EXCLUSIVE);
+	for (i = 0; i < durable_max_queries; i++)
+		if (query_slots[i].state == QUERY_FREE)
+		{
+			QuerySlot  *q = &query_slots[i];
+
+			q->generation = (q->generation + 1) & 0x3FFFFFFF;
+			if (q->generation == 0)
+				q->generation = 1;
+			q->dboid = MyDatabaseId;
+			q->caller_procno = DURABLE_MY_PROCNO;
+			q->run_id = run_id;
+			q->deadline = deadline;
+			strlcpy(q->ns, ns, sizeof(q->ns));
+			strlcpy(q->queue, queue, sizeof(q->queue));
+			strlcpy(q->name, name, sizeof(q->name));
+			q->args_len = strlen(args);
+			memcpy(q->args, args, q->args_len + 1);
+			q->answer_len = 0;
+			q->answer_is_error = false;
+			q->state = QUERY_POSTED;
+			pg_atomic_fetch_add_u32(&shared->queries_posted, 1);
+			my_query = i;
+			break;
+		}
+	LWLockRelease(query_lock);
+	if (my_query < 0)
+		return false;
+	request_notify(queue);
+	return true;
+}
+
+/*
+ * durable_query_wait: sleep until the posted query is answered or the
+ * deadline (real time) passes.  Returns the answer (palloc'd jsonb text)
+ * and whether it is an error, or NULL when no answer came; *taken says
+ * whether a worker took the query.
+ */
+char *
+durable_query_wait(TimestampTz deadline, bool *is_error, bool *taken)
+{
+	Assert(my_query >= 0);
+	for (;;)
+	{
+		QuerySlot  *q = &query_slots[my_query];
+		TimestampTz now;
+		char	   *answer = NULL;
+
+		LWLockAcquire(query_lock, LW_SHARED);
+		*taken = q->state != QUERY_POSTED;
+		if (q->state == QUERY_ANSWERED)
+		{
+			answer = palloc(q->answer_len + 1);
+			memcpy(answer, q->answer, q->answer_len + 1);
+			*is_error = q->answer_is_error;
+		}
+		LWLockRelease(query_lock);
+		if (answer != NULL)
+			return answer;
+		now = GetCurrentTimestamp();
+		if (now >= deadline)
+			return NULL;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 Min((deadline - now) / 1000 + 1, 1000), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/* durable_query_end: free the slot this backend's query holds, if any */
+void
+durable_query_end(void)
+{
+	if (my_query < 0 || query_slots == NULL)
+		return;
+	LWLockAcquire(query_lock, LW_EXCLUSIVE);
+	if (query_slots[my_query].state == QUERY_POSTED)
+		pg_atomic_fetch_sub_u32(&shared->queries_posted, 1);
+	query_slots[my_query].state = QUERY_FREE;
+	query_slots[my_query].dboid = InvalidOid;
+	LWLockRelease(query_lock);
+	my_query = -1;
+}
+
+/*
+ * durable_queries_take: hand up to max posted queries of ns/queue to the
+ * polling worker (oldest slot first).  Costs one atomic read while no
+ * query is posted anywhere.
+ */
+int
+durable_queries_take(const char *ns, const char *queue, int max, DurableQueryTask *out)
+{
+	int			n = 0;
+	int			i;
+
+	if (query_slots == NULL || max <= 0 || pg_atomic_read_u32(&shared->queries_posted) == 0)
+		return 0;
+	LWLockAcquire(query_lock, LW_EXCLUSIVE);
+	for (i = 0; i < durable_max_queries && n < max; i++)
+	{
+		QuerySlot  *q = &query_slots[i];
+
+		if (q->state != QUERY_POSTED || q->dboid != MyDatabaseId ||
+			strcmp(q->ns, ns) != 0 || strcmp(q->queue, queue) != 0)
+			continue;
+		q->state = QUERY_TAKEN;
+		pg_atomic_fetch_sub_u32(&shared->queries_posted, 1);
+		out[n].token = query_token(i);
+		out[n].run_id = q->run_id;
+		out[n].name = pstrdup(q->name);
+		out[n].args = pstrdup(q->args);
+		out[n].deadline = q->deadline;
+		n++;
+	}
+	LWLockRelease(query_lock);
+	return n;
+}
+
+/*
+ * durable_query_lookup: the namespace and queue of the query a token
+ * names; false when it is not a live query (answered, or its caller gave
+ * up).
+ */
+bool
+durable_query_lookup(int64 token, char **ns, char **queue)
+{
+	int			slot;
+
+	if (query_slots == NULL)
+		return false;
+	LWLockAcquire(query_lock, LW_SHARED);
+	slot = query_slot_of(token);
+	if (slot >= 0)
+	{
+		*ns = pstrdup(query_slots[slot].ns);
+		*queue = pstrdup(query_slots[slot].queue);
+	}
+	LWLockRelease(query_lock);
+	return slot >= 0;
+}
+
+/*
+ * durable_query_answer: give the query a token names its answer (jsonb
+ * text, at most DURABLE_QUERY_MAX_ANSWER bytes) and wake its caller.
+ * False when the query is gone or already answered.
+ */
+bool
+durable_query_answer(int64 token, const char *answer, bool is_error)
+{
+	int			slot;
+	int			procno = -1;
+
+	Assert(strlen(answer) <= DURABLE_QUERY_MAX_ANSWER);
+	if (query_slots == NULL)
+		return false;
+	LWLockAcquire(query_lock, LW_EXCLUSIVE);
+	slot = query_slot_of(token);
+	if (slot >= 0 && query_slots[slot].state == QUERY_TAKEN)
+	{
+		QuerySlot  *q = &query_slots[slot];
+
+		q->answer_len = strlen(answer);
+		memcpy(q->answer, answer, q->answer_len + 1);
+		q->answer_is_error = is_error;
+		q->state = QUERY_ANSWERED;
+		procno = q->caller_procno;
+	}
+	LWLockRelease(query_lock);
+	if (procno < 0)
+		return false;
+	SetLatch(&ProcGlobal->allProcs[procno].procLatch);
+	return true;
 }

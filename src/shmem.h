@@ -31,4 +31,25 @@ extern bool durable_result_wait_begin(int64 run_id);
 extern void durable_result_wait_end(void);
 extern void durable_bgw_wake(TimestampTz due);
 
+/* live queries (wf_query): posted by the caller, taken by a poll */
+typedef struct DurableQueryTask
+{
+	int64		token;			/* negative: not a task's */
+	int64		run_id;
+	char	   *name;
+	char	   *args;			/* jsonb text */
+	TimestampTz deadline;		/* when its caller gives up */
+} DurableQueryTask;
+
+extern int	durable_max_queries;
+extern bool durable_queries_available(void);
+extern bool durable_query_post(const char *ns, const char *queue, int64 run_id,
+							   const char *name, const char *args, TimestampTz deadline);
+extern char *durable_query_wait(TimestampTz deadline, bool *is_error, bool *taken);
+extern void durable_query_end(void);
+extern int	durable_queries_take(const char *ns, const char *queue, int max,
+								 DurableQueryTask *out);
+extern bool durable_query_lookup(int64 token, char **ns, char **queue);
+extern bool durable_query_answer(int64 token, const char *answer, bool is_error);
+
 #endif							/* DURABLE_SHMEM_H */

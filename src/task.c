@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "json.h"
 #include "queues.h"
+#include "shmem.h"
 #include "spi.h"
 #include "validate.h"
 
@@ -688,4 +689,44 @@ durable_task_release(PG_FUNCTION_ARGS)
 								task.queue, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();
+}
+
+/*
+ * durable.task_answer_query(token, result, error) -> boolean: answer the
+ * live query a poll handed out (a row of kind 'query', negative token):
+ * the query handler's result, or error when it failed (no such handler,
+ * or it raised).  False when the caller no longer waits (it timed out)
+ * or the query was answered already.
+ */
+PG_FUNCTION_INFO_V1(durable_task_answer_query);
+Datum
+durable_task_answer_query(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *result = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
+	Jsonb	   *error = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	char	   *answer;
+	char	   *ns;
+	char	   *queue;
+
+	if (token >= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WRONG_TASK_KIND),
+				 errmsg("token " INT64_FORMAT " is not a query's", token),
+				 errhint("Answer a query with the token of its row of kind 'query'; finish tasks with task_complete or task_fail.")));
+	if (error != NULL)
+		answer = durable_jb_text(durable_jb_error_object(error));
+	else
+		answer = result ? durable_jb_text(result) : "null";
+	if (strlen(answer) > DURABLE_QUERY_MAX_ANSWER)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_PAYLOAD_TOO_LARGE),
+				 errmsg("query answer is too large"),
+				 errdetail("It has %zu bytes as JSON text; the limit is %d.",
+						   strlen(answer), DURABLE_QUERY_MAX_ANSWER),
+				 errhint("Answer with less, or publish large state (task_publish) for clients to read.")));
+	if (!durable_query_lookup(token, &ns, &queue))
+		PG_RETURN_BOOL(false);
+	durable_check_right(DURABLE_RIGHT_WORKER, ns, queue);
+	PG_RETURN_BOOL(durable_query_answer(token, answer, error != NULL));
 }

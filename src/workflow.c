@@ -253,6 +253,108 @@ durable_wf_published(PG_FUNCTION_ARGS)
 }
 
 /*
+ * durable.wf_query(workflow_id, name, args, timeout) -> jsonb: a live
+ * query, answered by a worker's query handler against the latest run
+ * replayed from its journal (running or closed).  The query goes to the
+ * run's queue through shared memory (shmem.c), so it works inside the
+ * caller's open transaction and changes nothing; the caller waits up to
+ * timeout for a poll to take it and the worker to answer.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_query);
+Datum
+durable_wf_query(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id;
+	const char *name;
+	char	   *args = "null";
+	Interval   *timeout;
+	DurableCall call;
+	int64		run_id;
+	RunStatus	status;
+	char	   *queue;
+	TimestampTz deadline;
+	char	   *volatile answer = NULL;
+	bool		is_error = false;
+	bool		taken = false;
+	Jsonb	   *result;
+
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	name = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+							  "query name", DURABLE_MAX_NAME);
+	if (!PG_ARGISNULL(2))
+		args = durable_jb_text(PG_GETARG_JSONB_P(2));
+	if (strlen(args) > DURABLE_QUERY_MAX_ARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_PAYLOAD_TOO_LARGE),
+				 errmsg("query arguments are too large"),
+				 errdetail("They have %zu bytes as JSON text; the limit is %d.",
+						   strlen(args), DURABLE_QUERY_MAX_ARGS),
+				 errhint("Pass a key the workflow can look up instead.")));
+	timeout = durable_check_interval(PG_ARGISNULL(3) ? NULL : PG_GETARG_INTERVAL_P(3),
+									 "timeout", false);
+	if (!durable_queries_available())
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("live queries need durable in shared_preload_libraries"),
+				 errhint("Add durable to shared_preload_libraries and restart; published state (wf_published) works without it.")));
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+
+	durable_enter(&call);
+	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, false))
+		workflow_not_found(ns, workflow_id);
+	durable_engine_read_run(run_id);
+	queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	durable_leave(&call);
+
+	deadline = GetCurrentTimestamp() + durable_interval_to_ms(timeout) * 1000;
+	if (!durable_query_post(ns, queue, run_id, name, args, deadline))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("too many live queries at once"),
+				 errdetail("All %d query slots (durable.max_queries) are waiting for answers.",
+						   durable_max_queries),
+				 errhint("Retry later, or raise durable.max_queries (it needs a restart).")));
+	PG_TRY();
+	{
+		answer = durable_query_wait(deadline, &is_error, &taken);
+	}
+	PG_FINALLY();
+	{
+		durable_query_end();
+	}
+	PG_END_TRY();
+
+	if (answer == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_QUERY_TIMEOUT),
+				 errmsg("no worker answered query \"%s\" of workflow \"%s\" in time", name, workflow_id),
+				 taken ? errdetail("A worker of queue \"%s\" took the query but did not answer within the timeout.", queue)
+				 : errdetail("No worker polled queue \"%s\" within the timeout.", queue),
+				 errhint("Run a worker for queue \"%s\" with this workflow's code, or give a longer timeout.", queue)));
+	result = durable_jb_cstring(answer);
+	if (is_error)
+	{
+		char	   *message = NULL;
+
+		if (JB_ROOT_IS_OBJECT(result))
+		{
+			JsonbValue *m = durable_jb_get(result, "message");
+
+			if (m != NULL && m->type == jbvString)
+				message = pnstrdup(m->val.string.val, m->val.string.len);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_QUERY_FAILED),
+				 errmsg("query \"%s\" of workflow \"%s\" failed: %s", name, workflow_id,
+						message ? message : "the worker answered with an error"),
+				 errdetail("The worker's error: %s", answer)));
+	}
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
  * Completing an activity by (workflow id, seq) instead of by its token:
  * Temporal's async activity completion.  A worker leaves the attempt open
  * (its activity returns without completing); another system finishes it

@@ -143,6 +143,18 @@ def sdk_cart(ctx, inp):
 
 
 @dw.workflow()
+def sdk_tally(ctx, inp):
+    # live queries read the state that signal handlers change
+    tally = {"items": []}
+    ctx.on_signal("add", lambda item: tally["items"].append(item))
+    ctx.on_query("items", lambda: tally["items"])
+    ctx.on_query("has", lambda item: item in tally["items"])
+    ctx.on_query("broken", lambda: 1 / 0)
+    ctx.wait_condition(lambda: "stop" in tally["items"])
+    return len(tally["items"])
+
+
+@dw.workflow()
 def sdk_staged(ctx, inp):
     # the run says where it is through a search attribute clients list by
     ctx.upsert_search_attributes({"Stage": "waiting", "Owner": "ops"})
@@ -1065,6 +1077,46 @@ def test_signal_handlers(client):
           "one journal entry per signal, named by the handled names: %s" % names)
 
 
+def query_error(client, *args, **kw):
+    try:
+        client.query(*args, **kw)
+    except dw.psycopg.Error as e:
+        return e
+    raise Failure("the query %r did not fail" % (args,))
+
+
+def test_queries(client):
+    """ctx.on_query + Client.query: live queries answered by a worker from the replayed run."""
+    q = RUN + "-tally"
+    wid = q + "-1"
+    client.start("sdk_tally", None, workflow_id=wid, queue=q)
+    with InProcess(q):
+        client.signal(wid, "add", "tea")
+        client.signal(wid, "add", "cups")
+        wait_for("both signals taken", lambda: sum(
+            e["status"] == "completed" for e in journal(client.conn, wid)) == 2)
+        check(client.query(wid, "items") == ["tea", "cups"], "the query saw the handlers' state")
+        check(client.query(wid, "has", "cups") is True and client.query(wid, "has", "milk") is False,
+              "a query takes arguments")
+        before = journal(client.conn, wid)
+        with client.conn.transaction(force_rollback=True):
+            client.conn.execute("SELECT durable.wf_signal(%s, 'add', '\"jam\"')", (wid,))
+            check(client.query(wid, "items") == ["tea", "cups"],
+                  "a query works inside the caller's open transaction (and does not see its signal)")
+        e = query_error(client, wid, "nope")
+        check(e.sqlstate == "DU015" and "no handler" in e.diag.message_primary,
+              "an unknown query is DU015: %s" % e.diag.message_primary)
+        e = query_error(client, wid, "broken")
+        check(e.sqlstate == "DU015" and "division" in e.diag.message_primary,
+              "a failing handler is DU015 with its message: %s" % e.diag.message_primary)
+        check(journal(client.conn, wid) == before, "queries left the journal as it was")
+        client.signal(wid, "add", "stop")
+        check(client.result(wid, wait=30) == 3, "the run went on after the queries")
+        check(client.query(wid, "items") == ["tea", "cups", "stop"], "a closed run answers from its journal")
+    e = query_error(client, wid, "items", timeout=0.3)
+    check(e.sqlstate == "DU016", "with no worker the query times out with DU016: %s" % e.diag.message_primary)
+
+
 def test_upsert_search_attributes(client):
     """ctx.upsert_search_attributes: clients list runs by what the workflow set."""
     q = RUN + "-staged"
@@ -1105,7 +1157,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_queries, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(202);
+SELECT plan(207);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -118,6 +118,8 @@ SELECT has_function('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]
 SELECT has_function('durable', 'activity_complete', ARRAY['text', 'integer', 'jsonb']);
 SELECT has_function('durable', 'task_publish', ARRAY['bigint', 'text', 'jsonb']);
 SELECT has_function('durable', 'wf_published', ARRAY['text']);
+SELECT has_function('durable', 'wf_query', ARRAY['text', 'text', 'jsonb', 'interval']);
+SELECT has_function('durable', 'task_answer_query', ARRAY['bigint', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'activity_fail', ARRAY['text', 'integer', 'jsonb', 'boolean']);
 SELECT function_returns('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb'], 'setof text');
 SELECT has_function('durable', 'wf_signal', ARRAY['text', 'text', 'jsonb', 'text']);
@@ -293,6 +295,8 @@ SET ROLE durable_tap_client;
 SELECT is(durable.wf_start('tap_wf', '{"n": 1}', 'tap-1', 'tap_q1'), 'tap-1', 'client: wf_start');
 SELECT is(durable.wf_status('tap-1'), 'running', 'client: wf_status');
 SELECT is(durable.wf_published('tap-1'), '{}'::jsonb, 'client: wf_published');
+SELECT throws_ok($$ SELECT durable.wf_query('tap-1', 'state', NULL, '20 ms') $$, 'DU016', NULL,
+                 'client: wf_query (no worker answers here: DU016)');
 SELECT is((SELECT count(*) FROM durable.wf_start_many('tap_wf', ARRAY['{"n": 2}']::jsonb[], ARRAY['tap-many'], 'tap_many')),
           1::bigint, 'client: wf_start_many');
 SELECT is(durable.wf_result('tap-1'), NULL, 'client: wf_result is NULL while running');
@@ -382,6 +386,9 @@ RESET durable.namespace;
 SELECT throws_ok($$ SELECT durable.wf_start('tap_wf', '{}', 'tap-w-1', 'tap_q1') $$, '42501', NULL,
                  'worker: cannot start workflows');
 SELECT throws_ok($$ SELECT durable.wf_result('tap-1') $$, '42501', NULL, 'worker: cannot read results');
+SELECT throws_ok($$ SELECT durable.wf_query('tap-1', 'state') $$, '42501', NULL, 'worker: cannot query runs');
+SELECT is(durable.task_answer_query(-65536, '1'), false,
+          'worker: task_answer_query (of a query no one waits for: false)');
 SELECT throws_ok($$ SELECT * FROM durable.workflows $$, '42501', NULL, 'worker: cannot read the workflows view');
 SELECT throws_ok($$ SELECT durable.tick() $$, '42501', NULL, 'worker: cannot tick');
 SELECT throws_ok($$ SELECT durable.grant_worker('durable_tap_worker', '*') $$, '42501', NULL,

@@ -42,6 +42,12 @@ like(
 	qr/Asynchronous notification "durable_default" received/,
 	'wf_start notifies durable_default');
 
+# live queries need shared memory: a clear error, not a hang
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SELECT durable.wf_query('nap-1', 'state', NULL, '1 s')});
+like($stderr, qr/live queries need durable in shared_preload_libraries/,
+	'wf_query says it needs preloading');
+
 # the workflow task suspends on a one-hour timer
 my $token = $node->safe_psql('postgres',
 	q{SELECT token FROM durable.task_poll('default', 'tap')});

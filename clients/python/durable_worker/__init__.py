@@ -192,6 +192,7 @@ class WorkflowContext:
         self._commands = []
         self._cancelled = set()                 # seqs a cancel was sent for
         self._handlers = {}                     # signal name -> handler(payload)
+        self._queries = {}                      # query name -> handler([args])
         self.workflow_id = task["workflow_id"]
         self.run_id = task["run_id"]
         self.attempt = task["attempt"]
@@ -379,6 +380,14 @@ class WorkflowContext:
         """Register handler(payload) for signals of name; wait_condition
         runs it on each such signal, in the order they arrived."""
         self._handlers[name] = handler
+
+    def on_query(self, name, handler):
+        """Register handler for live queries of name (Client.query,
+        durable.wf_query): a worker replays the run from its journal and
+        calls handler(args), or handler() when the query has no args, and
+        the caller gets what it returns.  A handler reads state; it must
+        not make durable calls (a query never changes the journal)."""
+        self._queries[name] = handler
 
     def wait_condition(self, predicate, timeout=None):
         """Take signals of the registered names (on_signal), running their
@@ -697,6 +706,8 @@ class Worker:
         try:
             if task["kind"] == "workflow":
                 outcome = self._run_workflow(task)
+            elif task["kind"] == "query":
+                outcome = self._run_query(task)
             else:
                 outcome = self._run_activity(task)
             self.completed += 1
@@ -756,6 +767,41 @@ class Worker:
             return "workflow task failed: %r" % e
         self._finish(token, result)
         return "completed"
+
+    def _run_query(self, task):
+        """Answer a live query: replay the run from its journal (no call
+        reaches the database), then run the query's handler."""
+        token, fn = task["token"], self.workflows.get(task["workflow_type"])
+        result, error = None, None
+        if fn is None:
+            error = {"type": "UnknownWorkflow", "message": "no workflow %r on this worker" % task["workflow_type"]}
+        else:
+            ctx = _ReplayContext(None, task, self)
+            try:
+                fn(ctx, ctx.input)
+            except (_ReplayEnd, _Suspend, _ContinueAsNew, ApplicationError, ActivityError):
+                pass                            # replayed as far as the journal goes
+            except Exception as e:
+                error = {"type": type(e).__name__, "message": "replay failed: %s" % e}
+            handler = ctx._queries.get(task["name"])
+            if error is None and handler is None:
+                error = {"type": "QueryNotFound", "message": "workflow %r has no handler for query %r (ctx.on_query)"
+                         % (task["workflow_type"], task["name"])}
+            elif error is None:
+                try:
+                    result = handler() if task["input"] is None else handler(task["input"])
+                except Exception as e:
+                    error = {"type": type(e).__name__, "message": str(e)}
+        try:
+            self._call(token, "task_answer_query", "SELECT durable.task_answer_query(%s, %s, %s)",
+                       (token, Jsonb(result), None if error is None else Jsonb(error)))
+        except psycopg.Error as e:
+            if e.sqlstate != "DU008":
+                raise
+            self._call(token, "task_answer_query", "SELECT durable.task_answer_query(%s, NULL, %s)",
+                       (token, Jsonb({"type": "AnswerTooLarge", "message": e.diag.message_primary})))
+            return "query %s: answer too large" % task["name"]
+        return "query %s answered%s" % (task["name"], "" if error is None else " with an error")
 
     def _run_activity(self, task):
         token = task["token"]
@@ -1120,6 +1166,15 @@ class Client:
 
     def cancel(self, workflow_id, reason=None):
         self.conn.execute("SELECT durable.wf_cancel(%s, %s)", (workflow_id, reason))
+
+    def query(self, workflow_id, name, args=None, timeout=10):
+        """Ask the latest run a live query; a worker of its queue answers
+        with its handler (ctx.on_query).  Raises psycopg errors DU016 when
+        no worker answers within timeout seconds, DU015 when the handler
+        failed or does not exist."""
+        return self.conn.execute(
+            "SELECT durable.wf_query(%s, %s, %s, %s * interval '1 s')",
+            (workflow_id, name, None if args is None else Jsonb(args), timeout)).fetchone()[0]
 
     def published(self, workflow_id):
         """What the latest run of the workflow published: {name: value}."""
