@@ -1,8 +1,9 @@
--- batches: batch_start runs cancel, terminate, signal, pause or unpause
+-- batches: batch_start runs cancel, terminate, signal, pause, unpause or reset
 -- over the running runs a visibility query matches, in steps
 -- (batch_run, or the background worker's round: durable.tick), with the
 -- progress in durable.batch_list.  Ids start with "bo-", queues with "boq".
 \i test/regress/common.sql
+\i test/regress/tasks.sql
 CREATE FUNCTION pg_temp.paused() RETURNS text LANGUAGE sql AS $$
     SELECT string_agg(workflow_id, ' ' ORDER BY workflow_id) FROM durable.workflows
      WHERE workflow_id LIKE 'bo-%' AND paused $$;
@@ -96,6 +97,31 @@ SELECT durable.tick() >= 1 AS ticked;
 SELECT state, last_error FROM durable.batch_list WHERE batch_id = :b7;
 SELECT * FROM pg_temp.progress(:b8);
 
+-- reset: each running run matched is replaced by a run that keeps the
+-- steps before the payload's to_seq (wf_reset's rules); br-3, whose step
+-- 1 is still pending, cannot be reset there and counts as failed
+SELECT durable.wf_start('order', NULL, 'br-' || i, 'brq') FROM generate_series(1, 3) i;
+SELECT count(*) AS claimed FROM pg_temp.poll('brq', 3);
+SELECT durable.step_record(pg_temp.tok('br-' || i), 1, 'reserve', '"ok"'),
+       durable.task_suspend(pg_temp.tok('br-' || i), '[{"seq": 2, "type": "sleep", "duration": "1h"}]')
+  FROM generate_series(1, 2) i;
+SELECT durable.task_suspend(pg_temp.tok('br-3'), '[{"seq": 1, "type": "activity", "name": "charge"}]');
+SELECT durable.batch_start('reset', 'WorkflowId STARTS_WITH ''br-''', 'bad deploy',
+                           NULL, '{"to_seq": 2}') AS br \gset
+SELECT durable.batch_run(:br, 100);
+SELECT state, applied, skipped, failed,
+       regexp_replace(last_error, '[0-9]+', 'N', 'g') AS last_error
+  FROM durable.batch_list WHERE batch_id = :br;
+SELECT workflow_id, count(*) AS runs, string_agg(status, ' ' ORDER BY run_id) AS statuses
+  FROM durable.runs WHERE workflow_id LIKE 'br-%' GROUP BY 1 ORDER BY 1;
+SELECT seq, kind, name, status, result FROM durable.journal
+ WHERE workflow_id = 'br-1' AND run_id = (SELECT max(run_id) FROM durable.runs WHERE workflow_id = 'br-1');
+SELECT event_type, details ->> 'reason' AS reason, details ->> 'to_seq' AS to_seq
+  FROM durable.wf_history('br-1') WHERE event_type = 'reset_from';
+-- run again: the new runs started after the batch began, so nothing more
+SELECT durable.batch_run(:br, 100) AS again;
+SELECT count(durable.wf_terminate('br-' || i)) FROM generate_series(1, 3) i;
+
 -- bad input: a clear error, and no batch made, no run changed
 SELECT pg_temp.state() AS before, (SELECT count(*) FROM durable.batches) AS batches_before \gset
 SELECT pg_temp.err($$SELECT durable.batch_start('explode', '')$$);
@@ -106,6 +132,10 @@ SELECT pg_temp.err($$SELECT durable.batch_start('signal', '')$$);
 SELECT pg_temp.err($$SELECT durable.batch_start('cancel', '', NULL, 'ping')$$);
 SELECT pg_temp.err($$SELECT durable.batch_start('cancel', '', NULL, NULL, '1')$$);
 SELECT pg_temp.err($$SELECT durable.batch_start('cancel', '', repeat('r', 20000))$$);
+SELECT pg_temp.err($$SELECT durable.batch_start('reset', '', NULL, NULL, '{"to_seq": 0}')$$);
+SELECT pg_temp.err($$SELECT durable.batch_start('reset', '', NULL, NULL, '{"seq": 2}')$$);
+SELECT pg_temp.err($$SELECT durable.batch_start('reset', '', NULL, NULL, '"2"')$$);
+SELECT pg_temp.err($$SELECT durable.batch_start('reset', '', NULL, 'ping')$$);
 SELECT pg_temp.err($$SELECT durable.batch_run(NULL)$$);
 SELECT pg_temp.err($$SELECT durable.batch_run(-5)$$);
 SELECT pg_temp.err(format('SELECT durable.batch_run(%s, 0)', :b1));

@@ -312,7 +312,7 @@ COMMENT ON TABLE durable.schedules IS
 CREATE INDEX schedules_due ON durable.schedules (next_fire_at) WHERE NOT paused;
 
 /*
- * Batch operations (batch.c): cancel, terminate, signal, pause or unpause
+ * Batch operations (batch.c): cancel, terminate, signal, pause, unpause or reset
  * the running runs a visibility query matches, a step at a time.  A
  * batch goes through runs in run id order up to max_run_id (the last run
  * started when it began) and keeps how far it got in after_run_id.
@@ -321,10 +321,10 @@ CREATE SEQUENCE durable.batch_id_seq;
 CREATE TABLE durable.batches (
     batch_id    bigint PRIMARY KEY DEFAULT nextval('durable.batch_id_seq'),
     namespace   text NOT NULL,
-    operation   text NOT NULL,      -- cancel, terminate, signal, pause or unpause
+    operation   text NOT NULL,      -- cancel, terminate, signal, pause, unpause or reset
     query       text NOT NULL,      -- a visibility query (wf_list's), no ORDER BY
-    signal      text,               -- a signal batch's signal name and payload
-    payload     jsonb,
+    signal      text,               -- a signal batch's signal name and payload;
+    payload     jsonb,              -- a reset batch's {"to_seq": n}
     reason      text,
     max_run_id  bigint NOT NULL,
     after_run_id bigint NOT NULL DEFAULT 0,
@@ -505,7 +505,7 @@ AS 'MODULE_PATHNAME', 'durable_batch_start'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.batch_start(text, text, text, text, jsonb) IS
-    'Start a batch operation (cancel, terminate, signal, pause, unpause) over the running runs a visibility query matches; returns its id';
+    'Start a batch operation (cancel, terminate, signal, pause, unpause, reset) over the running runs a visibility query matches; returns its id';
 
 CREATE FUNCTION durable.batch_run(batch_id bigint, max_runs int DEFAULT 1000)
 RETURNS int

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * batch.c
- *	  Batch operations: cancel, terminate, signal, pause or unpause every
+ *	  Batch operations: cancel, terminate, signal, pause, unpause or reset every
  *	  running run that a visibility query matches (durable.batch_start),
  *	  in bounded steps, with the progress in durable.batches.
  *
@@ -15,7 +15,8 @@
  *	  transaction.  Each run's operation runs in a subtransaction: one that
  *	  fails is counted (failed, last_error) and the batch goes on.  The
  *	  operations are the client calls' (wf_cancel, wf_terminate, wf_signal
- *	  with signal_id "batch/<id>", wf_pause, wf_unpause), so a batch run
+ *	  with signal_id "batch/<id>", wf_pause, wf_unpause, wf_reset to the
+ *	  payload's to_seq: the new run, started later, is not in the batch), so a batch run
  *	  again changes nothing it already changed.
  *
  *-------------------------------------------------------------------------
@@ -30,6 +31,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "engine.h"
+#include "json.h"
 #include "shmem.h"
 #include "spi.h"
 #include "task.h"
@@ -42,11 +44,12 @@ typedef enum BatchOp
 	BATCH_TERMINATE,
 	BATCH_SIGNAL,
 	BATCH_PAUSE,
-	BATCH_UNPAUSE
+	BATCH_UNPAUSE,
+	BATCH_RESET
 } BatchOp;
 
 static const char *const op_names[] = {
-	"cancel", "terminate", "signal", "pause", "unpause"
+	"cancel", "terminate", "signal", "pause", "unpause", "reset"
 };
 
 typedef struct Batch
@@ -58,6 +61,7 @@ typedef struct Batch
 	char	   *signal;
 	Jsonb	   *payload;
 	char	   *reason;
+	int			to_seq;			/* a reset's first step to redo */
 	int64		after_run;
 	int64		max_run;
 } Batch;
@@ -73,8 +77,29 @@ parse_op(const char *name)
 	ereport(ERROR,
 			(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 			 errmsg("unknown batch operation \"%s\"", name),
-			 errhint("Use cancel, terminate, signal, pause or unpause.")));
+			 errhint("Use cancel, terminate, signal, pause, unpause or reset.")));
 	return BATCH_CANCEL;
+}
+
+/*
+ * reset_to_seq: a reset batch's payload, {"to_seq": n} (n >= 1; NULL or
+ * no key: 1, the run starts over).
+ */
+static int
+reset_to_seq(Jsonb *payload)
+{
+	static const char *const keys[] = {"to_seq", NULL};
+	int64		to_seq = 1;
+
+	if (payload == NULL)
+		return 1;
+	if (!JB_ROOT_IS_OBJECT(payload) || JB_ROOT_IS_SCALAR(payload))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("a reset batch's payload must be an object {\"to_seq\": n}")));
+	durable_jb_check_keys(payload, "reset batch payload", keys);
+	(void) durable_jb_get_int(payload, "to_seq", "reset batch payload", 1, PG_INT32_MAX, &to_seq);
+	return (int) to_seq;
 }
 
 /*
@@ -121,6 +146,17 @@ apply(Batch *b, int64 run_id, TimestampTz now)
 		case BATCH_PAUSE:
 		case BATCH_UNPAUSE:
 			return durable_engine_set_paused(run_id, b->op == BATCH_PAUSE, b->reason, now);
+		case BATCH_RESET:
+			{
+				char	   *why = durable_engine_reset_point(run_id, b->to_seq, false);
+
+				if (why)
+					ereport(ERROR,
+							(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+							 errmsg("cannot reset at step %d: %s", b->to_seq, why)));
+				(void) durable_engine_reset(run_id, true, b->to_seq, b->reason, now);
+				return true;
+			}
 	}
 	return false;
 }
@@ -210,6 +246,7 @@ lock_batch(int64 batch_id, const char *ns, bool skip_locked, Batch *b, bool *exi
 	d = SPI_getbinval(tup, desc, 5, &isnull);
 	b->payload = isnull ? NULL : DatumGetJsonbPCopy(d);
 	b->reason = SPI_getvalue(tup, desc, 6);
+	b->to_seq = b->op == BATCH_RESET ? reset_to_seq(b->payload) : 0;
 	b->after_run = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	b->max_run = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
 	return true;
@@ -379,7 +416,7 @@ durable_batch_start(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("operation must not be NULL"),
-				 errhint("Use cancel, terminate, signal, pause or unpause.")));
+				 errhint("Use cancel, terminate, signal, pause, unpause or reset.")));
 	op_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	op = parse_op(op_name);
 	query = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
@@ -391,10 +428,12 @@ durable_batch_start(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg(op == BATCH_SIGNAL ? "a signal batch needs a signal name" :
 						"only a signal batch takes a signal name")));
-	if (op != BATCH_SIGNAL && payload != NULL)
+	if (op == BATCH_RESET)
+		(void) reset_to_seq(payload);
+	else if (op != BATCH_SIGNAL && payload != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("only a signal batch takes a payload")));
+				 errmsg("only a signal or reset batch takes a payload")));
 	durable_check_payload(payload, "signal payload");
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);

@@ -499,6 +499,34 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 }
 
 /*
+ * durable_engine_reset: wf_reset's transition, for a run whose reset point
+ * was checked (durable_engine_reset_point): terminate it if running, start
+ * the run that replaces it (durable_engine_reset_run) and record both
+ * sides in history.  Returns the new run's id.
+ */
+int64
+durable_engine_reset(int64 run_id, bool running, int to_seq, const char *reason,
+					 TimestampTz now)
+{
+	int64		new_run;
+	char	   *why = reason ? durable_json_quote(reason) : "null";
+
+	if (running)
+		durable_engine_terminate_run(run_id, reason ? reason : "reset", now);
+	new_run = durable_engine_reset_run(run_id, NULL, to_seq, now);
+	if (new_run == 0)
+		elog(ERROR, "durable: run " INT64_FORMAT " left a running run of its workflow id through its reset",
+			 run_id);
+	durable_history_add(run_id, 0, "workflow_reset",
+						durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"to_seq\": %d, \"reason\": %s}",
+													new_run, to_seq, why)));
+	durable_history_add(new_run, 0, "reset_from",
+						durable_jb_cstring(psprintf("{\"run_id\": " INT64_FORMAT ", \"to_seq\": %d, \"reason\": %s}",
+													run_id, to_seq, why)));
+	return new_run;
+}
+
+/*
  * durable_engine_reset_point: can run_id be reset (fork false) or forked
  * to to_seq?  Returns NULL when it can, else why not: to_seq past the
  * journal's end (max_seq + 1), a step before it still pending, or (for a

@@ -36,6 +36,8 @@ extern bool durable_engine_complete_by_token(int64 token, Jsonb *output,
 											 int *seq, char **ns, char **queue);
 extern int64 durable_engine_reset_run(int64 run_id, const char *new_workflow_id,
 									  int to_seq, TimestampTz now);
+extern int64 durable_engine_reset(int64 run_id, bool running, int to_seq,
+								  const char *reason, TimestampTz now);
 extern char *durable_engine_reset_point(int64 run_id, int to_seq, bool fork);
 extern int64 durable_engine_next_run(int64 run_id, Jsonb *input, bool retry,
 							 TimestampTz now, TimestampTz ready_at);

@@ -633,17 +633,7 @@ durable_wf_reset(PG_FUNCTION_ARGS)
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
 	run_id = reset_args(fcinfo, ns, &workflow_id, &to_seq, &status, false);
-	if (status == RUN_RUNNING)
-		durable_engine_terminate_run(run_id, reason ? reason : "reset", now);
-	new_run = durable_engine_reset_run(run_id, NULL, to_seq, now);
-	if (new_run == 0)
-		elog(ERROR, "durable: workflow \"%s\" kept a running run through its reset", workflow_id);
-	durable_history_add(run_id, 0, "workflow_reset",
-						durable_jb_cstring(psprintf("{\"new_run_id\": " INT64_FORMAT ", \"to_seq\": %d, \"reason\": %s}",
-													new_run, to_seq, reason ? durable_json_quote(reason) : "null")));
-	durable_history_add(new_run, 0, "reset_from",
-						durable_jb_cstring(psprintf("{\"run_id\": " INT64_FORMAT ", \"to_seq\": %d, \"reason\": %s}",
-													run_id, to_seq, reason ? durable_json_quote(reason) : "null")));
+	new_run = durable_engine_reset(run_id, status == RUN_RUNNING, to_seq, reason, now);
 	durable_leave(&call);
 	PG_RETURN_INT64(new_run);
 }

@@ -1038,7 +1038,7 @@ def test_list(client):
 
 
 def test_batch(client):
-    """Client.batch: the background worker signals every matching run, once."""
+    """Client.batch: the background worker resets, then signals every matching run, once."""
     q = RUN + "-batch"
     ids = ["%s-%d" % (q, n) for n in range(5)]
     with InProcess(q):
@@ -1046,6 +1046,17 @@ def test_batch(client):
             client.start("sdk_publish", None, workflow_id=wid, queue=q)
         for wid in ids:
             wait_for("%s to wait" % wid, lambda: client.published(wid).get("stage"))
+        # a reset batch first: every run starts over as a new run
+        reset = client.batch("reset", "WorkflowId STARTS_WITH '%s-'" % q, reason="redo",
+                             payload={"to_seq": 1})
+        wait_for("the reset batch to complete",
+                 lambda: (client.batch_progress(reset) or {}).get("state") == "completed")
+        check(client.batch_progress(reset)["applied"] == 5 and all(
+            client.conn.execute("SELECT count(*) FROM durable.workflows WHERE workflow_id = %s",
+                                (wid,)).fetchone()[0] == 2 for wid in ids),
+              "the reset batch replaced each run by a new one")
+        for wid in ids:
+            wait_for("%s to wait again" % wid, lambda: client.published(wid).get("stage"))
         batch = client.batch("signal", "WorkflowId STARTS_WITH '%s-'" % q,
                              signal="approve", payload={"by": "the batch"})
         results = [client.result(wid, wait=30) for wid in ids]

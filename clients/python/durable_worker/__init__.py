@@ -1238,8 +1238,9 @@ class Client:
 
     def batch(self, operation, query, reason=None, signal=None, payload=None):
         """Start a batch operation (cancel, terminate, signal, pause,
-        unpause) over the running runs a visibility query matches; the
-        background worker carries it out.  Returns the batch id."""
+        unpause, reset: payload {"to_seq": n}) over the running runs a
+        visibility query matches; the background worker carries it out.
+        Returns the batch id."""
         return self.conn.execute("SELECT durable.batch_start(%s, %s, %s, %s, %s)",
                                  (operation, query, reason, signal,
                                   None if payload is None else Jsonb(payload))).fetchone()[0]
