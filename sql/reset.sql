@@ -5,16 +5,6 @@
 -- Ids start with "rs-", queues with "rsq".
 \i test/regress/common.sql
 \i test/regress/tasks.sql
--- why(statement): the error's message and detail
-CREATE FUNCTION pg_temp.why(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE d text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-    RETURN SQLSTATE || ': ' || SQLERRM || ' / ' || regexp_replace(d, 'Run [0-9]+|run [0-9]+', 'run N', 'g');
-END $$;
 CREATE FUNCTION pg_temp.steps(wid text)
 RETURNS TABLE (run int, seq int, kind text, name text, status text, result jsonb)
 LANGUAGE sql AS $$
@@ -82,15 +72,15 @@ SELECT durable.task_suspend(pg_temp.tok('rs-2'),
     '[{"seq": 1, "type": "sleep", "duration": "1h"},
       {"seq": 2, "type": "child", "name": "kid", "workflow_id": "rs-2-kid", "queue": "rsq2"}]');
 SELECT pg_temp.state() AS before \gset
-SELECT pg_temp.why($$SELECT durable.wf_reset('rs-2', 2)$$);
-SELECT pg_temp.why($$SELECT durable.wf_reset('rs-2', 4)$$);
-SELECT pg_temp.why($$SELECT durable.wf_reset('rs-2-kid', 1)$$);
+SELECT pg_temp.errd($$SELECT durable.wf_reset('rs-2', 2)$$);
+SELECT pg_temp.errd($$SELECT durable.wf_reset('rs-2', 4)$$);
+SELECT pg_temp.errd($$SELECT durable.wf_reset('rs-2-kid', 1)$$);
 SELECT pg_temp.err($$SELECT durable.wf_reset('rs-nope', 1)$$);
 SELECT pg_temp.err($$SELECT durable.wf_reset(NULL, 1)$$);
 SELECT pg_temp.err($$SELECT durable.wf_reset('rs-2', NULL)$$);
 SELECT pg_temp.err($$SELECT durable.wf_reset('rs-2', 0)$$);
 SELECT pg_temp.err($$SELECT durable.wf_reset('rs-2', 1, repeat('r', 20000))$$);
-SELECT pg_temp.why($$SELECT durable.wf_fork('rs-2', 2)$$);
+SELECT pg_temp.errd($$SELECT durable.wf_fork('rs-2', 2)$$);
 SELECT pg_temp.err($$SELECT durable.wf_fork('rs-1', 1, 'rs-1')$$);
 SELECT pg_temp.err($$SELECT durable.wf_fork('rs-1', 1, '')$$);
 SELECT pg_temp.state() = :'before' AS unchanged;

@@ -6,16 +6,6 @@
 -- err(statement): run it, return 'ok' or 'SQLSTATE: message' (token and
 -- run numbers masked)
 \i test/regress/common.sql
--- errd(statement): the same with the error's detail
-CREATE FUNCTION pg_temp.errd(stmt text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE d text;
-BEGIN
-    EXECUTE stmt;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
-    RETURN SQLSTATE || ': ' || SQLERRM || ' / ' || coalesce(d, '');
-END $$;
 -- poll(queue, n, lease) and tok(workflow_id, seq): the shared worker helpers
 \i test/regress/tasks.sql
 -- runs(workflow_id): every run of it, oldest first

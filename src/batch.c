@@ -93,10 +93,6 @@ reset_to_seq(Jsonb *payload)
 
 	if (payload == NULL)
 		return 1;
-	if (!JB_ROOT_IS_OBJECT(payload) || JB_ROOT_IS_SCALAR(payload))
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("a reset batch's payload must be an object {\"to_seq\": n}")));
 	durable_jb_check_keys(payload, "reset batch payload", keys);
 	(void) durable_jb_get_int(payload, "to_seq", "reset batch payload", 1, PG_INT32_MAX, &to_seq);
 	return (int) to_seq;

@@ -58,8 +58,8 @@
 static int
 put_queries(ReturnSetInfo *rsinfo, const char *ns, const char *queue, int max)
 {
-	DurableQueryTask *queries = palloc(sizeof(DurableQueryTask) * max);
-	int			n = durable_queries_take(ns, queue, max, queries);
+	DurableQueryTask *queries = NULL;
+	int			n = durable_queries_take(ns, queue, max, &queries);
 	int			i;
 
 	for (i = 0; i < n; i++)

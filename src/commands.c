@@ -333,7 +333,7 @@ apply_message(TaskRef *task, int seq, Jsonb *cmd, StepKind kind, TimestampTz now
 								 &inserted);
 	if (!inserted)
 		return;
-	if (!durable_engine_find_latest_run(task->ns, workflow_id, &target, &status, NULL, true) ||
+	if (!durable_engine_find_latest_run(task->ns, workflow_id, &target, &status, NULL, NULL, true) ||
 		status != RUN_RUNNING)
 	{
 		durable_engine_resolve_step(task->run_id, seq, STEP_FAILED, NULL,

@@ -169,6 +169,17 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
  * how the later parts match the closed runs (= for one, IN for many: a
  * scalar match keeps every scan an index scan on the primary key).
  */
+/*
+ * JOURNAL_OF: a run's journal as task_poll hands it to a worker, a JSON
+ * array of its steps in seq order ([] when none); RUN is the SQL
+ * expression of its run id.
+ */
+#define JOURNAL_OF(RUN) \
+	"(SELECT coalesce(jsonb_agg(jsonb_build_object(" \
+	"    'seq', j.seq, 'kind', j.kind, 'name', j.name, 'status', j.status, " \
+	"    'result', j.result, 'error', j.error) ORDER BY j.seq), '[]') " \
+	"   FROM durable.steps j WHERE j.run_id = " RUN ")"
+
 #define CLOSE_RUNS_CTES(WHICH, OUTPUT, CLOSED) \
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
 	"                  error = $4, closed_at = $5 " \
@@ -1557,8 +1568,8 @@ start_stored_options(const StartOptions *o)
 /*
  * durable_engine_read_run: what a worker needs to replay run_id, for a
  * live query: workflow_id, workflow_type, queue, input, attempt, journal
- * (task_poll's shape) and cancel_requested, left in SPI_tuptable (no row:
- * no such run).
+ * (JOURNAL_OF) and cancel_requested, left in SPI_tuptable (no row: no
+ * such run).
  */
 void
 durable_engine_read_run(int64 run_id)
@@ -1570,12 +1581,7 @@ durable_engine_read_run(int64 run_id)
 	values[0] = Int64GetDatum(run_id);
 	durable_plan(&plan,
 				 "SELECT r.workflow_id, r.workflow_type, r.queue, r.input, r.attempt, "
-				 "       (SELECT coalesce(jsonb_agg(jsonb_build_object("
-				 "                 'seq', j.seq, 'kind', j.kind, 'name', j.name, "
-				 "                 'status', j.status, 'result', j.result, "
-				 "                 'error', j.error) ORDER BY j.seq), '[]') "
-				 "          FROM durable.steps j WHERE j.run_id = r.run_id), "
-				 "       r.cancel_requested "
+				 "       " JOURNAL_OF("r.run_id") ", r.cancel_requested "
 				 "  FROM durable.runs r WHERE r.run_id = $1",
 				 1, types);
 	durable_exec(plan, values, NULL, true, 1);
@@ -1583,11 +1589,12 @@ durable_engine_read_run(int64 run_id)
 
 /*
  * durable_engine_find_latest_run: the newest run of a workflow id, whatever its status.
- * Returns false when there is none; *status and *request_id are palloc'd.
+ * Returns false when there is none; *status, *request_id and *queue (each
+ * optional) are palloc'd.
  */
 bool
 durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *run_id,
-				RunStatus *status, char **request_id, bool lock)
+				RunStatus *status, char **request_id, char **queue, bool lock)
 {
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr lock_plan = NULL;
@@ -1601,7 +1608,7 @@ durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *r
 	{
 		/* the open run, locked against a concurrent close or signal */
 		durable_plan(&lock_plan,
-					 "SELECT run_id, status, request_id FROM durable.runs "
+					 "SELECT run_id, status, request_id, queue FROM durable.runs "
 					 " WHERE namespace = $1 AND workflow_id = $2 AND closed_at IS NULL "
 					 "   FOR NO KEY UPDATE",
 					 2, types);
@@ -1610,7 +1617,7 @@ durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *r
 			goto found;
 	}
 	durable_plan(&plan,
-				 "SELECT run_id, status, request_id FROM durable.runs "
+				 "SELECT run_id, status, request_id, queue FROM durable.runs "
 				 " WHERE namespace = $1 AND workflow_id = $2 "
 				 " ORDER BY run_id DESC LIMIT 1",
 				 2, types);
@@ -1622,6 +1629,8 @@ found:
 	*status = durable_run_status_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 	if (request_id)
 		*request_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	if (queue)
+		*queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	return true;
 }
 
@@ -1671,7 +1680,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		RunStatus	status;
 		char	   *request_id;
 
-		if (durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, false))
+		if (durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, NULL, false))
 		{
 			if (o.request_id && request_id && strcmp(o.request_id, request_id) == 0)
 				return run_id;	/* a retry of the same start */
@@ -1744,7 +1753,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 			return run_id;
 		}
 		/* no row: an open run holds the id, or the namespace is unknown */
-		if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, true) ||
+		if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, NULL, true) ||
 			status != RUN_RUNNING)
 		{
 			check_namespace_exists(ns);
@@ -2319,11 +2328,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 				 "       coalesce(s.name, c.workflow_type) AS name, nullif(t.seq, 0) AS seq, "
 				 "       CASE WHEN t.seq = 0 THEN c.input ELSE s.input END AS input, t.attempt, "
 				 "       CASE WHEN t.seq = 0 THEN "
-				 "         (SELECT coalesce(jsonb_agg(jsonb_build_object("
-				 "                   'seq', j.seq, 'kind', j.kind, 'name', j.name, "
-				 "                   'status', j.status, 'result', j.result, "
-				 "                   'error', j.error) ORDER BY j.seq), '[]') "
-				 "            FROM durable.steps j WHERE j.run_id = t.run_id) END AS journal, "
+				 "         " JOURNAL_OF("t.run_id") " END AS journal, "
 				 "       t.heartbeat, c.cancel_requested, t.visible_at, c.pos) "
 				 "SELECT * FROM u ORDER BY pos",
 				 6, types);

@@ -74,7 +74,7 @@ extern void durable_lock_run(int64 run_id);
 extern void durable_engine_read_run(int64 run_id);
 extern bool durable_engine_find_latest_run(const char *ns, const char *workflow_id,
 										   int64 *run_id, RunStatus *status,
-										   char **request_id, bool lock);
+										   char **request_id, char **queue, bool lock);
 extern void durable_engine_signal(int64 run_id, const char *signal, Jsonb *payload,
 								  const char *signal_id, TimestampTz now);
 extern void durable_engine_terminate_run(int64 run_id, const char *reason,

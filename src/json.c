@@ -300,6 +300,23 @@ durable_jb_error_object(Jsonb *err)
 }
 
 /*
+ * durable_jb_error_arg: an error argument of a call that fails something
+ * (task_fail, activity_fail): not NULL, within the payload limit, as an
+ * error object.
+ */
+Jsonb *
+durable_jb_error_arg(Jsonb *error)
+{
+	if (error == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("error must not be NULL"),
+				 errhint("Pass {\"type\": \"...\", \"message\": \"...\"} or a string.")));
+	durable_check_payload(error, "error");
+	return durable_jb_error_object(error);
+}
+
+/*
  * durable_json_quote: a C string as a JSON string literal, for building small
  * JSON documents such as history details.
  */

@@ -25,6 +25,7 @@ extern bool durable_jb_get_duration_ms(Jsonb *obj, const char *key, const char *
 							   int64 *out_ms);
 extern void durable_jb_check_keys(Jsonb *obj, const char *ctx, const char *const *allowed);
 extern Jsonb *durable_jb_error_object(Jsonb *err);
+extern Jsonb *durable_jb_error_arg(Jsonb *error);
 extern char *durable_jb_text(Jsonb *jb);
 extern Jsonb *durable_jb_cstring(const char *json);
 extern char *durable_json_quote(const char *s);

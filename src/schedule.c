@@ -194,7 +194,7 @@ latest_run(const char *ns, const char *workflow_id, int64 *run_id, bool *running
 {
 	RunStatus	status;
 
-	if (!durable_engine_find_latest_run(ns, workflow_id, run_id, &status, NULL, false))
+	if (!durable_engine_find_latest_run(ns, workflow_id, run_id, &status, NULL, NULL, false))
 		return false;
 	*running = status == RUN_RUNNING;
 	return true;

@@ -896,12 +896,12 @@ durable_query_post(const char *ns, const char *queue, int64 run_id, const char *
 
 	Assert(query_slots != NULL);
 	Assert(strlen(args) <= DURABLE_QUERY_MAX_ARGS);
+	Assert(my_query < 0);		/* wf_query ends each query it posts */
 	if (!exit_hook)
 	{
 		before_shmem_exit(release_query, (Datum) 0);
 		exit_hook = true;
 	}
-	durable_query_end();
 	LWLockAcquire(query_lock, LW_EXCLUSIVE);
 	for (i = 0; i < durable_max_queries; i++)
 		if (query_slots[i].state == QUERY_FREE)
@@ -988,17 +988,19 @@ durable_query_end(void)
 
 /*
  * durable_queries_take: hand up to max posted queries of ns/queue to the
- * polling worker (oldest slot first).  Costs one atomic read while no
- * query is posted anywhere.
+ * polling worker (lowest slot first), in *taken (palloc'd).  Costs one
+ * atomic read while no query is posted anywhere.
  */
 int
-durable_queries_take(const char *ns, const char *queue, int max, DurableQueryTask *out)
+durable_queries_take(const char *ns, const char *queue, int max, DurableQueryTask **taken)
 {
+	DurableQueryTask *out;
 	int			n = 0;
 	int			i;
 
 	if (query_slots == NULL || max <= 0 || pg_atomic_read_u32(&shared->queries_posted) == 0)
 		return 0;
+	out = *taken = palloc(sizeof(DurableQueryTask) * max);
 	LWLockAcquire(query_lock, LW_EXCLUSIVE);
 	for (i = 0; i < durable_max_queries && n < max; i++)
 	{

@@ -48,7 +48,7 @@ extern bool durable_query_post(const char *ns, const char *queue, int64 run_id,
 extern char *durable_query_wait(TimestampTz deadline, bool *is_error, bool *taken);
 extern void durable_query_end(void);
 extern int	durable_queries_take(const char *ns, const char *queue, int max,
-								 DurableQueryTask *out);
+								 DurableQueryTask **taken);
 extern bool durable_query_lookup(int64 token, char **ns, char **queue);
 extern bool durable_query_answer(int64 token, const char *answer, bool is_error);
 

@@ -540,13 +540,7 @@ durable_task_fail(PG_FUNCTION_ARGS)
 	DurableCall call;
 	TaskRef		task;
 
-	if (error == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("error must not be NULL"),
-				 errhint("Pass {\"type\": \"...\", \"message\": \"...\"} or a string.")));
-	durable_check_payload(error, "error");
-	error = durable_jb_error_object(error);
+	error = durable_jb_error_arg(error);
 
 	durable_enter(&call);
 	durable_task_lookup(token, call.saved_userid, &task);

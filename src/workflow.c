@@ -59,7 +59,7 @@ open_run(const char *ns, const char *workflow_id)
 	int64		run_id;
 	RunStatus	status;
 
-	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, true))
+	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, NULL, true))
 		workflow_not_found(ns, workflow_id);
 	if (status != RUN_RUNNING)
 		workflow_closed(workflow_id, status);
@@ -238,7 +238,7 @@ durable_wf_published(PG_FUNCTION_ARGS)
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
-	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, false))
+	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, NULL, false))
 		workflow_not_found(ns, workflow_id);
 	values[0] = Int64GetDatum(run_id);
 	durable_plan(&plan,
@@ -302,10 +302,8 @@ durable_wf_query(PG_FUNCTION_ARGS)
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 
 	durable_enter(&call);
-	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, false))
+	if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, NULL, &queue, false))
 		workflow_not_found(ns, workflow_id);
-	durable_engine_read_run(run_id);
-	queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
 	durable_leave(&call);
 
 	deadline = GetCurrentTimestamp() + durable_interval_to_ms(timeout) * 1000;
@@ -439,13 +437,7 @@ durable_activity_fail(PG_FUNCTION_ARGS)
 	char	   *queue_ns;
 	char	   *queue;
 
-	if (error == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-				 errmsg("error must not be NULL"),
-				 errhint("Pass {\"type\": \"...\", \"message\": \"...\"} or a string.")));
-	durable_check_payload(error, "error");
-	error = durable_jb_error_object(error);
+	error = durable_jb_error_arg(error);
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
 	lock_pending_activity(ns, workflow_id, seq, &run_id, &queue_ns, &queue);
@@ -598,7 +590,7 @@ reset_args(FunctionCallInfo fcinfo, const char *ns, const char **workflow_id,
 				 errmsg("to_seq must not be NULL"),
 				 errhint("Pass the first step to redo; 1 starts the run over.")));
 	*to_seq = durable_check_positive_int(PG_GETARG_INT32(1), "to_seq", PG_INT32_MAX);
-	if (!durable_engine_find_latest_run(ns, *workflow_id, &run_id, status, NULL, true))
+	if (!durable_engine_find_latest_run(ns, *workflow_id, &run_id, status, NULL, NULL, true))
 		workflow_not_found(ns, *workflow_id);
 	why = durable_engine_reset_point(run_id, *to_seq, fork);
 	if (why)

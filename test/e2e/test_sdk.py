@@ -1101,6 +1101,18 @@ def test_queries(client):
     q = RUN + "-tally"
     wid = q + "-1"
     client.start("sdk_tally", None, workflow_id=wid, queue=q)
+    # a posted query wakes the queue's workers: the background worker
+    # NOTIFYs the queue's channel while the caller waits
+    heard = []
+    listener = dw.psycopg.connect("", autocommit=True)
+    listener.add_notify_handler(lambda n: heard.append(n.channel))
+    listener.execute('LISTEN "durable_%s"' % q)
+    asker = threading.Thread(target=lambda: query_error(client, wid, "items", timeout=2))
+    asker.start()
+    wait_for("the query's NOTIFY", lambda: listener.execute("SELECT 1") and "durable_" + q in heard,
+             timeout=2)
+    asker.join()
+    listener.close()
     with InProcess(q):
         client.signal(wid, "add", "tea")
         client.signal(wid, "add", "cups")

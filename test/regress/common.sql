@@ -1,6 +1,7 @@
 -- test/regress/common.sql: helpers every regression file includes (\i).
 -- err(statement): run it, return 'ok' or 'SQLSTATE: message' (token and
--- run numbers masked); state(): a fingerprint of every durable table, to
+-- run numbers masked); errd(statement): the same with ' / ' and the
+-- error's detail; state(): a fingerprint of every durable table, to
 -- prove a call changed nothing.
 CREATE FUNCTION pg_temp.err(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
@@ -8,6 +9,16 @@ BEGIN
     RETURN 'ok';
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || regexp_replace(SQLERRM, '(token|Run|run) [0-9]+', '\1 N', 'g');
+END $$;
+CREATE FUNCTION pg_temp.errd(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE d text;
+BEGIN
+    EXECUTE stmt;
+    RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL;
+    RETURN regexp_replace(SQLSTATE || ': ' || SQLERRM || ' / ' || coalesce(d, ''),
+                          '(token|Run|run) [0-9]+', '\1 N', 'g');
 END $$;
 CREATE FUNCTION pg_temp.state() RETURNS text LANGUAGE sql AS $$
     SELECT md5(concat_ws('|',
