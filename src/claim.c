@@ -13,8 +13,9 @@
  *	  complete the caller's previous tasks, so a busy worker pays one
  *	  commit per batch (finish + claim).
  *
- *	  A queue with a concurrency limit or a rate limit hands out only what
- *	  fits (queues.c says how much).  The claim itself is
+ *	  A paused queue hands out nothing; a queue with a concurrency limit or
+ *	  a rate limit hands out only what fits (queues.c says which and how
+ *	  much, from a cache of the queues' settings).  The claim itself is
  *	  durable_engine_claim.
  *
  *-------------------------------------------------------------------------
@@ -115,6 +116,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	uint64		i;
 	int			pass;
 	int			claimed = 0;
+	int			settings;
 	bool		limited;
 	QueueLimits limits;
 
@@ -160,7 +162,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	 * pre-commit or at commit (shmem.c), and sends the wake-up.  So no
 	 * wake-up is lost between a poll's snapshot and its worker's wait.
 	 */
-	limited = durable_queue_limit_kind(ns, queue) != LIMIT_NONE &&
+	settings = durable_queue_settings(ns, queue);
+	limited = (settings & QUEUE_LIMITED) &&
 		durable_queue_lock_limits(ns, queue, now, &limits);
 	for (pass = 0; pass < 2 && claimed < max_tasks; pass++)
 	{
@@ -168,6 +171,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 
 		if (pass == 1)
 			durable_note_idle_poll(ns, queue, want);
+		if (settings & QUEUE_PAUSED)
+			continue;			/* queue_unpause wakes its idle workers */
 		if (limited)
 		{
 			want = Min(want, durable_queue_room(ns, queue, &limits));

@@ -180,22 +180,28 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
 	"    'result', j.result, 'error', j.error) ORDER BY j.seq), '[]') " \
 	"   FROM durable.steps j WHERE j.run_id = " RUN ")"
 
-#define CLOSE_RUNS_CTES(WHICH, OUTPUT, CLOSED) \
+#define CLOSE_RUN_CTE(WHICH, OUTPUT) \
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
 	"                  error = $4, closed_at = $5 " \
 	"            " WHICH " AND u.status = 'running' " \
 	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.retry_policy, " \
-	"                     u.attempt, u.execution_deadline, u.cancel_requested), " \
+	"                     u.attempt, u.execution_deadline, u.cancel_requested) "
+#define CLOSE_RUNS_CTES(WHICH, OUTPUT, CLOSED) \
+	CLOSE_RUN_CTE(WHICH, OUTPUT) ", " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
 	"            WHERE run_id " CLOSED " (SELECT run_id FROM r) AND status = 'pending' " \
 	"           RETURNING run_id, kind), " \
 	"     t AS (DELETE FROM durable.tasks WHERE run_id " CLOSED " (SELECT run_id FROM r) " \
 	"           RETURNING 1) "
-/* the columns each closed run returns, starting at column first */
-#define CLOSED_RUN_COLUMNS \
-	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " \
-	"(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child'), " \
+/*
+ * the columns each closed run returns, starting at column first; CHILDREN
+ * is how many of its children the close cancelled
+ */
+#define CLOSED_RUN_COLUMNS_WITH(CHILDREN) \
+	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " CHILDREN ", " \
 	"CASE WHEN NOT r.cancel_requested THEN r.retry_policy END, r.attempt, r.execution_deadline "
+#define CLOSED_RUN_COLUMNS \
+	CLOSED_RUN_COLUMNS_WITH("(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child')")
 
 typedef struct ClosedRun
 {
@@ -353,6 +359,31 @@ durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
 }
 
 /*
+ * sweep_closed_run: a run just closed; cancel its pending steps and
+ * withdraw their tasks, as the close statements do in one go.  Returns
+ * how many of the cancelled steps were children (close_children's work).
+ */
+static int64
+sweep_closed_run(int64 run_id, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {INT8OID, TIMESTAMPTZOID};
+	Datum		values[2];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $2 "
+				 "            WHERE run_id = $1 AND status = 'pending' RETURNING kind), "
+				 "     t AS (DELETE FROM durable.tasks WHERE run_id = $1 RETURNING 1) "
+				 "SELECT count(*) FILTER (WHERE kind = 'child') FROM s",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * durable_engine_complete_by_token: the common task_complete in one statement.
  * A workflow task leased under token leaves the table and its run
  * completes with output in the same statement (no row lock first: the
@@ -384,12 +415,22 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	values[2] = CStringGetTextDatum("completed");
 	values[3] = (Datum) 0;
 	values[4] = TimestampTzGetDatum(now);
+	/*
+	 * Most runs that complete have nothing pending (no activity, timer,
+	 * signal wait or child in flight), so the statement only closes the run
+	 * and says whether there is more to settle: the sweep of pending steps
+	 * and their tasks, a statement of its own, runs only then.
+	 */
 	durable_plan(&workflow_plan,
 				 "WITH k AS (DELETE FROM durable.tasks "
 				 "            WHERE token = $1 AND state = 'leased' AND seq = 0 "
 				 "           RETURNING run_id, namespace, queue), "
-				 CLOSE_RUNS_CTES("WHERE u.run_id = (SELECT run_id FROM k)", "$2", "=")
-				 "SELECT k.run_id, k.namespace, k.queue, " CLOSED_RUN_COLUMNS
+				 CLOSE_RUN_CTE("WHERE u.run_id = (SELECT run_id FROM k)", "$2")
+				 "SELECT k.run_id, k.namespace, k.queue, " CLOSED_RUN_COLUMNS_WITH("0::bigint") ", "
+				 "       EXISTS (SELECT FROM durable.steps s "
+				 "                WHERE s.run_id = r.run_id AND s.status = 'pending') "
+				 "       OR EXISTS (SELECT FROM durable.tasks t "
+				 "                   WHERE t.run_id = r.run_id AND t.seq > 0) "
 				 "  FROM k LEFT JOIN r ON r.run_id = k.run_id",
 				 5, types);
 	durable_exec(workflow_plan, values, nulls, false, 0);
@@ -407,6 +448,8 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 			elog(ERROR, "durable: run " INT64_FORMAT " with a leased workflow task was not running",
 				 *run_id);
 		read_closed_run(tup, desc, 4, RUN_COMPLETED, &closed);
+		if (DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull)))
+			closed.children = sweep_closed_run(closed.run_id, now);
 		after_close(&closed, RUN_COMPLETED, NULL, now);
 		return true;
 	}
@@ -2278,6 +2321,41 @@ durable_engine_wait_signal(int64 run_id, int seq, const char *name, Datum names,
 }
 
 /*
+ * CLAIM_STATEMENT: the claim, numbering the rows it takes with NUMBER and
+ * returning them in claim order with ORDER (a claim of one task needs
+ * neither).  The run's columns come with the lock: no second lookup.  A
+ * task of a new run (new_run: its first workflow task, never claimed)
+ * has an empty journal, so only other workflow tasks read theirs.
+ */
+#define CLAIM_STATEMENT(NUMBER, ORDER) \
+	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
+	"           (SELECT k.run_id, k.seq, k.new_run, r.workflow_id, r.workflow_type, " \
+	"                   r.input, r.cancel_requested " \
+	"              FROM durable.tasks k JOIN durable.runs r ON r.run_id = k.run_id " \
+	"             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' " \
+	"               AND k.visible_at <= $3 " \
+	/* a paused run's task made ready since it paused waits */ \
+	"               AND NOT r.paused " \
+	/* runs in flight before new runs (durable.tasks.new_run) */ \
+	"             ORDER BY k.priority DESC, k.new_run, k.visible_at " \
+	"             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), " \
+	"     u AS (UPDATE durable.tasks t " \
+	"   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, " \
+	"       worker = $6, attempt = t.attempt + 1, claimed_at = $3, " \
+	"       rerun = false, heartbeat_at = NULL, " \
+	"       lease = LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout), " \
+	"       visible_at = $3 + LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout) " \
+	"  FROM c LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq " \
+	" WHERE t.run_id = c.run_id AND t.seq = c.seq " \
+	"RETURNING t.token, t.kind, c.workflow_id, t.run_id, c.workflow_type, " \
+	"       coalesce(s.name, c.workflow_type) AS name, nullif(t.seq, 0) AS seq, " \
+	"       CASE WHEN t.seq = 0 THEN c.input ELSE s.input END AS input, t.attempt, " \
+	"       CASE WHEN t.seq > 0 THEN NULL WHEN c.new_run THEN '[]'::jsonb " \
+	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
+	"       t.heartbeat, c.cancel_requested, t.visible_at, c.pos) " \
+	"SELECT * FROM u " ORDER
+
+/*
  * durable_engine_claim: claim up to want ready tasks of a queue, in
  * priority then ready-time order, with FOR UPDATE SKIP LOCKED; each gets
  * a new fencing token and a lease (the activity's start-to-close and
@@ -2291,6 +2369,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 					 int want, Interval *lease, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr one_plan = NULL;
 	static const Oid types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
 	INTERVALOID, TEXTOID};
 	Datum		values[6];
@@ -2301,37 +2380,10 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	values[3] = Int32GetDatum(want);
 	values[4] = IntervalPGetDatum(lease);
 	values[5] = CStringGetTextDatum(worker);
-	durable_plan(&plan,
-				 /* the run's columns come with the lock: no second lookup */
-				 "WITH c AS (SELECT x.*, row_number() OVER () AS pos FROM "
-				 "           (SELECT k.run_id, k.seq, r.workflow_id, r.workflow_type, "
-				 "                   r.input, r.cancel_requested "
-				 "              FROM durable.tasks k JOIN durable.runs r ON r.run_id = k.run_id "
-				 "             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' "
-				 "               AND k.visible_at <= $3 "
-				 /* a paused run's task made ready since it paused waits */
-				 "               AND NOT r.paused "
-				 "               AND NOT EXISTS (SELECT FROM durable.queues q "
-				 "                   WHERE q.namespace = $1 AND q.queue = $2 AND q.paused) "
-				 /* runs in flight before new runs (durable.tasks.new_run) */
-				 "             ORDER BY k.priority DESC, k.new_run, k.visible_at "
-				 "             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), "
-				 "     u AS (UPDATE durable.tasks t "
-				 "   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, "
-				 "       worker = $6, attempt = t.attempt + 1, claimed_at = $3, "
-				 "       rerun = false, heartbeat_at = NULL, "
-				 "       lease = LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout), "
-				 "       visible_at = $3 + LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout) "
-				 "  FROM c LEFT JOIN durable.steps s ON s.run_id = c.run_id AND s.seq = c.seq "
-				 " WHERE t.run_id = c.run_id AND t.seq = c.seq "
-				 "RETURNING t.token, t.kind, c.workflow_id, t.run_id, c.workflow_type, "
-				 "       coalesce(s.name, c.workflow_type) AS name, nullif(t.seq, 0) AS seq, "
-				 "       CASE WHEN t.seq = 0 THEN c.input ELSE s.input END AS input, t.attempt, "
-				 "       CASE WHEN t.seq = 0 THEN "
-				 "         " JOURNAL_OF("t.run_id") " END AS journal, "
-				 "       t.heartbeat, c.cancel_requested, t.visible_at, c.pos) "
-				 "SELECT * FROM u ORDER BY pos",
-				 6, types);
-	durable_exec(plan, values, NULL, false, 0);
+	if (want == 1)
+		durable_plan(&one_plan, CLAIM_STATEMENT("1", ""), 6, types);
+	else
+		durable_plan(&plan, CLAIM_STATEMENT("row_number() OVER ()", "ORDER BY pos"), 6, types);
+	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
 	return (int) SPI_processed;
 }

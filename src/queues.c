@@ -33,117 +33,121 @@
 #include "validate.h"
 
 /*
- * The queues with a concurrency limit, as a set of "namespace/queue"
- * keys, loaded whole from durable.queues and dropped when it changes (its
+ * The queues whose settings change what a poll does (a concurrency or rate
+ * limit, or paused), as a set of "namespace/queue" keys with their flags,
+ * loaded whole from durable.queues and dropped when it changes (its
  * trigger sends a relcache invalidation).  A set loaded while an
  * invalidation arrived is not kept (its snapshot may predate the change).
+ * So a poll of a plain queue reads no settings row at all.
  */
-typedef struct LimitedQueue
+typedef struct SetQueue
 {
 	char		key[DURABLE_MAX_NAME + DURABLE_MAX_QUEUE + 2];
-	bool		concurrency;	/* has max_concurrency (else only a rate) */
-} LimitedQueue;
+	int			flags;			/* QUEUE_LIMITED, QUEUE_CONCURRENCY, QUEUE_PAUSED */
+} SetQueue;
 
-static HTAB *limited_queues = NULL;
+static HTAB *set_queues = NULL;
 static Oid	queues_relid = InvalidOid;	/* unknown: any relcache change counts */
-static uint64 limits_generation = 0;
+static uint64 settings_generation = 0;
 
 static void
-limits_relcache_changed(Datum arg, Oid relid)
+settings_relcache_changed(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == queues_relid || queues_relid == InvalidOid)
 	{
-		limits_generation++;
-		if (limited_queues != NULL)
+		settings_generation++;
+		if (set_queues != NULL)
 		{
-			hash_destroy(limited_queues);
-			limited_queues = NULL;
+			hash_destroy(set_queues);
+			set_queues = NULL;
 		}
 		queues_relid = InvalidOid;
 	}
 }
 
 static void
-limit_key(char *key, const char *ns, const char *queue)
+queue_key(char *key, const char *ns, const char *queue)
 {
-	snprintf(key, sizeof(((LimitedQueue *) NULL)->key), "%s/%s", ns, queue);
+	snprintf(key, sizeof(((SetQueue *) NULL)->key), "%s/%s", ns, queue);
+}
+
+static int
+flags_in(HTAB *set, const char *ns, const char *queue)
+{
+	SetQueue	probe;
+	SetQueue   *found;
+
+	memset(&probe, 0, sizeof(probe));
+	queue_key(probe.key, ns, queue);
+	found = hash_search(set, &probe, HASH_FIND, NULL);
+	return found == NULL ? QUEUE_PLAIN : found->flags;
 }
 
 /*
- * durable_queue_limit_kind: LIMIT_NONE, or LIMIT_ANY with LIMIT_CONCURRENCY when
- * the queue has a concurrency limit.  Callers are connected to SPI
- * (durable_enter).
+ * durable_queue_settings: QUEUE_PLAIN, or QUEUE_LIMITED (with
+ * QUEUE_CONCURRENCY when the limit is on concurrency) and QUEUE_PAUSED.
+ * Callers are connected to SPI (durable_enter).
  */
-
 int
-durable_queue_limit_kind(const char *ns, const char *queue)
+durable_queue_settings(const char *ns, const char *queue)
 {
 	static SPIPlanPtr plan = NULL;
 	static bool callback = false;
-	LimitedQueue probe;
-
-	LimitedQueue *found;
 
 	if (strlen(ns) > DURABLE_MAX_NAME || strlen(queue) > DURABLE_MAX_QUEUE)
-		return LIMIT_NONE;		/* no such queue can have a row */
+		return QUEUE_PLAIN;		/* no such queue can have a row */
 	if (!callback)
 	{
-		CacheRegisterRelcacheCallback(limits_relcache_changed, (Datum) 0);
+		CacheRegisterRelcacheCallback(settings_relcache_changed, (Datum) 0);
 		callback = true;
 	}
-	if (limited_queues == NULL)
+	if (set_queues == NULL)
 	{
-		uint64		generation = limits_generation;
+		uint64		generation = settings_generation;
 		HASHCTL		ctl;
 		HTAB	   *set;
 		uint64		i;
 
 		durable_plan(&plan,
-					 "SELECT namespace, queue, max_concurrency IS NOT NULL FROM durable.queues "
-					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL",
+					 "SELECT namespace, queue, "
+					 "       CASE WHEN max_concurrency IS NOT NULL THEN 3 "
+					 "            WHEN max_rate IS NOT NULL THEN 1 ELSE 0 END "
+					 "       | CASE WHEN paused THEN 4 ELSE 0 END "
+					 "  FROM durable.queues "
+					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL OR paused",
 					 0, NULL);
 		durable_exec_latest(plan, NULL, NULL, 0);
-		ctl.keysize = sizeof(LimitedQueue);
-		ctl.entrysize = sizeof(LimitedQueue);
+		ctl.keysize = sizeof(SetQueue);
+		ctl.entrysize = sizeof(SetQueue);
 		ctl.hcxt = TopMemoryContext;
-		set = hash_create("durable limited queues", 16, &ctl,
+		set = hash_create("durable queue settings", 16, &ctl,
 						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 		for (i = 0; i < SPI_processed; i++)
 		{
-			LimitedQueue key;
-			LimitedQueue *entry;
+			SetQueue	key;
+			SetQueue   *entry;
 			bool		isnull;
 
 			memset(&key, 0, sizeof(key));
-			limit_key(key.key, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+			queue_key(key.key, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 					  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 			entry = hash_search(set, &key, HASH_ENTER, NULL);
-			entry->concurrency = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc, 3, &isnull));
+			entry->flags = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+													   SPI_tuptable->tupdesc, 3, &isnull));
 		}
 		if (!OidIsValid(queues_relid))
 			queues_relid = get_relname_relid("queues", get_namespace_oid("durable", false));
-		if (generation != limits_generation)
+		if (generation != settings_generation)
 		{
 			/* changed while loading: answer from this set, keep nothing */
-			int			kind;
+			int			flags = flags_in(set, ns, queue);
 
-			memset(&probe, 0, sizeof(probe));
-			limit_key(probe.key, ns, queue);
-			found = hash_search(set, &probe, HASH_FIND, NULL);
-			kind = found == NULL ? LIMIT_NONE :
-				LIMIT_ANY | (found->concurrency ? LIMIT_CONCURRENCY : 0);
 			hash_destroy(set);
-			return kind;
+			return flags;
 		}
-		limited_queues = set;
+		set_queues = set;
 	}
-	memset(&probe, 0, sizeof(probe));
-	limit_key(probe.key, ns, queue);
-	found = hash_search(limited_queues, &probe, HASH_FIND, NULL);
-	if (found == NULL)
-		return LIMIT_NONE;
-	return LIMIT_ANY | (found->concurrency ? LIMIT_CONCURRENCY : 0);
+	return flags_in(set_queues, ns, queue);
 }
 
 
@@ -268,7 +272,7 @@ durable_queue_spend_tokens(const char *ns, const char *queue, QueueLimits *q,
 void
 durable_queue_slot_freed(const char *ns, const char *queue)
 {
-	if (durable_queue_limit_kind(ns, queue) & LIMIT_CONCURRENCY)
+	if (durable_queue_settings(ns, queue) & QUEUE_CONCURRENCY)
 		durable_queue_gained_work(ns, queue);
 }
 

@@ -10,10 +10,11 @@
 
 #include "durable.h"
 
-/* what durable_queue_limit_kind says of a queue */
-#define LIMIT_NONE 0
-#define LIMIT_ANY 1
-#define LIMIT_CONCURRENCY 2
+/* what durable_queue_settings says of a queue */
+#define QUEUE_PLAIN 0
+#define QUEUE_LIMITED 1			/* a concurrency or rate limit */
+#define QUEUE_CONCURRENCY 2		/* (with QUEUE_LIMITED) a concurrency limit */
+#define QUEUE_PAUSED 4			/* queue_pause: no task is handed out */
 
 /*
  * A limited queue's state during one poll: its concurrency limit (0:
@@ -29,7 +30,7 @@ typedef struct QueueLimits
 	int			taken;			/* claimed so far by this poll */
 } QueueLimits;
 
-extern int	durable_queue_limit_kind(const char *ns, const char *queue);
+extern int	durable_queue_settings(const char *ns, const char *queue);
 extern bool durable_queue_lock_limits(const char *ns, const char *queue,
 									  TimestampTz now, QueueLimits *q);
 extern int	durable_queue_room(const char *ns, const char *queue, QueueLimits *q);

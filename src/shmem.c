@@ -149,6 +149,9 @@ typedef struct DurableShared
 	ResultWaiter waiters[RESULT_WAITERS];
 	pg_atomic_uint32 queries_posted;	/* slots in QUERY_POSTED: polls look
 										 * no further while 0 */
+	pg_atomic_uint32 result_waiters;	/* waiters[] in use: a commit that
+										 * closed runs looks no further
+										 * while 0 */
 } DurableShared;
 
 static DurableShared *shared = NULL;
@@ -242,6 +245,7 @@ durable_shmem_startup_hook(void)
 		int			i;
 
 		pg_atomic_init_u32(&shared->queries_posted, 0);
+		pg_atomic_init_u32(&shared->result_waiters, 0);
 
 		for (i = 0; i < IDLE_SLOTS; i++)
 			pg_atomic_init_u32(&shared->idle[i], 1);
@@ -482,6 +486,13 @@ wake_result_waiters(void)
 	int			i;
 	int			j;
 
+	/*
+	 * The close is visible already; a waiter counts itself before its
+	 * second read of the run, so one this misses sees the close there.
+	 */
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&shared->result_waiters) == 0)
+		return;
 	SpinLockAcquire(&shared->mutex);
 	for (i = 0; i < RESULT_WAITERS; i++)
 	{
@@ -532,6 +543,7 @@ durable_result_wait_begin(int64 run_id)
 			shared->waiters[i].procno = DURABLE_MY_PROCNO;
 			shared->waiters[i].run_id = run_id;
 			my_waiter = i;
+			pg_atomic_fetch_add_u32(&shared->result_waiters, 1);
 			break;
 		}
 	SpinLockRelease(&shared->mutex);
@@ -545,6 +557,7 @@ durable_result_wait_end(void)
 		return;
 	SpinLockAcquire(&shared->mutex);
 	shared->waiters[my_waiter].dboid = InvalidOid;
+	pg_atomic_fetch_sub_u32(&shared->result_waiters, 1);
 	SpinLockRelease(&shared->mutex);
 	my_waiter = -1;
 }
