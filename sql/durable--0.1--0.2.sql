@@ -496,6 +496,137 @@ COMMENT ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) IS
     'Change a schedule in place (NULL keeps a setting); a new spec or time zone recomputes the next fire time, which it returns';
 REVOKE ALL ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) FROM PUBLIC;
 
+/*
+ * Updates (wf_update, wf_update_result): a table of their own, a journal
+ * step kind (update; the history names it update_accepted), and a column
+ * of task_poll that lists a workflow task's updates.
+ */
+/*
+ * Updates sent to runs (wf_update): requested until the run's worker
+ * handles one in a workflow task (task_suspend's update commands), then
+ * completed or failed, journaled as the step of kind update at seq, or
+ * rejected by the workflow's validator, which leaves no step.  Kept with
+ * the run: update_id deduplicates, wf_update_result reads the outcome.
+ */
+CREATE TABLE durable.updates (
+    run_id      bigint NOT NULL,
+    update_id   text NOT NULL,
+    name        text NOT NULL,
+    args        jsonb,
+    state       text NOT NULL DEFAULT 'requested',  -- requested, completed, failed or rejected
+    seq         int,                -- the journal entry, once accepted
+    -- the entry the workflow code was waiting on when it accepted the
+    -- update, as its worker said (a replay applies it at that wait)
+    waiting_on  int,
+    result      jsonb,
+    error       jsonb,
+    created_at  timestamptz NOT NULL,
+    resolved_at timestamptz,
+    PRIMARY KEY (run_id, update_id)
+);
+COMMENT ON TABLE durable.updates IS
+    'Updates sent to runs: requested, then completed, failed (journaled at seq) or rejected (no trace in the journal)';
+SELECT pg_catalog.pg_extension_config_dump('durable.updates', '');
+REVOKE ALL ON durable.updates FROM PUBLIC;
+CREATE FUNCTION durable.wf_update(workflow_id text, name text, args jsonb DEFAULT NULL,
+                                  update_id text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'durable_wf_update'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_update(text, text, jsonb, text) IS
+    'Send an update to the running run of a workflow (sent when the transaction commits; the same update_id again sends nothing); returns the update id for wf_update_result';
+
+CREATE FUNCTION durable.wf_update_result(workflow_id text, update_id text,
+                                         wait interval DEFAULT '30 s')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_update_result'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_update_result(text, text, interval) IS
+    'The result of an update once its workflow handled it (waits up to wait; NULL while not yet); DU017 when it failed, was rejected or its run closed first';
+CREATE FUNCTION durable.task_updates(token bigint, commands jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_updates'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_updates(bigint, jsonb) IS
+    'Accept (update) or reject (reject_update) updates during the workflow task the token holds; the task goes on';
+
+REVOKE ALL ON FUNCTION durable.task_updates(bigint, jsonb) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.wf_update(text, text, jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.wf_update_result(text, text, interval) FROM PUBLIC;
+-- task_poll returns one more column (updates): it is made again, and its
+-- grants with it (below)
+DROP FUNCTION durable.task_poll(text, text, int, interval, bigint[], jsonb[]);
+CREATE FUNCTION durable.task_poll(queue text, worker text,
+                                  max_tasks int DEFAULT 1,
+                                  lease interval DEFAULT '30 s',
+                                  done_tokens bigint[] DEFAULT NULL,
+                                  done_results jsonb[] DEFAULT NULL,
+                                  OUT token bigint, OUT kind text,
+                                  OUT workflow_id text, OUT run_id bigint,
+                                  OUT workflow_type text, OUT name text,
+                                  OUT seq int, OUT input jsonb,
+                                  OUT attempt int, OUT journal jsonb,
+                                  OUT heartbeat jsonb,
+                                  OUT cancel_requested boolean,
+                                  OUT lease_until timestamptz,
+                                  OUT updates jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'durable_task_poll'
+LANGUAGE C VOLATILE ROWS 1 SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_poll(text, text, int, interval, bigint[], jsonb[]) IS
+    'Complete the tasks in done_tokens (if any), then claim up to max_tasks ready tasks of a queue under a lease';
+REVOKE ALL ON FUNCTION durable.task_poll(text, text, int, interval, bigint[], jsonb[]) FROM PUBLIC;
+CREATE OR REPLACE VIEW durable.history WITH (security_barrier) AS
+SELECT namespace, workflow_id, run_id, event_time, event_type, seq, details
+  FROM (
+    SELECT r.namespace, r.workflow_id, r.run_id, r.created_at AS event_time,
+           'workflow_started'::text AS event_type, NULL::int AS seq,
+           jsonb_build_object('workflow_type', r.workflow_type,
+                              'queue', r.queue, 'input', r.input) AS details,
+           0 AS ord, 0::bigint AS event_id
+      FROM durable.runs r
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, s.run_id, s.scheduled_at,
+           CASE s.kind WHEN 'local' THEN 'step_recorded'
+                       WHEN 'update' THEN 'update_accepted'
+                       ELSE s.kind || '_scheduled' END,
+           s.seq,
+           jsonb_strip_nulls(jsonb_build_object('name', s.name, 'input', s.input,
+                              'queue', s.queue,
+                              'result', CASE WHEN s.kind = 'local' THEN s.result END)),
+           1, 0
+      FROM durable.steps s JOIN durable.runs r USING (run_id)
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, s.run_id, s.resolved_at,
+           s.kind || '_' || s.status, s.seq,
+           jsonb_strip_nulls(jsonb_build_object('name', s.name, 'result', s.result,
+                              'error', s.error,
+                              'attempt', CASE WHEN s.kind = 'activity' THEN s.attempt END)),
+           3, 0
+      FROM durable.steps s JOIN durable.runs r USING (run_id)
+     WHERE s.kind <> 'local' AND s.resolved_at IS NOT NULL
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, e.run_id, e.created_at, e.event_type,
+           e.seq, e.details, 2, e.event_id
+      FROM durable.events e JOIN durable.runs r USING (run_id)
+    UNION ALL
+    SELECT r.namespace, r.workflow_id, r.run_id, r.closed_at,
+           'workflow_' || r.status,
+           NULL, jsonb_strip_nulls(jsonb_build_object('output', r.output,
+                                                      'error', r.error)),
+           4, 0
+      FROM durable.runs r
+     WHERE r.closed_at IS NOT NULL
+  ) h
+ WHERE durable.may_read(namespace)
+ ORDER BY run_id, event_time, ord, event_id, seq;
+COMMENT ON VIEW durable.history IS
+    'Event log of the runs the current user may read: derived events and recorded ones';
+
 -- Roles get the new functions their rights give (as the grant calls do
 -- now): the new client functions and view for clients, task_publish for
 -- workers, and every new function, table and view
@@ -556,6 +687,16 @@ BEGIN
             ('durable.published_state'::regclass::oid,
              'pg_catalog.pg_class'::regclass, ARRAY['client', 'admin']),
             ('durable.published'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['admin']),
+            ('durable.wf_update(text, text, jsonb, text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.wf_update_result(text, text, interval)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['client', 'admin']),
+            ('durable.task_updates(bigint, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
+            ('durable.task_poll(text, text, int, interval, bigint[], jsonb[])'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
+            ('durable.updates'::regclass::oid,
              'pg_catalog.pg_class'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p

@@ -246,6 +246,32 @@ CREATE TABLE durable.published (
 COMMENT ON TABLE durable.published IS
     'State workflows publish: the latest value of each name, per run';
 
+/*
+ * Updates sent to runs (wf_update): requested until the run's worker
+ * handles one in a workflow task (task_suspend's update commands), then
+ * completed or failed, journaled as the step of kind update at seq, or
+ * rejected by the workflow's validator, which leaves no step.  Kept with
+ * the run: update_id deduplicates, wf_update_result reads the outcome.
+ */
+CREATE TABLE durable.updates (
+    run_id      bigint NOT NULL,
+    update_id   text NOT NULL,
+    name        text NOT NULL,
+    args        jsonb,
+    state       text NOT NULL DEFAULT 'requested',  -- requested, completed, failed or rejected
+    seq         int,                -- the journal entry, once accepted
+    -- the entry the workflow code was waiting on when it accepted the
+    -- update, as its worker said (a replay applies it at that wait)
+    waiting_on  int,
+    result      jsonb,
+    error       jsonb,
+    created_at  timestamptz NOT NULL,
+    resolved_at timestamptz,
+    PRIMARY KEY (run_id, update_id)
+);
+COMMENT ON TABLE durable.updates IS
+    'Updates sent to runs: requested, then completed, failed (journaled at seq) or rejected (no trace in the journal)';
+
 /* Queue settings; a queue without a row is active. */
 /*
  * Backends cache what they read of two small settings tables (grants,
@@ -423,6 +449,32 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.wf_query(text, text, jsonb, interval) IS
     'Ask the latest run of a workflow a live query: a worker of its queue replays it and its query handler answers (waits up to timeout; changes nothing)';
 
+CREATE FUNCTION durable.wf_update(workflow_id text, name text, args jsonb DEFAULT NULL,
+                                  update_id text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'durable_wf_update'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_update(text, text, jsonb, text) IS
+    'Send an update to the running run of a workflow (sent when the transaction commits; the same update_id again sends nothing); returns the update id for wf_update_result';
+
+CREATE FUNCTION durable.wf_update_result(workflow_id text, update_id text,
+                                         wait interval DEFAULT '30 s')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'durable_wf_update_result'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.wf_update_result(text, text, interval) IS
+    'The result of an update once its workflow handled it (waits up to wait; NULL while not yet); DU017 when it failed, was rejected or its run closed first';
+
+CREATE FUNCTION durable.task_updates(token bigint, commands jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_task_updates'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.task_updates(bigint, jsonb) IS
+    'Accept (update) or reject (reject_update) updates during the workflow task the token holds; the task goes on';
+
 CREATE FUNCTION durable.task_answer_query(token bigint, result jsonb,
                                           error jsonb DEFAULT NULL)
 RETURNS boolean
@@ -582,7 +634,8 @@ CREATE FUNCTION durable.task_poll(queue text, worker text,
                                   OUT attempt int, OUT journal jsonb,
                                   OUT heartbeat jsonb,
                                   OUT cancel_requested boolean,
-                                  OUT lease_until timestamptz)
+                                  OUT lease_until timestamptz,
+                                  OUT updates jsonb)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'durable_task_poll'
 LANGUAGE C VOLATILE ROWS 1 SET search_path = pg_catalog, pg_temp
@@ -845,6 +898,7 @@ SELECT namespace, workflow_id, run_id, event_time, event_type, seq, details
     UNION ALL
     SELECT r.namespace, r.workflow_id, s.run_id, s.scheduled_at,
            CASE s.kind WHEN 'local' THEN 'step_recorded'
+                       WHEN 'update' THEN 'update_accepted'
                        ELSE s.kind || '_scheduled' END,
            s.seq,
            jsonb_strip_nulls(jsonb_build_object('name', s.name, 'input', s.input,
@@ -1108,6 +1162,7 @@ SELECT pg_catalog.pg_extension_config_dump('durable.steps', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.events', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.signals', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.published', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.updates', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.queues', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.grants', '');

@@ -129,6 +129,7 @@ static const char *const client_functions =
 	"durable.activity_complete(text, int, jsonb), "
 	"durable.activity_fail(text, int, jsonb, boolean), "
 	"durable.wf_published(text), durable.wf_query(text, text, jsonb, interval), "
+	"durable.wf_update(text, text, jsonb, text), durable.wf_update_result(text, text, interval), "
 	"durable.wf_signal(text, text, jsonb, text), "
 	"durable.wf_signal_with_start(text, jsonb, text, text, jsonb, text, jsonb, text), "
 	"durable.wf_cancel(text, text), durable.wf_terminate(text, text), "
@@ -152,6 +153,7 @@ static const char *const worker_functions =
 	"durable.task_release(bigint), "
 	"durable.task_publish(bigint, text, jsonb), "
 	"durable.task_answer_query(bigint, jsonb, jsonb), "
+	"durable.task_updates(bigint, jsonb), "
 	"durable.task_upsert_search_attributes(bigint, int, jsonb)";
 
 /*

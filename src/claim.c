@@ -47,7 +47,7 @@
 
 /* leases expired per poll; the background worker takes larger batches */
 #define POLL_EXPIRE_LIMIT 10
-#define POLL_COLUMNS 13
+#define POLL_COLUMNS 14
 
 
 /*
@@ -96,6 +96,7 @@ put_queries(ReturnSetInfo *rsinfo, const char *ns, const char *queue, int max)
 		nulls[10] = true;		/* heartbeat */
 		out[11] = SPI_getbinval(tup, desc, 7, &nulls[11]);	/* cancel_requested */
 		out[12] = TimestampTzGetDatum(q->deadline);
+		out[13] = SPI_getbinval(tup, desc, 8, &nulls[13]);	/* updates */
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 	}
 	return n;

@@ -13,6 +13,10 @@
  *		signal_external	signal another workflow's running run
  *		cancel_external	ask another workflow's running run to cancel
  *		cancel		cancel this run's pending step "seq" (no entry of its own)
+ *		update		an update (wf_update) accepted and handled: its "result",
+ *					or the "error" its handler raised
+ *		reject_update	an update its validator refused ("error"); no "seq":
+ *					a rejected update leaves no journal entry
  *
  *	  A command whose seq already holds the same kind and name is a replay
  *	  and changes nothing; another kind or name is a nondeterminism error.
@@ -371,10 +375,52 @@ apply_cancel(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 }
 
 /*
+ * apply_update: an update of this run accepted at entry seq and handled,
+ * or (seq 0) rejected by its validator.
+ */
+static void
+apply_update(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
+{
+	static const char *const keys[] = {"seq", "type", "update_id", "result", "error",
+	"waiting_on", NULL};
+	static const char *const reject_keys[] = {"type", "update_id", "error", NULL};
+	const char *ctx = seq ? "update command" : "reject_update command";
+	char	   *update_id;
+	Jsonb	   *result;
+	Jsonb	   *error;
+	int64		waiting_on = 0;
+
+	durable_jb_check_keys(cmd, ctx, seq ? keys : reject_keys);
+	if (seq)
+		(void) durable_jb_get_int(cmd, "waiting_on", ctx, 1, PG_INT32_MAX, &waiting_on);
+	update_id = durable_jb_get_string(cmd, "update_id", ctx, DURABLE_MAX_NAME, true);
+	result = get_any(cmd, "result");
+	error = get_object(cmd, "error", ctx);
+	durable_check_payload(result, "update result");
+	durable_check_payload(error, "update error");
+	if (seq == 0)
+	{
+		if (error == NULL)
+			bad_command(n, "a rejected update needs an \"error\"",
+						"For example {\"type\": \"reject_update\", \"update_id\": \"u1\", \"error\": {\"message\": \"amount must be positive\"}}.");
+		if (!durable_engine_reject_update(task->run_id, update_id, error, now))
+			bad_command(n, psprintf("update \"%s\" is not waiting to be handled", update_id),
+						"Only an update the poll listed with state requested can be rejected.");
+		return;
+	}
+	if (result && error)
+		bad_command(n, "an update has a \"result\" or an \"error\", not both", NULL);
+	if (!durable_engine_accept_update(task->run_id, seq, update_id, (int) waiting_on,
+									  result, error, now))
+		bad_command(n, psprintf("update \"%s\" is not waiting to be handled", update_id),
+					"Only an update the poll listed with state requested can be accepted, once.");
+}
+
+/*
  * apply_each_command: validate and apply each command, in order.
  */
 static void
-apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
+apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now, bool updates_only)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -401,8 +447,16 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 		t = durable_jb_get(cmd, "type");
 		if (t == NULL || t->type != jbvString)
 			bad_command(n, "\"type\" is missing or not a string",
-						"Known types: activity, sleep, signal, child, signal_external, cancel_external, cancel.");
+						"Known types: activity, sleep, signal, child, signal_external, cancel_external, cancel, update, reject_update.");
 		type = pnstrdup(t->val.string.val, Min(t->val.string.len, 64));
+		if (updates_only && strcmp(type, "update") != 0 && strcmp(type, "reject_update") != 0)
+			bad_command(n, psprintf("a command of type \"%s\" cannot be applied before the task ends", type),
+						"durable.task_updates takes update and reject_update commands; pass the others to task_suspend.");
+		if (strcmp(type, "reject_update") == 0)
+		{
+			apply_update(task, n, 0, cmd, now);
+			continue;
+		}
 		if (!durable_jb_get_int(cmd, "seq", "command", 1, PG_INT32_MAX, &seq))
 			bad_command(n, "\"seq\" is missing", "Every command names the journal entry it creates.");
 
@@ -420,18 +474,21 @@ apply_each_command(TaskRef *task, Jsonb *commands, TimestampTz now)
 			apply_message(task, (int) seq, cmd, STEP_CANCEL_EXTERNAL, now);
 		else if (strcmp(type, "cancel") == 0)
 			apply_cancel(task, n, (int) seq, cmd, now);
+		else if (strcmp(type, "update") == 0)
+			apply_update(task, n, (int) seq, cmd, now);
 		else
 			bad_command(n, psprintf("unknown type \"%s\"", type),
-						"Known types: activity, sleep, signal, child, signal_external, cancel_external, cancel.");
+						"Known types: activity, sleep, signal, child, signal_external, cancel_external, cancel, update, reject_update.");
 	}
 }
 
 /*
- * durable_apply_commands: validate and apply every command of the array, in order.
- * Input errors inside commands report DU002.
+ * durable_apply_commands: validate and apply every command of the array, in order
+ * (only update and reject_update commands when updates_only: the task
+ * goes on).  Input errors inside commands report DU002.
  */
 void
-durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
+durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now, bool updates_only)
 {
 	if (!JB_ROOT_IS_ARRAY(commands) || JB_ROOT_IS_SCALAR(commands))
 		ereport(ERROR,
@@ -441,7 +498,7 @@ durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now)
 	durable_input_errcode = ERRCODE_DURABLE_INVALID_COMMAND;
 	PG_TRY();
 	{
-		apply_each_command(task, commands, now);
+		apply_each_command(task, commands, now, updates_only);
 	}
 	PG_FINALLY();
 	{

@@ -37,6 +37,7 @@
 #define ERRCODE_DURABLE_NO_PENDING_ACTIVITY	MAKE_SQLSTATE('D','U','0','1','4')
 #define ERRCODE_DURABLE_QUERY_FAILED		MAKE_SQLSTATE('D','U','0','1','5')
 #define ERRCODE_DURABLE_QUERY_TIMEOUT		MAKE_SQLSTATE('D','U','0','1','6')
+#define ERRCODE_DURABLE_UPDATE_FAILED		MAKE_SQLSTATE('D','U','0','1','7')
 
 /* the release this library implements (Makefile: EXTVERSION) */
 #ifndef DURABLE_VERSION

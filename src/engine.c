@@ -2,8 +2,8 @@
  *
  * engine.c
  *	  The state machine: the only writer of durable.runs, durable.tasks,
- *	  durable.steps (the journal), durable.signals, durable.events
- *	  (history) and durable.published, with one function per transition:
+ *	  durable.steps (the journal), durable.signals, durable.updates,
+ *	  durable.events (history) and durable.published, with one function per transition:
  *	  start a run, claim, wake a workflow task, end or retry it, schedule
  *	  an activity, wait for a signal, deliver one, resolve a step, fail an
  *	  activity attempt, heartbeat, release, publish, close runs (and what
@@ -179,6 +179,18 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
 	"    'seq', j.seq, 'kind', j.kind, 'name', j.name, 'status', j.status, " \
 	"    'result', j.result, 'error', j.error) ORDER BY j.seq), '[]') " \
 	"   FROM durable.steps j WHERE j.run_id = " RUN ")"
+
+/*
+ * UPDATES_OF: the updates of a run a workflow task needs, a JSON array in
+ * the order they arrived: those requested (to validate and handle) and
+ * those accepted (seq: the journal entry, whose args a replay needs);
+ * NULL when none.  Rejected ones left no trace and are not listed.
+ */
+#define UPDATES_OF(RUN) \
+	"(SELECT jsonb_agg(jsonb_build_object('update_id', d.update_id, 'name', d.name, " \
+	"    'args', d.args, 'state', d.state, 'seq', d.seq, 'waiting_on', d.waiting_on) " \
+	"    ORDER BY d.created_at, d.update_id) " \
+	"   FROM durable.updates d WHERE d.run_id = " RUN " AND d.state <> 'rejected')"
 
 #define CLOSE_RUN_CTE(WHICH, OUTPUT) \
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
@@ -1415,7 +1427,8 @@ durable_engine_expire_runs(TimestampTz now, int limit)
 
 /*
  * durable_engine_purge: closed runs older than their namespace's retention
- * leave with their journal, history and signals, a small batch at a time.
+ * leave with their journal, history, signals and updates, a small batch
+ * at a time.
  */
 int
 durable_engine_purge(TimestampTz now, int limit)
@@ -1438,7 +1451,8 @@ durable_engine_purge(TimestampTz now, int limit)
 				 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
 				 "     e AS (DELETE FROM durable.events WHERE run_id IN (SELECT run_id FROM r)), "
 				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     p AS (DELETE FROM durable.published WHERE run_id IN (SELECT run_id FROM r)) "
+				 "     p AS (DELETE FROM durable.published WHERE run_id IN (SELECT run_id FROM r)), "
+				 "     d AS (DELETE FROM durable.updates WHERE run_id IN (SELECT run_id FROM r)) "
 				 "SELECT count(*)::int FROM r",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -1624,7 +1638,8 @@ durable_engine_read_run(int64 run_id)
 	values[0] = Int64GetDatum(run_id);
 	durable_plan(&plan,
 				 "SELECT r.workflow_id, r.workflow_type, r.queue, r.input, r.attempt, "
-				 "       " JOURNAL_OF("r.run_id") ", r.cancel_requested "
+				 "       " JOURNAL_OF("r.run_id") ", r.cancel_requested, "
+				 "       " UPDATES_OF("r.run_id") " "
 				 "  FROM durable.runs r WHERE r.run_id = $1",
 				 1, types);
 	durable_exec(plan, values, NULL, true, 1);
@@ -2321,6 +2336,152 @@ durable_engine_wait_signal(int64 run_id, int seq, const char *name, Datum names,
 }
 
 /*
+ * Updates (wf_update).  A client's request waits in durable.updates and
+ * wakes the run's workflow task; the worker validates it there and either
+ * rejects it (no journal entry: the workflow never saw it) or accepts and
+ * handles it, which journals a step of kind update, completed with the
+ * handler's result or failed with its error.
+ */
+
+/*
+ * durable_engine_request_update: record update update_id of the run and
+ * wake its workflow.  False, changing nothing, when the run already has
+ * an update of that id (a retried request).
+ */
+bool
+durable_engine_request_update(int64 run_id, const char *update_id, const char *name,
+							  Jsonb *args, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(update_id);
+	values[2] = CStringGetTextDatum(name);
+	values[3] = PointerGetDatum(args);
+	nulls[3] = args ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "INSERT INTO durable.updates (run_id, update_id, name, args, created_at) "
+				 "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, update_id) DO NOTHING",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	if (SPI_processed != 1)
+		return false;
+	durable_engine_wake_workflow(run_id, now);
+	return true;
+}
+
+/*
+ * durable_engine_accept_update: the workflow accepted update update_id at
+ * journal entry seq while waiting on entry waiting_on (0: not said), and
+ * its handler returned result (error NULL) or raised error.  Returns false, changing nothing, when the update is not
+ * a requested one of the run (unknown, rejected, or accepted at another
+ * entry); an update already accepted at this very entry is a replay and
+ * returns true.
+ */
+bool
+durable_engine_accept_update(int64 run_id, int seq, const char *update_id,
+							 int waiting_on, Jsonb *result, Jsonb *error, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr replay_plan = NULL;
+	static SPIPlanPtr error_plan = NULL;
+	static const Oid types[7] = {INT8OID, INT4OID, TEXTOID, JSONBOID, JSONBOID,
+	TIMESTAMPTZOID, INT4OID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
+	char	   *name;
+	Jsonb	   *input;
+	bool		isnull;
+	bool		inserted;
+	Datum		d;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = Int32GetDatum(seq);
+	values[2] = CStringGetTextDatum(update_id);
+	values[3] = PointerGetDatum(result);
+	nulls[3] = result ? ' ' : 'n';
+	values[4] = PointerGetDatum(error);
+	nulls[4] = error ? ' ' : 'n';
+	values[5] = TimestampTzGetDatum(now);
+	values[6] = Int32GetDatum(waiting_on);
+	nulls[6] = waiting_on > 0 ? ' ' : 'n';
+	durable_plan(&plan,
+				 "UPDATE durable.updates "
+				 "   SET state = CASE WHEN $5 IS NULL THEN 'completed' ELSE 'failed' END, "
+				 "       seq = $2, result = $4, error = $5, resolved_at = $6, waiting_on = $7 "
+				 " WHERE run_id = $1 AND update_id = $3 AND state = 'requested' "
+				 "RETURNING name, jsonb_strip_nulls(jsonb_build_object('update_id', update_id, "
+				 "          'waiting_on', waiting_on)) || jsonb_build_object('args', args)",
+				 7, types);
+	durable_exec(plan, values, nulls, false, 0);
+	if (SPI_processed != 1)
+	{
+		durable_plan(&replay_plan,
+					 "SELECT 1 FROM durable.updates WHERE run_id = $1 AND update_id = $3 "
+					 "   AND seq = $2",
+					 7, types);
+		/* not read-only: an accept earlier in this call counts */
+		durable_exec(replay_plan, values, nulls, false, 1);
+		return SPI_processed == 1;
+	}
+	name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	input = DatumGetJsonbPCopy(d);
+	durable_step_insert_or_match(run_id, seq, STEP_UPDATE, name,
+								 error ? STEP_FAILED : STEP_COMPLETED, input,
+								 error ? NULL : (result ? result : durable_jb_cstring("null")),
+								 NULL, NULL, now, DURABLE_NO_TIME, &inserted);
+	if (!inserted)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("journal entry %d already holds another step", seq),
+				 errhint("An accepted update takes the next free entry of the journal.")));
+	if (error)
+	{
+		durable_plan(&error_plan,
+					 "UPDATE durable.steps SET error = $5 WHERE run_id = $1 AND seq = $2",
+					 7, types);
+		durable_exec(error_plan, values, nulls, false, 0);
+	}
+	return true;
+}
+
+/*
+ * durable_engine_reject_update: the workflow's validator refused update
+ * update_id with error: the caller learns why, the journal keeps nothing.
+ * False, changing nothing, when it is not a requested one of the run; an
+ * update already rejected is a repeat and returns true.
+ */
+bool
+durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
+							 TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {INT8OID, TEXTOID, JSONBOID, TIMESTAMPTZOID};
+	Datum		values[4];
+	bool		isnull;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(update_id);
+	values[2] = PointerGetDatum(error);
+	values[3] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH u AS (UPDATE durable.updates SET state = 'rejected', error = $3, "
+				 "                  resolved_at = $4 "
+				 "            WHERE run_id = $1 AND update_id = $2 AND state = 'requested' "
+				 "           RETURNING 1) "
+				 "SELECT EXISTS (SELECT FROM u) OR EXISTS (SELECT FROM durable.updates "
+				 "        WHERE run_id = $1 AND update_id = $2 AND state = 'rejected')",
+				 4, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * CLAIM_STATEMENT: the claim, numbering the rows it takes with NUMBER and
  * returning them in claim order with ORDER (a claim of one task needs
  * neither).  The run's columns come with the lock: no second lookup.  A
@@ -2352,7 +2513,8 @@ durable_engine_wait_signal(int64 run_id, int seq, const char *name, Datum names,
 	"       CASE WHEN t.seq = 0 THEN c.input ELSE s.input END AS input, t.attempt, " \
 	"       CASE WHEN t.seq > 0 THEN NULL WHEN c.new_run THEN '[]'::jsonb " \
 	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
-	"       t.heartbeat, c.cancel_requested, t.visible_at, c.pos) " \
+	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
+	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, c.pos) " \
 	"SELECT * FROM u " ORDER
 
 /*

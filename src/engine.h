@@ -108,4 +108,13 @@ extern void durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error,
 								   bool retryable, const char *event,
 								   TimestampTz now);
 
+/* updates (wf_update) */
+extern bool durable_engine_request_update(int64 run_id, const char *update_id,
+										  const char *name, Jsonb *args, TimestampTz now);
+extern bool durable_engine_accept_update(int64 run_id, int seq, const char *update_id,
+										 int waiting_on, Jsonb *result, Jsonb *error,
+										 TimestampTz now);
+extern bool durable_engine_reject_update(int64 run_id, const char *update_id,
+										 Jsonb *error, TimestampTz now);
+
 #endif							/* DURABLE_ENGINE_H */

@@ -20,7 +20,7 @@ static const char *const run_status_names[] = {
 };
 static const char *const step_kind_names[] = {
 	"local", "activity", "sleep", "signal", "child", "signal_external",
-	"cancel_external", "upsert"
+	"cancel_external", "upsert", "update"
 };
 static const char *const step_status_names[] = {
 	"pending", "completed", "failed", "cancelled"
@@ -28,7 +28,7 @@ static const char *const step_status_names[] = {
 
 StaticAssertDecl(lengthof(run_status_names) == RUN_CONTINUED_AS_NEW + 1,
 				 "a name for every run status");
-StaticAssertDecl(lengthof(step_kind_names) == STEP_UPSERT + 1,
+StaticAssertDecl(lengthof(step_kind_names) == STEP_UPDATE + 1,
 				 "a name for every step kind");
 StaticAssertDecl(lengthof(step_status_names) == STEP_CANCELLED + 1,
 				 "a name for every step status");

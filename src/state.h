@@ -35,7 +35,8 @@ typedef enum StepKind
 	STEP_CHILD,
 	STEP_SIGNAL_EXTERNAL,		/* a signal sent to another workflow */
 	STEP_CANCEL_EXTERNAL,		/* a cancel request sent to another workflow */
-	STEP_UPSERT					/* search attributes the workflow set */
+	STEP_UPSERT,				/* search attributes the workflow set */
+	STEP_UPDATE					/* an update the workflow accepted (wf_update) */
 } StepKind;
 
 typedef enum StepStatus

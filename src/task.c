@@ -230,6 +230,34 @@ durable_step_record_many(PG_FUNCTION_ARGS)
 }
 
 /*
+ * durable.task_updates(token, commands): the workflow accepted (update) or
+ * rejected (reject_update) updates in the middle of its task, which goes
+ * on: their callers get the outcome when this commits, and the code may
+ * go on from the state the handlers left (a wait_condition they satisfy).
+ */
+PG_FUNCTION_INFO_V1(durable_task_updates);
+Datum
+durable_task_updates(PG_FUNCTION_ARGS)
+{
+	int64		token = get_token_arg(fcinfo);
+	Jsonb	   *commands = durable_get_jsonb_arg(fcinfo, 1);
+	DurableCall call;
+	TaskRef		task;
+
+	if (commands == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
+				 errmsg("commands must not be NULL"),
+				 errhint("Pass a JSON array of update and reject_update commands.")));
+	durable_enter(&call);
+	durable_task_lookup(token, call.saved_userid, &task);
+	require_workflow_task(&task, "durable.task_updates");
+	durable_apply_commands(&task, commands, durable_now(), true);
+	durable_leave(&call);
+	PG_RETURN_VOID();
+}
+
+/*
  * durable.task_suspend(token, commands, steps): the workflow code waits.
  * Steps are recorded, commands applied, and the workflow task ends, all
  * in the caller's transaction.
@@ -254,7 +282,7 @@ durable_task_suspend(PG_FUNCTION_ARGS)
 	durable_task_lookup(token, call.saved_userid, &task);
 	require_workflow_task(&task, "durable.task_suspend");
 	durable_record_steps(&task, steps, now);
-	durable_apply_commands(&task, commands, now);
+	durable_apply_commands(&task, commands, now, false);
 	durable_engine_end_workflow_task(task.run_id, task.ns, task.queue, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();

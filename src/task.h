@@ -30,7 +30,8 @@ extern void durable_task_complete_one(int64 token, Jsonb *result, Jsonb *steps,
 extern void durable_complete_many(ArrayType *tokens, ArrayType *results, Oid caller,
 								  TimestampTz now);
 extern void durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now);
-extern void durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now);
+extern void durable_apply_commands(TaskRef *task, Jsonb *commands, TimestampTz now,
+								   bool updates_only);
 extern Jsonb *durable_get_jsonb_arg(FunctionCallInfo fcinfo, int argno);
 
 #endif							/* DURABLE_TASK_H */

@@ -672,6 +672,31 @@ durable_wf_fork(PG_FUNCTION_ARGS)
 }
 
 /*
+ * wait_deadline: when a call that waits up to its interval argument argno
+ * ('wait', NULL or 0: no wait) gives up.
+ */
+static TimestampTz
+wait_deadline(FunctionCallInfo fcinfo, int argno)
+{
+	int64		wait_ms = 0;
+
+	if (!PG_ARGISNULL(argno))
+		wait_ms = durable_interval_to_ms(durable_check_interval(PG_GETARG_INTERVAL_P(argno),
+																 "wait", true));
+	return GetCurrentTimestamp() + wait_ms * 1000;
+}
+
+/* sleep_between_reads: wait ms (or until the latch is set) before reading again */
+static void
+sleep_between_reads(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * read_result: read the latest run of the workflow.  True when it
  * completed (*output its output, NULL for none); raises DU010 when it
  * closed otherwise; false while it runs (*run_id is the open run).
@@ -741,16 +766,15 @@ durable_wf_result(PG_FUNCTION_ARGS)
 {
 	const char *ns = durable_current_namespace();
 	const char *workflow_id;
-	int64		wait_ms = 0;
 	TimestampTz give_up;
+	bool		waits;
 	Jsonb	   *volatile output = NULL;
 	volatile bool output_null = true;
 
 	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
 							 "workflow id", DURABLE_MAX_WORKFLOW_ID);
-	if (!PG_ARGISNULL(1))
-		wait_ms = durable_interval_to_ms(durable_check_interval(PG_GETARG_INTERVAL_P(1), "wait", true));
-	give_up = GetCurrentTimestamp() + wait_ms * 1000;
+	give_up = wait_deadline(fcinfo, 1);
+	waits = give_up > GetCurrentTimestamp();
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 
 	PG_TRY();
@@ -770,7 +794,7 @@ durable_wf_result(PG_FUNCTION_ARGS)
 				output_null = output == NULL;
 				break;
 			}
-			if (wait_ms > 0 && run_id != waiting_for)
+			if (waits && run_id != waiting_for)
 			{
 				/* a new open run (first read, continue-as-new, retry):
 				 * register for its close, then read once more */
@@ -784,10 +808,7 @@ durable_wf_result(PG_FUNCTION_ARGS)
 			sleep_ms = woken ? 1000 : poll_ms;
 			sleep_ms = Min(sleep_ms, (long) ((give_up - now) / 1000) + 1);
 			poll_ms = Min(poll_ms * 2, 1000);
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			sleep_between_reads(sleep_ms);
 		}
 	}
 	PG_FINALLY();
@@ -798,4 +819,147 @@ durable_wf_result(PG_FUNCTION_ARGS)
 	if (output_null)
 		PG_RETURN_NULL();
 	PG_RETURN_JSONB_P(output);
+}
+
+/*
+ * durable.wf_update(workflow_id, name, args, update_id) -> update id
+ *
+ * Send an update to the running run of a workflow, in the caller's
+ * transaction: it exists, and wakes the workflow, when that commits.
+ * The same update_id again is the same update (nothing new is sent).
+ * The caller cannot see the worker's answer inside the transaction that
+ * sent it, so the answer has a call of its own: wf_update_result.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_update);
+Datum
+durable_wf_update(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id;
+	const char *name;
+	const char *update_id;
+	Jsonb	   *args = durable_get_jsonb_arg(fcinfo, 2);
+	DurableCall call;
+
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	name = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+							  "update name", DURABLE_MAX_NAME);
+	update_id = PG_ARGISNULL(3) ? new_workflow_id() :
+		durable_check_name(PG_GETARG_TEXT_PP(3), "update id", DURABLE_MAX_NAME);
+	durable_check_payload(args, "update arguments");
+
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	(void) durable_engine_request_update(open_run(ns, workflow_id), update_id, name, args,
+										 durable_now());
+	durable_leave(&call);
+	PG_RETURN_TEXT_P(cstring_to_text(update_id));
+}
+
+/*
+ * read_update: the update's state in the latest run of the workflow that
+ * has it.  Returns true with *result set (NULL for SQL NULL) when the
+ * update completed; raises DU017 when it failed, was rejected, or its run
+ * closed without handling it; false while it waits.
+ */
+static bool
+read_update(const char *ns, const char *workflow_id, const char *update_id,
+			Jsonb **result)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	DurableCall call;
+	char	   *state;
+	char	   *error;
+	char	   *run_status;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(workflow_id);
+	values[2] = CStringGetTextDatum(update_id);
+	durable_enter(&call);
+	durable_plan(&plan,
+				 "SELECT u.state, u.result, u.error, r.status FROM durable.runs r "
+				 "  JOIN durable.updates u ON u.run_id = r.run_id AND u.update_id = $3 "
+				 " WHERE r.namespace = $1 AND r.workflow_id = $2 "
+				 " ORDER BY r.run_id DESC LIMIT 1",
+				 3, types);
+	/* not read-only: each read takes a fresh snapshot (READ COMMITTED) */
+	durable_exec(plan, values, NULL, false, 1);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_WORKFLOW_NOT_FOUND),
+				 errmsg("workflow \"%s\" has no update \"%s\"", workflow_id, update_id),
+				 errdetail("No run of it in namespace \"%s\" was sent that update.", ns),
+				 errhint("wf_update returns the update id to wait for.")));
+	state = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	error = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	run_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	if (strcmp(state, "completed") == 0)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		*result = isnull ? NULL : (Jsonb *) SPI_datumTransfer(d, false, -1);
+		durable_leave(&call);
+		return true;
+	}
+	if (strcmp(state, "requested") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_UPDATE_FAILED),
+				 errmsg("update \"%s\" of workflow \"%s\" %s", update_id, workflow_id,
+						strcmp(state, "rejected") == 0 ? "was rejected" : "failed"),
+				 errdetail("%s", error ? error : "no error recorded"),
+				 errhint("%s", strcmp(state, "rejected") == 0 ?
+						 "The workflow's validator refused it; the workflow never saw it." :
+						 "The workflow's update handler raised this error.")));
+	if (strcmp(run_status, "running") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_UPDATE_FAILED),
+				 errmsg("update \"%s\" of workflow \"%s\" was never handled", update_id, workflow_id),
+				 errdetail("The run it was sent to is %s.", run_status),
+				 errhint("A run handles updates while it waits; one that closes first leaves them unhandled.")));
+	durable_leave(&call);
+	return false;
+}
+
+/*
+ * durable.wf_update_result(workflow_id, update_id, wait) -> result
+ *
+ * The update's result once a worker has handled it (waiting up to
+ * 'wait'), NULL while it still waits; DU017 when it failed, was rejected,
+ * or its run closed first.  Each read is a fresh snapshot (READ
+ * COMMITTED); between reads it sleeps 10 ms, then 20, 40 ... up to 200.
+ */
+PG_FUNCTION_INFO_V1(durable_wf_update_result);
+Datum
+durable_wf_update_result(PG_FUNCTION_ARGS)
+{
+	const char *ns = durable_current_namespace();
+	const char *workflow_id;
+	const char *update_id;
+	TimestampTz give_up;
+	long		poll_ms = 10;
+	Jsonb	   *result = NULL;
+
+	workflow_id = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+									 "workflow id", DURABLE_MAX_WORKFLOW_ID);
+	update_id = durable_check_name(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
+								   "update id", DURABLE_MAX_NAME);
+	give_up = wait_deadline(fcinfo, 2);
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+
+	while (!read_update(ns, workflow_id, update_id, &result))
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (now >= give_up)
+			PG_RETURN_NULL();
+		sleep_between_reads(Min(poll_ms, (long) ((give_up - now) / 1000) + 1));
+		poll_ms = Min(poll_ms * 2, 200);
+	}
+	if (result == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(result);
 }

@@ -155,6 +155,49 @@ def sdk_tally(ctx, inp):
 
 
 @dw.workflow()
+def sdk_update_cart(ctx, inp):
+    # updates change the cart and answer their callers; a validator
+    # rejects bad ones; the run waits until an update checks it out
+    cart = {"items": [], "checked_out": False}
+
+    def add(item):
+        cart["items"].append(item)
+        return len(cart["items"])
+
+    def check_add(item):
+        if not item:
+            raise ValueError("an item needs a name")
+
+    def checkout():
+        if not cart["items"]:
+            raise ValueError("the cart is empty")
+        cart["checked_out"] = True
+        return list(cart["items"])
+
+    ctx.on_update("add", add, check_add)
+    ctx.on_update("checkout", checkout)
+    ctx.on_query("items", lambda: cart["items"])
+    ctx.wait_condition(lambda: cart["checked_out"])
+    # a timer: the result comes from a later task, which replays the updates
+    ctx.sleep(0.05)
+    return cart["items"]
+
+
+@dw.workflow()
+def sdk_update_gather(ctx, inp):
+    # an update taken while the code waits on a gather of two timers
+    state = {"bumps": 0}
+
+    def bump():
+        state["bumps"] += 1
+        return state["bumps"]
+
+    ctx.on_update("bump", bump)
+    ctx.gather(ctx.start_timer(1.0), ctx.start_timer(1.5))
+    return state["bumps"]
+
+
+@dw.workflow()
 def sdk_staged(ctx, inp):
     # the run says where it is through a search attribute clients list by
     ctx.upsert_search_attributes({"Stage": "waiting", "Owner": "ops"})
@@ -1140,6 +1183,74 @@ def test_queries(client):
     check(e.sqlstate == "DU016", "with no worker the query times out with DU016: %s" % e.diag.message_primary)
 
 
+def update_error(client, *args, **kw):
+    try:
+        client.update(*args, **kw)
+    except (dw.UpdateFailed, dw.DurableTimeout, dw.psycopg.Error) as e:
+        return e
+    raise Failure("the update %r did not fail" % (args,))
+
+
+def test_updates(client):
+    """ctx.on_update + Client.update / update_with_start: validated, journaled, deduplicated."""
+    q = RUN + "-ucart"
+    wid = q + "-1"
+    client.start("sdk_update_cart", None, workflow_id=wid, queue=q)
+    # no worker yet: the update is sent, its result does not come in time
+    uid = client.send_update(wid, "add", "tea", update_id="add-tea")
+    e = None
+    try:
+        client.update_result(wid, uid, timeout=0.3)
+    except dw.DurableTimeout as x:
+        e = x
+    check(e is not None, "with no worker the result is not there in time (DurableTimeout)")
+    with InProcess(q):
+        check(client.update_result(wid, uid) == 1, "a worker handled the waiting update: 1 item")
+        check(client.update(wid, "add", "cups", update_id="add-cups") == 2, "an update returns its handler's value")
+        check(client.update(wid, "add", "cups", update_id="add-cups") == 2,
+              "the same update_id again: the same result, no second item")
+        e = update_error(client, wid, "add", "")
+        check(isinstance(e, dw.UpdateFailed) and "needs a name" in str(e),
+              "the validator rejected an empty item: %s" % e)
+        e = update_error(client, wid, "remove", "tea")
+        check(isinstance(e, dw.UpdateFailed) and "no handler" in str(e), "an unknown update is rejected: %s" % e)
+        kinds = [(j["kind"], j["name"], j["status"]) for j in journal(client.conn, wid)]
+        check(kinds.count(("update", "add", "completed")) == 2 and len(kinds) == 3,
+              "two updates journaled, the rejected ones left no trace: %s" % kinds)
+        check(client.query(wid, "items") == ["tea", "cups"], "a query replays the updates")
+        check(client.update(wid, "checkout") == ["tea", "cups"], "checkout answers with the cart")
+        check(client.result(wid, wait=30) == ["tea", "cups"],
+              "the run went on from the state the updates left, across a replay")
+        e = update_error(client, wid, "add", "jam")
+        check(isinstance(e, dw.psycopg.Error) and e.sqlstate == "DU007", "a closed run takes no updates: %s" % e)
+        # update-with-start: start and update commit together
+        wid2 = q + "-2"
+        e = None
+        try:
+            client.update_with_start("sdk_update_cart", None, wid2, "checkout", queue=q)
+        except dw.UpdateFailed as x:
+            e = x
+        check(e is not None and "empty" in str(e), "a handler that raised fails the update: %s" % e)
+        check(client.update_with_start("sdk_update_cart", None, wid2, "add", "jam", queue=q) == 1,
+              "update-with-start reaches the running run")
+        check(client.update(wid2, "checkout") == ["jam"] and client.result(wid2, wait=30) == ["jam"],
+              "the second run checked out")
+        statuses = [(j["name"], j["status"]) for j in journal(client.conn, wid2) if j["kind"] == "update"]
+        check(statuses == [("checkout", "failed"), ("add", "completed"), ("checkout", "completed")],
+              "the failed update is journaled as failed: %s" % statuses)
+        # an update taken while the code waits on a gather: replayed there
+        wid3 = q + "-3"
+        client.start("sdk_update_gather", None, workflow_id=wid3, queue=q)
+        wait_for("the gather to wait on both timers", lambda: [
+            (j["kind"], j["status"]) for j in journal(client.conn, wid3)] == [("sleep", "pending")] * 2)
+        check(client.update(wid3, "bump") == 1, "the update was handled while the gather waited")
+        check(client.result(wid3, wait=30) == 1, "after the timers the replay applied the update at the gather")
+    # the replayer replays runs with updates
+    problems = [p for _, _, p in dw.replay(client.conn, "sdk_update_cart") if p is not None]
+    problems += [p for _, _, p in dw.replay(client.conn, "sdk_update_gather") if p is not None]
+    check(problems == [], "the replayer finds the update runs deterministic: %s" % problems)
+
+
 def test_upsert_search_attributes(client):
     """ctx.upsert_search_attributes: clients list runs by what the workflow set."""
     q = RUN + "-staged"
@@ -1180,7 +1291,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_queries, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_queries, test_updates, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

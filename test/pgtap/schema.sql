@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(207);
+SELECT plan(215);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -43,6 +43,7 @@ SELECT col_type_is('durable', 'runs', 'output', 'jsonb', 'runs.output is jsonb')
 SELECT col_type_is('durable', 'runs', 'error', 'jsonb', 'runs.error is jsonb');
 
 SELECT has_table('durable', 'tasks', 'table durable.tasks exists');
+SELECT has_table('durable', 'updates', 'table durable.updates exists');
 SELECT col_is_pk('durable', 'tasks', ARRAY['run_id', 'seq'], 'tasks: primary key is (run_id, seq)');
 SELECT col_type_is('durable', 'tasks', 'token', 'bigint', 'tasks.token is bigint');
 SELECT has_column('durable', 'tasks', 'state', 'tasks.state exists');
@@ -119,6 +120,9 @@ SELECT has_function('durable', 'activity_complete', ARRAY['text', 'integer', 'js
 SELECT has_function('durable', 'task_publish', ARRAY['bigint', 'text', 'jsonb']);
 SELECT has_function('durable', 'wf_published', ARRAY['text']);
 SELECT has_function('durable', 'wf_query', ARRAY['text', 'text', 'jsonb', 'interval']);
+SELECT has_function('durable', 'wf_update', ARRAY['text', 'text', 'jsonb', 'text']);
+SELECT has_function('durable', 'wf_update_result', ARRAY['text', 'text', 'interval']);
+SELECT has_function('durable', 'task_updates', ARRAY['bigint', 'jsonb']);
 SELECT has_function('durable', 'task_answer_query', ARRAY['bigint', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'activity_fail', ARRAY['text', 'integer', 'jsonb', 'boolean']);
 SELECT function_returns('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb'], 'setof text');
@@ -297,6 +301,9 @@ SELECT is(durable.wf_status('tap-1'), 'running', 'client: wf_status');
 SELECT is(durable.wf_published('tap-1'), '{}'::jsonb, 'client: wf_published');
 SELECT throws_ok($$ SELECT durable.wf_query('tap-1', 'state', NULL, '20 ms') $$, 'DU016', NULL,
                  'client: wf_query (no worker answers here: DU016)');
+SELECT is(durable.wf_update('tap-1', 'rename', '{"to": "x"}', 'tap-u1'), 'tap-u1', 'client: wf_update');
+SELECT ok(durable.wf_update_result('tap-1', 'tap-u1', '0 s') IS NULL,
+          'client: wf_update_result (not handled yet: NULL)');
 SELECT is((SELECT count(*) FROM durable.wf_start_many('tap_wf', ARRAY['{"n": 2}']::jsonb[], ARRAY['tap-many'], 'tap_many')),
           1::bigint, 'client: wf_start_many');
 SELECT is(durable.wf_result('tap-1'), NULL, 'client: wf_result is NULL while running');
@@ -387,6 +394,8 @@ SELECT throws_ok($$ SELECT durable.wf_start('tap_wf', '{}', 'tap-w-1', 'tap_q1')
                  'worker: cannot start workflows');
 SELECT throws_ok($$ SELECT durable.wf_result('tap-1') $$, '42501', NULL, 'worker: cannot read results');
 SELECT throws_ok($$ SELECT durable.wf_query('tap-1', 'state') $$, '42501', NULL, 'worker: cannot query runs');
+SELECT throws_ok($$ SELECT durable.wf_update('tap-1', 'rename') $$, '42501', NULL, 'worker: cannot send updates');
+SELECT throws_ok($$ SELECT * FROM durable.updates $$, '42501', NULL, 'worker: cannot read durable.updates');
 SELECT is(durable.task_answer_query(-65536, '1'), false,
           'worker: task_answer_query (of a query no one waits for: false)');
 SELECT throws_ok($$ SELECT * FROM durable.workflows $$, '42501', NULL, 'worker: cannot read the workflows view');

@@ -112,6 +112,15 @@ class WorkflowFailed(Exception):
         super().__init__(diag)
 
 
+class UpdateFailed(Exception):
+    """An update failed (its handler raised), was rejected (its
+    validator raised) or was never handled (its run closed first)."""
+
+    def __init__(self, diag):
+        super().__init__("%s: %s" % (diag.message_primary, diag.message_detail))
+        self.detail = diag.message_detail
+
+
 class _Suspend(BaseException):
     """The workflow waits: unwind to the worker, which sends the commands."""
 
@@ -144,6 +153,14 @@ def _error_of(entry):
     return ActivityError(err)
 
 
+# the signal wait_condition waits on when only update handlers can satisfy it
+_NO_SIGNAL = "durable:wait_condition"
+
+
+def _call_with_args(fn, args):
+    return fn() if args is None else fn(args)
+
+
 class Handle:
     """A durable call started without waiting: wait with .result(),
     ctx.gather() or ctx.first()."""
@@ -157,8 +174,10 @@ class Handle:
         return entry is not None and entry["status"] != "pending"
 
     def result(self):
+        self._ctx._apply_updates(self.seq)
         entry = self._ctx._journal.get(self.seq)
         if entry is None or entry["status"] == "pending":
+            self._ctx._waiting_on = self.seq
             raise _Suspend()
         if entry["status"] == "completed":
             return entry.get("result")
@@ -193,6 +212,13 @@ class WorkflowContext:
         self._cancelled = set()                 # seqs a cancel was sent for
         self._handlers = {}                     # signal name -> handler(payload)
         self._queries = {}                      # query name -> handler([args])
+        self._update_handlers = {}              # update name -> (handler, validator)
+        updates = task.get("updates") or []
+        # updates to validate and handle when the code waits (see _take_updates)
+        self._requested_updates = [u for u in updates if u["state"] == "requested"]
+        # accepted ones by journal entry: a replay applies them again
+        self._accepted_updates = {u["seq"]: u for u in updates if u.get("seq") is not None}
+        self._waiting_on = None                 # the entry the code waits on when it suspends
         self.workflow_id = task["workflow_id"]
         self.run_id = task["run_id"]
         self.attempt = task["attempt"]
@@ -389,16 +415,87 @@ class WorkflowContext:
         not make durable calls (a query never changes the journal)."""
         self._queries[name] = handler
 
+    def on_update(self, name, handler, validator=None):
+        """Register handler for updates of name (Client.update,
+        durable.wf_update).  While the workflow waits, its worker takes
+        each update sent: validator(args) (or validator() without args)
+        may raise to reject it, which leaves no trace in the journal and
+        tells the caller why; otherwise handler(args) runs, its return
+        value is the caller's result (an exception fails the update) and
+        the update is journaled, so a replay runs the handler again at the
+        same wait.  Handlers change workflow state; they must not make
+        durable calls.  Register them before the workflow's first wait."""
+        self._update_handlers[name] = (handler, validator)
+
+    def _apply_updates(self, waiting_on):
+        """Replay: run the handlers of the updates this run accepted while
+        it waited on entry waiting_on, in journal order."""
+        while True:
+            entry = self._journal.get(self._seq + 1)
+            u = self._accepted_updates.get(self._seq + 1)
+            if entry is None or entry["kind"] != "update" or u is None \
+                    or u.get("waiting_on") != waiting_on:
+                return
+            self._seq += 1
+            handler = self._update_handlers.get(entry["name"])
+            if handler is not None:
+                try:
+                    _call_with_args(handler[0], u.get("args"))
+                except Exception:
+                    pass                        # it failed then too: journaled as failed
+
+    def _take_updates(self):
+        """The code waits: validate and handle the updates sent since, in
+        the order they arrived.  Returns the update and reject_update
+        commands; each accepted one takes the next journal entry."""
+        commands = []
+        for u in self._requested_updates:
+            handler = self._update_handlers.get(u["name"])
+            reject = None
+            if handler is None:
+                reject = {"type": "UpdateNotFound", "message": "workflow has no handler for update %r (ctx.on_update)"
+                          % u["name"]}
+            elif handler[1] is not None:
+                try:
+                    _call_with_args(handler[1], u.get("args"))
+                except Exception as e:
+                    reject = {"type": type(e).__name__, "message": str(e)}
+            if reject is not None:
+                commands.append({"type": "reject_update", "update_id": u["update_id"], "error": reject})
+                continue
+            self._seq += 1
+            cmd = {"seq": self._seq, "type": "update", "update_id": u["update_id"]}
+            if self._waiting_on is not None:
+                cmd["waiting_on"] = self._waiting_on
+            try:
+                cmd["result"] = _call_with_args(handler[0], u.get("args"))
+            except Exception as e:
+                cmd["error"] = {"type": type(e).__name__, "message": str(e)}
+            commands.append(cmd)
+            self._journal[self._seq] = {"seq": self._seq, "kind": "update", "name": u["name"],
+                                        "status": "failed" if "error" in cmd else "completed",
+                                        "result": cmd.get("result"), "error": cmd.get("error")}
+            self._accepted_updates[self._seq] = dict(u, state="accepted", seq=self._seq,
+                                                     waiting_on=self._waiting_on)
+        self._requested_updates = []
+        return commands
+
     def wait_condition(self, predicate, timeout=None):
-        """Take signals of the registered names (on_signal), running their
-        handlers, until predicate() holds: Temporal's workflow.wait_condition
-        over state the handlers change.  timeout bounds the wait for each
-        next signal (DurableTimeout)."""
+        """Wait until predicate() holds: Temporal's workflow.wait_condition
+        over state that signal handlers (on_signal) and update handlers
+        (on_update) change.  Each signal of a registered name runs its
+        handler; updates run theirs while the workflow waits.  timeout
+        bounds the wait for each next signal (DurableTimeout)."""
         while not predicate():
-            if not self._handlers:
-                raise RuntimeError("wait_condition needs a signal handler (ctx.on_signal)")
-            name, payload = self.wait_signals(sorted(self._handlers), timeout)
-            self._handlers[name](payload)
+            if not self._handlers and not self._update_handlers:
+                raise RuntimeError("wait_condition needs a signal or update handler (ctx.on_signal, ctx.on_update)")
+            h = self.start_wait_signals(sorted(self._handlers) or [_NO_SIGNAL], timeout)
+            self._apply_updates(h.seq)
+            if predicate():
+                h.cancel()                      # updates satisfied it: stop waiting
+                return
+            r = h.result()
+            self._handlers[r["name"]](r["payload"])
 
     def start_child(self, name, input=None, workflow_id=None, queue=None,
                     options=None, parent_close_policy=None):
@@ -433,15 +530,23 @@ class WorkflowContext:
 
     def gather(self, *handles):
         """All results, in order; suspends until every call resolved."""
-        if not all(h.done() for h in handles):
-            raise _Suspend()
+        for h in handles:
+            # updates taken while it waited on h (the first pending one)
+            self._apply_updates(h.seq)
+            if not h.done():
+                self._waiting_on = h.seq
+                raise _Suspend()
         return [h.result() for h in handles]
 
     def first(self, *handles):
         """(index, result) of the first resolved call, by position."""
         for i, h in enumerate(handles):
+            # updates taken while it waited are filed under the first handle
+            self._apply_updates(h.seq)
             if h.done():
                 return i, h.result()
+        if handles:
+            self._waiting_on = handles[0].seq
         raise _Suspend()
 
     def continue_as_new(self, input):
@@ -733,7 +838,21 @@ class Worker:
             return "unknown workflow type, retried later"
         ctx = WorkflowContext(None, task, self)
         try:
-            result = fn(ctx, task["input"])
+            while True:
+                try:
+                    result = fn(ctx, task["input"])
+                    break
+                except _Suspend:
+                    if not ctx._requested_updates:
+                        raise
+                # it waits with updates sent: handle them (their callers get
+                # the outcome at once), then run the code again from the
+                # journal, so that it goes on from the state they left
+                updates = ctx._take_updates()
+                self._call(token, "task_updates", "SELECT durable.task_updates(%s, %s)",
+                           (token, Jsonb(updates)))
+                task = dict(task, journal=list(ctx._journal.values()), updates=list(ctx._accepted_updates.values()))
+                ctx = WorkflowContext(None, task, self)
         except _Suspend:
             self._call(token, "task_suspend", "SELECT durable.task_suspend(%s, %s)", (token, Jsonb(ctx._commands)))
             return "suspended with %d command(s)" % len(ctx._commands)
@@ -899,7 +1018,7 @@ class Worker:
         self._handed_in = 0
         done = self._take_done()
         sql = ("SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input, "
-               "       attempt, journal, heartbeat, cancel_requested, "
+               "       attempt, journal, heartbeat, cancel_requested, updates, "
                "       extract(epoch FROM lease_until - now())::float8 AS lease_left "
                "  FROM durable.task_poll(%s, %s, %s, %s * interval '1 s', %s, %s::jsonb[])")
         args = [self.queue, self.name, n, self.lease, None, None]
@@ -1176,6 +1295,54 @@ class Client:
             "SELECT durable.wf_query(%s, %s, %s, %s * interval '1 s')",
             (workflow_id, name, None if args is None else Jsonb(args), timeout)).fetchone()[0]
 
+    def send_update(self, workflow_id, name, args=None, update_id=None):
+        """Send an update (durable.wf_update) in this connection's current
+        transaction; returns its id.  Its result: update_result."""
+        return self.conn.execute("SELECT durable.wf_update(%s, %s, %s, %s)",
+                                 (workflow_id, name, None if args is None else Jsonb(args),
+                                  update_id)).fetchone()[0]
+
+    def update_result(self, workflow_id, update_id, timeout=30):
+        """The update's result once the workflow handled it.  Raises
+        UpdateFailed when it failed, was rejected or its run closed first,
+        DurableTimeout when not handled within timeout seconds."""
+        try:
+            row = self.conn.execute(
+                "SELECT durable.wf_update_result(%s, %s, %s * interval '1 s')",
+                (workflow_id, update_id, timeout)).fetchone()
+        except psycopg.Error as e:
+            if e.sqlstate == "DU017":
+                raise UpdateFailed(e.diag) from None
+            raise
+        if row[0] is None:
+            raise DurableTimeout({"type": "timeout", "message": "update %s of %s not handled within %ss"
+                                  % (update_id, workflow_id, timeout)})
+        return row[0]
+
+    def update(self, workflow_id, name, args=None, update_id=None, timeout=30):
+        """Send an update and wait for its result (Temporal's
+        ExecuteUpdate): the send commits first (autocommit connections
+        commit each call), since a caller cannot see the answer inside the
+        transaction that sent it.  A retry with the same update_id sends
+        nothing new and waits for the same result."""
+        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise RuntimeError("Client.update waits for the workflow's answer, which a transaction "
+                               "still open cannot see: call send_update in it and update_result "
+                               "after it commits")
+        update_id = self.send_update(workflow_id, name, args, update_id)
+        return self.update_result(workflow_id, update_id, timeout)
+
+    def update_with_start(self, workflow, input, workflow_id, name, args=None,
+                          update_id=None, queue="default", timeout=30, **options):
+        """Start the workflow unless it runs (id_conflict_policy
+        use_existing) and send it an update, in one transaction; then wait
+        for the update's result."""
+        options.setdefault("id_conflict_policy", "use_existing")
+        with self.conn.transaction():
+            self.start(workflow, input, workflow_id, queue, **options)
+            update_id = self.send_update(workflow_id, name, args, update_id)
+        return self.update_result(workflow_id, update_id, timeout)
+
     def published(self, workflow_id):
         """What the latest run of the workflow published: {name: value}."""
         return self.conn.execute("SELECT durable.wf_published(%s)", (workflow_id,)).fetchone()[0]
@@ -1338,13 +1505,16 @@ def replay(conn, workflow_type, fn=None, status=None, limit=None):
         " ORDER BY run_id DESC LIMIT %s", (workflow_type, status, status, limit)).fetchall()
     out = []
     for workflow_id, run_id, input, attempt, cancel_requested in runs:
+        rows = conn.execute(
+            "SELECT seq, kind, name, status, result, error, input FROM durable.journal"
+            " WHERE run_id = %s ORDER BY seq", (run_id,)).fetchall()
         journal = [{"seq": r[0], "kind": r[1], "name": r[2], "status": r[3],
-                    "result": r[4], "error": r[5]} for r in conn.execute(
-            "SELECT seq, kind, name, status, result, error FROM durable.journal"
-            " WHERE run_id = %s ORDER BY seq", (run_id,))]
+                    "result": r[4], "error": r[5]} for r in rows]
+        # an accepted update's step input holds its args and the wait it came in
+        updates = [dict(r[6] or {}, seq=r[0], name=r[2], state=r[3]) for r in rows if r[1] == "update"]
         ctx = _ReplayContext(None, {"token": None, "journal": journal, "workflow_id": workflow_id,
                                     "run_id": run_id, "attempt": attempt, "input": input,
-                                    "cancel_requested": cancel_requested})
+                                    "cancel_requested": cancel_requested, "updates": updates})
         problem = None
         try:
             fn(ctx, input)
