@@ -509,6 +509,8 @@ REVOKE ALL ON FUNCTION durable.schedule_update(text, text, text, jsonb, jsonb) F
  * the run: update_id deduplicates, wf_update_result reads the outcome.
  */
 CREATE TABLE durable.updates (
+    -- the order updates were sent in, which is the order a worker takes them
+    update_no   bigint NOT NULL DEFAULT nextval('durable.history_id_seq'),
     run_id      bigint NOT NULL,
     update_id   text NOT NULL,
     name        text NOT NULL,
@@ -627,6 +629,81 @@ SELECT namespace, workflow_id, run_id, event_time, event_type, seq, details
 COMMENT ON VIEW durable.history IS
     'Event log of the runs the current user may read: derived events and recorded ones';
 
+/*
+ * Typed search attributes: declarations per namespace, an index for
+ * equality filters, and views of the declarations and the typed values.
+ */
+/*
+ * Search attributes an admin declared for a namespace, with their type
+ * (search_attribute_add).  A value a run is given for one must fit the
+ * type (wf_start, a child's start, an upsert), wf_list / wf_count compare
+ * it as that type, and durable.search_attribute_values shows it in a
+ * column of that type.  Attributes nobody declared stay untyped JSON.
+ */
+CREATE TABLE durable.search_attributes (
+    namespace   text NOT NULL,
+    name        text NOT NULL,
+    -- keyword, text, int, double, bool, datetime or keyword_list
+    type        text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+COMMENT ON TABLE durable.search_attributes IS
+    'Search attributes declared per namespace, with their type';
+
+SELECT pg_catalog.pg_extension_config_dump('durable.search_attributes', '');
+REVOKE ALL ON durable.search_attributes FROM PUBLIC;
+-- equality filters on search attributes (wf_list's "CustomerId = 'c-7'",
+-- a keyword list holding a value): only the runs that have attributes
+-- are in it, so a start without any writes no entry
+CREATE INDEX runs_search_attributes ON durable.runs
+    USING gin ((options->'search_attributes') jsonb_path_ops)
+    WHERE options ? 'search_attributes';
+CREATE VIEW durable.search_attribute_list WITH (security_barrier) AS
+SELECT a.namespace, a.name, a.type, a.created_at
+  FROM durable.search_attributes a
+ WHERE durable.may_read(a.namespace);
+COMMENT ON VIEW durable.search_attribute_list IS
+    'The search attributes declared in the namespaces the current user may read';
+
+CREATE VIEW durable.search_attribute_values WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, r.run_id, a.name, a.type,
+       CASE WHEN a.type IN ('keyword', 'text') THEN v #>> '{}' END AS text_value,
+       CASE WHEN a.type = 'int' THEN (v #>> '{}')::numeric::bigint END AS int_value,
+       CASE WHEN a.type = 'double' THEN (v #>> '{}')::float8 END AS double_value,
+       CASE WHEN a.type = 'bool' THEN (v #>> '{}')::boolean END AS bool_value,
+       CASE WHEN a.type = 'datetime' THEN (v #>> '{}')::timestamptz END AS datetime_value,
+       CASE WHEN a.type = 'keyword_list'
+            THEN ARRAY(SELECT jsonb_array_elements_text(v)) END AS keywords_value
+  FROM durable.runs r
+  JOIN durable.search_attributes a ON a.namespace = r.namespace
+  CROSS JOIN LATERAL (SELECT r.options->'search_attributes'->a.name AS v) x
+ WHERE r.options ? 'search_attributes' AND x.v IS NOT NULL AND x.v <> 'null'
+   AND durable.may_read(r.namespace);
+COMMENT ON VIEW durable.search_attribute_values IS
+    'The declared search attributes of the runs the current user may read, one row each, in a column of their type';
+
+REVOKE ALL ON durable.search_attribute_list FROM PUBLIC;
+REVOKE ALL ON durable.search_attribute_values FROM PUBLIC;
+CREATE FUNCTION durable.search_attribute_add(name text, type text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_search_attribute_add'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.search_attribute_add(text, text) IS
+    'Declare a search attribute of the session''s namespace with a type (keyword, text, int, double, bool, datetime, keyword_list): its values are checked and compared as that type';
+
+CREATE FUNCTION durable.search_attribute_remove(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_search_attribute_remove'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.search_attribute_remove(text) IS
+    'Stop declaring a search attribute of the session''s namespace; the values runs hold stay, untyped';
+
+REVOKE ALL ON FUNCTION durable.search_attribute_add(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.search_attribute_remove(text) FROM PUBLIC;
+
 -- Roles get the new functions their rights give (as the grant calls do
 -- now): the new client functions and view for clients, task_publish for
 -- workers, and every new function, table and view
@@ -697,7 +774,17 @@ BEGIN
             ('durable.task_poll(text, text, int, interval, bigint[], jsonb[])'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['worker', 'admin']),
             ('durable.updates'::regclass::oid,
-             'pg_catalog.pg_class'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
+             'pg_catalog.pg_class'::regclass, ARRAY['admin']),
+            ('durable.search_attributes'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['admin']),
+            ('durable.search_attribute_list'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['client', 'admin']),
+            ('durable.search_attribute_values'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['client', 'admin']),
+            ('durable.search_attribute_add(text, text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.search_attribute_remove(text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
          WHERE p.objoid = f.obj AND p.classoid = f.cls AND p.objsubid = 0;

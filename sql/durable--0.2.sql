@@ -119,6 +119,12 @@ CREATE INDEX runs_parent ON durable.runs (parent_run_id)
     WHERE parent_run_id IS NOT NULL AND status = 'running';
 -- the few paused runs, for the background worker that parks their tasks
 CREATE INDEX runs_paused ON durable.runs (run_id) WHERE paused;
+-- equality filters on search attributes (wf_list's "CustomerId = 'c-7'",
+-- a keyword list holding a value): only the runs that have attributes
+-- are in it, so a start without any writes no entry
+CREATE INDEX runs_search_attributes ON durable.runs
+    USING gin ((options->'search_attributes') jsonb_path_ops)
+    WHERE options ? 'search_attributes';
 
 /*
  * The hot table: tasks that are ready or leased.  A row leaves when its
@@ -254,6 +260,8 @@ COMMENT ON TABLE durable.published IS
  * the run: update_id deduplicates, wf_update_result reads the outcome.
  */
 CREATE TABLE durable.updates (
+    -- the order updates were sent in, which is the order a worker takes them
+    update_no   bigint NOT NULL DEFAULT nextval('durable.history_id_seq'),
     run_id      bigint NOT NULL,
     update_id   text NOT NULL,
     name        text NOT NULL,
@@ -271,6 +279,24 @@ CREATE TABLE durable.updates (
 );
 COMMENT ON TABLE durable.updates IS
     'Updates sent to runs: requested, then completed, failed (journaled at seq) or rejected (no trace in the journal)';
+
+/*
+ * Search attributes an admin declared for a namespace, with their type
+ * (search_attribute_add).  A value a run is given for one must fit the
+ * type (wf_start, a child's start, an upsert), wf_list / wf_count compare
+ * it as that type, and durable.search_attribute_values shows it in a
+ * column of that type.  Attributes nobody declared stay untyped JSON.
+ */
+CREATE TABLE durable.search_attributes (
+    namespace   text NOT NULL,
+    name        text NOT NULL,
+    -- keyword, text, int, double, bool, datetime or keyword_list
+    type        text NOT NULL,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (namespace, name)
+);
+COMMENT ON TABLE durable.search_attributes IS
+    'Search attributes declared per namespace, with their type';
 
 /* Queue settings; a queue without a row is active. */
 /*
@@ -474,6 +500,22 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.task_updates(bigint, jsonb) IS
     'Accept (update) or reject (reject_update) updates during the workflow task the token holds; the task goes on';
+
+CREATE FUNCTION durable.search_attribute_add(name text, type text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_search_attribute_add'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.search_attribute_add(text, text) IS
+    'Declare a search attribute of the session''s namespace with a type (keyword, text, int, double, bool, datetime, keyword_list): its values are checked and compared as that type';
+
+CREATE FUNCTION durable.search_attribute_remove(name text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_search_attribute_remove'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.search_attribute_remove(text) IS
+    'Stop declaring a search attribute of the session''s namespace; the values runs hold stay, untyped';
 
 CREATE FUNCTION durable.task_answer_query(token bigint, result jsonb,
                                           error jsonb DEFAULT NULL)
@@ -849,6 +891,30 @@ SELECT r.namespace, r.workflow_id, p.run_id, p.name, p.value, p.updated_at
 COMMENT ON VIEW durable.published_state IS
     'State published by the runs the current user may read';
 
+CREATE VIEW durable.search_attribute_list WITH (security_barrier) AS
+SELECT a.namespace, a.name, a.type, a.created_at
+  FROM durable.search_attributes a
+ WHERE durable.may_read(a.namespace);
+COMMENT ON VIEW durable.search_attribute_list IS
+    'The search attributes declared in the namespaces the current user may read';
+
+CREATE VIEW durable.search_attribute_values WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, r.run_id, a.name, a.type,
+       CASE WHEN a.type IN ('keyword', 'text') THEN v #>> '{}' END AS text_value,
+       CASE WHEN a.type = 'int' THEN (v #>> '{}')::numeric::bigint END AS int_value,
+       CASE WHEN a.type = 'double' THEN (v #>> '{}')::float8 END AS double_value,
+       CASE WHEN a.type = 'bool' THEN (v #>> '{}')::boolean END AS bool_value,
+       CASE WHEN a.type = 'datetime' THEN (v #>> '{}')::timestamptz END AS datetime_value,
+       CASE WHEN a.type = 'keyword_list'
+            THEN ARRAY(SELECT jsonb_array_elements_text(v)) END AS keywords_value
+  FROM durable.runs r
+  JOIN durable.search_attributes a ON a.namespace = r.namespace
+  CROSS JOIN LATERAL (SELECT r.options->'search_attributes'->a.name AS v) x
+ WHERE r.options ? 'search_attributes' AND x.v IS NOT NULL AND x.v <> 'null'
+   AND durable.may_read(r.namespace);
+COMMENT ON VIEW durable.search_attribute_values IS
+    'The declared search attributes of the runs the current user may read, one row each, in a column of their type';
+
 CREATE VIEW durable.workflows WITH (security_barrier) AS
 SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.status, r.input, r.output, r.error, r.priority, r.options,
@@ -1163,6 +1229,7 @@ SELECT pg_catalog.pg_extension_config_dump('durable.events', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.signals', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.published', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.updates', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.search_attributes', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.queues', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.grants', '');

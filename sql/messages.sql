@@ -123,4 +123,20 @@ SELECT pg_temp.err(format('SELECT durable.task_suspend(%s, %L)', pg_temp.tok('ms
         'names', (SELECT jsonb_agg('s' || i) FROM generate_series(1, 101) i)))));
 SELECT pg_temp.state() = :'before' AS unchanged;
 
-SELECT durable.wf_terminate(w) FROM unnest(ARRAY['ms-a', 'ms-b', 'ms-c', 'ms-d']) w;
+-- a signal that reaches a wait after the workflow task read it pending,
+-- which the task then cancels: the wait ends cancelled (as the code
+-- believes) and the signal is buffered again for a later wait
+SELECT durable.wf_start('waiter', NULL, 'ms-e', 'msq5');
+SELECT kind FROM pg_temp.poll('msq5');
+SELECT durable.task_suspend(pg_temp.tok('ms-e'),
+    '[{"seq": 1, "type": "signal", "name": "go"}, {"seq": 2, "type": "sleep", "duration": "10s"}]');
+SET durable.clock_offset = '1d';
+SELECT durable.tick() >= 1 AS fired;
+-- the task reads seq 1 pending; the signal comes while it runs
+SELECT kind, journal FROM pg_temp.poll('msq5');
+SELECT durable.wf_signal('ms-e', 'go', '{"n": 1}');
+SELECT durable.task_suspend(pg_temp.tok('ms-e'),
+    '[{"seq": 1, "type": "cancel"}, {"seq": 3, "type": "signal", "name": "go"}]');
+SELECT seq, status, result FROM durable.journal WHERE workflow_id = 'ms-e' ORDER BY seq;
+
+SELECT durable.wf_terminate(w) FROM unnest(ARRAY['ms-a', 'ms-b', 'ms-c', 'ms-d', 'ms-e']) w;

@@ -57,6 +57,14 @@ SELECT durable.task_suspend(:t, '[{"seq": 3, "type": "update", "update_id": "u-3
 SELECT pg_temp.errd($$ SELECT durable.wf_update_result('up-1', 'u-3', '0 s') $$);
 SELECT seq, kind, name, status, error FROM pg_temp.steps('up-1') WHERE seq = 3;
 
+-- a handler that returned nothing: the result is JSON null, not "not yet"
+SELECT durable.wf_update('up-1', 'touch', NULL, 'u-3n');
+SELECT token AS t FROM durable.task_poll('upq', 'w') \gset
+SELECT durable.task_updates(:t, '[{"seq": 4, "type": "update", "update_id": "u-3n"}]');
+SELECT durable.task_suspend(:t, '[]');
+SELECT durable.wf_update_result('up-1', 'u-3n', '0 s') IS NULL AS sql_null,
+       durable.wf_update_result('up-1', 'u-3n', '0 s') = 'null' AS json_null;
+
 -- the history names the accepted updates
 SELECT event_type, seq, details->>'name' AS name FROM durable.history
  WHERE workflow_id = 'up-1' AND event_type LIKE 'update%' ORDER BY seq, event_type;
@@ -65,11 +73,11 @@ SELECT event_type, seq, details->>'name' AS name FROM durable.history
 -- caller has the result at this commit; waiting_on is kept for replays
 SELECT durable.wf_update('up-1', 'add', '{"n": 1}', 'u-3b');
 SELECT token AS t FROM durable.task_poll('upq', 'w') \gset
-SELECT durable.task_updates(:t, '[{"seq": 4, "type": "update", "update_id": "u-3b", "waiting_on": 1, "result": {"total": 6}}]');
+SELECT durable.task_updates(:t, '[{"seq": 5, "type": "update", "update_id": "u-3b", "waiting_on": 1, "result": {"total": 6}}]');
 SELECT durable.wf_update_result('up-1', 'u-3b', '0 s');
-SELECT pg_temp.err(format($$ SELECT durable.task_updates(%s, '[{"seq": 5, "type": "sleep", "duration": "1s"}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_updates(%s, '[{"seq": 6, "type": "sleep", "duration": "1s"}]') $$, :t));
 SELECT pg_temp.err(format($$ SELECT durable.task_updates(%s, NULL) $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_updates(%s, '[{"seq": 5, "type": "update", "update_id": "u-3b", "waiting_on": 0, "result": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_updates(%s, '[{"seq": 6, "type": "update", "update_id": "u-3b", "waiting_on": 0, "result": 1}]') $$, :t));
 SELECT durable.task_suspend(:t, '[]');
 SELECT pg_temp.err(format($$ SELECT durable.task_updates(%s, '[]') $$, :t));
 SELECT update_id, state, seq, waiting_on FROM durable.updates WHERE update_id = 'u-3b';
@@ -78,23 +86,23 @@ SELECT update_id, state, seq, waiting_on FROM durable.updates WHERE update_id = 
 SELECT durable.wf_update('up-1', 'add', '{"n": 1}', 'u-4');
 SELECT token AS t FROM durable.task_poll('upq', 'w') \gset
 SELECT pg_temp.all_state() AS before \gset
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-nope", "result": 1}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-1", "result": 1}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-2", "result": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-nope", "result": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-1", "result": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-2", "result": 1}]') $$, :t));
 SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 3, "type": "update", "update_id": "u-4", "result": 1}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-4", "result": 1, "error": {"message": "x"}}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "result": 1}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-4", "error": "oops"}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-4", "bogus": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-4", "result": 1, "error": {"message": "x"}}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "result": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-4", "error": "oops"}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-4", "bogus": 1}]') $$, :t));
 SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"type": "reject_update", "update_id": "u-4"}]') $$, :t));
 SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"type": "reject_update", "update_id": "u-1", "error": {"message": "late"}}]') $$, :t));
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"type": "reject_update", "update_id": "u-4", "seq": 5, "error": {"message": "x"}}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"type": "reject_update", "update_id": "u-4", "seq": 6, "error": {"message": "x"}}]') $$, :t));
 SELECT pg_temp.all_state() = :'before' AS unchanged;
 -- accepted twice in one call: the second is refused, the call undone
-SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 5, "type": "update", "update_id": "u-4", "result": 1}, {"seq": 6, "type": "update", "update_id": "u-4", "result": 1}]') $$, :t));
+SELECT pg_temp.err(format($$ SELECT durable.task_suspend(%s, '[{"seq": 6, "type": "update", "update_id": "u-4", "result": 1}, {"seq": 7, "type": "update", "update_id": "u-4", "result": 1}]') $$, :t));
 SELECT pg_temp.all_state() = :'before' AS unchanged;
 -- the same command again at the same entry is a replay: nothing new
-SELECT durable.task_suspend(:t, '[{"seq": 5, "type": "update", "update_id": "u-4", "result": {"total": 6}}, {"seq": 5, "type": "update", "update_id": "u-4", "result": {"total": 6}}]');
+SELECT durable.task_suspend(:t, '[{"seq": 6, "type": "update", "update_id": "u-4", "result": {"total": 6}}, {"seq": 6, "type": "update", "update_id": "u-4", "result": {"total": 6}}]');
 SELECT durable.wf_update_result('up-1', 'u-4');
 
 -- bad calls: a clear error, nothing changed
@@ -112,6 +120,26 @@ SELECT pg_temp.err($$ SELECT durable.wf_update_result('up-1', 'u-nope') $$);
 SELECT pg_temp.err($$ SELECT durable.wf_update_result('up-nobody', 'u-1') $$);
 SELECT pg_temp.err($$ SELECT durable.wf_update_result('up-1', 'u-1', '-1 s') $$);
 SELECT pg_temp.all_state() = :'before' AS unchanged;
+
+-- a reset keeps the updates its kept steps accepted (a replay needs
+-- their args), and not those of the steps it redoes
+SELECT durable.wf_start('counter', NULL, 'up-5', 'upq2');
+SELECT token AS t FROM durable.task_poll('upq2', 'w') \gset
+SELECT durable.task_suspend(:t, '[{"seq": 1, "type": "signal", "name": "go"}]');
+SELECT durable.wf_signal('up-5', 'go');
+SELECT durable.wf_update('up-5', 'add', '{"n": 1}', 'u-r1');
+SELECT token AS t FROM durable.task_poll('upq2', 'w') \gset
+SELECT durable.task_suspend(:t, '[{"seq": 2, "type": "update", "update_id": "u-r1", "result": 1},
+                                   {"seq": 3, "type": "signal", "name": "go2"}]');
+SELECT durable.wf_signal('up-5', 'go2');
+SELECT durable.wf_update('up-5', 'add', '{"n": 2}', 'u-r2');
+SELECT token AS t FROM durable.task_poll('upq2', 'w') \gset
+SELECT durable.task_suspend(:t, '[{"seq": 4, "type": "update", "update_id": "u-r2", "result": 2},
+                                   {"seq": 5, "type": "signal", "name": "stop"}]');
+SELECT durable.wf_reset('up-5', 4, 'redo from 4') IS NOT NULL AS reset;
+SELECT token AS t, updates FROM durable.task_poll('upq2', 'w') \gset
+SELECT jsonb_path_query_array(:'updates'::jsonb, '$[*].update_id') AS kept_updates;
+SELECT durable.wf_terminate('up-5', 'done');
 
 -- a run that closes before handling an update: its caller is told so,
 -- and a closed run takes no more updates

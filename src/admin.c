@@ -260,7 +260,7 @@ durable_grant_client(PG_FUNCTION_ARGS)
 
 	grant_right(role, "client", ns, "*", client_functions,
 				"durable.workflows, durable.journal, durable.history, durable.published_state, "
-				"durable.batch_list");
+				"durable.batch_list, durable.search_attribute_list, durable.search_attribute_values");
 	PG_RETURN_VOID();
 }
 

@@ -416,7 +416,6 @@ durable_batch_start(PG_FUNCTION_ARGS)
 	op_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	op = parse_op(op_name);
 	query = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	durable_list_check(query);
 	if (!PG_ARGISNULL(3))
 		signal = durable_check_name(PG_GETARG_TEXT_PP(3), "signal name", DURABLE_MAX_NAME);
 	if ((op == BATCH_SIGNAL) != (signal != NULL))
@@ -434,6 +433,7 @@ durable_batch_start(PG_FUNCTION_ARGS)
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
+	durable_list_check(ns, query);
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(op_names[op]);
 	values[2] = CStringGetTextDatum(query);

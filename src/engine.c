@@ -32,6 +32,7 @@
 #include "utils/timestamp.h"
 
 #include "durable.h"
+#include "attributes.h"
 #include "clock.h"
 #include "engine.h"
 #include "json.h"
@@ -182,14 +183,14 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
 
 /*
  * UPDATES_OF: the updates of a run a workflow task needs, a JSON array in
- * the order they arrived: those requested (to validate and handle) and
+ * the order they were sent (update_no): those requested (to validate and handle) and
  * those accepted (seq: the journal entry, whose args a replay needs);
  * NULL when none.  Rejected ones left no trace and are not listed.
  */
 #define UPDATES_OF(RUN) \
 	"(SELECT jsonb_agg(jsonb_build_object('update_id', d.update_id, 'name', d.name, " \
 	"    'args', d.args, 'state', d.state, 'seq', d.seq, 'waiting_on', d.waiting_on) " \
-	"    ORDER BY d.created_at, d.update_id) " \
+	"    ORDER BY d.update_no) " \
 	"   FROM durable.updates d WHERE d.run_id = " RUN " AND d.state <> 'rejected')"
 
 #define CLOSE_RUN_CTE(WHICH, OUTPUT) \
@@ -492,7 +493,8 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
  * (wf_reset: the same workflow id; wf_fork: new_workflow_id, a workflow
  * of its own with no parent).  Its first workflow task is ready now; the
  * signals the copied steps did not take (buffered, or taken by a step
- * that is redone) are buffered for it again.  The workflow id must have
+ * that is redone) are buffered for it again, and the updates the copied
+ * steps accepted come along (the others were for the old run).  The workflow id must have
  * no running run (wf_reset terminates it first).  Returns the new run's
  * id, or 0 when new_workflow_id has a running run.
  */
@@ -549,7 +551,14 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "           SELECT r.run_id, g.name, g.payload, g.signal_id, g.created_at "
 				 "             FROM r, durable.signals g WHERE g.run_id = $1 "
 				 "              AND (g.consumed_seq IS NULL OR g.consumed_seq >= $4) "
-				 "            ORDER BY g.signal_no) "
+				 "            ORDER BY g.signal_no), "
+				 /* the updates the kept steps accepted: a replay applies them */
+				 "     u AS (INSERT INTO durable.updates (run_id, update_id, name, args, state, "
+				 "             seq, waiting_on, result, error, created_at, resolved_at) "
+				 "           SELECT r.run_id, u.update_id, u.name, u.args, u.state, u.seq, "
+				 "                  u.waiting_on, u.result, u.error, u.created_at, u.resolved_at "
+				 "             FROM r, durable.updates u WHERE u.run_id = $1 AND u.seq < $4 "
+				 "            ORDER BY u.update_no) "
 				 "SELECT run_id, namespace, queue, deadline_at FROM r",
 				 4, types);
 	durable_exec(plan, values, nulls, false, 0);
@@ -1089,30 +1098,51 @@ durable_engine_delete_task(int64 run_id, int seq)
  * cancelled at once, and an activity's task is withdrawn (a worker still
  * holding it gets DU004 on its next call and should stop); a child is
  * asked to cancel, and its step resolves when it closes.  A step that is
- * no longer pending stays as it is, so a replayed cancel changes nothing.
- * Returns false when the run has no step seq.
+ * no longer pending stays as it is, except a signal wait that a signal
+ * completed: a worker cancels only what its task's journal showed
+ * pending, so that signal came after the code stopped waiting: the wait
+ * ends cancelled, as the code believes, and the signal is buffered again
+ * for a later wait (a signal is never lost).  Returns false when the run
+ * has no step seq.
  */
 bool
 durable_engine_cancel_step(int64 run_id, int seq, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {INT8OID, INT4OID};
-	Datum		values[2];
+	static SPIPlanPtr unsignal_plan = NULL;
+	static const Oid types[3] = {INT8OID, INT4OID, TIMESTAMPTZOID};
+	Datum		values[3];
 	StepKind	kind;
 	bool		isnull;
 
 	values[0] = Int64GetDatum(run_id);
 	values[1] = Int32GetDatum(seq);
+	values[2] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
 				 "SELECT s.kind, s.status = 'pending', "
 				 "       (SELECT c.run_id FROM durable.runs c "
 				 "         WHERE c.parent_run_id = s.run_id AND c.parent_seq = s.seq "
-				 "           AND c.status = 'running') "
+				 "           AND c.status = 'running'), "
+				 "       s.kind = 'signal' AND s.status = 'completed' "
 				 "  FROM durable.steps s WHERE s.run_id = $1 AND s.seq = $2 FOR UPDATE OF s",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
 	if (SPI_processed != 1)
 		return false;
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)))
+	{
+		/* a signal came after the code stopped waiting: back to the buffer */
+		durable_plan(&unsignal_plan,
+					 "WITH g AS (UPDATE durable.signals SET consumed_seq = NULL "
+					 "            WHERE run_id = $1 AND consumed_seq = $2) "
+					 "UPDATE durable.steps SET status = 'cancelled', result = NULL, "
+					 "       error = '{\"type\": \"cancelled\", \"message\": \"cancelled by the workflow\"}', "
+					 "       resolved_at = $3 "
+					 " WHERE run_id = $1 AND seq = $2",
+					 3, types);
+		durable_exec(unsignal_plan, values, NULL, false, 0);
+		return true;
+	}
 	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
 		return true;			/* resolved already */
 	kind = durable_step_kind_parse(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -1730,6 +1760,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	int			tries;
 
 	parse_start_options(options, &o);
+	durable_check_search_attributes(ns, o.search_attributes);
 	durable_check_payload(input, "workflow input");
 
 	if (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id)
@@ -1867,6 +1898,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 	int			i;
 
 	parse_start_options(options, &o);
+	durable_check_search_attributes(ns, o.search_attributes);
 	if (o.request_id)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
@@ -2402,6 +2434,9 @@ durable_engine_accept_update(int64 run_id, int seq, const char *update_id,
 	values[0] = Int64GetDatum(run_id);
 	values[1] = Int32GetDatum(seq);
 	values[2] = CStringGetTextDatum(update_id);
+	/* completed with no result: JSON null (SQL NULL says "not handled") */
+	if (result == NULL && error == NULL)
+		result = durable_jb_cstring("null");
 	values[3] = PointerGetDatum(result);
 	nulls[3] = result ? ' ' : 'n';
 	values[4] = PointerGetDatum(error);
@@ -2433,8 +2468,8 @@ durable_engine_accept_update(int64 run_id, int seq, const char *update_id,
 	input = DatumGetJsonbPCopy(d);
 	durable_step_insert_or_match(run_id, seq, STEP_UPDATE, name,
 								 error ? STEP_FAILED : STEP_COMPLETED, input,
-								 error ? NULL : (result ? result : durable_jb_cstring("null")),
-								 NULL, NULL, now, DURABLE_NO_TIME, &inserted);
+								 error ? NULL : result, NULL, NULL, now, DURABLE_NO_TIME,
+								 &inserted);
 	if (!inserted)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),

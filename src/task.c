@@ -21,6 +21,7 @@
 
 #include "task.h"
 #include "access.h"
+#include "attributes.h"
 #include "clock.h"
 #include "engine.h"
 #include "json.h"
@@ -656,6 +657,7 @@ durable_task_upsert_search_attributes(PG_FUNCTION_ARGS)
 	durable_enter(&call);
 	durable_task_lookup(token, call.saved_userid, &task);
 	require_workflow_task(&task, "durable.task_upsert_search_attributes");
+	durable_check_search_attributes(task.ns, attributes);
 	durable_engine_upsert_search_attributes(task.run_id, seq, attributes, durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();

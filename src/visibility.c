@@ -43,6 +43,7 @@
 #include "utils/timestamp.h"
 
 #include "access.h"
+#include "attributes.h"
 #include "clock.h"
 #include "json.h"
 #include "validate.h"
@@ -61,7 +62,10 @@ typedef enum AttrType
 	ATTR_INT,
 	ATTR_TIME,
 	ATTR_STATUS,
-	ATTR_CUSTOM					/* a search attribute: jsonb in the run's options */
+	ATTR_DOUBLE,				/* a declared search attribute of type double */
+	ATTR_BOOL,					/* ... of type bool */
+	ATTR_KEYWORDS,				/* ... of type keyword_list: = and IN mean "holds" */
+	ATTR_CUSTOM					/* a search attribute nobody declared: untyped jsonb */
 } AttrType;
 
 typedef struct Attr
@@ -126,6 +130,8 @@ typedef struct Parser
 	int			at;				/* next byte to read */
 	Token		tok;			/* the current token */
 	int			depth;
+	const char *ns;				/* declared search attributes: of this
+								 * namespace (NULL: every one untyped) */
 	StringInfoData where;
 	int			nparams;
 	bool		parsing;		/* the query's own values count against MAX_PARAMS */
@@ -323,10 +329,28 @@ value_datum(Parser *p, const Attr *attr, Oid *type)
 	Datum		d = (Datum) 0;
 
 	if (t.kind != TOK_STRING && t.kind != TOK_NUMBER &&
-		!(attr->type == ATTR_CUSTOM && (is_keyword(p, "true") || is_keyword(p, "false"))))
+		!((attr->type == ATTR_CUSTOM || attr->type == ATTR_BOOL) &&
+		  (is_keyword(p, "true") || is_keyword(p, "false"))))
 		syntax_error(p, t.pos, "expected a value");
 	switch (attr->type)
 	{
+		case ATTR_DOUBLE:
+			if (t.kind != TOK_NUMBER || !durable_try_input(float8in, t.text, &d))
+				syntax_error(p, t.pos, psprintf("%s takes a number", attr->name));
+			*type = FLOAT8OID;
+			break;
+		case ATTR_BOOL:
+			if (t.kind != TOK_IDENT)
+				syntax_error(p, t.pos, psprintf("%s takes true or false", attr->name));
+			*type = BOOLOID;
+			d = BoolGetDatum(is_keyword(p, "true"));
+			break;
+		case ATTR_KEYWORDS:
+			if (t.kind != TOK_STRING)
+				syntax_error(p, t.pos, psprintf("%s takes a string", attr->name));
+			*type = TEXTOID;
+			d = CStringGetTextDatum(t.text);
+			break;
 		case ATTR_TEXT:
 			if (t.kind != TOK_STRING)
 				syntax_error(p, t.pos, psprintf("%s takes a string", attr->name));
@@ -391,14 +415,81 @@ value_datum(Parser *p, const Attr *attr, Oid *type)
 	return d;
 }
 
-/* the SQL for attr's value: a column, or the search attribute ($n its name) */
+/*
+ * attr_sql: the SQL for attr's value: a column, or the search attribute
+ * ($*name_param its name) as its declared type (jsonb when undeclared,
+ * or a keyword list).  A declared attribute's values were checked when
+ * they were set (attributes.c), so the casts cannot fail.
+ */
 static char *
-attr_sql(Parser *p, const Attr *attr, const char *name)
+attr_sql(Parser *p, const Attr *attr, const char *name, int *name_param)
 {
-	if (attr->type != ATTR_CUSTOM)
+	const char *cast = NULL;
+	int			k;
+
+	if (attr->column != NULL)
 		return pstrdup(attr->column);
-	return psprintf("(r.options->'search_attributes'->$%d)",
-					add_param(p, TEXTOID, CStringGetTextDatum(name)));
+	k = *name_param = add_param(p, TEXTOID, CStringGetTextDatum(name));
+	switch (attr->type)
+	{
+		case ATTR_TEXT:
+			return psprintf("(r.options->'search_attributes'->>$%d)", k);
+		case ATTR_INT:
+			cast = "numeric::bigint";	/* 3.0 is a whole number too */
+			break;
+		case ATTR_DOUBLE:
+			cast = "float8";
+			break;
+		case ATTR_BOOL:
+			cast = "boolean";
+			break;
+		case ATTR_TIME:
+			cast = "timestamptz";
+			break;
+		default:
+			return psprintf("(r.options->'search_attributes'->$%d)", k);
+	}
+	return psprintf("((r.options->'search_attributes'->>$%d)::%s)", k, cast);
+}
+
+/* the attribute type a declared search attribute is compared as */
+static AttrType
+declared_attr_type(SearchAttributeType t)
+{
+	switch (t)
+	{
+		case SA_KEYWORD:
+		case SA_TEXT:
+			return ATTR_TEXT;
+		case SA_INT:
+			return ATTR_INT;
+		case SA_DOUBLE:
+			return ATTR_DOUBLE;
+		case SA_BOOL:
+			return ATTR_BOOL;
+		case SA_DATETIME:
+			return ATTR_TIME;
+		case SA_KEYWORD_LIST:
+			return ATTR_KEYWORDS;
+		case SA_UNDECLARED:
+			break;
+	}
+	return ATTR_CUSTOM;
+}
+
+/*
+ * append_holds: "the runs whose attribute $name_param holds value $n",
+ * as the containment the search-attribute index (runs_search_attributes,
+ * GIN) answers; the index covers only the runs that have attributes.
+ */
+static void
+append_holds(Parser *p, const Attr *attr, int name_param, int n)
+{
+	appendStringInfo(&p->where,
+					 "r.options ? 'search_attributes' AND r.options->'search_attributes' @> "
+					 "jsonb_build_object($%d, %s$%d%s)",
+					 name_param, attr->type == ATTR_KEYWORDS ? "jsonb_build_array(" : "",
+					 n, attr->type == ATTR_KEYWORDS ? ")" : "");
 }
 
 static Oid
@@ -412,6 +503,10 @@ array_type_of(Oid type)
 			return INT8ARRAYOID;
 		case TIMESTAMPTZOID:
 			return 1185;		/* timestamptz[] */
+		case FLOAT8OID:
+			return FLOAT8ARRAYOID;
+		case BOOLOID:
+			return BOOLARRAYOID;
 		default:
 			return 3807;		/* jsonb[] */
 	}
@@ -432,6 +527,7 @@ parse_predicate(Parser *p)
 	char	   *col;
 	Oid			type;
 	bool		negate = false;
+	int			name_param = 0;
 
 	if (p->tok.kind != TOK_IDENT)
 		syntax_error(p, p->tok.pos, "expected an attribute name");
@@ -443,23 +539,37 @@ parse_predicate(Parser *p)
 			syntax_error(p, p->tok.pos, "attribute name too long");
 		custom.name = name;
 		custom.column = NULL;
-		custom.type = ATTR_CUSTOM;
+		custom.type = declared_attr_type(p->ns == NULL ? SA_UNDECLARED :
+										 durable_search_attribute_type(p->ns, name));
 		custom.sort = NULL;
 		custom.sort_type = ATTR_CUSTOM;
 		attr = &custom;
 	}
 	next_token(p);
-	col = attr_sql(p, attr, name);
+	col = attr_sql(p, attr, name, &name_param);
 
 	if (p->tok.kind == TOK_OP)
 	{
 		const char *op = p->tok.text;
+		bool		eq = strcmp(op, "=") == 0;
 		int			n;
 
+		if (attr->type == ATTR_KEYWORDS && !eq && strcmp(op, "!=") != 0 && strcmp(op, "<>") != 0)
+			syntax_error(p, p->tok.pos, psprintf("%s is a keyword list: it takes =, != and IN", name));
 		next_token(p);
 		n = add_param(p, InvalidOid, (Datum) 0);
 		p->values[n - 1] = value_datum(p, attr, &p->types[n - 1]);
-		appendStringInfo(&p->where, "%s %s $%d", col, op, n);
+		if (attr->type == ATTR_KEYWORDS)
+			appendStringInfo(&p->where, "%s(%s ? $%d)", eq ? "" : "NOT ", col, n);
+		else if (eq && attr->column == NULL && attr->type != ATTR_CUSTOM && attr->type != ATTR_TIME)
+		{
+			/* a declared attribute's equality: the index finds the runs */
+			appendStringInfo(&p->where, "(%s = $%d AND ", col, n);
+			append_holds(p, attr, name_param, n);
+			appendStringInfoChar(&p->where, ')');
+		}
+		else
+			appendStringInfo(&p->where, "%s %s $%d", col, op, n);
 		return;
 	}
 	if (is_keyword(p, "IS"))
@@ -538,7 +648,10 @@ parse_predicate(Parser *p)
 			get_typlenbyvalalign(type, &typlen, &byval, &align);
 			k = add_param(p, array_type_of(type),
 						  PointerGetDatum(construct_array(vals, n, type, typlen, byval, align)));
-			appendStringInfo(&p->where, "%s(%s = ANY ($%d))", negate ? "NOT " : "", col, k);
+			if (attr->type == ATTR_KEYWORDS)
+				appendStringInfo(&p->where, "%s(%s ?| $%d)", negate ? "NOT " : "", col, k);
+			else
+				appendStringInfo(&p->where, "%s(%s = ANY ($%d))", negate ? "NOT " : "", col, k);
 		}
 		return;
 	}
@@ -547,6 +660,8 @@ parse_predicate(Parser *p)
 		int			a,
 					b;
 
+		if (attr->type == ATTR_KEYWORDS || attr->type == ATTR_BOOL)
+			syntax_error(p, p->tok.pos, psprintf("%s cannot take BETWEEN", name));
 		next_token(p);
 		a = add_param(p, InvalidOid, (Datum) 0);
 		p->values[a - 1] = value_datum(p, attr, &p->types[a - 1]);
@@ -612,10 +727,14 @@ parse_or(Parser *p)
 	}
 }
 
-/* the whole query: [expr] [ORDER BY attr [ASC|DESC]] */
+/*
+ * the whole query: [expr] [ORDER BY attr [ASC|DESC]]; ns: whose declared
+ * search attributes are typed (connected to SPI, durable_enter)
+ */
 static void
-parse_query(Parser *p, const char *query)
+parse_query(Parser *p, const char *ns, const char *query)
 {
+	p->ns = ns;
 	p->src = query;
 	p->len = strlen(query);
 	p->at = 0;
@@ -744,15 +863,16 @@ parse_page_token(Parser *p, const char *token, Datum *key, Oid *key_type, int64 
 }
 
 /*
- * durable_list_check: DU001 unless query is a valid query without ORDER
- * BY (a batch operation's: batches go in run id order).
+ * durable_list_check: DU001 unless query is a valid query of namespace
+ * ns without ORDER BY (a batch operation's: batches go in run id order).
+ * Connected to SPI.
  */
 void
-durable_list_check(const char *query)
+durable_list_check(const char *ns, const char *query)
 {
 	Parser		p;
 
-	parse_query(&p, query);
+	parse_query(&p, ns, query);
 	if (p.has_order)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
@@ -775,7 +895,7 @@ durable_list_running(const char *ns, const char *query, int64 after_run, int64 m
 	int			n;
 	int			i;
 
-	parse_query(&p, query);
+	parse_query(&p, ns, query);
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT r.run_id");
 	append_from_where(&p, &sql, add_param(&p, TEXTOID, CStringGetTextDatum(ns)));
@@ -831,7 +951,10 @@ durable_wf_list(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("page_size must not be NULL")));
 	page_size = durable_check_positive_int(PG_GETARG_INT32(1), "page_size", MAX_PAGE_SIZE);
-	parse_query(&p, query);
+	InitMaterializedSRF(fcinfo, 0);
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	parse_query(&p, ns, query);
 	dir = p.sort_desc ? "DESC" : "ASC";
 
 	initStringInfo(&sql);
@@ -863,9 +986,6 @@ durable_wf_list(PG_FUNCTION_ARGS)
 	appendStringInfo(&sql, " ORDER BY %s %s, r.run_id %s LIMIT $%d",
 					 p.sort_attr->sort, dir, dir, limit_param);
 
-	InitMaterializedSRF(fcinfo, 0);
-	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
-	durable_enter(&call);
 	if (SPI_execute_with_args(sql.data, p.nparams, p.types, p.values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "durable: the list query failed");
 	for (i = 0; i < SPI_processed; i++)
@@ -897,7 +1017,9 @@ durable_wf_count(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		n;
 
-	parse_query(&p, query);
+	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	durable_enter(&call);
+	parse_query(&p, ns, query);
 	if (p.has_order)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
@@ -905,8 +1027,6 @@ durable_wf_count(PG_FUNCTION_ARGS)
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT count(*)");
 	append_from_where(&p, &sql, add_param(&p, TEXTOID, CStringGetTextDatum(ns)));
-	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
-	durable_enter(&call);
 	if (SPI_execute_with_args(sql.data, p.nparams, p.types, p.values, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "durable: the count query failed");
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

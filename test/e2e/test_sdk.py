@@ -176,6 +176,7 @@ def sdk_update_cart(ctx, inp):
 
     ctx.on_update("add", add, check_add)
     ctx.on_update("checkout", checkout)
+    ctx.on_update("touch", lambda: None)
     ctx.on_query("items", lambda: cart["items"])
     ctx.wait_condition(lambda: cart["checked_out"])
     # a timer: the result comes from a later task, which replays the updates
@@ -195,6 +196,32 @@ def sdk_update_gather(ctx, inp):
     ctx.on_update("bump", bump)
     ctx.gather(ctx.start_timer(1.0), ctx.start_timer(1.5))
     return state["bumps"]
+
+
+@dw.workflow()
+def sdk_update_two_waits(ctx, inp):
+    # two waits, an update taken at each: on replay each is applied at its
+    # own wait, seeing the state it saw then
+    state = {"late": False, "seen": []}
+
+    def note():
+        state["seen"].append(state["late"])
+        return state["late"]
+
+    ctx.on_update("note", note)
+    slow, fast = ctx.start_timer(4.0), ctx.start_timer(2.0)
+    i, _ = ctx.first(fast, slow)
+    if i == 0:
+        state["late"] = True
+    slow.result()
+    return state["seen"]
+
+
+@dw.workflow()
+def sdk_scored(ctx, inp):
+    # sets a declared (typed) search attribute from workflow code
+    ctx.upsert_search_attributes({inp["attr"]: inp["score"]})
+    return "ok"
 
 
 @dw.workflow()
@@ -1218,6 +1245,7 @@ def test_updates(client):
         check(kinds.count(("update", "add", "completed")) == 2 and len(kinds) == 3,
               "two updates journaled, the rejected ones left no trace: %s" % kinds)
         check(client.query(wid, "items") == ["tea", "cups"], "a query replays the updates")
+        check(client.update(wid, "touch") is None, "a handler that returns None answers None (not a timeout)")
         check(client.update(wid, "checkout") == ["tea", "cups"], "checkout answers with the cart")
         check(client.result(wid, wait=30) == ["tea", "cups"],
               "the run went on from the state the updates left, across a replay")
@@ -1245,10 +1273,52 @@ def test_updates(client):
             (j["kind"], j["status"]) for j in journal(client.conn, wid3)] == [("sleep", "pending")] * 2)
         check(client.update(wid3, "bump") == 1, "the update was handled while the gather waited")
         check(client.result(wid3, wait=30) == 1, "after the timers the replay applied the update at the gather")
+        # two waits, an update at each: replayed at each
+        wid4 = q + "-4"
+        client.start("sdk_update_two_waits", None, workflow_id=wid4, queue=q)
+        wait_for("both timers to wait", lambda: [
+            (j["kind"], j["status"]) for j in journal(client.conn, wid4)] == [("sleep", "pending")] * 2)
+        check(client.update(wid4, "note") is False, "the first update came while first() waited")
+        wait_for("the fast timer", lambda: [j["status"] for j in journal(client.conn, wid4)][:2]
+                 == ["pending", "completed"])
+        check(client.update(wid4, "note") is True, "the second came while slow.result() waited")
+        check(client.result(wid4, wait=30) == [False, True],
+              "replayed, each update ran at its own wait")
     # the replayer replays runs with updates
     problems = [p for _, _, p in dw.replay(client.conn, "sdk_update_cart") if p is not None]
+    problems += [p for _, _, p in dw.replay(client.conn, "sdk_update_two_waits") if p is not None]
     problems += [p for _, _, p in dw.replay(client.conn, "sdk_update_gather") if p is not None]
     check(problems == [], "the replayer finds the update runs deterministic: %s" % problems)
+
+
+def test_typed_search_attributes(client):
+    """search_attribute_add: typed values checked at start and upsert, lists compare them typed."""
+    q = RUN + "-typed"
+    score, region = "Score_" + RUN, "Region_" + RUN
+    client.conn.execute("SELECT durable.search_attribute_add(%s, 'int')", (score,))
+    client.conn.execute("SELECT durable.search_attribute_add(%s, 'keyword')", (region,))
+    try:
+        client.start("sdk_scored", {"attr": score, "score": 1}, workflow_id=q + "-x",
+                     queue=q, search_attributes={score: "high"})
+        raise Failure("a string for an int attribute was accepted")
+    except dw.psycopg.Error as e:
+        check(e.sqlstate == "DU001" and "declared as int" in e.diag.message_primary,
+              "a start with a value of the wrong type fails with DU001: %s" % e.diag.message_primary)
+    with InProcess(q):
+        for i, (n, r) in enumerate([(9, "eu"), (10, "us"), (100, "eu")]):
+            client.start("sdk_scored", {"attr": score, "score": n}, workflow_id="%s-%d" % (q, i),
+                         queue=q, search_attributes={region: r})
+            check(client.result("%s-%d" % (q, i), wait=30) == "ok", "run %d set its score" % i)
+    found = [r["workflow_id"] for r in client.list("%s > 9 AND %s = 'eu' ORDER BY WorkflowId ASC"
+                                                   % (score, region))]
+    check(found == [q + "-2"], "compared as whole numbers (100 > 9), with the keyword: %s" % found)
+    check(client.count("%s BETWEEN 9 AND 10" % score) == 2, "a range over the declared int")
+    rows = client.conn.execute(
+        "SELECT workflow_id, int_value FROM durable.search_attribute_values WHERE name = %s"
+        " ORDER BY workflow_id", (score,)).fetchall()
+    check(rows == [(q + "-0", 9), (q + "-1", 10), (q + "-2", 100)], "the typed view: %s" % rows)
+    client.conn.execute("SELECT durable.search_attribute_remove(%s)", (score,))
+    client.conn.execute("SELECT durable.search_attribute_remove(%s)", (region,))
 
 
 def test_upsert_search_attributes(client):
@@ -1291,7 +1361,7 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_queries, test_updates, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+TESTS = [test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

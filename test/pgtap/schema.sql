@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(215);
+SELECT plan(221);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -44,6 +44,7 @@ SELECT col_type_is('durable', 'runs', 'error', 'jsonb', 'runs.error is jsonb');
 
 SELECT has_table('durable', 'tasks', 'table durable.tasks exists');
 SELECT has_table('durable', 'updates', 'table durable.updates exists');
+SELECT has_table('durable', 'search_attributes', 'table durable.search_attributes exists');
 SELECT col_is_pk('durable', 'tasks', ARRAY['run_id', 'seq'], 'tasks: primary key is (run_id, seq)');
 SELECT col_type_is('durable', 'tasks', 'token', 'bigint', 'tasks.token is bigint');
 SELECT has_column('durable', 'tasks', 'state', 'tasks.state exists');
@@ -123,6 +124,8 @@ SELECT has_function('durable', 'wf_query', ARRAY['text', 'text', 'jsonb', 'inter
 SELECT has_function('durable', 'wf_update', ARRAY['text', 'text', 'jsonb', 'text']);
 SELECT has_function('durable', 'wf_update_result', ARRAY['text', 'text', 'interval']);
 SELECT has_function('durable', 'task_updates', ARRAY['bigint', 'jsonb']);
+SELECT has_function('durable', 'search_attribute_add', ARRAY['text', 'text']);
+SELECT has_function('durable', 'search_attribute_remove', ARRAY['text']);
 SELECT has_function('durable', 'task_answer_query', ARRAY['bigint', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'activity_fail', ARRAY['text', 'integer', 'jsonb', 'boolean']);
 SELECT function_returns('durable', 'wf_start_many', ARRAY['text', 'jsonb[]', 'text[]', 'text', 'jsonb'], 'setof text');
@@ -275,7 +278,9 @@ SELECT set_eq($$
     SELECT c.relname::text FROM pg_class c
      WHERE c.relnamespace = 'durable'::regnamespace
        AND has_table_privilege('durable_tap_client', c.oid, 'SELECT')
-$$, ARRAY['workflows', 'journal', 'history', 'published_state', 'batch_list'], 'a client reads exactly the views workflows, journal, history, published_state and batch_list');
+$$, ARRAY['workflows', 'journal', 'history', 'published_state', 'batch_list',
+          'search_attribute_list', 'search_attribute_values'],
+   'a client reads exactly the views workflows, journal, history, published_state, batch_list, search_attribute_list and search_attribute_values');
 SELECT is_empty($$
     SELECT c.relname FROM pg_class c
      WHERE c.relnamespace = 'durable'::regnamespace
@@ -304,6 +309,10 @@ SELECT throws_ok($$ SELECT durable.wf_query('tap-1', 'state', NULL, '20 ms') $$,
 SELECT is(durable.wf_update('tap-1', 'rename', '{"to": "x"}', 'tap-u1'), 'tap-u1', 'client: wf_update');
 SELECT ok(durable.wf_update_result('tap-1', 'tap-u1', '0 s') IS NULL,
           'client: wf_update_result (not handled yet: NULL)');
+SELECT is((SELECT count(*)::int FROM durable.search_attribute_list), 0,
+          'client: reads durable.search_attribute_list');
+SELECT throws_ok($$ SELECT durable.search_attribute_add('Region', 'keyword') $$, '42501', NULL,
+                 'client: cannot declare search attributes');
 SELECT is((SELECT count(*) FROM durable.wf_start_many('tap_wf', ARRAY['{"n": 2}']::jsonb[], ARRAY['tap-many'], 'tap_many')),
           1::bigint, 'client: wf_start_many');
 SELECT is(durable.wf_result('tap-1'), NULL, 'client: wf_result is NULL while running');
@@ -426,6 +435,8 @@ SELECT ok((SELECT count(*) FROM durable.runs) >= 3, 'admin: reads durable.runs')
 SET durable.namespace = 'tap_ns';
 SELECT is(durable.wf_status('tap-ns-1'), 'running', 'admin: reads every namespace');
 RESET durable.namespace;
+SELECT lives_ok($$ SELECT durable.search_attribute_add('Region', 'keyword') $$,
+                'admin: declares a search attribute');
 SELECT throws_ok($$ DELETE FROM durable.runs $$, '42501', NULL, 'admin: still cannot write tables directly');
 RESET ROLE;
 

@@ -174,11 +174,13 @@ class Handle:
         return entry is not None and entry["status"] != "pending"
 
     def result(self):
-        self._ctx._apply_updates(self.seq)
-        entry = self._ctx._journal.get(self.seq)
-        if entry is None or entry["status"] == "pending":
-            self._ctx._waiting_on = self.seq
-            raise _Suspend()
+        self._ctx._wait_point()
+        if not self.done():
+            self._ctx._suspend()
+        return self._value()
+
+    def _value(self):
+        entry = self._ctx._journal[self.seq]
         if entry["status"] == "completed":
             return entry.get("result")
         raise _error_of(entry)
@@ -218,7 +220,9 @@ class WorkflowContext:
         self._requested_updates = [u for u in updates if u["state"] == "requested"]
         # accepted ones by journal entry: a replay applies them again
         self._accepted_updates = {u["seq"]: u for u in updates if u.get("seq") is not None}
-        self._waiting_on = None                 # the entry the code waits on when it suspends
+        # the code's waits (result, gather, first, wait_condition), counted:
+        # an update taken at wait n is applied at wait n on every replay
+        self._waits = 0
         self.workflow_id = task["workflow_id"]
         self.run_id = task["run_id"]
         self.attempt = task["attempt"]
@@ -427,14 +431,16 @@ class WorkflowContext:
         durable calls.  Register them before the workflow's first wait."""
         self._update_handlers[name] = (handler, validator)
 
-    def _apply_updates(self, waiting_on):
-        """Replay: run the handlers of the updates this run accepted while
-        it waited on entry waiting_on, in journal order."""
+    def _wait_point(self):
+        """The code is about to wait: count the wait, and (on a replay)
+        run the handlers of the updates this run accepted at this wait,
+        in journal order."""
+        self._waits += 1
         while True:
             entry = self._journal.get(self._seq + 1)
             u = self._accepted_updates.get(self._seq + 1)
             if entry is None or entry["kind"] != "update" or u is None \
-                    or u.get("waiting_on") != waiting_on:
+                    or u.get("waiting_on") != self._waits:
                 return
             self._seq += 1
             handler = self._update_handlers.get(entry["name"])
@@ -464,11 +470,12 @@ class WorkflowContext:
                 commands.append({"type": "reject_update", "update_id": u["update_id"], "error": reject})
                 continue
             self._seq += 1
-            cmd = {"seq": self._seq, "type": "update", "update_id": u["update_id"]}
-            if self._waiting_on is not None:
-                cmd["waiting_on"] = self._waiting_on
+            cmd = {"seq": self._seq, "type": "update", "update_id": u["update_id"],
+                   "waiting_on": self._waits}
             try:
-                cmd["result"] = _call_with_args(handler[0], u.get("args"))
+                result = _call_with_args(handler[0], u.get("args"))
+                json.dumps(result)              # what cannot be sent fails the update
+                cmd["result"] = result
             except Exception as e:
                 cmd["error"] = {"type": type(e).__name__, "message": str(e)}
             commands.append(cmd)
@@ -476,7 +483,7 @@ class WorkflowContext:
                                         "status": "failed" if "error" in cmd else "completed",
                                         "result": cmd.get("result"), "error": cmd.get("error")}
             self._accepted_updates[self._seq] = dict(u, state="accepted", seq=self._seq,
-                                                     waiting_on=self._waiting_on)
+                                                     waiting_on=self._waits)
         self._requested_updates = []
         return commands
 
@@ -490,12 +497,18 @@ class WorkflowContext:
             if not self._handlers and not self._update_handlers:
                 raise RuntimeError("wait_condition needs a signal or update handler (ctx.on_signal, ctx.on_update)")
             h = self.start_wait_signals(sorted(self._handlers) or [_NO_SIGNAL], timeout)
-            self._apply_updates(h.seq)
+            self._wait_point()
             if predicate():
-                h.cancel()                      # updates satisfied it: stop waiting
+                # updates satisfied it: stop waiting (a signal that came
+                # meanwhile goes back to the buffer, see the cancel command)
+                h.cancel()
                 return
-            r = h.result()
-            self._handlers[r["name"]](r["payload"])
+            if not h.done():
+                self._suspend()
+            r = h._value()
+            handler = self._handlers.get(r["name"])
+            if handler is not None:             # not the placeholder name
+                handler(r["payload"])
 
     def start_child(self, name, input=None, workflow_id=None, queue=None,
                     options=None, parent_close_policy=None):
@@ -530,23 +543,22 @@ class WorkflowContext:
 
     def gather(self, *handles):
         """All results, in order; suspends until every call resolved."""
-        for h in handles:
-            # updates taken while it waited on h (the first pending one)
-            self._apply_updates(h.seq)
-            if not h.done():
-                self._waiting_on = h.seq
-                raise _Suspend()
-        return [h.result() for h in handles]
+        self._wait_point()
+        if not all(h.done() for h in handles):
+            self._suspend()
+        return [h._value() for h in handles]
 
     def first(self, *handles):
         """(index, result) of the first resolved call, by position."""
+        self._wait_point()
         for i, h in enumerate(handles):
-            # updates taken while it waited are filed under the first handle
-            self._apply_updates(h.seq)
             if h.done():
-                return i, h.result()
-        if handles:
-            self._waiting_on = handles[0].seq
+                return i, h._value()
+        self._suspend()
+
+    def _suspend(self):
+        """The code waits on something pending: the task ends here (updates
+        sent meanwhile are taken at this wait, self._waits)."""
         raise _Suspend()
 
     def continue_as_new(self, input):
@@ -849,8 +861,7 @@ class Worker:
                 # the outcome at once), then run the code again from the
                 # journal, so that it goes on from the state they left
                 updates = ctx._take_updates()
-                self._call(token, "task_updates", "SELECT durable.task_updates(%s, %s)",
-                           (token, Jsonb(updates)))
+                self._send_updates(token, ctx, updates)
                 task = dict(task, journal=list(ctx._journal.values()), updates=list(ctx._accepted_updates.values()))
                 ctx = WorkflowContext(None, task, self)
         except _Suspend:
@@ -886,6 +897,25 @@ class Worker:
             return "workflow task failed: %r" % e
         self._finish(token, result)
         return "completed"
+
+    def _send_updates(self, token, ctx, updates):
+        """task_updates; a result over durable.max_payload_size (DU008)
+        fails its update instead, the largest first, so that a handler's
+        oversized answer does not fail the workflow task again and again."""
+        while True:
+            try:
+                self._call(token, "task_updates", "SELECT durable.task_updates(%s, %s)",
+                           (token, Jsonb(updates)))
+                return
+            except psycopg.Error as e:
+                sized = [c for c in updates if "result" in c]
+                if e.sqlstate != "DU008" or not sized:
+                    raise
+                big = max(sized, key=lambda c: len(json.dumps(c["result"])))
+                err = {"type": "ResultTooLarge", "message": e.diag.message_primary}
+                del big["result"]
+                big["error"] = err
+                ctx._journal[big["seq"]].update(status="failed", result=None, error=err)
 
     def _run_query(self, task):
         """Answer a live query: replay the run from its journal (no call
@@ -1295,6 +1325,13 @@ class Client:
             "SELECT durable.wf_query(%s, %s, %s, %s * interval '1 s')",
             (workflow_id, name, None if args is None else Jsonb(args), timeout)).fetchone()[0]
 
+    def _need_autocommit(self, what):
+        if not self.conn.autocommit or \
+                self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            raise RuntimeError("%s waits for the workflow's answer, which a transaction still open "
+                               "cannot see: use an autocommit connection, or call send_update in "
+                               "your transaction and update_result after it commits" % what)
+
     def send_update(self, workflow_id, name, args=None, update_id=None):
         """Send an update (durable.wf_update) in this connection's current
         transaction; returns its id.  Its result: update_result."""
@@ -1307,14 +1344,15 @@ class Client:
         UpdateFailed when it failed, was rejected or its run closed first,
         DurableTimeout when not handled within timeout seconds."""
         try:
+            # r IS NULL: not handled yet (a handler's None is JSON null)
             row = self.conn.execute(
-                "SELECT durable.wf_update_result(%s, %s, %s * interval '1 s')",
+                "SELECT r, r IS NULL FROM durable.wf_update_result(%s, %s, %s * interval '1 s') r",
                 (workflow_id, update_id, timeout)).fetchone()
         except psycopg.Error as e:
             if e.sqlstate == "DU017":
                 raise UpdateFailed(e.diag) from None
             raise
-        if row[0] is None:
+        if row[1]:
             raise DurableTimeout({"type": "timeout", "message": "update %s of %s not handled within %ss"
                                   % (update_id, workflow_id, timeout)})
         return row[0]
@@ -1325,10 +1363,7 @@ class Client:
         commit each call), since a caller cannot see the answer inside the
         transaction that sent it.  A retry with the same update_id sends
         nothing new and waits for the same result."""
-        if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            raise RuntimeError("Client.update waits for the workflow's answer, which a transaction "
-                               "still open cannot see: call send_update in it and update_result "
-                               "after it commits")
+        self._need_autocommit("Client.update")
         update_id = self.send_update(workflow_id, name, args, update_id)
         return self.update_result(workflow_id, update_id, timeout)
 
@@ -1337,6 +1372,7 @@ class Client:
         """Start the workflow unless it runs (id_conflict_policy
         use_existing) and send it an update, in one transaction; then wait
         for the update's result."""
+        self._need_autocommit("Client.update_with_start")
         options.setdefault("id_conflict_policy", "use_existing")
         with self.conn.transaction():
             self.start(workflow, input, workflow_id, queue, **options)
