@@ -210,8 +210,9 @@ def sdk_update_two_waits(ctx, inp):
 
     ctx.on_update("note", note)
     slow, fast = ctx.start_timer(4.0), ctx.start_timer(2.0)
-    i, _ = ctx.first(fast, slow)
-    if i == 0:
+    # the slow one first: once both fired, a replay must still say fast
+    i, _ = ctx.first(slow, fast)
+    if i == 1:
         state["late"] = True
     slow.result()
     return state["seen"]

@@ -549,12 +549,25 @@ class WorkflowContext:
         return [h._value() for h in handles]
 
     def first(self, *handles):
-        """(index, result) of the first resolved call, by position."""
+        """(index, result) of the first of the calls to resolve (by
+        position when several had when the code got here).  The choice is
+        recorded, as a local step named "first" holding the index, so a
+        replay makes it again when more of the calls have resolved since
+        (the journal does not say in which order its entries resolved).
+        A run that passed here before such records keeps the rule it ran
+        with: the first resolved by position."""
         self._wait_point()
-        for i, h in enumerate(handles):
-            if h.done():
-                return i, h._value()
-        self._suspend()
+        entry = self._journal.get(self._seq + 1)
+        if entry is not None and entry["kind"] == "local" and entry["name"] == "first":
+            self._seq += 1
+            return entry["result"], handles[entry["result"]]._value()
+        done = [i for i, h in enumerate(handles) if h.done()]
+        if not done:
+            self._suspend()
+        if entry is None:                       # new ground: record the choice
+            self._seq += 1
+            self._record(self._seq, "first", done[0])
+        return done[0], handles[done[0]]._value()
 
     def _suspend(self):
         """The code waits on something pending: the task ends here (updates
