@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# bench/vacuum_lag.sh: claims at a steady rate while an idle transaction
+# holds back vacuum, durable beside the bare SKIP LOCKED queue in the
+# same run (see bench/vacuum_lag.py).  PostgreSQL's default
+# autovacuum_naptime (60 s).
+#
+#   bench/vacuum_lag.sh                      300 starts/s, holder 120 s (~7 min)
+#   RATE=500 HOLD=60 bench/vacuum_lag.sh
+# Other knobs: WORKERS (4), WARM (30), AFTER (30), PORT (5510),
+# BENCH_DIR (/tmp/durable-bench-vacuum), KEEP=1.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+PGBIN=${PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
+PORT=${PORT:-5510}
+BENCH_DIR=${BENCH_DIR:-/tmp/durable-bench-vacuum}
+KEEP=${KEEP:-0}
+
+. "$HERE/lib.sh"
+
+bench_python "vacuum lag" vacuum_lag.py --rate "${RATE:-300}" --workers "${WORKERS:-4}" \
+	--warm "${WARM:-30}" --hold "${HOLD:-120}" --after "${AFTER:-30}"
