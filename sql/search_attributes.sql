@@ -103,6 +103,21 @@ SELECT pg_temp.err($$ SELECT durable.wf_count('Tags STARTS_WITH ''r''') $$);
 -- a batch query is typed too
 SELECT pg_temp.err($$ SELECT durable.batch_start('cancel', 'Amount = ''x''') $$);
 
+-- fuzz: 3000 queries of random tokens over the declared attributes
+-- either run or fail with DU001, never another error (a cast that fails,
+-- an operator that does not exist)
+SELECT setseed(0.17);
+WITH v(w) AS (SELECT unnest(ARRAY['CustomerId', 'Notes', 'Amount', 'Score', 'Vip', 'Due', 'Tags',
+        '=', '!=', '<', '>=', '<>', 'IN', 'NOT', 'AND', 'OR', '(', ')', ',', '''c-1''',
+        '''2026-06-01T09:00:00Z''', '''now''', '1', '-2.5', '3.0', '9e999999', '1e400', 'BETWEEN',
+        'STARTS_WITH', 'IS', 'NULL', 'true', 'false', '''true''', '''''', '"x"'])),
+     q AS (SELECT i, (SELECT string_agg(w, ' ') FROM (SELECT w FROM v ORDER BY random()
+                                                       LIMIT 1 + (i % 9)) s) AS q
+             FROM generate_series(1, 3000) i)
+SELECT split_part(pg_temp.err(format('SELECT durable.wf_count(%L)', q)), ':', 1) AS outcome,
+       count(*) > 0 AS seen
+  FROM q GROUP BY 1 ORDER BY 1;
+
 -- the typed view
 SELECT workflow_id, name, type, text_value, int_value, double_value, bool_value,
        datetime_value AT TIME ZONE 'UTC' AS due_utc, keywords_value
