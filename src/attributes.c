@@ -47,20 +47,12 @@ parse_type(const char *name)
 {
 	int			i;
 
+	/* Temporal's spelling of keyword_list (Keyword, Int ... match anyway) */
+	if (pg_strcasecmp(name, "KeywordList") == 0)
+		return SA_KEYWORD_LIST;
 	for (i = 0; i < lengthof(type_names); i++)
-	{
-		/* keyword_list, and Temporal's spellings: Keyword, KeywordList */
-		char	   *plain = pstrdup(type_names[i]);
-		char	   *u;
-
 		if (pg_strcasecmp(name, type_names[i]) == 0)
 			return (SearchAttributeType) (i + SA_KEYWORD);
-		for (u = plain; *u; u++)
-			if (*u == '_')
-				memmove(u, u + 1, strlen(u));
-		if (pg_strcasecmp(name, plain) == 0)
-			return (SearchAttributeType) (i + SA_KEYWORD);
-	}
 	return SA_UNDECLARED;
 }
 

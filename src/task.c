@@ -111,6 +111,20 @@ require_workflow_task(TaskRef *task, const char *call)
 }
 
 /*
+ * enter_workflow_task: the prologue of the calls only a workflow task may
+ * make: act as the owner (durable_enter), find and lock the task leased
+ * under token (DU004 when not current), and require a workflow task
+ * (DU011); call names the function in the error.
+ */
+static void
+enter_workflow_task(int64 token, const char *call, DurableCall *dc, TaskRef *task)
+{
+	durable_enter(dc);
+	durable_task_lookup(token, dc->saved_userid, task);
+	require_workflow_task(task, call);
+}
+
+/*
  * record_one_step / durable_record_steps: checkpoint local steps.  The first
  * recorded result of a seq wins; recording it again is a no-op.
  */
@@ -197,9 +211,7 @@ durable_step_record(PG_FUNCTION_ARGS)
 				 errmsg("step seq must not be NULL")));
 	name = durable_check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 					  "step name", DURABLE_MAX_NAME);
-	durable_enter(&call);
-	durable_task_lookup(token, call.saved_userid, &task);
-	require_workflow_task(&task, "durable.step_record");
+	enter_workflow_task(token, "durable.step_record", &call, &task);
 	record_one_step(&task, PG_GETARG_INT32(1), name, durable_get_jsonb_arg(fcinfo, 3),
 					durable_now());
 	durable_leave(&call);
@@ -222,9 +234,7 @@ durable_step_record_many(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("steps must not be NULL")));
-	durable_enter(&call);
-	durable_task_lookup(token, call.saved_userid, &task);
-	require_workflow_task(&task, "durable.step_record");
+	enter_workflow_task(token, "durable.step_record", &call, &task);
 	durable_record_steps(&task, steps, durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
@@ -250,9 +260,7 @@ durable_task_updates(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
 				 errmsg("commands must not be NULL"),
 				 errhint("Pass a JSON array of update and reject_update commands.")));
-	durable_enter(&call);
-	durable_task_lookup(token, call.saved_userid, &task);
-	require_workflow_task(&task, "durable.task_updates");
+	enter_workflow_task(token, "durable.task_updates", &call, &task);
 	durable_apply_commands(&task, commands, durable_now(), true);
 	durable_leave(&call);
 	PG_RETURN_VOID();
@@ -279,9 +287,7 @@ durable_task_suspend(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DURABLE_INVALID_COMMAND),
 				 errmsg("commands must not be NULL"),
 				 errhint("Pass a JSON array of commands; [] waits for steps already pending.")));
-	durable_enter(&call);
-	durable_task_lookup(token, call.saved_userid, &task);
-	require_workflow_task(&task, "durable.task_suspend");
+	enter_workflow_task(token, "durable.task_suspend", &call, &task);
 	durable_record_steps(&task, steps, now);
 	durable_apply_commands(&task, commands, now, false);
 	durable_engine_end_workflow_task(task.run_id, task.ns, task.queue, now);
@@ -605,9 +611,7 @@ durable_task_publish(PG_FUNCTION_ARGS)
 	TaskRef		task;
 
 	durable_check_payload(value, "published value");
-	durable_enter(&call);
-	durable_task_lookup(token, call.saved_userid, &task);
-	require_workflow_task(&task, "durable.task_publish");
+	enter_workflow_task(token, "durable.task_publish", &call, &task);
 	durable_engine_publish(task.run_id, name, value, now);
 	durable_leave(&call);
 	PG_RETURN_VOID();
@@ -654,9 +658,7 @@ durable_task_upsert_search_attributes(PG_FUNCTION_ARGS)
 			durable_check_no_control_chars(v.val.string.val, v.val.string.len,
 										   "search attribute name", false);
 		}
-	durable_enter(&call);
-	durable_task_lookup(token, call.saved_userid, &task);
-	require_workflow_task(&task, "durable.task_upsert_search_attributes");
+	enter_workflow_task(token, "durable.task_upsert_search_attributes", &call, &task);
 	durable_check_search_attributes(task.ns, attributes);
 	durable_engine_upsert_search_attributes(task.run_id, seq, attributes, durable_now());
 	durable_leave(&call);

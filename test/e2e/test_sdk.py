@@ -1295,9 +1295,10 @@ def test_updates(client):
 def test_typed_search_attributes(client):
     """search_attribute_add: typed values checked at start and upsert, lists compare them typed."""
     q = RUN + "-typed"
-    score, region = "Score_" + RUN, "Region_" + RUN
+    score, region, due = "Score_" + RUN, "Region_" + RUN, "Due_" + RUN
     client.conn.execute("SELECT durable.search_attribute_add(%s, 'int')", (score,))
     client.conn.execute("SELECT durable.search_attribute_add(%s, 'keyword')", (region,))
+    client.conn.execute("SELECT durable.search_attribute_add(%s, 'datetime')", (due,))
     try:
         client.start("sdk_scored", {"attr": score, "score": 1}, workflow_id=q + "-x",
                      queue=q, search_attributes={score: "high"})
@@ -1307,12 +1308,15 @@ def test_typed_search_attributes(client):
               "a start with a value of the wrong type fails with DU001: %s" % e.diag.message_primary)
     with InProcess(q):
         for i, (n, r) in enumerate([(9, "eu"), (10, "us"), (100, "eu")]):
+            # 10:00+02 is 08:00Z: earlier than 09:00Z as a time, later as text
             client.start("sdk_scored", {"attr": score, "score": n}, workflow_id="%s-%d" % (q, i),
-                         queue=q, search_attributes={region: r})
+                         queue=q, search_attributes={region: r, due: "2026-06-01T%02d:00:00+02:00" % (10 + i)})
             check(client.result("%s-%d" % (q, i), wait=30) == "ok", "run %d set its score" % i)
     found = [r["workflow_id"] for r in client.list("%s > 9 AND %s = 'eu' ORDER BY WorkflowId ASC"
                                                    % (score, region))]
-    check(found == [q + "-2"], "compared as whole numbers (100 > 9), with the keyword: %s" % found)
+    check(found == [q + "-2"], "the declared int and keyword filter together: %s" % found)
+    found = [r["workflow_id"] for r in client.list("%s < '2026-06-01T09:00:00Z' ORDER BY WorkflowId ASC" % due)]
+    check(found == [q + "-0"], "the declared datetime compares as a time, not as text: %s" % found)
     check(client.count("%s BETWEEN 9 AND 10" % score) == 2, "a range over the declared int")
     rows = client.conn.execute(
         "SELECT workflow_id, int_value FROM durable.search_attribute_values WHERE name = %s"
@@ -1320,6 +1324,7 @@ def test_typed_search_attributes(client):
     check(rows == [(q + "-0", 9), (q + "-1", 10), (q + "-2", 100)], "the typed view: %s" % rows)
     client.conn.execute("SELECT durable.search_attribute_remove(%s)", (score,))
     client.conn.execute("SELECT durable.search_attribute_remove(%s)", (region,))
+    client.conn.execute("SELECT durable.search_attribute_remove(%s)", (due,))
 
 
 def test_upsert_search_attributes(client):

@@ -153,7 +153,8 @@ def _error_of(entry):
     return ActivityError(err)
 
 
-# the signal wait_condition waits on when only update handlers can satisfy it
+# the signal name wait_condition waits on when no signal handler is
+# registered (only update handlers can end the wait); no handler runs for it
 _NO_SIGNAL = "durable:wait_condition"
 
 
@@ -507,7 +508,7 @@ class WorkflowContext:
                 self._suspend()
             r = h._value()
             handler = self._handlers.get(r["name"])
-            if handler is not None:             # not the placeholder name
+            if handler is not None:             # _NO_SIGNAL has none: a stray signal of it is dropped
                 handler(r["payload"])
 
     def start_child(self, name, input=None, workflow_id=None, queue=None,
