@@ -84,7 +84,7 @@ BEGIN
     SELECT * INTO w FROM durable.workflows x
      WHERE x.namespace = coalesce(current_setting('durable.namespace', true), 'default')
        AND x.workflow_id = wf_describe.workflow_id
-     ORDER BY x.run_id DESC LIMIT 1;
+     ORDER BY x.run_number DESC LIMIT 1;
     SELECT jsonb_build_object(
         'workflow_id', w.workflow_id, 'run_id', w.run_id,
         'workflow_type', w.workflow_type, 'queue', w.queue,
@@ -373,12 +373,68 @@ COMMENT ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) IS
 REVOKE ALL ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb) FROM PUBLIC;
 
 /*
- * The purge reads closed runs per namespace: 0.1's index on closed_at
- * alone left it scanning every retained run of the namespace each round.
+ * The hot path's data model: no index of runs names a column the close
+ * changes, so the close is a HOT update; a run's number within its
+ * workflow id (run_number) keeps one open run per workflow id in place of
+ * the partial index on closed_at; the purge walks runs in run_id order
+ * instead of an index on closed_at; lease expiry reads tasks_token.
  */
-DROP INDEX durable.runs_closed_at;
-CREATE INDEX runs_closed_at ON durable.runs (namespace, closed_at)
-    WHERE closed_at IS NOT NULL;
+ALTER TABLE durable.runs ADD COLUMN run_number int;
+UPDATE durable.runs r SET run_number = n.run_number
+  FROM (SELECT run_id, row_number() OVER (PARTITION BY namespace, workflow_id
+                                          ORDER BY run_id)::int AS run_number
+          FROM durable.runs) n
+ WHERE n.run_id = r.run_id;
+ALTER TABLE durable.runs ALTER COLUMN run_number SET NOT NULL;
+UPDATE durable.runs SET deadline_at = NULL
+ WHERE status <> 'running' AND deadline_at IS NOT NULL;
+DROP INDEX durable.runs_open_key, durable.runs_workflow_id, durable.runs_closed_at,
+           durable.runs_deadline, durable.runs_parent, durable.tasks_lease;
+ALTER TABLE durable.runs SET (fillfactor = 80);
+CREATE UNIQUE INDEX runs_workflow_id ON durable.runs (namespace, workflow_id, run_number);
+CREATE INDEX runs_deadline ON durable.runs (deadline_at)
+    WHERE deadline_at IS NOT NULL;
+CREATE INDEX runs_parent ON durable.runs (parent_run_id)
+    WHERE parent_run_id IS NOT NULL;
+CREATE OR REPLACE VIEW durable.workflows WITH (security_barrier) AS
+SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
+       r.status, r.input, r.output, r.error, r.priority, r.options,
+       r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at,
+       r.attempt, r.paused, r.run_number
+  FROM durable.runs r
+ WHERE durable.may_read(r.namespace);
+-- the latest run of a workflow id is the one with the highest run_number
+CREATE OR REPLACE FUNCTION durable.wf_status(workflow_id text)
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    st text;
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
+BEGIN
+    IF workflow_id IS NULL THEN
+        RAISE EXCEPTION 'workflow id must not be NULL' USING ERRCODE = 'DU001';
+    END IF;
+    IF NOT durable.may_read(ns) THEN
+        RAISE EXCEPTION 'permission denied for namespace "%"', ns
+            USING ERRCODE = 'DU009',
+                  DETAIL = format('Role "%s" holds no client right on this namespace.', current_user),
+                  HINT = 'An administrator can run durable.grant_client().';
+    END IF;
+    SELECT w.status INTO st FROM durable.workflows w
+     WHERE w.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+       AND w.workflow_id = wf_status.workflow_id
+     ORDER BY w.run_number DESC LIMIT 1;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'workflow "%" does not exist', workflow_id
+            USING ERRCODE = 'DU005',
+                  DETAIL = format('No run of it is visible in namespace "%s".',
+                                  coalesce(current_setting('durable.namespace', true), 'default')),
+                  HINT = 'Check the workflow id and the durable.namespace setting.';
+    END IF;
+    RETURN st;
+END
+$$;
 
 /*
  * Claims prefer the tasks of runs in flight to the first tasks of new

@@ -94,29 +94,33 @@ CREATE TABLE durable.runs (
     parent_close_policy text,
     -- paused by wf_pause: no task of the run is handed out until
     -- wf_unpause (durable.tasks.state 'paused')
-    paused          boolean NOT NULL DEFAULT false
+    paused          boolean NOT NULL DEFAULT false,
+    -- the run's number within its workflow id: 1 for the first run, one
+    -- more for each later run (continue-as-new, retry, reset, a new start
+    -- after the last closed).  A run is inserted with the latest number
+    -- plus one and only while the latest is closed, so the unique
+    -- runs_workflow_id keeps at most one open run per workflow id
+    -- without an index on what the close changes.
+    run_number      int NOT NULL
 );
 COMMENT ON TABLE durable.runs IS
     'One row per workflow run; open runs have status running';
--- at most one open run per (namespace, workflow id).  closed_at is set
--- exactly when status leaves running (one statement closes runs), and the
--- predicate says closed_at rather than status so that the engine's many
--- "run_id = $1 AND status = 'running'" lookups never scan this index
--- (its predicate would match, and with statistics showing few open runs
--- the planner preferred it to the primary key: one index entry per open
--- run read for every workflow completed).
-CREATE UNIQUE INDEX runs_open_key ON durable.runs (namespace, workflow_id)
-    WHERE closed_at IS NULL;
-CREATE INDEX runs_workflow_id ON durable.runs (namespace, workflow_id, run_id);
--- the purge's order: per namespace (each has its own retention), so a
--- round that finds nothing to purge reads one index entry per namespace,
--- however many closed runs are retained
-CREATE INDEX runs_closed_at ON durable.runs (namespace, closed_at)
-    WHERE closed_at IS NOT NULL;
+/*
+ * No index of runs names a column the close changes (status, output,
+ * error, closed_at; the close clears deadline_at, which only runs with a
+ * timeout have), so closing a run is a HOT update that writes no index
+ * entry, and fillfactor leaves the page room for it.
+ */
+ALTER TABLE durable.runs SET (fillfactor = 80);
+-- a workflow id's runs in order, and (unique) at most one open run per
+-- workflow id: see run_number
+CREATE UNIQUE INDEX runs_workflow_id ON durable.runs (namespace, workflow_id, run_number);
+-- workflow timeouts: a run's deadline until it closes
 CREATE INDEX runs_deadline ON durable.runs (deadline_at)
-    WHERE status = 'running' AND deadline_at IS NOT NULL;
+    WHERE deadline_at IS NOT NULL;
+-- children of a run (parent-close policy, cancels), open or closed
 CREATE INDEX runs_parent ON durable.runs (parent_run_id)
-    WHERE parent_run_id IS NOT NULL AND status = 'running';
+    WHERE parent_run_id IS NOT NULL;
 -- the few paused runs, for the background worker that parks their tasks
 CREATE INDEX runs_paused ON durable.runs (run_id) WHERE paused;
 -- equality filters on search attributes (wf_list's "CustomerId = 'c-7'",
@@ -131,8 +135,10 @@ CREATE INDEX runs_search_attributes ON durable.runs
  * work is done.  seq 0 is the run's workflow task, seq n > 0 the activity
  * of step n, so the primary key also guarantees at most one workflow task
  * per run.  visible_at is the ready time while ready (claims use
- * tasks_claim) and the lease expiry while leased (expiry uses
- * tasks_lease), so each index holds only the rows its scan wants.
+ * tasks_claim) and the lease expiry while leased.  A claim writes an
+ * entry in every index that holds leased tasks, so only two do: the
+ * primary key and tasks_token (which lease expiry reads too: a task has
+ * a token exactly while it is leased, and the leased are few).
  */
 CREATE TABLE durable.tasks (
     run_id      bigint NOT NULL,
@@ -169,7 +175,6 @@ ALTER TABLE durable.tasks SET (fillfactor = 70,
 CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
 CREATE UNIQUE INDEX tasks_token ON durable.tasks (token) WHERE token IS NOT NULL;
-CREATE INDEX tasks_lease ON durable.tasks (visible_at) WHERE state = 'leased';
 -- ready later than made (start delay, retry backoff): the background
 -- worker notifies their queue when they come due
 CREATE INDEX tasks_delayed ON durable.tasks (visible_at)
@@ -919,7 +924,7 @@ CREATE VIEW durable.workflows WITH (security_barrier) AS
 SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.status, r.input, r.output, r.error, r.priority, r.options,
        r.cancel_requested, r.parent_run_id, r.created_at, r.closed_at,
-       r.attempt, r.paused
+       r.attempt, r.paused, r.run_number
   FROM durable.runs r
  WHERE durable.may_read(r.namespace);
 COMMENT ON VIEW durable.workflows IS 'Workflow runs the current user may read';
@@ -1061,7 +1066,7 @@ BEGIN
     SELECT w.status INTO st FROM durable.workflows w
      WHERE w.namespace = coalesce(current_setting('durable.namespace', true), 'default')
        AND w.workflow_id = wf_status.workflow_id
-     ORDER BY w.run_id DESC LIMIT 1;
+     ORDER BY w.run_number DESC LIMIT 1;
     IF st IS NULL THEN
         RAISE EXCEPTION 'workflow "%" does not exist', workflow_id
             USING ERRCODE = 'DU005',
@@ -1104,7 +1109,7 @@ BEGIN
     SELECT * INTO w FROM durable.workflows x
      WHERE x.namespace = coalesce(current_setting('durable.namespace', true), 'default')
        AND x.workflow_id = wf_describe.workflow_id
-     ORDER BY x.run_id DESC LIMIT 1;
+     ORDER BY x.run_number DESC LIMIT 1;
     SELECT jsonb_build_object(
         'workflow_id', w.workflow_id, 'run_id', w.run_id,
         'workflow_type', w.workflow_type, 'queue', w.queue,

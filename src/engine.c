@@ -195,7 +195,7 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
 
 #define CLOSE_RUN_CTE(WHICH, OUTPUT) \
 	"     r AS (UPDATE durable.runs u SET status = $3, output = " OUTPUT ", " \
-	"                  error = $4, closed_at = $5 " \
+	"                  error = $4, closed_at = $5, deadline_at = NULL " \
 	"            " WHICH " AND u.status = 'running' " \
 	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.retry_policy, " \
 	"                     u.attempt, u.execution_deadline, u.cancel_requested) "
@@ -488,6 +488,22 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 }
 
 /*
+ * Inserting a run (see durable.runs.run_number): WITH_LATEST_RUN joins
+ * the latest run of workflow id WID in namespace NS, as l (no row when
+ * the id has no run yet); a new run, numbered NEXT_RUN_NUMBER, goes in
+ * only when LATEST_CLOSED holds, with ON CONFLICT (namespace,
+ * workflow_id, run_number) DO NOTHING: of two concurrent starts after the
+ * same latest run, the second finds the first's number taken and
+ * inserts nothing.
+ */
+#define WITH_LATEST_RUN(NS, WID) \
+	" LEFT JOIN LATERAL (SELECT run_number, status FROM durable.runs " \
+	"  WHERE namespace = " NS " AND workflow_id = " WID \
+	"  ORDER BY run_number DESC LIMIT 1) l ON true "
+#define NEXT_RUN_NUMBER "coalesce(l.run_number, 0) + 1"
+#define LATEST_CLOSED "l.status IS DISTINCT FROM 'running'"
+
+/*
  * durable_engine_reset_run: a new run that keeps the steps of run_id
  * before to_seq (resolved, with their results) and redoes the rest
  * (wf_reset: the same workflow id; wf_fork: new_workflow_id, a workflow
@@ -519,7 +535,7 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, created_at, "
 				 "       parent_run_id, parent_seq, deadline_at, retry_policy, run_timeout, "
-				 "       execution_deadline, parent_close_policy) "
+				 "       execution_deadline, parent_close_policy, run_number) "
 				 "     SELECT namespace, coalesce($2, workflow_id), workflow_type, queue, "
 				 "            input, priority, options, $3, "
 				 /* a fork is a workflow of its own: no parent */
@@ -530,9 +546,12 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "                  $3 + run_timeout), "
 				 "            retry_policy, run_timeout, "
 				 "            CASE WHEN $2 IS NULL THEN execution_deadline END, "
-				 "            CASE WHEN $2 IS NULL THEN parent_close_policy END "
-				 "       FROM durable.runs WHERE run_id = $1 "
-				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
+				 "            CASE WHEN $2 IS NULL THEN parent_close_policy END, "
+				 "            " NEXT_RUN_NUMBER " "
+				 "       FROM durable.runs o "
+				 WITH_LATEST_RUN("o.namespace", "coalesce($2, o.workflow_id)")
+				 "      WHERE o.run_id = $1 AND " LATEST_CLOSED " "
+				 "     ON CONFLICT (namespace, workflow_id, run_number) "
 				 "     DO NOTHING RETURNING run_id, namespace, queue, priority, deadline_at), "
 				 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
 				 "             priority, visible_at, created_at) "
@@ -670,13 +689,16 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, request_id, "
 				 "       created_at, parent_run_id, parent_seq, deadline_at, attempt, "
-				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy) "
+				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy, "
+				 "       run_number) "
 				 "     SELECT namespace, workflow_id, workflow_type, queue, "
 				 "            CASE WHEN $4 THEN input ELSE $2 END, priority, options, "
 				 "            request_id, $3, parent_run_id, parent_seq, "
 				 "            LEAST(execution_deadline, $5 + run_timeout), "
 				 "            CASE WHEN $4 THEN attempt + 1 ELSE 1 END, "
-				 "            retry_policy, run_timeout, execution_deadline, parent_close_policy "
+				 "            retry_policy, run_timeout, execution_deadline, parent_close_policy, "
+				 /* it closed in this transaction: it is the latest */
+				 "            run_number + 1 "
 				 "       FROM durable.runs WHERE run_id = $1 "
 				 "     RETURNING run_id, namespace, queue, priority, deadline_at) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
@@ -1228,7 +1250,8 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
 				 "  FROM durable.tasks t "
 				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
-				 " WHERE t.state = 'leased' AND t.visible_at <= $1 "
+				 /* the leased are the tasks with a token (tasks_token) */
+				 " WHERE t.token IS NOT NULL AND t.state = 'leased' AND t.visible_at <= $1 "
 				 " ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -1458,24 +1481,40 @@ durable_engine_expire_runs(TimestampTz now, int limit)
 /*
  * durable_engine_purge: closed runs older than their namespace's retention
  * leave with their journal, history, signals and updates, a small batch
- * at a time.
+ * at a time.  No index orders runs by close time (the close must change
+ * no indexed column, see durable.runs), so each call examines the next
+ * window of runs in run_id order from where the last call stopped,
+ * starting over at the beginning after the last run: the purge keeps its
+ * cost per round bounded however many runs are retained, and reaches
+ * every retained run once per pass (a pass of n runs takes n / window
+ * calls).
  */
+#define PURGE_WINDOW_FACTOR 20	/* runs examined per call: limit times this */
+
 int
 durable_engine_purge(TimestampTz now, int limit)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
-	Datum		values[2];
+	static const Oid types[4] = {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID};
+	/* this backend's place in its pass over durable.runs */
+	static int64 after_run = 0;
+	int			window = Max(limit, 1) * PURGE_WINDOW_FACTOR;
+	Datum		values[4];
 	bool		isnull;
+	int			purged;
+	int64		examined;
+	Datum		last;
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
+	values[2] = Int64GetDatum(after_run);
+	values[3] = Int32GetDatum(window);
 	durable_plan(&plan,
-				 "WITH old AS (SELECT r.run_id FROM durable.namespaces n "
-				 "               CROSS JOIN LATERAL (SELECT run_id FROM durable.runs r "
-				 "                 WHERE r.closed_at < $1 - n.retention "
-				 "                   AND r.namespace = n.namespace "
-				 "                 ORDER BY r.closed_at LIMIT $2) r LIMIT $2), "
+				 "WITH w AS (SELECT run_id, namespace, closed_at FROM durable.runs "
+				 "            WHERE run_id > $3 ORDER BY run_id LIMIT $4), "
+				 "     old AS (SELECT w.run_id FROM w JOIN durable.namespaces n USING (namespace) "
+				 "              WHERE w.closed_at < $1 - n.retention "
+				 "              ORDER BY w.run_id LIMIT $2), "
 				 "     r AS (DELETE FROM durable.runs WHERE run_id IN (SELECT run_id FROM old) "
 				 "           RETURNING run_id), "
 				 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
@@ -1483,10 +1522,19 @@ durable_engine_purge(TimestampTz now, int limit)
 				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)), "
 				 "     p AS (DELETE FROM durable.published WHERE run_id IN (SELECT run_id FROM r)), "
 				 "     d AS (DELETE FROM durable.updates WHERE run_id IN (SELECT run_id FROM r)) "
-				 "SELECT count(*)::int FROM r",
-				 2, types);
+				 "SELECT (SELECT count(*)::int FROM r), (SELECT count(*) FROM w), "
+				 /* a full batch may have left purgeable runs in the window */
+				 "       CASE WHEN (SELECT count(*) FROM old) >= $2 "
+				 "            THEN (SELECT max(run_id) FROM old) "
+				 "            ELSE (SELECT max(run_id) FROM w) END",
+				 4, types);
 	durable_exec(plan, values, NULL, false, 0);
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	purged = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	examined = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	/* the end of durable.runs: the next call starts a new pass */
+	after_run = (isnull || examined < window) && purged < limit ? 0 : DatumGetInt64(last);
+	return purged;
 }
 
 /*
@@ -1697,8 +1745,10 @@ durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *r
 		/* the open run, locked against a concurrent close or signal */
 		durable_plan(&lock_plan,
 					 "SELECT run_id, status, request_id, queue FROM durable.runs "
-					 " WHERE namespace = $1 AND workflow_id = $2 AND closed_at IS NULL "
-					 "   FOR NO KEY UPDATE",
+					 " WHERE run_id = (SELECT run_id FROM durable.runs "
+					 "                  WHERE namespace = $1 AND workflow_id = $2 "
+					 "                  ORDER BY run_number DESC LIMIT 1) "
+					 "   AND status = 'running' FOR NO KEY UPDATE",
 					 2, types);
 		durable_exec(lock_plan, values, NULL, false, 1);
 		if (SPI_processed == 1)
@@ -1707,7 +1757,7 @@ durable_engine_find_latest_run(const char *ns, const char *workflow_id, int64 *r
 	durable_plan(&plan,
 				 "SELECT run_id, status, request_id, queue FROM durable.runs "
 				 " WHERE namespace = $1 AND workflow_id = $2 "
-				 " ORDER BY run_id DESC LIMIT 1",
+				 " ORDER BY run_number DESC LIMIT 1",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
@@ -1810,11 +1860,14 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, request_id, "
 				 "       created_at, parent_run_id, parent_seq, deadline_at, "
-				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy) "
+				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy, "
+				 "       run_number) "
 				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, "
-				 "            $14, $15, $16, $17 "
+				 "            $14, $15, $16, $17, " NEXT_RUN_NUMBER " "
+				 "       FROM (SELECT) one " WITH_LATEST_RUN("$1", "$2")
 				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
-				 "     ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
+				 "        AND " LATEST_CLOSED " "
+				 "     ON CONFLICT (namespace, workflow_id, run_number) "
 				 "     DO NOTHING RETURNING run_id) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
 				 "       priority, visible_at, created_at, new_run) "
@@ -1934,14 +1987,16 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 					 "     r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 					 "             workflow_type, queue, input, priority, options, "
 					 "             created_at, deadline_at, retry_policy, run_timeout, "
-					 "             execution_deadline) "
+					 "             execution_deadline, run_number) "
 					 "           SELECT $1, x.workflow_id, $4, $5, x.input, $6, $7, $8, "
-					 "                  $10, $11, $12, $13 "
-					 "             FROM x "
+					 "                  $10, $11, $12, $13, " NEXT_RUN_NUMBER " "
+					 "             FROM x " WITH_LATEST_RUN("$1", "x.workflow_id")
 					 "            WHERE EXISTS (SELECT FROM durable.namespaces "
 					 "                           WHERE namespace = $1) "
+					 "              AND " LATEST_CLOSED " "
 					 "            ORDER BY x.n "
-					 "           ON CONFLICT (namespace, workflow_id) WHERE closed_at IS NULL "
+					 /* a repeated id: the second has the first's number */
+					 "           ON CONFLICT (namespace, workflow_id, run_number) "
 					 "           DO NOTHING RETURNING run_id, workflow_id), "
 					 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, "
 					 "             queue, priority, visible_at, created_at, new_run) "

@@ -82,7 +82,9 @@ typedef struct Attr
  * primary key then serves the default order (newest first) without a sort
  * of every run, and without another index on the runs each start writes.
  * ORDER BY CloseTime lists closed runs only (an open run has no close
- * time), so that runs_closed_at serves it.
+ * time).  No index serves it (closing a run must write no index entry,
+ * see durable.runs): it sorts the closed runs the filter leaves, so
+ * narrow the filter on large histories.
  */
 static const Attr builtin_attrs[] = {
 	{"WorkflowId", "r.workflow_id", ATTR_TEXT, "r.workflow_id", ATTR_TEXT},

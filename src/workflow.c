@@ -719,7 +719,7 @@ read_result(const char *ns, const char *workflow_id, Jsonb **output,
 	durable_plan(&plan,
 				 "SELECT status, output, error, run_id FROM durable.runs "
 				 " WHERE namespace = $1 AND workflow_id = $2 "
-				 " ORDER BY run_id DESC LIMIT 1",
+				 " ORDER BY run_number DESC LIMIT 1",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
@@ -885,7 +885,7 @@ read_update(const char *ns, const char *workflow_id, const char *update_id,
 				 "SELECT u.state, u.result, u.error, r.status FROM durable.runs r "
 				 "  JOIN durable.updates u ON u.run_id = r.run_id AND u.update_id = $3 "
 				 " WHERE r.namespace = $1 AND r.workflow_id = $2 "
-				 " ORDER BY r.run_id DESC LIMIT 1",
+				 " ORDER BY r.run_number DESC LIMIT 1",
 				 3, types);
 	/* not read-only: each read takes a fresh snapshot (READ COMMITTED) */
 	durable_exec(plan, values, NULL, false, 1);

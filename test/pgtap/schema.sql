@@ -96,14 +96,21 @@ SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid 
           '(state = ''ready''::text)', 'tasks_claim holds only ready tasks');
 SELECT has_index('durable', 'tasks', 'tasks_token', ARRAY['token'], 'tasks_token indexes token');
 SELECT index_is_unique('durable', 'tasks', 'tasks_token', 'tasks_token is unique: a token names one task');
-SELECT has_index('durable', 'tasks', 'tasks_lease', ARRAY['visible_at'], 'tasks_lease indexes lease expiry');
-SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'durable.tasks_lease'::regclass),
-          '(state = ''leased''::text)', 'tasks_lease holds only leased tasks');
-SELECT has_index('durable', 'runs', 'runs_open_key', ARRAY['namespace', 'workflow_id'],
-                 'runs_open_key indexes (namespace, workflow_id)');
-SELECT index_is_unique('durable', 'runs', 'runs_open_key', 'runs_open_key is unique');
-SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'durable.runs_open_key'::regclass),
-          '(closed_at IS NULL)', 'runs_open_key: at most one open run per workflow id');
+SELECT set_eq($$SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'durable.tasks'::regclass$$,
+              ARRAY['durable.tasks_pkey', 'durable.tasks_claim', 'durable.tasks_token', 'durable.tasks_delayed'],
+              'tasks has four indexes: a claim writes entries only in tasks_pkey and tasks_token');
+SELECT has_index('durable', 'runs', 'runs_workflow_id', ARRAY['namespace', 'workflow_id', 'run_number'],
+                 'runs_workflow_id indexes (namespace, workflow_id, run_number)');
+SELECT index_is_unique('durable', 'runs', 'runs_workflow_id',
+                       'runs_workflow_id is unique: runs of a workflow id are numbered, one open at a time');
+SELECT is((SELECT count(*)::int FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
+            WHERE i.indrelid = 'durable.runs'::regclass
+              AND a.attname IN ('status', 'output', 'error', 'closed_at')
+              AND (a.attnum = ANY (i.indkey)
+                   OR coalesce(pg_get_expr(i.indpred, i.indrelid), '') ~ ('\m' || a.attname || '\M'))),
+          0, 'no index of runs names a column the close changes: the close is a HOT update');
+SELECT is((SELECT reloptions FROM pg_class WHERE oid = 'durable.runs'::regclass), ARRAY['fillfactor=80'],
+          'runs leaves room on each page for the close''s new row version');
 SELECT has_index('durable', 'steps', 'steps_due', ARRAY['due_at'], 'steps_due indexes due timers and timeouts');
 SELECT has_index('durable', 'events', 'events_run', ARRAY['run_id', 'event_id'], 'events_run indexes history by run');
 SELECT has_index('durable', 'signals', 'signals_buffered', ARRAY['run_id', 'name', 'signal_no'],
