@@ -1,7 +1,6 @@
 -- data_model: what the hot path's data model promises.  Closing a run
 -- writes no index entry (a HOT update); a workflow id's runs are numbered
--- and at most one is open; lease expiry finds leased tasks through their
--- tokens; the retention purge walks runs in windows and reaches every
+-- and at most one is open; lease expiry finds leased tasks; the retention purge walks runs in windows and reaches every
 -- retained run, however many there are.  Ids start with "dm-", queues
 -- with "dmq".
 \i test/regress/common.sql
@@ -55,7 +54,7 @@ SELECT pg_temp.err($$SELECT durable.wf_start_many('dm', ARRAY['1', '2']::jsonb[]
 SELECT count(*) AS dm_twice_runs FROM durable.runs WHERE workflow_id = 'dm-twice';
 
 --
--- lease expiry reads the tasks with a token
+-- lease expiry
 --
 SELECT durable.wf_start('dm', NULL, 'dm-lease', 'dmq-lease') IS NOT NULL AS started;
 SELECT count(*) AS claimed FROM durable.task_poll('dmq-lease', 'w', 1, '1 min');

@@ -377,7 +377,7 @@ REVOKE ALL ON FUNCTION durable.wf_start_many(text, jsonb[], text[], text, jsonb)
  * changes, so the close is a HOT update; a run's number within its
  * workflow id (run_number) keeps one open run per workflow id in place of
  * the partial index on closed_at; the purge walks runs in run_id order
- * instead of an index on closed_at; lease expiry reads tasks_token.
+ * instead of an index on closed_at.
  */
 ALTER TABLE durable.runs ADD COLUMN run_number int;
 UPDATE durable.runs r SET run_number = n.run_number
@@ -389,7 +389,7 @@ ALTER TABLE durable.runs ALTER COLUMN run_number SET NOT NULL;
 UPDATE durable.runs SET deadline_at = NULL
  WHERE status <> 'running' AND deadline_at IS NOT NULL;
 DROP INDEX durable.runs_open_key, durable.runs_workflow_id, durable.runs_closed_at,
-           durable.runs_deadline, durable.runs_parent, durable.tasks_lease;
+           durable.runs_deadline, durable.runs_parent;
 ALTER TABLE durable.runs SET (fillfactor = 80);
 CREATE UNIQUE INDEX runs_workflow_id ON durable.runs (namespace, workflow_id, run_number);
 CREATE INDEX runs_deadline ON durable.runs (deadline_at)

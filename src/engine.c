@@ -1250,8 +1250,7 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
 				 "  FROM durable.tasks t "
 				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
-				 /* the leased are the tasks with a token (tasks_token) */
-				 " WHERE t.token IS NOT NULL AND t.state = 'leased' AND t.visible_at <= $1 "
+				 " WHERE t.state = 'leased' AND t.visible_at <= $1 "
 				 " ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);

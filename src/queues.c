@@ -221,8 +221,7 @@ durable_queue_room(const char *ns, const char *queue, QueueLimits *q)
 		values[1] = CStringGetTextDatum(queue);
 		durable_plan(&plan,
 					 "SELECT count(*) FROM durable.tasks "
-					 " WHERE token IS NOT NULL AND state = 'leased' "
-					 "   AND namespace = $1 AND queue = $2",
+					 " WHERE state = 'leased' AND namespace = $1 AND queue = $2",
 					 2, types);
 		durable_exec(plan, values, NULL, false, 1);
 		leased = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -86,8 +86,7 @@ durable_tick_next_due(TimestampTz now)
 				 "SELECT LEAST("
 				 " (SELECT min(due_at) FROM durable.steps "
 				 "   WHERE status = 'pending' AND due_at IS NOT NULL), "
-				 " (SELECT min(visible_at) FROM durable.tasks "
-				 "   WHERE token IS NOT NULL AND state = 'leased'), "
+				 " (SELECT min(visible_at) FROM durable.tasks WHERE state = 'leased'), "
 				 " (SELECT min(deadline_at) FROM durable.runs WHERE deadline_at IS NOT NULL), "
 				 " (SELECT min(visible_at) FROM durable.tasks "
 				 "   WHERE state = 'ready' AND visible_at > created_at AND visible_at > $1), "
@@ -131,25 +130,39 @@ typedef struct TickPart
 	const char *name;
 	int			(*run) (TimestampTz now, int limit);
 	int			limit_factor;	/* items per round: batch size times this */
+	/*
+	 * background worker only: after a round that found less than its limit
+	 * to do, skip the part for this long (ms; 0: run it every round)
+	 */
+	int			idle_ms;
 } TickPart;
 
 static const TickPart tick_parts[] = {
-	{"lease expiry", durable_engine_expire_leases, 1},
-	{"timers", durable_engine_fire_timers, 10},
-	{"step timeouts", durable_engine_fire_due_steps, 1},
-	{"workflow timeouts", durable_engine_expire_runs, 1},
-	{"schedules", durable_fire_schedules, 1},
-	{"paused runs' tasks", durable_engine_park_paused, 1},
-	{"batch operations", durable_batches_step, 1},
-	{"queue wake-ups", part_wake_delayed_queues, 1},
-	{"retention purge", part_purge, 1},
+	{"lease expiry", durable_engine_expire_leases, 1, 0},
+	{"timers", durable_engine_fire_timers, 10, 0},
+	{"step timeouts", durable_engine_fire_due_steps, 1, 0},
+	{"workflow timeouts", durable_engine_expire_runs, 1, 0},
+	{"schedules", durable_fire_schedules, 1, 0},
+	{"paused runs' tasks", durable_engine_park_paused, 1, 0},
+	{"batch operations", durable_batches_step, 1, 0},
+	{"queue wake-ups", part_wake_delayed_queues, 1, 0},
+	/*
+	 * each call examines a window of retained runs (durable_engine_purge):
+	 * under load the worker runs many rounds a second, and a purge with
+	 * nothing to do need not walk a window in each
+	 */
+	{"retention purge", part_purge, 1, 1000},
 };
 
 #define NUM_TICK_PARTS lengthof(tick_parts)
 
-/* per part, in this backend: failures in a row and when to try again */
+/*
+ * per part, in this backend: failures in a row and when to try again;
+ * when an idle part runs again (idle_ms)
+ */
 static int	part_failures[NUM_TICK_PARTS];
 static TimestampTz part_retry_at[NUM_TICK_PARTS];
+static TimestampTz part_idle_until[NUM_TICK_PARTS];
 
 /*
  * run_part: one part in a subtransaction.  Returns the items it handled,
@@ -213,7 +226,8 @@ durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 	{
 		int			n;
 
-		if (durable_tick_backoff && part_retry_at[i] > real_now)
+		if (durable_tick_backoff &&
+			(part_retry_at[i] > real_now || part_idle_until[i] > real_now))
 			continue;
 		n = run_part(i, now, limit);
 		if (n < 0)
@@ -225,6 +239,8 @@ durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 		}
 		part_failures[i] = 0;
 		part_retry_at[i] = 0;
+		part_idle_until[i] = n < limit * tick_parts[i].limit_factor ?
+			real_now + (int64) tick_parts[i].idle_ms * 1000 : 0;
 		*more |= n >= limit * tick_parts[i].limit_factor;
 		total += n;
 	}
