@@ -760,6 +760,32 @@ COMMENT ON FUNCTION durable.search_attribute_remove(text) IS
 REVOKE ALL ON FUNCTION durable.search_attribute_add(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION durable.search_attribute_remove(text) FROM PUBLIC;
 
+/*
+ * Fairness keys (fairness.c): runs and tasks carry a key and a weight, and
+ * a queue's ready tasks of one priority are claimed in pass order.  Tasks
+ * in flight keep their order: their pass is their ready time in seconds,
+ * the range a queue's passes start in.
+ */
+ALTER TABLE durable.runs ADD COLUMN fairness_key text, ADD COLUMN fairness_weight real;
+ALTER TABLE durable.tasks ADD COLUMN fairness_key text,
+    ADD COLUMN fairness_weight real NOT NULL DEFAULT 1,
+    ADD COLUMN pass float8 NOT NULL DEFAULT 'Infinity';
+UPDATE durable.tasks SET pass = extract(epoch FROM visible_at);
+DROP INDEX durable.tasks_claim;
+CREATE INDEX tasks_claim ON durable.tasks
+    (namespace, queue, priority DESC, new_run, pass) WHERE state = 'ready';
+CREATE FUNCTION durable.fair_pass(namespace text, queue text, fairness_key text,
+                                  fairness_weight real)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'durable_fair_pass_sql'
+-- no SET clause, like may_read: the engine's statements call it once per
+-- task they make ready, already with search_path pinned, and a SET would
+-- cost each call a GUC save and restore; its one query is fully qualified
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION durable.fair_pass(text, text, text, real) IS
+    'The engine''s: the pass of a task made ready now (fair order across fairness keys); for administrators only, like every function';
+REVOKE ALL ON FUNCTION durable.fair_pass(text, text, text, real) FROM PUBLIC;
+
 -- Roles get the new functions their rights give (as the grant calls do
 -- now): the new client functions and view for clients, task_publish for
 -- workers, and every new function, table and view
@@ -840,6 +866,8 @@ BEGIN
             ('durable.search_attribute_add(text, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.search_attribute_remove(text)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.fair_pass(text, text, text, real)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
@@ -856,3 +884,4 @@ BEGIN
     END LOOP;
 END
 $$;
+

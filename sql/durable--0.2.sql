@@ -101,7 +101,11 @@ CREATE TABLE durable.runs (
     -- plus one and only while the latest is closed, so the unique
     -- runs_workflow_id keeps at most one open run per workflow id
     -- without an index on what the close changes.
-    run_number      int NOT NULL
+    run_number      int NOT NULL,
+    -- the fairness key and weight of its tasks (start options, a child's
+    -- parent's by default; NULL: the key '' with weight 1)
+    fairness_key    text,
+    fairness_weight real
 );
 COMMENT ON TABLE durable.runs IS
     'One row per workflow run; open runs have status running';
@@ -162,6 +166,12 @@ CREATE TABLE durable.tasks (
     -- the same priority, so a backlog of new runs does not hold back the
     -- runs already started
     new_run     boolean NOT NULL DEFAULT false,
+    -- fair order (fairness.c): the task's key (NULL: '') and weight, and
+    -- its pass: a queue's ready tasks of one priority are claimed in pass
+    -- order; 'Infinity' while it is ready only later
+    fairness_key text,
+    fairness_weight real NOT NULL DEFAULT 1,
+    pass        float8 NOT NULL DEFAULT 'Infinity',
     PRIMARY KEY (run_id, seq)
 );
 COMMENT ON TABLE durable.tasks IS
@@ -171,7 +181,7 @@ ALTER TABLE durable.tasks SET (fillfactor = 70,
     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
     autovacuum_vacuum_cost_delay = 0);
 CREATE INDEX tasks_claim ON durable.tasks
-    (namespace, queue, priority DESC, new_run, visible_at) WHERE state = 'ready';
+    (namespace, queue, priority DESC, new_run, pass) WHERE state = 'ready';
 CREATE UNIQUE INDEX tasks_token ON durable.tasks (token) WHERE token IS NOT NULL;
 -- the background worker reads it every round: without it, lease expiry
 -- scanned the table and every dead row in it (11% of the server's CPU
@@ -772,6 +782,17 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.tick() IS
     'Do the background worker''s periodic work once (expired leases, due timers and timeouts); returns the number of items handled';
+
+CREATE FUNCTION durable.fair_pass(namespace text, queue text, fairness_key text,
+                                  fairness_weight real)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'durable_fair_pass_sql'
+-- no SET clause, like may_read: the engine's statements call it once per
+-- task they make ready, already with search_path pinned, and a SET would
+-- cost each call a GUC save and restore; its one query is fully qualified
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION durable.fair_pass(text, text, text, real) IS
+    'The engine''s: the pass of a task made ready now (fair order across fairness keys); for administrators only, like every function';
 
 /*
  * Schedules (administration).

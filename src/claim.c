@@ -41,6 +41,7 @@
 #include "access.h"
 #include "clock.h"
 #include "engine.h"
+#include "fairness.h"
 #include "json.h"
 #include "shmem.h"
 #include "validate.h"
@@ -117,6 +118,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	uint64		i;
 	int			pass;
 	int			claimed = 0;
+	double		max_pass = -1;	/* highest pass claimed; passes are positive */
 	int			settings;
 	bool		limited;
 	QueueLimits limits;
@@ -182,21 +184,32 @@ durable_task_poll(PG_FUNCTION_ARGS)
 		}
 		durable_engine_claim(ns, queue, worker, want, lease, now);
 
-		/* the first POLL_COLUMNS columns are the result row; pos only orders */
+		/*
+		 * the first POLL_COLUMNS columns are the result row, then the pass
+		 * (the queue's fair order moves on); pos only orders
+		 */
 		for (i = 0; i < SPI_processed; i++)
 		{
 			Datum		out[POLL_COLUMNS];
 			bool		nulls[POLL_COLUMNS];
 			int			c;
+			bool		isnull;
+			double		task_pass;
 
 			for (c = 0; c < POLL_COLUMNS; c++)
 				out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 									   c + 1, &nulls[c]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+			task_pass = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+													 POLL_COLUMNS + 1, &isnull));
+			if (!isinf(task_pass))
+				max_pass = Max(max_pass, task_pass);
 		}
 		claimed += (int) SPI_processed;
 		limits.taken = claimed;
 	}
+	if (max_pass >= 0)
+		durable_fairness_claimed(ns, queue, max_pass);
 	if (limited && limits.rate > 0)
 		durable_queue_spend_tokens(ns, queue, &limits, claimed < max_tasks);
 	/* the second claim may have taken some: what room the worker has left */

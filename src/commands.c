@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 
 #include "task.h"
+#include "fairness.h"
 #include "engine.h"
 #include "json.h"
 #include "retry.h"
@@ -83,7 +84,7 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 {
 	static const char *const keys[] = {"seq", "type", "name", "input", "queue",
 		"retry", "start_to_close", "schedule_to_close", "schedule_to_start",
-		"heartbeat", "priority", NULL};
+		"heartbeat", "priority", "fairness_key", "fairness_weight", NULL};
 	const char *ctx = "activity command";
 	char	   *name;
 	char	   *queue;
@@ -110,6 +111,7 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	durable_jb_get_duration_ms(cmd, "schedule_to_close", ctx, &act.schedule_to_close_ms);
 	durable_jb_get_duration_ms(cmd, "schedule_to_start", ctx, &act.schedule_to_start_ms);
 	durable_jb_get_duration_ms(cmd, "heartbeat", ctx, &act.heartbeat_ms);
+	durable_get_fairness(cmd, ctx, &act.fairness_key, &act.fairness_weight);
 	/* the step's due time is its first deadline; tick re-arms the next */
 	due_ms = (act.schedule_to_start_ms &&
 			  (!act.schedule_to_close_ms || act.schedule_to_start_ms < act.schedule_to_close_ms)) ?

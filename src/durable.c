@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "durable.h"
+#include "fairness.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;
@@ -153,6 +154,14 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 
 	/* sizes shared memory: only when preloaded (it cannot exist later) */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("durable.fairness_keys",
+								"Fairness keys with a backlog that the fair order of queues remembers at once.",
+								"Each takes about 64 bytes of shared memory; keys beyond it get ready order.",
+								&durable_fairness_keys,
+								65536, 1024, 16 * 1024 * 1024,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
 	if (process_shared_preload_libraries_in_progress)
 		DefineCustomIntVariable("durable.max_queries",
 								"Live queries (wf_query) that can wait for an answer at once.",

@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -34,6 +35,7 @@
 #include "durable.h"
 #include "attributes.h"
 #include "clock.h"
+#include "fairness.h"
 #include "engine.h"
 #include "json.h"
 #include "queues.h"
@@ -92,9 +94,11 @@ durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 	values[1] = TimestampTzGetDatum(now);
 	durable_plan(&plan,
 				 "INSERT INTO durable.tasks AS t (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at) "
+				 "       priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
 				 "SELECT DISTINCT ON (r.run_id) r.run_id, 0, 'workflow', r.namespace, "
-				 "       r.queue, r.priority, $2, $2 "
+				 "       r.queue, r.priority, $2, $2, r.fairness_key, "
+				 "       coalesce(r.fairness_weight, 1), "
+				 "       durable.fair_pass(r.namespace, r.queue, r.fairness_key, r.fairness_weight) "
 				 "  FROM durable.runs r WHERE r.run_id = ANY ($1) AND r.status = 'running' "
 				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
 				 " WHERE t.state = 'leased' "
@@ -535,7 +539,8 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, created_at, "
 				 "       parent_run_id, parent_seq, deadline_at, retry_policy, run_timeout, "
-				 "       execution_deadline, parent_close_policy, run_number) "
+				 "       execution_deadline, parent_close_policy, run_number, fairness_key, "
+				 "       fairness_weight) "
 				 "     SELECT namespace, coalesce($2, workflow_id), workflow_type, queue, "
 				 "            input, priority, options, $3, "
 				 /* a fork is a workflow of its own: no parent */
@@ -547,15 +552,19 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "            retry_policy, run_timeout, "
 				 "            CASE WHEN $2 IS NULL THEN execution_deadline END, "
 				 "            CASE WHEN $2 IS NULL THEN parent_close_policy END, "
-				 "            " NEXT_RUN_NUMBER " "
+				 "            " NEXT_RUN_NUMBER ", fairness_key, fairness_weight "
 				 "       FROM durable.runs o "
 				 WITH_LATEST_RUN("o.namespace", "coalesce($2, o.workflow_id)")
 				 "      WHERE o.run_id = $1 AND " LATEST_CLOSED " "
 				 "     ON CONFLICT (namespace, workflow_id, run_number) "
-				 "     DO NOTHING RETURNING run_id, namespace, queue, priority, deadline_at), "
+				 "     DO NOTHING RETURNING run_id, namespace, queue, priority, deadline_at, "
+				 "                          fairness_key, fairness_weight), "
 				 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "             priority, visible_at, created_at) "
-				 "           SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3 FROM r), "
+				 "             priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
+				 "           SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3, "
+				 "                  fairness_key, coalesce(fairness_weight, 1), "
+				 "                  durable.fair_pass(namespace, queue, fairness_key, fairness_weight) "
+				 "             FROM r), "
 				 "     s AS (INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
 				 "             result, error, queue, attempt, scheduled_at, resolved_at, "
 				 "             retry_policy, start_to_close, schedule_to_close, "
@@ -690,7 +699,7 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 "       workflow_type, queue, input, priority, options, request_id, "
 				 "       created_at, parent_run_id, parent_seq, deadline_at, attempt, "
 				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy, "
-				 "       run_number) "
+				 "       run_number, fairness_key, fairness_weight) "
 				 "     SELECT namespace, workflow_id, workflow_type, queue, "
 				 "            CASE WHEN $4 THEN input ELSE $2 END, priority, options, "
 				 "            request_id, $3, parent_run_id, parent_seq, "
@@ -698,12 +707,16 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 "            CASE WHEN $4 THEN attempt + 1 ELSE 1 END, "
 				 "            retry_policy, run_timeout, execution_deadline, parent_close_policy, "
 				 /* it closed in this transaction: it is the latest */
-				 "            run_number + 1 "
+				 "            run_number + 1, fairness_key, fairness_weight "
 				 "       FROM durable.runs WHERE run_id = $1 "
-				 "     RETURNING run_id, namespace, queue, priority, deadline_at) "
+				 "     RETURNING run_id, namespace, queue, priority, deadline_at, "
+				 "               fairness_key, fairness_weight) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at) "
-				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $5, $3 FROM r "
+				 "       priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
+				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $5, $3, "
+				 "       fairness_key, coalesce(fairness_weight, 1), "
+				 FAIR_PASS("namespace", "queue", "fairness_key", "fairness_weight", "$5", "$3")
+				 "  FROM r "
 				 "RETURNING run_id, namespace, queue, (SELECT deadline_at FROM r)",
 				 5, types);
 	durable_exec(plan, values, nulls, false, 0);
@@ -1015,7 +1028,9 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 		durable_bgw_wake(now + backoff_ms * 1000);
 		durable_plan(&retry_plan,
 					 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
-					 "       token = NULL, worker = NULL, created_at = $4 "
+					 "       token = NULL, worker = NULL, created_at = $4, "
+					 "       pass = " FAIR_PASS("namespace", "queue", "fairness_key",
+											"fairness_weight", "$3", "$4") " "
 					 " WHERE run_id = $1 AND seq = $2",
 					 4, retry_types);
 		durable_exec(retry_plan, values, NULL, false, 0);
@@ -1478,6 +1493,37 @@ durable_engine_expire_runs(TimestampTz now, int limit)
 }
 
 /*
+ * durable_engine_pass_due_tasks: tasks that were ready later than made
+ * (a start delay, a retry's backoff) and came due in (since, now] get
+ * their pass (fairness.c) in the order they came due: until now they
+ * waited at the end of their queue's fair order.  Returns how many.
+ */
+int
+durable_engine_pass_due_tasks(TimestampTz since, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[2];
+
+	values[0] = TimestampTzGetDatum(since);
+	values[1] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "WITH d AS (SELECT run_id, seq, namespace, queue, fairness_key, fairness_weight "
+				 "             FROM durable.tasks "
+				 "            WHERE state = 'ready' AND visible_at > created_at "
+				 "              AND visible_at > $1 AND visible_at <= $2 "
+				 "              AND pass = 'Infinity'::float8 "
+				 "            ORDER BY visible_at FOR UPDATE SKIP LOCKED), "
+				 "     p AS (SELECT run_id, seq, durable.fair_pass(namespace, queue, "
+				 "                  fairness_key, fairness_weight) AS pass FROM d) "
+				 "UPDATE durable.tasks t SET pass = p.pass FROM p "
+				 " WHERE t.run_id = p.run_id AND t.seq = p.seq",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return (int) SPI_processed;
+}
+
+/*
  * durable_engine_purge: closed runs older than their namespace's retention
  * leave with their journal, history, signals and updates, a small batch
  * at a time.  No index orders runs by close time (the close must change
@@ -1554,6 +1600,8 @@ typedef struct StartOptions
 	Jsonb	   *memo;
 	Jsonb	   *search_attributes;
 	Jsonb	   *retry_policy;	/* validated; NULL: a failed run stays failed */
+	char	   *fairness_key;	/* both unset (NULL, 0): a child's are its parent's */
+	double		fairness_weight;
 } StartOptions;
 
 static void
@@ -1561,7 +1609,8 @@ parse_start_options(Jsonb *options, StartOptions *o)
 {
 	static const char *const keys[] = {"id_conflict_policy", "id_reuse_policy",
 		"request_id", "priority", "start_delay", "execution_timeout",
-		"run_timeout", "memo", "search_attributes", "retry_policy", NULL};
+		"run_timeout", "memo", "search_attributes", "retry_policy", "fairness_key",
+	"fairness_weight", NULL};
 	const char *ctx = "workflow options";
 	char	   *s;
 	JsonbValue *v;
@@ -1601,6 +1650,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 	durable_jb_get_duration_ms(options, "start_delay", ctx, &o->start_delay_ms);
 	durable_jb_get_duration_ms(options, "execution_timeout", ctx, &o->execution_timeout_ms);
 	durable_jb_get_duration_ms(options, "run_timeout", ctx, &o->run_timeout_ms);
+	durable_get_fairness(options, ctx, &o->fairness_key, &o->fairness_weight);
 	v = durable_jb_get(options, "memo");
 	if (v)
 		o->memo = JsonbValueToJsonb(v);
@@ -1789,6 +1839,31 @@ durable_lock_run(int64 run_id)
 }
 
 /*
+ * parent_fairness: a child started without fairness options gets its
+ * parent's key and weight.
+ */
+static void
+parent_fairness(int64 parent_run, char **key, double *weight)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8OID};
+	Datum		values[1];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = Int64GetDatum(parent_run);
+	durable_plan(&plan,
+				 "SELECT fairness_key, fairness_weight FROM durable.runs WHERE run_id = $1",
+				 1, types);
+	durable_exec(plan, values, NULL, true, 1);
+	if (SPI_processed != 1)
+		return;
+	*key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	*weight = isnull ? 0 : DatumGetFloat4(d);
+}
+
+/*
  * durable_start_run: create a run and its first workflow task, honouring the id
  * conflict and reuse policies and request_id idempotency.  Returns the
  * run id (an existing one when the start is a retry or use_existing).
@@ -1800,12 +1875,13 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		  TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[17] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
+	static const Oid types[20] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
 		INT4OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
-		INT4OID, TIMESTAMPTZOID, JSONBOID, INTERVALOID, TIMESTAMPTZOID, TEXTOID};
+		INT4OID, TIMESTAMPTZOID, JSONBOID, INTERVALOID, TIMESTAMPTZOID, TEXTOID,
+	TEXTOID, FLOAT4OID, FLOAT8OID};
 	StartOptions o;
-	Datum		values[17];
-	char		nulls[17] = "                 ";
+	Datum		values[20];
+	char		nulls[20] = "                    ";
 	int			tries;
 
 	parse_start_options(options, &o);
@@ -1855,24 +1931,36 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	start_state_values(&o, now, values + 12, nulls + 12);
 	values[16] = parent_close_policy ? CStringGetTextDatum(parent_close_policy) : (Datum) 0;
 	nulls[16] = parent_close_policy ? ' ' : 'n';
+	if (parent_run && o.fairness_key == NULL && o.fairness_weight == 0)
+		parent_fairness(parent_run, &o.fairness_key, &o.fairness_weight);
+	values[17] = o.fairness_key ? CStringGetTextDatum(o.fairness_key) : (Datum) 0;
+	nulls[17] = o.fairness_key ? ' ' : 'n';
+	values[18] = Float4GetDatum((float4) o.fairness_weight);
+	nulls[18] = o.fairness_weight > 0 ? ' ' : 'n';
+	/* its pass (fairness.c), here rather than in the statement: the hot path */
+	values[19] = Float8GetDatum(o.start_delay_ms > 0 ? get_float8_infinity() :
+								durable_fair_pass(ns, queue, o.fairness_key,
+												  o.fairness_weight > 0 ? o.fairness_weight : 1));
 	durable_plan(&plan,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 				 "       workflow_type, queue, input, priority, options, request_id, "
 				 "       created_at, parent_run_id, parent_seq, deadline_at, "
 				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy, "
-				 "       run_number) "
+				 "       run_number, fairness_key, fairness_weight) "
 				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, "
-				 "            $14, $15, $16, $17, " NEXT_RUN_NUMBER " "
+				 "            $14, $15, $16, $17, " NEXT_RUN_NUMBER ", $18, $19 "
 				 "       FROM (SELECT) one " WITH_LATEST_RUN("$1", "$2")
 				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
 				 "        AND " LATEST_CLOSED " "
 				 "     ON CONFLICT (namespace, workflow_id, run_number) "
 				 "     DO NOTHING RETURNING run_id) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at, new_run) "
-				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9, $11 IS NULL FROM r "
+				 "       priority, visible_at, created_at, new_run, fairness_key, "
+				 "       fairness_weight, pass) "
+				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9, $11 IS NULL, $18, "
+				 "       coalesce($19, 1), $20 FROM r "
 				 "RETURNING run_id",
-				 17, types);
+				 20, types);
 
 	for (tries = 0; tries < 3; tries++)
 	{
@@ -1940,12 +2028,12 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 				   Jsonb *options, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[13] = {TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTOID,
+	static const Oid types[15] = {TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTOID,
 		TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	JSONBOID, INTERVALOID, TIMESTAMPTZOID};
+	JSONBOID, INTERVALOID, TIMESTAMPTZOID, TEXTOID, FLOAT4OID};
 	StartOptions o;
-	Datum		values[13];
-	char		nulls[13] = "             ";
+	Datum		values[15];
+	char		nulls[15] = "               ";
 	bool	   *started = palloc0(sizeof(bool) * n);
 	int			i;
 
@@ -1980,15 +2068,19 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		values[7] = TimestampTzGetDatum(now);
 		values[8] = TimestampTzGetDatum(now + o.start_delay_ms * 1000);
 		start_state_values(&o, now, values + 9, nulls + 9);
+		values[13] = o.fairness_key ? CStringGetTextDatum(o.fairness_key) : (Datum) 0;
+		nulls[13] = o.fairness_key ? ' ' : 'n';
+		values[14] = Float4GetDatum((float4) o.fairness_weight);
+		nulls[14] = o.fairness_weight > 0 ? ' ' : 'n';
 		durable_plan(&plan,
 					 "WITH x AS (SELECT * FROM unnest($2, $3) WITH ORDINALITY "
 					 "             AS x(workflow_id, input, n)), "
 					 "     r AS (INSERT INTO durable.runs (namespace, workflow_id, "
 					 "             workflow_type, queue, input, priority, options, "
 					 "             created_at, deadline_at, retry_policy, run_timeout, "
-					 "             execution_deadline, run_number) "
+					 "             execution_deadline, run_number, fairness_key, fairness_weight) "
 					 "           SELECT $1, x.workflow_id, $4, $5, x.input, $6, $7, $8, "
-					 "                  $10, $11, $12, $13, " NEXT_RUN_NUMBER " "
+					 "                  $10, $11, $12, $13, " NEXT_RUN_NUMBER ", $14, $15 "
 					 "             FROM x " WITH_LATEST_RUN("$1", "x.workflow_id")
 					 "            WHERE EXISTS (SELECT FROM durable.namespaces "
 					 "                           WHERE namespace = $1) "
@@ -1998,11 +2090,15 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 					 "           ON CONFLICT (namespace, workflow_id, run_number) "
 					 "           DO NOTHING RETURNING run_id, workflow_id), "
 					 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, "
-					 "             queue, priority, visible_at, created_at, new_run) "
-					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8, true FROM r) "
+					 "             queue, priority, visible_at, created_at, new_run, "
+					 "             fairness_key, fairness_weight, pass) "
+					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8, true, $14, "
+					 "                  coalesce($15, 1), "
+					 FAIR_PASS("$1", "$5", "$14", "$15", "$9", "$8")
+					 "             FROM r ORDER BY run_id) "
 					 /* a repeated id: its first start is the one inserted */
 					 "SELECT min(x.n) FROM x JOIN r USING (workflow_id) GROUP BY x.workflow_id",
-					 13, types);
+					 15, types);
 		durable_exec(plan, values, nulls, false, 0);
 		for (k = 0; k < SPI_processed; k++)
 		{
@@ -2145,7 +2241,9 @@ durable_engine_end_workflow_task(int64 run_id, const char *ns,
 				 "WITH d AS (DELETE FROM durable.tasks "
 				 "            WHERE run_id = $1 AND seq = 0 AND NOT rerun RETURNING 1) "
 				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, token = NULL, "
-				 "       worker = NULL, rerun = false, attempt = 0, created_at = $2 "
+				 "       worker = NULL, rerun = false, attempt = 0, created_at = $2, "
+				 /* new work for the run: behind its key's other tasks */
+				 "       pass = durable.fair_pass(namespace, queue, fairness_key, fairness_weight) "
 				 " WHERE run_id = $1 AND seq = 0 AND rerun",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -2175,7 +2273,9 @@ durable_engine_retry_workflow_task(int64 run_id, int attempt, Jsonb *error,
 	values[2] = TimestampTzGetDatum(now + durable_retry_backoff_ms(&policy, attempt) * 1000);
 	durable_plan(&plan,
 				 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
-				 "       token = NULL, worker = NULL, rerun = false, created_at = $2 "
+				 "       token = NULL, worker = NULL, rerun = false, created_at = $2, "
+				 "       pass = " FAIR_PASS("namespace", "queue", "fairness_key",
+										"fairness_weight", "$3", "$2") " "
 				 " WHERE run_id = $1 AND seq = 0",
 				 3, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -2345,8 +2445,10 @@ durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 								 TimestampTz due, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[6] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
-	Datum		values[6];
+	static const Oid types[9] = {INT8OID, INT4OID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID,
+	BOOLOID, TEXTOID, FLOAT4OID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
 	bool		inserted;
 
 	durable_step_insert_or_match(run_id, seq, STEP_ACTIVITY, name, STEP_PENDING, input,
@@ -2361,12 +2463,21 @@ durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 	values[3] = CStringGetTextDatum(queue);
 	values[4] = Int32GetDatum(priority);
 	values[5] = TimestampTzGetDatum(now);
+	/* the command's fairness key and weight, or its run's */
+	values[6] = BoolGetDatum(act->fairness_key != NULL || act->fairness_weight > 0);
+	values[7] = act->fairness_key ? CStringGetTextDatum(act->fairness_key) : (Datum) 0;
+	nulls[7] = act->fairness_key ? ' ' : 'n';
+	values[8] = Float4GetDatum((float4) (act->fairness_weight > 0 ? act->fairness_weight : 1));
 	durable_plan(&plan,
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at) "
-				 "VALUES ($1, $2, 'activity', $3, $4, $5, $6, $6)",
-				 6, types);
-	durable_exec(plan, values, NULL, false, 0);
+				 "       priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
+				 "SELECT $1, $2, 'activity', $3, $4, $5, $6, $6, k.key, k.weight, "
+				 "       durable.fair_pass($3, $4, k.key, k.weight) "
+				 "  FROM (SELECT CASE WHEN $7 THEN $8 ELSE r.fairness_key END AS key, "
+				 "               CASE WHEN $7 THEN $9 ELSE coalesce(r.fairness_weight, 1) END AS weight "
+				 "          FROM durable.runs r WHERE r.run_id = $1) k",
+				 9, types);
+	durable_exec(plan, values, nulls, false, 0);
 	durable_queue_gained_work(ns, queue);
 }
 
@@ -2573,7 +2684,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 /*
  * CLAIM_STATEMENT: the claim, numbering the rows it takes with NUMBER and
  * returning them in claim order with ORDER (a claim of one task needs
- * neither).  The run's columns come with the lock: no second lookup.  A
+ * neither).  After the poll's columns comes each task's pass (fairness.c).  The run's columns come with the lock: no second lookup.  A
  * task of a new run (new_run: its first workflow task, never claimed)
  * has an empty journal, so only other workflow tasks read theirs.
  */
@@ -2586,8 +2697,8 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"               AND k.visible_at <= $3 " \
 	/* a paused run's task made ready since it paused waits */ \
 	"               AND NOT r.paused " \
-	/* runs in flight before new runs (durable.tasks.new_run) */ \
-	"             ORDER BY k.priority DESC, k.new_run, k.visible_at " \
+	/* runs in flight before new runs (durable.tasks.new_run), then fair order */ \
+	"             ORDER BY k.priority DESC, k.new_run, k.pass " \
 	"             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), " \
 	"     u AS (UPDATE durable.tasks t " \
 	"   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, " \
@@ -2603,7 +2714,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"       CASE WHEN t.seq > 0 THEN NULL WHEN c.new_run THEN '[]'::jsonb " \
 	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
 	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
-	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, c.pos) " \
+	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, c.pos) " \
 	"SELECT * FROM u " ORDER
 
 /*

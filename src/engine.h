@@ -20,6 +20,9 @@ typedef struct ActivityOptions
 	int64		schedule_to_close_ms;
 	int64		schedule_to_start_ms;
 	int64		heartbeat_ms;
+	/* fair order: both unset (NULL, 0): the run's key and weight */
+	char	   *fairness_key;
+	double		fairness_weight;
 } ActivityOptions;
 
 /* history (engine.c) */
@@ -84,6 +87,7 @@ extern void durable_step_insert_or_match(int64 run_id, int seq, StepKind kind,
 								 Jsonb *input, Jsonb *result, const char *queue,
 								 const ActivityOptions *act, TimestampTz now,
 								 TimestampTz due_at, bool *inserted);
+extern int	durable_engine_pass_due_tasks(TimestampTz since, TimestampTz now);
 extern void durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 											 Jsonb *input, const char *ns,
 											 const char *queue, int priority,

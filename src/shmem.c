@@ -64,6 +64,7 @@
 #include "utils/memutils.h"
 
 #include "durable.h"
+#include "fairness.h"
 #include "shmem.h"
 
 #define IDLE_SLOTS 4096
@@ -214,6 +215,7 @@ durable_shmem_request_hook(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(IdlePoller) * MaxBackends));
 	RequestAddinShmemSpace(MAXALIGN(sizeof(QuerySlot) * durable_max_queries));
 	RequestNamedLWLockTranche("durable queries", 1);
+	durable_fairness_shmem_request();
 }
 
 static void
@@ -239,6 +241,7 @@ durable_shmem_startup_hook(void)
 	if (!found)
 		memset(query_slots, 0, sizeof(QuerySlot) * durable_max_queries);
 	query_lock = &(GetNamedLWLockTranche("durable queries"))->lock;
+	durable_fairness_shmem_startup();
 	shared = ShmemInitStruct("durable", sizeof(DurableShared), &found);
 	if (!found)
 	{

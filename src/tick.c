@@ -115,6 +115,7 @@ static TimestampTz round_since;
 static int
 part_wake_delayed_queues(TimestampTz now, int limit)
 {
+	durable_engine_pass_due_tasks(round_since, now);
 	wake_delayed_queues(round_since, now);
 	return 0;
 }

@@ -281,6 +281,12 @@ def sdk_square(ctx, inp):
 
 
 @dw.workflow()
+def sdk_fair_act(ctx, inp):
+    # an activity with its own fairness key and weight
+    return ctx.activity("sdk_echo", 1, queue=inp["queue"], fairness_key="bulk", fairness_weight=0.5)
+
+
+@dw.workflow()
 def sdk_checkpoint(ctx, inp):
     wid = ctx.workflow_id
     a = ctx.step("one", lambda: bump(wid, "one") and "A")
@@ -1367,7 +1373,42 @@ def test_start_many(client):
     client.terminate(ids[0])
 
 
-TESTS = [test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+def test_fairness_keys(client):
+    """fairness keys: a small tenant's runs are claimed between a big tenant's backlog;
+    Client.start's and ctx.activity's fairness options reach the tasks."""
+    q = RUN + "-fair"
+    client.start_many("sdk_square", [{"n": n} for n in range(30)],
+                      workflow_ids=["%s-a%d" % (q, n) for n in range(30)], queue=q, fairness_key="a")
+    for i in range(2):
+        client.start("sdk_square", {"n": i}, workflow_id="%s-b%d" % (q, i), queue=q,
+                     fairness_key="b", fairness_weight=2)
+    with InProcess(q, concurrency=1):
+        for wid in ["%s-a%d" % (q, n) for n in range(30)] + ["%s-b0" % q, "%s-b1" % q]:
+            client.result(wid, wait=30)
+    order = [r[0] for r in client.conn.execute(
+        "SELECT workflow_id FROM durable.workflows WHERE queue = %s ORDER BY closed_at, run_id", (q,))]
+    places = [order.index("%s-b%d" % (q, i)) for i in range(2)]
+    check(max(places) < 8, "tenant b's 2 runs closed among the first 8 of 32, not after a's 30: %s" % places)
+    keys = client.conn.execute("SELECT fairness_key, fairness_weight FROM durable.runs WHERE workflow_id = %s",
+                               ("%s-b0" % q,)).fetchone()
+    check(keys == ("b", 2.0), "the run keeps its start's key and weight: %s" % (keys,))
+    act_q = q + "-act"
+    with InProcess(q):
+        client.start("sdk_fair_act", {"queue": act_q}, workflow_id=q + "-act", queue=q, fairness_key="t-1")
+        task = None
+        for _ in range(100):
+            task = client.conn.execute(
+                "SELECT t.fairness_key, t.fairness_weight FROM durable.tasks t JOIN durable.runs r USING (run_id)"
+                " WHERE r.workflow_id = %s AND t.kind = 'activity'", (q + "-act",)).fetchone()
+            if task:
+                break
+            time.sleep(0.1)
+        check(task == ("bulk", 0.5), "ctx.activity's fairness options reach its task: %s" % (task,))
+    with InProcess(act_q), InProcess(q):
+        check(client.result(q + "-act", wait=30) == 1, "the activity ran")
+
+
+TESTS = [test_fairness_keys, test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

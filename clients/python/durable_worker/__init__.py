@@ -364,14 +364,18 @@ class WorkflowContext:
     # -- remote calls
     def start_activity(self, name, input=None, queue=None, retry=None,
                        start_to_close=None, schedule_to_close=None,
-                       schedule_to_start=None, heartbeat=None, priority=None):
+                       schedule_to_start=None, heartbeat=None, priority=None,
+                       fairness_key=None, fairness_weight=None):
+        """Schedule an activity; fairness_key / fairness_weight default to
+        the run's (protocol 3.1a)."""
         seq, entry, same = self._next("activity", name)
         return self._command(seq, entry, same, {
             "type": "activity", "name": name, "input": input, "queue": queue,
             "retry": retry, "start_to_close": _duration(start_to_close),
             "schedule_to_close": _duration(schedule_to_close),
             "schedule_to_start": _duration(schedule_to_start),
-            "heartbeat": _duration(heartbeat), "priority": priority})
+            "heartbeat": _duration(heartbeat), "priority": priority,
+            "fairness_key": fairness_key, "fairness_weight": fairness_weight})
 
     def activity(self, name, input=None, **options):
         return self.start_activity(name, input, **options).result()
