@@ -786,6 +786,55 @@ COMMENT ON FUNCTION durable.fair_pass(text, text, text, real) IS
     'The engine''s: the pass of a task made ready now (fair order across fairness keys); for administrators only, like every function';
 REVOKE ALL ON FUNCTION durable.fair_pass(text, text, text, real) FROM PUBLIC;
 
+/*
+ * Per-key concurrency limits (queue_set_key_concurrency) and the view of
+ * each queue's fairness keys.
+ */
+ALTER TABLE durable.queues
+    ADD COLUMN key_concurrency int CHECK (key_concurrency >= 0),
+    ADD COLUMN key_concurrency_overrides jsonb;
+DROP TRIGGER queues_changed ON durable.queues;
+CREATE TRIGGER queues_changed
+    AFTER INSERT OR DELETE OR TRUNCATE
+    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides
+    ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
+CREATE FUNCTION durable.queue_set_key_concurrency(queue text, max_per_key int,
+                                                  overrides jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_key_concurrency'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) IS
+    'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit)';
+REVOKE ALL ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) FROM PUBLIC;
+CREATE OR REPLACE VIEW durable.queue_stats AS
+SELECT coalesce(t.namespace, q.namespace) AS namespace,
+       coalesce(t.queue, q.queue) AS queue,
+       coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
+       t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
+       q.max_concurrency, q.max_rate, q.rate_burst, q.key_concurrency,
+       q.key_concurrency_overrides
+  FROM (SELECT namespace, queue,
+               count(*) FILTER (WHERE state = 'ready') AS ready,
+               count(*) FILTER (WHERE state = 'leased') AS leased,
+               min(visible_at) FILTER (WHERE state = 'ready') AS oldest_ready
+          FROM durable.tasks
+         GROUP BY namespace, queue) t
+  FULL JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue;
+CREATE VIEW durable.queue_keys AS
+SELECT t.namespace, t.queue, coalesce(t.fairness_key, '') AS fairness_key,
+       count(*) FILTER (WHERE t.state = 'ready') AS ready,
+       count(*) FILTER (WHERE t.state = 'leased') AS leased,
+       min(t.visible_at) FILTER (WHERE t.state = 'ready') AS oldest_ready,
+       coalesce((q.key_concurrency_overrides ->> coalesce(t.fairness_key, ''))::int,
+                q.key_concurrency) AS max_concurrency
+  FROM durable.tasks t
+  LEFT JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue
+ GROUP BY t.namespace, t.queue, coalesce(t.fairness_key, ''), q.key_concurrency,
+          q.key_concurrency_overrides;
+COMMENT ON VIEW durable.queue_keys IS 'Ready and leased tasks per fairness key of each queue, and the key''s concurrency limit (admin)';
+REVOKE ALL ON durable.queue_keys FROM PUBLIC;
+
 -- Roles get the new functions their rights give (as the grant calls do
 -- now): the new client functions and view for clients, task_publish for
 -- workers, and every new function, table and view
@@ -868,7 +917,11 @@ BEGIN
             ('durable.search_attribute_remove(text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.fair_pass(text, text, text, real)'::regprocedure::oid,
-             'pg_catalog.pg_proc'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.queue_set_key_concurrency(text, int, jsonb)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.queue_keys'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
          WHERE p.objoid = f.obj AND p.classoid = f.cls AND p.objsubid = 0;

@@ -341,12 +341,17 @@ CREATE TABLE durable.queues (
     rate_burst  int CHECK (rate_burst > 0),
     bucket      double precision,
     bucket_at   timestamptz,
+    -- at most this many tasks of one fairness key leased at once (NULL: no
+    -- limit), but for the keys named in the overrides ({key: n})
+    key_concurrency int CHECK (key_concurrency >= 0),
+    key_concurrency_overrides jsonb,
     PRIMARY KEY (namespace, queue)
 );
 -- (not on updates of the bucket, which every poll of a rate-limited queue
 -- writes: that would drop every backend's plans and caches each time)
 CREATE TRIGGER queues_changed
-    AFTER INSERT OR DELETE OR TRUNCATE OR UPDATE OF max_concurrency, max_rate
+    AFTER INSERT OR DELETE OR TRUNCATE
+    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides
     ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 COMMENT ON TABLE durable.queues IS
     'Queue settings: a paused queue hands out no tasks (work still queues up)';
@@ -896,6 +901,15 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.queue_set_concurrency(text, int) IS
     'At most max_concurrency tasks of the queue leased at once (NULL: no limit)';
 
+CREATE FUNCTION durable.queue_set_key_concurrency(queue text, max_per_key int,
+                                                  overrides jsonb DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_key_concurrency'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) IS
+    'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit)';
+
 CREATE FUNCTION durable.queue_set_rate(queue text, per_second double precision,
                                        burst int DEFAULT NULL)
 RETURNS void
@@ -1056,7 +1070,8 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.queue, q.queue) AS queue,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
        t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
-       q.max_concurrency, q.max_rate, q.rate_burst
+       q.max_concurrency, q.max_rate, q.rate_burst, q.key_concurrency,
+       q.key_concurrency_overrides
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,
@@ -1065,6 +1080,19 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
          GROUP BY namespace, queue) t
   FULL JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue;
 COMMENT ON VIEW durable.queue_stats IS 'Ready and leased tasks per queue, whether it is paused, its concurrency and rate limits (admin)';
+
+CREATE VIEW durable.queue_keys AS
+SELECT t.namespace, t.queue, coalesce(t.fairness_key, '') AS fairness_key,
+       count(*) FILTER (WHERE t.state = 'ready') AS ready,
+       count(*) FILTER (WHERE t.state = 'leased') AS leased,
+       min(t.visible_at) FILTER (WHERE t.state = 'ready') AS oldest_ready,
+       coalesce((q.key_concurrency_overrides ->> coalesce(t.fairness_key, ''))::int,
+                q.key_concurrency) AS max_concurrency
+  FROM durable.tasks t
+  LEFT JOIN durable.queues q ON q.namespace = t.namespace AND q.queue = t.queue
+ GROUP BY t.namespace, t.queue, coalesce(t.fairness_key, ''), q.key_concurrency,
+          q.key_concurrency_overrides;
+COMMENT ON VIEW durable.queue_keys IS 'Ready and leased tasks per fairness key of each queue, and the key''s concurrency limit (admin)';
 
 /*
  * Thin wrappers for reading one workflow.

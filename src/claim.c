@@ -103,6 +103,35 @@ put_queries(ReturnSetInfo *rsinfo, const char *ns, const char *queue, int max)
 	return n;
 }
 
+/*
+ * put_claimed: the rows of a claim (SPI_tuptable) into the poll's result;
+ * the first POLL_COLUMNS columns are the result row, then the pass (the
+ * queue's fair order moves on: *max_pass) and the key; pos only orders.
+ */
+static void
+put_claimed(ReturnSetInfo *rsinfo, double *max_pass)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		Datum		out[POLL_COLUMNS];
+		bool		nulls[POLL_COLUMNS];
+		int			c;
+		bool		isnull;
+		double		task_pass;
+
+		for (c = 0; c < POLL_COLUMNS; c++)
+			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+								   c + 1, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		task_pass = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+												 POLL_COLUMNS + 1, &isnull));
+		if (!isinf(task_pass))
+			*max_pass = Max(*max_pass, task_pass);
+	}
+}
+
 PG_FUNCTION_INFO_V1(durable_task_poll);
 Datum
 durable_task_poll(PG_FUNCTION_ARGS)
@@ -115,13 +144,13 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	Interval   *lease;
 	TimestampTz now = durable_now();
 	DurableCall call;
-	uint64		i;
 	int			pass;
 	int			claimed = 0;
 	double		max_pass = -1;	/* highest pass claimed; passes are positive */
 	int			settings;
 	bool		limited;
 	QueueLimits limits;
+	HTAB	   *usage = NULL;	/* per-key limits: leased per key */
 
 	memset(&limits, 0, sizeof(limits));
 
@@ -167,7 +196,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	 */
 	settings = durable_queue_settings(ns, queue);
 	limited = (settings & QUEUE_LIMITED) &&
-		durable_queue_lock_limits(ns, queue, now, &limits);
+		durable_queue_lock_limits(ns, queue, now, &limits,
+								  (settings & (QUEUE_CONCURRENCY | QUEUE_RATE)) != 0);
 	for (pass = 0; pass < 2 && claimed < max_tasks; pass++)
 	{
 		int			want = max_tasks - claimed;
@@ -182,30 +212,44 @@ durable_task_poll(PG_FUNCTION_ARGS)
 			if (want == 0)
 				continue;		/* full: the idle flag gets it woken later */
 		}
-		durable_engine_claim(ns, queue, worker, want, lease, now);
-
-		/*
-		 * the first POLL_COLUMNS columns are the result row, then the pass
-		 * (the queue's fair order moves on); pos only orders
-		 */
-		for (i = 0; i < SPI_processed; i++)
+		if (limited && limits.key_limits)
 		{
-			Datum		out[POLL_COLUMNS];
-			bool		nulls[POLL_COLUMNS];
-			int			c;
-			bool		isnull;
-			double		task_pass;
+			/*
+			 * per-key limits: one task at a time.  The next task's key (of
+			 * those not left out) is locked and counted first; a key at its
+			 * limit, or that another poll holds, is left out.
+			 */
+			char	   *key;
 
-			for (c = 0; c < POLL_COLUMNS; c++)
-				out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-									   c + 1, &nulls[c]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
-			task_pass = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-													 POLL_COLUMNS + 1, &isnull));
-			if (!isinf(task_pass))
-				max_pass = Max(max_pass, task_pass);
+			if (usage == NULL)
+				usage = durable_queue_key_usage(&limits);
+			while (want > 0 &&
+				   (key = durable_engine_next_key(ns, queue, now,
+												  durable_queue_excluded_keys(usage))) != NULL)
+			{
+				KeyUsage   *e = durable_queue_key_entry(usage, &limits, key);
+
+				/* a key without a limit needs no lock */
+				if (e->limit >= 0 &&
+					(!durable_queue_lock_key(ns, queue, e) || e->leased >= e->limit))
+					continue;	/* left out from now on */
+				if (durable_engine_claim(ns, queue, worker, 1, lease, now, key) != 1)
+				{
+					e->busy = true; /* its next task is locked or its run paused */
+					continue;
+				}
+				e->leased++;
+				put_claimed(rsinfo, &max_pass);
+				want--;
+				claimed++;
+			}
 		}
-		claimed += (int) SPI_processed;
+		else
+		{
+			durable_engine_claim(ns, queue, worker, want, lease, now, NULL);
+			put_claimed(rsinfo, &max_pass);
+			claimed += (int) SPI_processed;
+		}
 		limits.taken = claimed;
 	}
 	if (max_pass >= 0)

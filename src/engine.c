@@ -2684,11 +2684,12 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 /*
  * CLAIM_STATEMENT: the claim, numbering the rows it takes with NUMBER and
  * returning them in claim order with ORDER (a claim of one task needs
- * neither).  After the poll's columns comes each task's pass (fairness.c).  The run's columns come with the lock: no second lookup.  A
+ * neither), with WHERE added to the conditions on the task.  After
+ * the poll's columns come each task's pass and key (fairness.c).  The run's columns come with the lock: no second lookup.  A
  * task of a new run (new_run: its first workflow task, never claimed)
  * has an empty journal, so only other workflow tasks read theirs.
  */
-#define CLAIM_STATEMENT(NUMBER, ORDER) \
+#define CLAIM_STATEMENT(NUMBER, ORDER, WHERE) \
 	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
 	"           (SELECT k.run_id, k.seq, k.new_run, r.workflow_id, r.workflow_type, " \
 	"                   r.input, r.cancel_requested " \
@@ -2696,7 +2697,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' " \
 	"               AND k.visible_at <= $3 " \
 	/* a paused run's task made ready since it paused waits */ \
-	"               AND NOT r.paused " \
+	"               AND NOT r.paused " WHERE \
 	/* runs in flight before new runs (durable.tasks.new_run), then fair order */ \
 	"             ORDER BY k.priority DESC, k.new_run, k.pass " \
 	"             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), " \
@@ -2714,27 +2715,62 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"       CASE WHEN t.seq > 0 THEN NULL WHEN c.new_run THEN '[]'::jsonb " \
 	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
 	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
-	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, c.pos) " \
+	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, " \
+	"       coalesce(t.fairness_key, '') AS fairness_key, c.pos) " \
 	"SELECT * FROM u " ORDER
 
 /*
+ * durable_engine_next_key: the fairness key ('' for none) of the task a
+ * claim of the queue would take next, leaving out the keys excluded (a
+ * text[]); NULL when there is none.  Nothing is locked: a queue with
+ * per-key limits locks the key, then claims (claim.c).
+ */
+char *
+durable_engine_next_key(const char *ns, const char *queue, TimestampTz now, Datum excluded)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = TimestampTzGetDatum(now);
+	values[3] = excluded;
+	durable_plan(&plan,
+				 "SELECT coalesce(k.fairness_key, '') FROM durable.tasks k "
+				 " WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' "
+				 "   AND k.visible_at <= $3 AND coalesce(k.fairness_key, '') <> ALL ($4) "
+				 " ORDER BY k.priority DESC, k.new_run, k.pass LIMIT 1",
+				 4, types);
+	durable_exec(plan, values, NULL, true, 1);
+	if (SPI_processed != 1)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
  * durable_engine_claim: claim up to want ready tasks of a queue, in
- * priority then ready-time order, with FOR UPDATE SKIP LOCKED; each gets
- * a new fencing token and a lease (the activity's start-to-close and
- * heartbeat timeouts cap it).  The claimed tasks are left in
- * SPI_tuptable, in claim order, with everything the worker needs: the
- * first POLL_COLUMNS columns are task_poll's row (pos only orders).
- * Returns how many were claimed.
+ * priority, runs in flight, then fair order, with FOR UPDATE SKIP LOCKED;
+ * each gets a new fencing token and a lease (the activity's
+ * start-to-close and heartbeat timeouts cap it).  only_key (or NULL)
+ * restricts it to the tasks of one fairness key: then want must be 1.
+ * The claimed tasks are left in SPI_tuptable, in claim order, with
+ * everything the worker needs: the first POLL_COLUMNS columns are
+ * task_poll's row, then the pass and the fairness key ('' for none; pos
+ * only orders).  Returns how many were claimed.
  */
 int
 durable_engine_claim(const char *ns, const char *queue, const char *worker,
-					 int want, Interval *lease, TimestampTz now)
+					 int want, Interval *lease, TimestampTz now, const char *only_key)
 {
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr one_plan = NULL;
+	static SPIPlanPtr one_key_plan = NULL;
 	static const Oid types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
 	INTERVALOID, TEXTOID};
-	Datum		values[6];
+	static const Oid key_types[7] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
+	INTERVALOID, TEXTOID, TEXTOID};
+	Datum		values[7];
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
@@ -2742,10 +2778,21 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	values[3] = Int32GetDatum(want);
 	values[4] = IntervalPGetDatum(lease);
 	values[5] = CStringGetTextDatum(worker);
+	if (only_key != NULL)
+	{
+		/* the next task of one fairness key (per-key limits) */
+		Assert(want == 1);
+		values[6] = CStringGetTextDatum(only_key);
+		durable_plan(&one_key_plan,
+					 CLAIM_STATEMENT("1", "", "AND coalesce(k.fairness_key, '') = $7 "),
+					 7, key_types);
+		durable_exec(one_key_plan, values, NULL, false, 0);
+		return (int) SPI_processed;
+	}
 	if (want == 1)
-		durable_plan(&one_plan, CLAIM_STATEMENT("1", ""), 6, types);
+		durable_plan(&one_plan, CLAIM_STATEMENT("1", "", ""), 6, types);
 	else
-		durable_plan(&plan, CLAIM_STATEMENT("row_number() OVER ()", "ORDER BY pos"), 6, types);
+		durable_plan(&plan, CLAIM_STATEMENT("row_number() OVER ()", "ORDER BY pos", ""), 6, types);
 	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
 	return (int) SPI_processed;
 }

@@ -98,7 +98,9 @@ extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 									   TimestampTz now);
 extern int	durable_engine_claim(const char *ns, const char *queue,
 								 const char *worker, int want, Interval *lease,
-								 TimestampTz now);
+								 TimestampTz now, const char *only_key);
+extern char *durable_engine_next_key(const char *ns, const char *queue, TimestampTz now,
+									 Datum excluded);
 extern void durable_engine_end_workflow_task(int64 run_id, const char *ns,
 											 const char *queue, TimestampTz now);
 extern void durable_engine_retry_workflow_task(int64 run_id, int attempt,

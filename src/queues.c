@@ -18,11 +18,16 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
+#include "common/hashfn.h"
+#include "utils/array.h"
+#include "utils/fmgrprotos.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
+#include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "queues.h"
@@ -110,11 +115,14 @@ durable_queue_settings(const char *ns, const char *queue)
 
 		durable_plan(&plan,
 					 "SELECT namespace, queue, "
-					 "       CASE WHEN max_concurrency IS NOT NULL THEN 3 "
-					 "            WHEN max_rate IS NOT NULL THEN 1 ELSE 0 END "
+					 "       CASE WHEN max_concurrency IS NOT NULL THEN 3 ELSE 0 END "
+					 "       | CASE WHEN max_rate IS NOT NULL THEN 17 ELSE 0 END "
 					 "       | CASE WHEN paused THEN 4 ELSE 0 END "
+					 "       | CASE WHEN key_concurrency IS NOT NULL "
+					 "                OR key_concurrency_overrides IS NOT NULL THEN 9 ELSE 0 END "
 					 "  FROM durable.queues "
-					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL OR paused",
+					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL OR paused "
+					 "    OR key_concurrency IS NOT NULL OR key_concurrency_overrides IS NOT NULL",
 					 0, NULL);
 		durable_exec_latest(plan, NULL, NULL, 0);
 		ctl.keysize = sizeof(SetQueue);
@@ -152,14 +160,198 @@ durable_queue_settings(const char *ns, const char *queue)
 
 
 /*
- * durable_queue_lock_limits: lock the queue's row (polls of one limited queue take
- * turns) and read its limits, refilling the bucket up to now.  False when
- * the queue has no limit after all (lifted since the cache was loaded).
+ * read_key_limits: the per-key limits in columns 6-8 of the queue's row:
+ * the default and the overrides as two arrays in key order.
+ */
+static void
+read_key_limits(HeapTuple tup, TupleDesc desc, QueueLimits *q)
+{
+	bool		isnull;
+	Datum		d;
+
+	q->key_default = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	if (isnull)
+		q->key_default = -1;
+	q->key_limits = !isnull;
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	if (!isnull)
+	{
+		Datum	   *keys;
+		Datum	   *limits;
+		int			n,
+					m,
+					i;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &keys, NULL, &n);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 8, &isnull)),
+						  INT4OID, 4, true, TYPALIGN_INT, &limits, NULL, &m);
+		Assert(n == m);
+		q->noverrides = Min(n, m);
+		q->override_keys = palloc(sizeof(char *) * Max(n, 1));
+		q->override_limits = palloc(sizeof(int) * Max(n, 1));
+		for (i = 0; i < q->noverrides; i++)
+		{
+			q->override_keys[i] = TextDatumGetCString(keys[i]);
+			q->override_limits[i] = DatumGetInt32(limits[i]);
+		}
+		q->key_limits = true;
+	}
+}
+
+/* the limit of a fairness key ('' for none): its override, or the default */
+static int
+key_limit(QueueLimits *q, const char *key)
+{
+	int			lo = 0,
+				hi = q->noverrides - 1;
+
+	/* the overrides are in key order (array_agg ORDER BY, C collation) */
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		int			c = strcmp(key, q->override_keys[mid]);
+
+		if (c == 0)
+			return q->override_limits[mid];
+		if (c < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
+	}
+	return q->key_default;
+}
+
+/*
+ * durable_queue_key_entry: the usage entry of a fairness key in a poll's
+ * table, made with the key's limit and no lease if missing.
+ */
+KeyUsage *
+durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key)
+{
+	char		k[DURABLE_MAX_NAME + 1];
+	KeyUsage   *e;
+	bool		found;
+
+	memset(k, 0, sizeof(k));
+	strlcpy(k, key, sizeof(k));
+	e = hash_search(usage, k, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->limit = key_limit(q, key);
+		e->locked = false;
+		e->busy = false;
+		e->leased = 0;
+	}
+	return e;
+}
+
+/*
+ * durable_queue_key_usage: the table of fairness keys for a poll of a
+ * queue with per-key limits, with an entry for every override (so a key
+ * limited to 0 is left out from the start).
+ */
+HTAB *
+durable_queue_key_usage(QueueLimits *q)
+{
+	HASHCTL		ctl;
+	HTAB	   *usage;
+	int			k;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = DURABLE_MAX_NAME + 1;
+	ctl.entrysize = sizeof(KeyUsage);
+	ctl.hcxt = CurrentMemoryContext;
+	usage = hash_create("durable key usage", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (k = 0; k < q->noverrides; k++)
+		durable_queue_key_entry(usage, q, q->override_keys[k]);
+	return usage;
+}
+
+/* the key may not get another task in this poll */
+static bool
+key_excluded(KeyUsage *e)
+{
+	return e->busy || e->limit == 0 ||
+		(e->limit > 0 && e->locked && e->leased >= e->limit);
+}
+
+/* durable_queue_excluded_keys: the keys this poll leaves out, as a text[] */
+Datum
+durable_queue_excluded_keys(HTAB *usage)
+{
+	HASH_SEQ_STATUS seq;
+	KeyUsage   *e;
+	Datum	   *keys = palloc(sizeof(Datum) * Max(hash_get_num_entries(usage), 1));
+	int			n = 0;
+
+	hash_seq_init(&seq, usage);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (key_excluded(e))
+			keys[n++] = CStringGetTextDatum(e->key);
+	return PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * durable_queue_lock_key: take the key's lock for this transaction, then
+ * count its leased tasks (e->leased); false, marking it busy, when another
+ * transaction holds it (that poll is claiming for the key: this one
+ * leaves the key out).  A transaction-level advisory lock per key: polls
+ * that claim for one key take turns, so the count each reads under the
+ * lock (a fresh snapshot, READ COMMITTED) sees every lease of the key
+ * made before, and an aborted poll gives its leases back with its lock.
+ * Polls for different keys do not wait for each other.  The lock is a
+ * hash of the key: two keys may share one, which only makes them take
+ * turns.
  */
 bool
-durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, QueueLimits *q)
+durable_queue_lock_key(const char *ns, const char *queue, KeyUsage *e)
 {
 	static SPIPlanPtr plan = NULL;
+	static const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	uint32		h;
+	bool		isnull;
+
+	if (e->locked)
+		return true;
+	h = hash_bytes((const unsigned char *) ns, strlen(ns));
+	h = hash_combine(h, hash_bytes((const unsigned char *) queue, strlen(queue)));
+	h = hash_combine(h, hash_bytes((const unsigned char *) e->key, strlen(e->key)));
+	if (!DatumGetBool(DirectFunctionCall2(pg_try_advisory_xact_lock_int4,
+										  Int32GetDatum(DURABLE_KEY_LOCK_CLASS),
+										  Int32GetDatum((int32) h))))
+	{
+		e->busy = true;
+		return false;
+	}
+	e->locked = true;
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = CStringGetTextDatum(e->key);
+	durable_plan(&plan,
+				 "SELECT count(*)::int FROM durable.tasks "
+				 " WHERE state = 'leased' AND namespace = $1 AND queue = $2 "
+				 "   AND coalesce(fairness_key, '') = $3",
+				 3, types);
+	durable_exec(plan, values, NULL, false, 1);
+	e->leased = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}
+
+/*
+ * durable_queue_lock_limits: read the queue's limits, refilling the bucket
+ * up to now; with lock, under the queue row's lock (polls of a queue with
+ * a concurrency or rate limit take turns; per-key limits alone need only
+ * the keys' locks, durable_queue_lock_key).  False when the queue has no
+ * limit after all (lifted since the cache was loaded).
+ */
+bool
+durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, QueueLimits *q,
+						  bool lock)
+{
+	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr read_plan = NULL;
 	static const Oid types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	HeapTuple	tup;
@@ -168,11 +360,19 @@ durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, Qu
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
-	durable_plan(&plan,
-				 "SELECT max_concurrency, max_rate, rate_burst, bucket, bucket_at "
-				 "  FROM durable.queues WHERE namespace = $1 AND queue = $2 FOR UPDATE",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 1);
+#define LIMITS_OF_QUEUE \
+	"SELECT max_concurrency, max_rate, rate_burst, bucket, bucket_at, " \
+	"       key_concurrency, " \
+	"       (SELECT array_agg(o.key ORDER BY o.key COLLATE \"C\") " \
+	"          FROM jsonb_each(key_concurrency_overrides) o), " \
+	"       (SELECT array_agg(o.value::text::int ORDER BY o.key COLLATE \"C\") " \
+	"          FROM jsonb_each(key_concurrency_overrides) o) " \
+	"  FROM durable.queues WHERE namespace = $1 AND queue = $2"
+	if (lock)
+		durable_plan(&plan, LIMITS_OF_QUEUE " FOR UPDATE", 2, types);
+	else
+		durable_plan(&read_plan, LIMITS_OF_QUEUE, 2, types);
+	durable_exec(lock ? plan : read_plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
 		return false;
 	tup = SPI_tuptable->vals[0];
@@ -196,7 +396,8 @@ durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, Qu
 		if (q->tokens > burst)
 			q->tokens = burst;
 	}
-	return q->max_concurrency > 0 || q->rate > 0;
+	read_key_limits(tup, desc, q);
+	return q->max_concurrency > 0 || q->rate > 0 || q->key_limits;
 }
 
 /*
@@ -272,7 +473,7 @@ durable_queue_spend_tokens(const char *ns, const char *queue, QueueLimits *q,
 void
 durable_queue_slot_freed(const char *ns, const char *queue)
 {
-	if (durable_queue_settings(ns, queue) & QUEUE_CONCURRENCY)
+	if (durable_queue_settings(ns, queue) & (QUEUE_CONCURRENCY | QUEUE_KEY_LIMITS))
 		durable_queue_gained_work(ns, queue);
 }
 
@@ -451,6 +652,117 @@ durable_queue_set_rate(PG_FUNCTION_ARGS)
 				 5, types);
 	durable_exec(plan, values, nulls, false, 0);
 	durable_leave(&call);
+	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}
+
+#define MAX_KEY_OVERRIDES 10000
+
+/*
+ * check_key_overrides: a JSON object of at most MAX_KEY_OVERRIDES fairness
+ * keys (names: at most DURABLE_MAX_NAME bytes, no control characters),
+ * each with a whole number 0 ... 2^31-1.
+ */
+static void
+check_key_overrides(Jsonb *overrides)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken r;
+	int			n = 0;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(overrides))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("overrides must be a JSON object of fairness keys and limits"),
+				 errhint("For example {\"tenant-1\": 5, \"bulk\": 1}.")));
+	it = JsonbIteratorInit(&overrides->root);
+	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (r == WJB_KEY)
+		{
+			if (++n > MAX_KEY_OVERRIDES)
+				ereport(ERROR,
+						(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+						 errmsg("overrides name more than %d keys", MAX_KEY_OVERRIDES)));
+			if (v.val.string.len > DURABLE_MAX_NAME)
+				ereport(ERROR,
+						(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+						 errmsg("fairness key in overrides is too long"),
+						 errdetail("It has %d bytes; the limit is %d.", v.val.string.len,
+								   DURABLE_MAX_NAME)));
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			durable_check_no_control_chars(key, v.val.string.len, "fairness key", false);
+		}
+		else if (r == WJB_VALUE)
+		{
+			bool		whole = false;
+
+			if (v.type == jbvNumeric && !numeric_is_nan(v.val.numeric))
+			{
+				char	   *txt = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	  NumericGetDatum(v.val.numeric)));
+				char	   *end;
+				long		l = strtol(txt, &end, 10);
+
+				whole = *end == '\0' && l >= 0 && l <= PG_INT32_MAX;
+			}
+			if (!whole)
+				ereport(ERROR,
+						(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+						 errmsg("the limit of fairness key \"%s\" in overrides is not a whole number from 0 to %d",
+								key ? key : "", PG_INT32_MAX)));
+		}
+	}
+}
+
+/*
+ * durable.queue_set_key_concurrency(queue, max_per_key, overrides): at most
+ * max_per_key tasks of each fairness key of the queue leased at once (NULL:
+ * no limit), and for the keys named in overrides ({key: n}, n >= 0; 0
+ * holds the key's tasks back) their own limit.  NULL and NULL lift the
+ * per-key limits.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_key_concurrency);
+Datum
+durable_queue_set_key_concurrency(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID};
+	const char *ns = durable_current_namespace();
+	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	Jsonb	   *overrides = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	DurableCall call;
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!PG_ARGISNULL(1) && PG_GETARG_INT32(1) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("max_per_key must not be negative"),
+				 errhint("Pass NULL for no limit on the keys the overrides do not name.")));
+	if (overrides != NULL)
+		check_key_overrides(overrides);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[2] = PG_ARGISNULL(1) ? 'n' : ' ';
+	values[3] = PointerGetDatum(overrides);
+	nulls[3] = overrides ? ' ' : 'n';
+	values[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	durable_plan(&plan,
+				 "INSERT INTO durable.queues AS q (namespace, queue, key_concurrency, "
+				 "       key_concurrency_overrides, updated_at) "
+				 "VALUES ($1, $2, $3, $4, $5) "
+				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+				 "   SET key_concurrency = $3, key_concurrency_overrides = $4, updated_at = $5",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	durable_leave(&call);
+	/* a raised limit may let waiting tasks run */
 	Async_Notify(psprintf("durable_%s", queue), "");
 	PG_RETURN_VOID();
 }

@@ -15,6 +15,11 @@
 #define QUEUE_LIMITED 1			/* a concurrency or rate limit */
 #define QUEUE_CONCURRENCY 2		/* (with QUEUE_LIMITED) a concurrency limit */
 #define QUEUE_PAUSED 4			/* queue_pause: no task is handed out */
+#define QUEUE_KEY_LIMITS 8		/* (with QUEUE_LIMITED) per-fairness-key concurrency */
+#define QUEUE_RATE 16			/* (with QUEUE_LIMITED) a rate limit */
+
+/* the first key of the advisory locks of fairness keys (durable_queue_lock_key) */
+#define DURABLE_KEY_LOCK_CLASS 0x64757261	/* "dura" */
 
 /*
  * A limited queue's state during one poll: its concurrency limit (0:
@@ -28,14 +33,37 @@ typedef struct QueueLimits
 	double		tokens;			/* in the bucket at bucket_at */
 	TimestampTz bucket_at;		/* now, or later if a newer poll wrote it */
 	int			taken;			/* claimed so far by this poll */
+	/* per-fairness-key concurrency (queue_set_key_concurrency) */
+	bool		key_limits;
+	int			key_default;	/* a key not in the overrides; -1: no limit */
+	int			noverrides;
+	char	  **override_keys;
+	int		   *override_limits;
 } QueueLimits;
+
+/*
+ * A fairness key during one poll of a queue with per-key limits: its
+ * limit, and once this poll holds the key's lock, its tasks leased now.
+ */
+typedef struct KeyUsage
+{
+	char		key[DURABLE_MAX_NAME + 1];
+	int			limit;			/* -1: none */
+	bool		locked;			/* this transaction holds the key's lock */
+	bool		busy;			/* another poll holds it, or nothing to claim */
+	int			leased;			/* (locked) its tasks leased now */
+} KeyUsage;
 
 extern int	durable_queue_settings(const char *ns, const char *queue);
 extern bool durable_queue_lock_limits(const char *ns, const char *queue,
-									  TimestampTz now, QueueLimits *q);
+									  TimestampTz now, QueueLimits *q, bool lock);
 extern int	durable_queue_room(const char *ns, const char *queue, QueueLimits *q);
 extern void durable_queue_spend_tokens(const char *ns, const char *queue,
 									   QueueLimits *q, bool came_back_short);
+extern HTAB *durable_queue_key_usage(QueueLimits *q);
+extern KeyUsage *durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key);
+extern Datum durable_queue_excluded_keys(HTAB *usage);
+extern bool durable_queue_lock_key(const char *ns, const char *queue, KeyUsage *e);
 
 /* a leased task of a queue ended: wake a worker waiting on its limit */
 extern void durable_queue_slot_freed(const char *ns, const char *queue);

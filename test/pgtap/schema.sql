@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(222);
+SELECT plan(224);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -84,6 +84,7 @@ SELECT has_view('durable', 'journal', 'view durable.journal exists');
 SELECT has_view('durable', 'history', 'view durable.history exists');
 SELECT has_view('durable', 'task_list', 'view durable.task_list exists');
 SELECT has_view('durable', 'queue_stats', 'view durable.queue_stats exists');
+SELECT has_view('durable', 'queue_keys', 'view durable.queue_keys exists');
 
 -- ------------------------------------------------------------------
 -- indexes of the hot paths
@@ -181,6 +182,7 @@ SELECT has_function('durable', 'task_release', ARRAY['bigint']);
 SELECT has_function('durable', 'tick', ARRAY[]::name[]);
 SELECT function_returns('durable', 'tick', ARRAY[]::name[], 'integer');
 SELECT function_returns('durable', 'fair_pass', ARRAY['text', 'text', 'text', 'real'], 'double precision');
+SELECT function_returns('durable', 'queue_set_key_concurrency', ARRAY['text', 'integer', 'jsonb'], 'void');
 SELECT has_function('durable', 'schedule_create', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'schedule_update', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'schedule_pause', ARRAY['text', 'text']);
