@@ -774,17 +774,18 @@ UPDATE durable.tasks SET pass = extract(epoch FROM visible_at);
 DROP INDEX durable.tasks_claim;
 CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, priority DESC, new_run, pass) WHERE state = 'ready';
+CREATE INDEX tasks_unplaced ON durable.tasks (visible_at) WHERE pass = 'Infinity'::float8;
 CREATE FUNCTION durable.fair_pass(namespace text, queue text, fairness_key text,
-                                  fairness_weight real)
+                                  fairness_weight real, priority int, new_run boolean)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'durable_fair_pass_sql'
 -- no SET clause, like may_read: the engine's statements call it once per
 -- task they make ready, already with search_path pinned, and a SET would
 -- cost each call a GUC save and restore; its one query is fully qualified
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION durable.fair_pass(text, text, text, real) IS
+COMMENT ON FUNCTION durable.fair_pass(text, text, text, real, int, boolean) IS
     'The engine''s: the pass of a task made ready now (fair order across fairness keys); for administrators only, like every function';
-REVOKE ALL ON FUNCTION durable.fair_pass(text, text, text, real) FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.fair_pass(text, text, text, real, int, boolean) FROM PUBLIC;
 
 /*
  * Per-key concurrency limits (queue_set_key_concurrency) and the view of
@@ -916,7 +917,7 @@ BEGIN
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.search_attribute_remove(text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
-            ('durable.fair_pass(text, text, text, real)'::regprocedure::oid,
+            ('durable.fair_pass(text, text, text, real, int, boolean)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.queue_set_key_concurrency(text, int, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),

@@ -191,6 +191,9 @@ CREATE INDEX tasks_lease ON durable.tasks (visible_at) WHERE state = 'leased';
 -- worker notifies their queue when they come due
 CREATE INDEX tasks_delayed ON durable.tasks (visible_at)
     WHERE state = 'ready' AND visible_at > created_at;
+-- tasks without a place in the fair order yet (made ready for later): the
+-- periodic work gives them one when they come due
+CREATE INDEX tasks_unplaced ON durable.tasks (visible_at) WHERE pass = 'Infinity'::float8;
 
 /* The journal: one row per step of a run, created once, resolved once. */
 CREATE TABLE durable.steps (
@@ -789,14 +792,14 @@ COMMENT ON FUNCTION durable.tick() IS
     'Do the background worker''s periodic work once (expired leases, due timers and timeouts); returns the number of items handled';
 
 CREATE FUNCTION durable.fair_pass(namespace text, queue text, fairness_key text,
-                                  fairness_weight real)
+                                  fairness_weight real, priority int, new_run boolean)
 RETURNS float8
 AS 'MODULE_PATHNAME', 'durable_fair_pass_sql'
 -- no SET clause, like may_read: the engine's statements call it once per
 -- task they make ready, already with search_path pinned, and a SET would
 -- cost each call a GUC save and restore; its one query is fully qualified
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION durable.fair_pass(text, text, text, real) IS
+COMMENT ON FUNCTION durable.fair_pass(text, text, text, real, int, boolean) IS
     'The engine''s: the pass of a task made ready now (fair order across fairness keys); for administrators only, like every function';
 
 /*

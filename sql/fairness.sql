@@ -63,6 +63,19 @@ SELECT workflow_id, fairness_key, fairness_weight FROM durable.runs
 SELECT durable.wf_terminate('fair-parent');
 SELECT count(*) AS still_running FROM durable.runs WHERE workflow_id LIKE 'fair-%' AND status = 'running';
 
+-- a queue's runs in flight and its new runs are separate lanes: the
+-- second task of a run of key a (claimed before new runs) does not push
+-- key b's new run behind a's backlog of new runs
+SELECT count(*) FROM durable.wf_start_many('f', array_fill('{}'::jsonb, ARRAY[5]),
+                                           ARRAY['fair-la1', 'fair-la2', 'fair-la3', 'fair-la4', 'fair-la5'],
+                                           'fq7', '{"fairness_key": "a"}');
+SELECT durable.task_suspend(token, '[{"seq": 1, "type": "activity", "name": "x"}]')
+  FROM durable.task_poll('fq7', 'w', 1);
+SELECT pg_temp.claim_order('fq7', 1) AS in_flight_first;
+SELECT durable.wf_start('f', NULL, 'fair-lb1', 'fq7', '{"fairness_key": "b"}');
+SELECT pg_temp.claim_order('fq7', 3);
+SELECT pg_temp.claim_order('fq7', 10) AS rest;
+
 -- a task ready only later waits at the end of the fair order until it
 -- comes due; then the periodic work gives it its place
 SELECT durable.wf_start('f', NULL, 'fair-late', 'fq4', '{"start_delay": "1 min", "fairness_key": "z"}');
@@ -106,4 +119,4 @@ SELECT pg_temp.errd(format($$SELECT durable.task_suspend(%s, '[{"seq": 1, "type"
 SELECT :'bad_errd';
 SELECT durable.wf_terminate('fair-cmd');
 -- the engine's function is not for clients or workers
-SELECT has_function_privilege('public', 'durable.fair_pass(text, text, text, real)', 'EXECUTE') AS public_may_call;
+SELECT has_function_privilege('public', 'durable.fair_pass(text, text, text, real, int, boolean)', 'EXECUTE') AS public_may_call;

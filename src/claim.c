@@ -49,6 +49,14 @@
 /* leases expired per poll; the background worker takes larger batches */
 #define POLL_EXPIRE_LIMIT 10
 #define POLL_COLUMNS 14
+/*
+ * A poll of a queue with per-key limits for want tasks looks at the keys
+ * of the first KEY_CANDIDATES(want) ready tasks of the queue (a few per
+ * task it wants, at most 200), and locks at most KEY_LOCKS_PER_POLL keys
+ * (each lock is an entry of the shared lock table until commit)
+ */
+#define KEY_CANDIDATES(want) Min(200, 8 + 4 * (want))
+#define KEY_LOCKS_PER_POLL 64
 
 
 /*
@@ -105,11 +113,12 @@ put_queries(ReturnSetInfo *rsinfo, const char *ns, const char *queue, int max)
 
 /*
  * put_claimed: the rows of a claim (SPI_tuptable) into the poll's result;
- * the first POLL_COLUMNS columns are the result row, then the pass (the
- * queue's fair order moves on: *max_pass) and the key; pos only orders.
+ * the first POLL_COLUMNS columns are the result row, then the pass, key,
+ * priority and new_run: the fair order of the task's lane moves on
+ * (fairness.c); pos only orders.
  */
 static void
-put_claimed(ReturnSetInfo *rsinfo, double *max_pass)
+put_claimed(ReturnSetInfo *rsinfo, const char *ns, const char *queue)
 {
 	uint64		i;
 
@@ -127,8 +136,14 @@ put_claimed(ReturnSetInfo *rsinfo, double *max_pass)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
 		task_pass = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 												 POLL_COLUMNS + 1, &isnull));
-		if (!isinf(task_pass))
-			*max_pass = Max(*max_pass, task_pass);
+		durable_fairness_claimed(ns, queue,
+								 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+															 SPI_tuptable->tupdesc,
+															 POLL_COLUMNS + 3, &isnull)),
+								 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc,
+															POLL_COLUMNS + 4, &isnull)),
+								 task_pass);
 	}
 }
 
@@ -146,11 +161,11 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	DurableCall call;
 	int			pass;
 	int			claimed = 0;
-	double		max_pass = -1;	/* highest pass claimed; passes are positive */
 	int			settings;
 	bool		limited;
 	QueueLimits limits;
 	HTAB	   *usage = NULL;	/* per-key limits: leased per key */
+	int			nlocked = 0;	/* per-key limits: keys locked by this poll */
 
 	memset(&limits, 0, sizeof(limits));
 
@@ -215,31 +230,43 @@ durable_task_poll(PG_FUNCTION_ARGS)
 		if (limited && limits.key_limits)
 		{
 			/*
-			 * per-key limits: one task at a time.  The next task's key (of
-			 * those not left out) is locked and counted first; a key at its
-			 * limit, or that another poll holds, is left out.
+			 * per-key limits: one task at a time, from the keys of the
+			 * first ready tasks in claim order.  A limited
+			 * key is locked and counted before its first claim; a key at
+			 * its limit (by the counts read at the poll's start, then by
+			 * the exact count under its lock), or that another poll holds,
+			 * is left out.
 			 */
-			char	   *key;
+			Datum	   *keys;
+			int			nkeys,
+						k;
 
 			if (usage == NULL)
-				usage = durable_queue_key_usage(&limits);
-			while (want > 0 &&
-				   (key = durable_engine_next_key(ns, queue, now,
-												  durable_queue_excluded_keys(usage))) != NULL)
+				usage = durable_queue_key_usage(ns, queue, &limits);
+			nkeys = durable_engine_next_keys(ns, queue, now, KEY_CANDIDATES(want), &keys);
+			for (k = 0; k < nkeys && want > 0; k++)
 			{
+				char	   *key = TextDatumGetCString(keys[k]);
 				KeyUsage   *e = durable_queue_key_entry(usage, &limits, key);
 
+				if (durable_queue_key_excluded(e))
+					continue;
 				/* a key without a limit needs no lock */
-				if (e->limit >= 0 &&
-					(!durable_queue_lock_key(ns, queue, e) || e->leased >= e->limit))
-					continue;	/* left out from now on */
+				if (e->limit >= 0 && !e->locked)
+				{
+					if (nlocked >= KEY_LOCKS_PER_POLL || !durable_queue_lock_key(ns, queue, e))
+						continue;
+					nlocked++;
+					if (durable_queue_key_excluded(e))
+						continue;	/* full by the exact count */
+				}
 				if (durable_engine_claim(ns, queue, worker, 1, lease, now, key) != 1)
 				{
 					e->busy = true; /* its next task is locked or its run paused */
 					continue;
 				}
 				e->leased++;
-				put_claimed(rsinfo, &max_pass);
+				put_claimed(rsinfo, ns, queue);
 				want--;
 				claimed++;
 			}
@@ -247,13 +274,11 @@ durable_task_poll(PG_FUNCTION_ARGS)
 		else
 		{
 			durable_engine_claim(ns, queue, worker, want, lease, now, NULL);
-			put_claimed(rsinfo, &max_pass);
+			put_claimed(rsinfo, ns, queue);
 			claimed += (int) SPI_processed;
 		}
 		limits.taken = claimed;
 	}
-	if (max_pass >= 0)
-		durable_fairness_claimed(ns, queue, max_pass);
 	if (limited && limits.rate > 0)
 		durable_queue_spend_tokens(ns, queue, &limits, claimed < max_tasks);
 	/* the second claim may have taken some: what room the worker has left */

@@ -25,8 +25,10 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "common/pg_prng.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -98,7 +100,8 @@ durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 				 "SELECT DISTINCT ON (r.run_id) r.run_id, 0, 'workflow', r.namespace, "
 				 "       r.queue, r.priority, $2, $2, r.fairness_key, "
 				 "       coalesce(r.fairness_weight, 1), "
-				 "       durable.fair_pass(r.namespace, r.queue, r.fairness_key, r.fairness_weight) "
+				 "       durable.fair_pass(r.namespace, r.queue, r.fairness_key, r.fairness_weight, "
+				 "                         r.priority, false) "
 				 "  FROM durable.runs r WHERE r.run_id = ANY ($1) AND r.status = 'running' "
 				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
 				 " WHERE t.state = 'leased' "
@@ -498,12 +501,15 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
  * only when LATEST_CLOSED holds, with ON CONFLICT (namespace,
  * workflow_id, run_number) DO NOTHING: of two concurrent starts after the
  * same latest run, the second finds the first's number taken and
- * inserts nothing.
+ * inserts nothing.  The latest run is locked FOR KEY SHARE: the retention
+ * purge cannot delete it under a start that numbers after it (a start
+ * that saw no run, numbering 1, would not conflict with that one).  A
+ * workflow id that has no run takes no lock.
  */
 #define WITH_LATEST_RUN(NS, WID) \
 	" LEFT JOIN LATERAL (SELECT run_number, status FROM durable.runs " \
 	"  WHERE namespace = " NS " AND workflow_id = " WID \
-	"  ORDER BY run_number DESC LIMIT 1) l ON true "
+	"  ORDER BY run_number DESC LIMIT 1 FOR KEY SHARE) l ON true "
 #define NEXT_RUN_NUMBER "coalesce(l.run_number, 0) + 1"
 #define LATEST_CLOSED "l.status IS DISTINCT FROM 'running'"
 
@@ -563,7 +569,8 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "             priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
 				 "           SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3, "
 				 "                  fairness_key, coalesce(fairness_weight, 1), "
-				 "                  durable.fair_pass(namespace, queue, fairness_key, fairness_weight) "
+				 "                  durable.fair_pass(namespace, queue, fairness_key, fairness_weight, "
+				 "                                    priority, false) "
 				 "             FROM r), "
 				 "     s AS (INSERT INTO durable.steps (run_id, seq, kind, name, status, input, "
 				 "             result, error, queue, attempt, scheduled_at, resolved_at, "
@@ -715,7 +722,8 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 "       priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
 				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $5, $3, "
 				 "       fairness_key, coalesce(fairness_weight, 1), "
-				 FAIR_PASS("namespace", "queue", "fairness_key", "fairness_weight", "$5", "$3")
+				 FAIR_PASS("namespace", "queue", "fairness_key", "fairness_weight", "priority",
+						   "false", "$5", "$3")
 				 "  FROM r "
 				 "RETURNING run_id, namespace, queue, (SELECT deadline_at FROM r)",
 				 5, types);
@@ -1030,7 +1038,8 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 					 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
 					 "       token = NULL, worker = NULL, created_at = $4, "
 					 "       pass = " FAIR_PASS("namespace", "queue", "fairness_key",
-											"fairness_weight", "$3", "$4") " "
+											"fairness_weight", "priority", "new_run",
+											"$3", "$4") " "
 					 " WHERE run_id = $1 AND seq = $2",
 					 4, retry_types);
 		durable_exec(retry_plan, values, NULL, false, 0);
@@ -1493,29 +1502,33 @@ durable_engine_expire_runs(TimestampTz now, int limit)
 }
 
 /*
- * durable_engine_pass_due_tasks: tasks that were ready later than made
- * (a start delay, a retry's backoff) and came due in (since, now] get
- * their pass (fairness.c) in the order they came due: until now they
- * waited at the end of their queue's fair order.  Returns how many.
+ * durable_engine_pass_due_tasks: ready tasks without a pass (made ready
+ * for later: a start delay, a retry's backoff; whether they came due a
+ * moment or a day ago, were parked meanwhile or were claimed and given
+ * back) that are due now get their pass (fairness.c), up to limit, in the
+ * order they came due: until now they waited at the end of their queue's
+ * fair order.  tasks_unplaced holds just the tasks without a pass.
+ * Returns how many.
  */
 int
-durable_engine_pass_due_tasks(TimestampTz since, TimestampTz now)
+durable_engine_pass_due_tasks(TimestampTz now, int limit)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[2] = {TIMESTAMPTZOID, TIMESTAMPTZOID};
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
 	Datum		values[2];
 
-	values[0] = TimestampTzGetDatum(since);
-	values[1] = TimestampTzGetDatum(now);
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
 	durable_plan(&plan,
-				 "WITH d AS (SELECT run_id, seq, namespace, queue, fairness_key, fairness_weight "
+				 "WITH d AS (SELECT run_id, seq, namespace, queue, fairness_key, fairness_weight, "
+				 "                  priority, new_run "
 				 "             FROM durable.tasks "
-				 "            WHERE state = 'ready' AND visible_at > created_at "
-				 "              AND visible_at > $1 AND visible_at <= $2 "
-				 "              AND pass = 'Infinity'::float8 "
-				 "            ORDER BY visible_at FOR UPDATE SKIP LOCKED), "
+				 "            WHERE pass = 'Infinity'::float8 AND state = 'ready' "
+				 "              AND visible_at <= $1 "
+				 "            ORDER BY visible_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
 				 "     p AS (SELECT run_id, seq, durable.fair_pass(namespace, queue, "
-				 "                  fairness_key, fairness_weight) AS pass FROM d) "
+				 "                  fairness_key, fairness_weight, priority, new_run) AS pass "
+				 "             FROM d) "
 				 "UPDATE durable.tasks t SET pass = p.pass FROM p "
 				 " WHERE t.run_id = p.run_id AND t.seq = p.seq",
 				 2, types);
@@ -1536,49 +1549,98 @@ durable_engine_pass_due_tasks(TimestampTz since, TimestampTz now)
  */
 #define PURGE_WINDOW_FACTOR 20	/* runs examined per call: limit times this */
 
+/* a run id between the lowest and the highest retained (0: none) */
+static int64
+random_run_id(void)
+{
+	static SPIPlanPtr plan = NULL;
+	bool		isnull;
+	Datum		lo,
+				hi;
+
+	durable_plan(&plan,
+				 "SELECT (SELECT min(run_id) FROM durable.runs), "
+				 "       (SELECT max(run_id) FROM durable.runs)",
+				 0, NULL);
+	durable_exec(plan, NULL, NULL, true, 1);
+	lo = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return 0;
+	hi = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	return DatumGetInt64(lo) - 1 +
+		(int64) (pg_prng_double(&pg_global_prng_state) *
+				 (double) (DatumGetInt64(hi) - DatumGetInt64(lo) + 1));
+}
+
 int
-durable_engine_purge(TimestampTz now, int limit)
+durable_engine_purge(TimestampTz now, int limit, bool anywhere)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[4] = {TIMESTAMPTZOID, INT4OID, INT8OID, INT4OID};
 	/* this backend's place in its pass over durable.runs */
 	static int64 after_run = 0;
+	static bool started = false;
 	int			window = Max(limit, 1) * PURGE_WINDOW_FACTOR;
-	Datum		values[4];
-	bool		isnull;
-	int			purged;
-	int64		examined;
-	Datum		last;
+	int			purged = 0;
+	int			round;
 
-	values[0] = TimestampTzGetDatum(now);
-	values[1] = Int32GetDatum(limit);
-	values[2] = Int64GetDatum(after_run);
-	values[3] = Int32GetDatum(window);
-	durable_plan(&plan,
-				 "WITH w AS (SELECT run_id, namespace, closed_at FROM durable.runs "
-				 "            WHERE run_id > $3 ORDER BY run_id LIMIT $4), "
-				 "     old AS (SELECT w.run_id FROM w JOIN durable.namespaces n USING (namespace) "
-				 "              WHERE w.closed_at < $1 - n.retention "
-				 "              ORDER BY w.run_id LIMIT $2), "
-				 "     r AS (DELETE FROM durable.runs WHERE run_id IN (SELECT run_id FROM old) "
-				 "           RETURNING run_id), "
-				 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     e AS (DELETE FROM durable.events WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     p AS (DELETE FROM durable.published WHERE run_id IN (SELECT run_id FROM r)), "
-				 "     d AS (DELETE FROM durable.updates WHERE run_id IN (SELECT run_id FROM r)) "
-				 "SELECT (SELECT count(*)::int FROM r), (SELECT count(*) FROM w), "
-				 /* a full batch may have left purgeable runs in the window */
-				 "       CASE WHEN (SELECT count(*) FROM old) >= $2 "
-				 "            THEN (SELECT max(run_id) FROM old) "
-				 "            ELSE (SELECT max(run_id) FROM w) END",
-				 4, types);
-	durable_exec(plan, values, NULL, false, 0);
-	purged = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	examined = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-	/* the end of durable.runs: the next call starts a new pass */
-	after_run = (isnull || examined < window) && purged < limit ? 0 : DatumGetInt64(last);
+	/*
+	 * A session's first call may start anywhere (durable.tick() from
+	 * pg_cron, a new session each time: calls from short sessions still
+	 * reach every retained run).  A window that reaches the last run goes
+	 * on from the first, once, so a call that started anywhere still
+	 * examines a whole small table.
+	 */
+	if (!started && anywhere)
+		after_run = random_run_id();
+	started = true;
+	for (round = 0; round < 2 && purged < limit; round++)
+	{
+		Datum		values[4];
+		bool		isnull;
+		int			n;
+		int64		examined;
+		int64		from = after_run;
+		Datum		last;
+
+		values[0] = TimestampTzGetDatum(now);
+		values[1] = Int32GetDatum(limit - purged);
+		values[2] = Int64GetDatum(from);
+		values[3] = Int32GetDatum(window);
+		durable_plan(&plan,
+					 "WITH w AS (SELECT run_id, namespace, closed_at FROM durable.runs "
+					 "            WHERE run_id > $3 ORDER BY run_id LIMIT $4), "
+					 "     old AS (SELECT w.run_id FROM w JOIN durable.namespaces n USING (namespace) "
+					 "              WHERE w.closed_at < $1 - n.retention "
+					 "              ORDER BY w.run_id LIMIT $2), "
+					 "     r AS (DELETE FROM durable.runs WHERE run_id IN (SELECT run_id FROM old) "
+					 "           RETURNING run_id), "
+					 "     s AS (DELETE FROM durable.steps WHERE run_id IN (SELECT run_id FROM r)), "
+					 "     e AS (DELETE FROM durable.events WHERE run_id IN (SELECT run_id FROM r)), "
+					 "     g AS (DELETE FROM durable.signals WHERE run_id IN (SELECT run_id FROM r)), "
+					 "     p AS (DELETE FROM durable.published WHERE run_id IN (SELECT run_id FROM r)), "
+					 "     d AS (DELETE FROM durable.updates WHERE run_id IN (SELECT run_id FROM r)) "
+					 "SELECT (SELECT count(*)::int FROM r), (SELECT count(*) FROM w), "
+					 /* a full batch may have left purgeable runs in the window */
+					 "       CASE WHEN (SELECT count(*) FROM old) >= $2 "
+					 "            THEN (SELECT max(run_id) FROM old) "
+					 "            ELSE (SELECT max(run_id) FROM w) END",
+					 4, types);
+		durable_exec(plan, values, NULL, false, 0);
+		n = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		examined = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		last = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		purged += n;
+		if (!isnull && (examined >= window || purged >= limit))
+		{
+			after_run = DatumGetInt64(last);
+			break;
+		}
+		/* the end of durable.runs: a new pass starts at the first run */
+		after_run = 0;
+		if (from == 0)
+			break;
+	}
 	return purged;
 }
 
@@ -1939,7 +2001,8 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	nulls[18] = o.fairness_weight > 0 ? ' ' : 'n';
 	/* its pass (fairness.c), here rather than in the statement: the hot path */
 	values[19] = Float8GetDatum(o.start_delay_ms > 0 ? get_float8_infinity() :
-								durable_fair_pass(ns, queue, o.fairness_key,
+								durable_fair_pass(ns, queue, (int) o.priority, parent_run == 0,
+												  o.fairness_key,
 												  o.fairness_weight > 0 ? o.fairness_weight : 1));
 	durable_plan(&plan,
 				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
@@ -2094,7 +2157,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 					 "             fairness_key, fairness_weight, pass) "
 					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8, true, $14, "
 					 "                  coalesce($15, 1), "
-					 FAIR_PASS("$1", "$5", "$14", "$15", "$9", "$8")
+					 FAIR_PASS("$1", "$5", "$14", "$15", "$6", "true", "$9", "$8")
 					 "             FROM r ORDER BY run_id) "
 					 /* a repeated id: its first start is the one inserted */
 					 "SELECT min(x.n) FROM x JOIN r USING (workflow_id) GROUP BY x.workflow_id",
@@ -2243,7 +2306,8 @@ durable_engine_end_workflow_task(int64 run_id, const char *ns,
 				 "UPDATE durable.tasks SET state = 'ready', visible_at = $2, token = NULL, "
 				 "       worker = NULL, rerun = false, attempt = 0, created_at = $2, "
 				 /* new work for the run: behind its key's other tasks */
-				 "       pass = durable.fair_pass(namespace, queue, fairness_key, fairness_weight) "
+				 "       pass = durable.fair_pass(namespace, queue, fairness_key, fairness_weight, "
+				 "                                priority, new_run) "
 				 " WHERE run_id = $1 AND seq = 0 AND rerun",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -2275,7 +2339,8 @@ durable_engine_retry_workflow_task(int64 run_id, int attempt, Jsonb *error,
 				 "UPDATE durable.tasks SET state = 'ready', visible_at = $3, "
 				 "       token = NULL, worker = NULL, rerun = false, created_at = $2, "
 				 "       pass = " FAIR_PASS("namespace", "queue", "fairness_key",
-										"fairness_weight", "$3", "$2") " "
+										"fairness_weight", "priority", "new_run",
+										"$3", "$2") " "
 				 " WHERE run_id = $1 AND seq = 0",
 				 3, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -2472,7 +2537,7 @@ durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
 				 "       priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
 				 "SELECT $1, $2, 'activity', $3, $4, $5, $6, $6, k.key, k.weight, "
-				 "       durable.fair_pass($3, $4, k.key, k.weight) "
+				 "       durable.fair_pass($3, $4, k.key, k.weight, $5, false) "
 				 "  FROM (SELECT CASE WHEN $7 THEN $8 ELSE r.fairness_key END AS key, "
 				 "               CASE WHEN $7 THEN $9 ELSE coalesce(r.fairness_weight, 1) END AS weight "
 				 "          FROM durable.runs r WHERE r.run_id = $1) k",
@@ -2685,7 +2750,8 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
  * CLAIM_STATEMENT: the claim, numbering the rows it takes with NUMBER and
  * returning them in claim order with ORDER (a claim of one task needs
  * neither), with WHERE added to the conditions on the task.  After
- * the poll's columns come each task's pass and key (fairness.c).  The run's columns come with the lock: no second lookup.  A
+ * the poll's columns come each task's pass, key and lane (priority,
+ * new_run) in the fair order (fairness.c).  The run's columns come with the lock: no second lookup.  A
  * task of a new run (new_run: its first workflow task, never claimed)
  * has an empty journal, so only other workflow tasks read theirs.
  */
@@ -2716,36 +2782,45 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
 	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
 	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, " \
-	"       coalesce(t.fairness_key, '') AS fairness_key, c.pos) " \
+	"       coalesce(t.fairness_key, '') AS fairness_key, t.priority, c.new_run, c.pos) " \
 	"SELECT * FROM u " ORDER
 
 /*
- * durable_engine_next_key: the fairness key ('' for none) of the task a
- * claim of the queue would take next, leaving out the keys excluded (a
- * text[]); NULL when there is none.  Nothing is locked: a queue with
- * per-key limits locks the key, then claims (claim.c).
+ * durable_engine_next_keys: the fairness keys ('' for none) of the first
+ * n ready tasks a claim of the queue would take, in claim order (one per
+ * task: a key may repeat), as *keys; returns how many.  Nothing is
+ * locked: a queue with per-key limits locks a key, then claims its next
+ * task (claim.c).
  */
-char *
-durable_engine_next_key(const char *ns, const char *queue, TimestampTz now, Datum excluded)
+int
+durable_engine_next_keys(const char *ns, const char *queue, TimestampTz now, int n,
+						 Datum **keys)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTARRAYOID};
+	static const Oid types[4] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
 	Datum		values[4];
+	uint64		i;
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
 	values[2] = TimestampTzGetDatum(now);
-	values[3] = excluded;
+	values[3] = Int32GetDatum(n);
 	durable_plan(&plan,
 				 "SELECT coalesce(k.fairness_key, '') FROM durable.tasks k "
 				 " WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' "
-				 "   AND k.visible_at <= $3 AND coalesce(k.fairness_key, '') <> ALL ($4) "
-				 " ORDER BY k.priority DESC, k.new_run, k.pass LIMIT 1",
+				 "   AND k.visible_at <= $3 "
+				 " ORDER BY k.priority DESC, k.new_run, k.pass LIMIT $4",
 				 4, types);
-	durable_exec(plan, values, NULL, true, 1);
-	if (SPI_processed != 1)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	durable_exec(plan, values, NULL, true, 0);
+	*keys = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		(*keys)[i] = datumCopy(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull),
+							   false, -1);
+	}
+	return (int) SPI_processed;
 }
 
 /*
@@ -2756,8 +2831,8 @@ durable_engine_next_key(const char *ns, const char *queue, TimestampTz now, Datu
  * restricts it to the tasks of one fairness key: then want must be 1.
  * The claimed tasks are left in SPI_tuptable, in claim order, with
  * everything the worker needs: the first POLL_COLUMNS columns are
- * task_poll's row, then the pass and the fairness key ('' for none; pos
- * only orders).  Returns how many were claimed.
+ * task_poll's row, then the pass, the fairness key ('' for none), the
+ * priority and new_run (pos only orders).  Returns how many were claimed.
  */
 int
 durable_engine_claim(const char *ns, const char *queue, const char *worker,

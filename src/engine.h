@@ -65,7 +65,7 @@ extern int	durable_engine_expire_leases(TimestampTz now, int limit);
 extern int	durable_engine_fire_timers(TimestampTz now, int limit);
 extern int	durable_engine_fire_due_steps(TimestampTz now, int limit);
 extern int	durable_engine_expire_runs(TimestampTz now, int limit);
-extern int	durable_engine_purge(TimestampTz now, int limit);
+extern int	durable_engine_purge(TimestampTz now, int limit, bool anywhere);
 extern void durable_start_runs(const char *ns, const char *type, const char *queue,
 							   Datum *ids, Datum *inputs, bool *input_nulls, int n,
 							   Jsonb *options, TimestampTz now);
@@ -87,7 +87,7 @@ extern void durable_step_insert_or_match(int64 run_id, int seq, StepKind kind,
 								 Jsonb *input, Jsonb *result, const char *queue,
 								 const ActivityOptions *act, TimestampTz now,
 								 TimestampTz due_at, bool *inserted);
-extern int	durable_engine_pass_due_tasks(TimestampTz since, TimestampTz now);
+extern int	durable_engine_pass_due_tasks(TimestampTz now, int limit);
 extern void durable_engine_schedule_activity(int64 run_id, int seq, const char *name,
 											 Jsonb *input, const char *ns,
 											 const char *queue, int priority,
@@ -99,8 +99,8 @@ extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 extern int	durable_engine_claim(const char *ns, const char *queue,
 								 const char *worker, int want, Interval *lease,
 								 TimestampTz now, const char *only_key);
-extern char *durable_engine_next_key(const char *ns, const char *queue, TimestampTz now,
-									 Datum excluded);
+extern int	durable_engine_next_keys(const char *ns, const char *queue, TimestampTz now,
+									 int n, Datum **keys);
 extern void durable_engine_end_workflow_task(int64 run_id, const char *ns,
 											 const char *queue, TimestampTz now);
 extern void durable_engine_retry_workflow_task(int64 run_id, int attempt,

@@ -248,14 +248,21 @@ durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key)
 
 /*
  * durable_queue_key_usage: the table of fairness keys for a poll of a
- * queue with per-key limits, with an entry for every override (so a key
- * limited to 0 is left out from the start).
+ * queue with per-key limits: each key's tasks leased at the poll's start
+ * (a hint: keys found full are left out without taking their lock; the
+ * exact count is taken under the lock), and an entry for every override
+ * (so a key limited to 0 is left out from the start).  It reads every
+ * leased task of the queue, like the queue's own concurrency limit.
  */
 HTAB *
-durable_queue_key_usage(QueueLimits *q)
+durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q)
 {
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
 	HASHCTL		ctl;
 	HTAB	   *usage;
+	uint64		i;
 	int			k;
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -265,31 +272,30 @@ durable_queue_key_usage(QueueLimits *q)
 	usage = hash_create("durable key usage", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (k = 0; k < q->noverrides; k++)
 		durable_queue_key_entry(usage, q, q->override_keys[k]);
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	durable_plan(&plan,
+				 "SELECT coalesce(fairness_key, ''), count(*)::int FROM durable.tasks "
+				 " WHERE state = 'leased' AND namespace = $1 AND queue = $2 "
+				 " GROUP BY 1",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		KeyUsage   *e = durable_queue_key_entry(usage, q,
+												SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+
+		e->leased = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	return usage;
 }
 
-/* the key may not get another task in this poll */
-static bool
-key_excluded(KeyUsage *e)
+/* durable_queue_key_excluded: the key may not get another task in this poll */
+bool
+durable_queue_key_excluded(KeyUsage *e)
 {
-	return e->busy || e->limit == 0 ||
-		(e->limit > 0 && e->locked && e->leased >= e->limit);
-}
-
-/* durable_queue_excluded_keys: the keys this poll leaves out, as a text[] */
-Datum
-durable_queue_excluded_keys(HTAB *usage)
-{
-	HASH_SEQ_STATUS seq;
-	KeyUsage   *e;
-	Datum	   *keys = palloc(sizeof(Datum) * Max(hash_get_num_entries(usage), 1));
-	int			n = 0;
-
-	hash_seq_init(&seq, usage);
-	while ((e = hash_seq_search(&seq)) != NULL)
-		if (key_excluded(e))
-			keys[n++] = CStringGetTextDatum(e->key);
-	return PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return e->busy || (e->limit >= 0 && e->leased >= e->limit);
 }
 
 /*

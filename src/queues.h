@@ -43,7 +43,8 @@ typedef struct QueueLimits
 
 /*
  * A fairness key during one poll of a queue with per-key limits: its
- * limit, and once this poll holds the key's lock, its tasks leased now.
+ * limit and its tasks leased (at the poll's start; exact once this poll
+ * holds the key's lock).
  */
 typedef struct KeyUsage
 {
@@ -51,7 +52,7 @@ typedef struct KeyUsage
 	int			limit;			/* -1: none */
 	bool		locked;			/* this transaction holds the key's lock */
 	bool		busy;			/* another poll holds it, or nothing to claim */
-	int			leased;			/* (locked) its tasks leased now */
+	int			leased;			/* its tasks leased */
 } KeyUsage;
 
 extern int	durable_queue_settings(const char *ns, const char *queue);
@@ -60,9 +61,9 @@ extern bool durable_queue_lock_limits(const char *ns, const char *queue,
 extern int	durable_queue_room(const char *ns, const char *queue, QueueLimits *q);
 extern void durable_queue_spend_tokens(const char *ns, const char *queue,
 									   QueueLimits *q, bool came_back_short);
-extern HTAB *durable_queue_key_usage(QueueLimits *q);
+extern HTAB *durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q);
 extern KeyUsage *durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key);
-extern Datum durable_queue_excluded_keys(HTAB *usage);
+extern bool durable_queue_key_excluded(KeyUsage *e);
 extern bool durable_queue_lock_key(const char *ns, const char *queue, KeyUsage *e);
 
 /* a leased task of a queue ended: wake a worker waiting on its limit */

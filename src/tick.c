@@ -115,7 +115,6 @@ static TimestampTz round_since;
 static int
 part_wake_delayed_queues(TimestampTz now, int limit)
 {
-	durable_engine_pass_due_tasks(round_since, now);
 	wake_delayed_queues(round_since, now);
 	return 0;
 }
@@ -123,7 +122,9 @@ part_wake_delayed_queues(TimestampTz now, int limit)
 static int
 part_purge(TimestampTz now, int limit)
 {
-	return durable_engine_purge(now, limit) + durable_grants_forget_dropped_roles();
+	/* the background worker walks from the first run; durable.tick() anywhere */
+	return durable_engine_purge(now, limit, !durable_tick_backoff) +
+		durable_grants_forget_dropped_roles();
 }
 
 typedef struct TickPart
@@ -145,6 +146,7 @@ static const TickPart tick_parts[] = {
 	{"workflow timeouts", durable_engine_expire_runs, 1, 0},
 	{"schedules", durable_fire_schedules, 1, 0},
 	{"paused runs' tasks", durable_engine_park_paused, 1, 0},
+	{"fair order of due tasks", durable_engine_pass_due_tasks, 1, 0},
 	{"batch operations", durable_batches_step, 1, 0},
 	{"queue wake-ups", part_wake_delayed_queues, 1, 0},
 	/*

@@ -99,8 +99,8 @@ SELECT has_index('durable', 'tasks', 'tasks_token', ARRAY['token'], 'tasks_token
 SELECT index_is_unique('durable', 'tasks', 'tasks_token', 'tasks_token is unique: a token names one task');
 SELECT set_eq($$SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'durable.tasks'::regclass$$,
               ARRAY['durable.tasks_pkey', 'durable.tasks_claim', 'durable.tasks_token', 'durable.tasks_lease',
-                    'durable.tasks_delayed'],
-              'tasks has five indexes: a claim writes entries in tasks_pkey, tasks_token and tasks_lease');
+                    'durable.tasks_delayed', 'durable.tasks_unplaced'],
+              'tasks has six indexes: a claim writes entries in tasks_pkey, tasks_token and tasks_lease');
 SELECT has_index('durable', 'runs', 'runs_workflow_id', ARRAY['namespace', 'workflow_id', 'run_number'],
                  'runs_workflow_id indexes (namespace, workflow_id, run_number)');
 SELECT index_is_unique('durable', 'runs', 'runs_workflow_id',
@@ -181,7 +181,7 @@ SELECT has_function('durable', 'task_release', ARRAY['bigint']);
 
 SELECT has_function('durable', 'tick', ARRAY[]::name[]);
 SELECT function_returns('durable', 'tick', ARRAY[]::name[], 'integer');
-SELECT function_returns('durable', 'fair_pass', ARRAY['text', 'text', 'text', 'real'], 'double precision');
+SELECT function_returns('durable', 'fair_pass', ARRAY['text', 'text', 'text', 'real', 'integer', 'boolean'], 'double precision');
 SELECT function_returns('durable', 'queue_set_key_concurrency', ARRAY['text', 'integer', 'jsonb'], 'void');
 SELECT has_function('durable', 'schedule_create', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'schedule_update', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
@@ -211,7 +211,7 @@ SELECT is_empty($$
     SELECT p.oid::regprocedure::text FROM pg_proc p
      WHERE p.pronamespace = 'durable'::regnamespace
        AND p.oid <> 'durable.may_read(text)'::regprocedure
-       AND p.oid <> 'durable.fair_pass(text, text, text, real)'::regprocedure
+       AND p.oid <> 'durable.fair_pass(text, text, text, real, int, boolean)'::regprocedure
        AND NOT coalesce(p.proconfig::text[] && ARRAY['search_path=pg_catalog, pg_temp',
                                                        'search_path=pg_catalog,pg_temp'], false)
 $$, 'every function of durable but may_read runs with search_path = pg_catalog, pg_temp');
@@ -229,7 +229,7 @@ SELECT is_empty($$
        AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c')
        AND p.prorettype <> 'trigger'::regtype
        AND p.oid <> 'durable.may_read(text)'::regprocedure
-       AND p.oid <> 'durable.fair_pass(text, text, text, real)'::regprocedure
+       AND p.oid <> 'durable.fair_pass(text, text, text, real, int, boolean)'::regprocedure
        AND p.oid <> 'durable.wf_list(text, int, text)'::regprocedure
        AND p.oid <> 'durable.wf_count(text)'::regprocedure
        AND NOT coalesce(p.proconfig::text[] @> ARRAY['enable_bitmapscan=off'], false)
