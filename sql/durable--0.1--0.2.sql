@@ -793,12 +793,41 @@ REVOKE ALL ON FUNCTION durable.fair_pass(text, text, text, real, int, boolean) F
  */
 ALTER TABLE durable.queues
     ADD COLUMN key_concurrency int CHECK (key_concurrency >= 0),
-    ADD COLUMN key_concurrency_overrides jsonb;
+    ADD COLUMN key_concurrency_overrides jsonb,
+    ADD COLUMN key_rate double precision CHECK (key_rate > 0),
+    ADD COLUMN key_rate_burst int CHECK (key_rate_burst > 0);
 DROP TRIGGER queues_changed ON durable.queues;
 CREATE TRIGGER queues_changed
     AFTER INSERT OR DELETE OR TRUNCATE
-    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides
+    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides,
+              key_rate
     ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
+/*
+ * Token buckets of the per-key rate limits (queue_set_key_rate): one row
+ * per key a poll took tokens from.  A poll of such a queue reads and writes
+ * a key's bucket under the key's lock (queues.c).
+ */
+CREATE TABLE durable.key_buckets (
+    namespace    text NOT NULL,
+    queue        text NOT NULL,
+    fairness_key text NOT NULL,     -- '' for tasks without a key
+    bucket       double precision NOT NULL,
+    bucket_at    timestamptz NOT NULL,
+    PRIMARY KEY (namespace, queue, fairness_key)
+);
+COMMENT ON TABLE durable.key_buckets IS
+    'Token buckets of per-key rate limits (queue_set_key_rate)';
+REVOKE ALL ON durable.key_buckets FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('durable.key_buckets', '');
+CREATE FUNCTION durable.queue_set_key_rate(queue text, per_second double precision,
+                                           burst int DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_key_rate'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_key_rate(text, double precision, int) IS
+    'At most per_second claims per second of each fairness key''s tasks of the queue, in bursts of up to burst (NULL: no limit)';
+REVOKE ALL ON FUNCTION durable.queue_set_key_rate(text, double precision, int) FROM PUBLIC;
 CREATE FUNCTION durable.queue_set_key_concurrency(queue text, max_per_key int,
                                                   overrides jsonb DEFAULT NULL)
 RETURNS void
@@ -814,7 +843,7 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
        t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
        q.max_concurrency, q.max_rate, q.rate_burst, q.key_concurrency,
-       q.key_concurrency_overrides
+       q.key_concurrency_overrides, q.key_rate, q.key_rate_burst
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,
@@ -922,7 +951,11 @@ BEGIN
             ('durable.queue_set_key_concurrency(text, int, jsonb)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.queue_keys'::regclass::oid,
-             'pg_catalog.pg_class'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
+             'pg_catalog.pg_class'::regclass, ARRAY['admin']),
+            ('durable.key_buckets'::regclass::oid,
+             'pg_catalog.pg_class'::regclass, ARRAY['admin']),
+            ('durable.queue_set_key_rate(text, double precision, int)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p
          WHERE p.objoid = f.obj AND p.classoid = f.cls AND p.objsubid = 0;

@@ -348,16 +348,37 @@ CREATE TABLE durable.queues (
     -- limit), but for the keys named in the overrides ({key: n})
     key_concurrency int CHECK (key_concurrency >= 0),
     key_concurrency_overrides jsonb,
+    -- at most key_rate claims per second of each key's tasks, in bursts of
+    -- up to key_rate_burst (NULL: no limit; buckets in durable.key_buckets)
+    key_rate    double precision CHECK (key_rate > 0),
+    key_rate_burst int CHECK (key_rate_burst > 0),
     PRIMARY KEY (namespace, queue)
 );
 -- (not on updates of the bucket, which every poll of a rate-limited queue
 -- writes: that would drop every backend's plans and caches each time)
 CREATE TRIGGER queues_changed
     AFTER INSERT OR DELETE OR TRUNCATE
-    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides
+    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides,
+              key_rate
     ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 COMMENT ON TABLE durable.queues IS
     'Queue settings: a paused queue hands out no tasks (work still queues up)';
+
+/*
+ * Token buckets of the per-key rate limits (queue_set_key_rate): one row
+ * per key a poll took tokens from.  A poll of such a queue reads and writes
+ * a key's bucket under the key's lock (queues.c).
+ */
+CREATE TABLE durable.key_buckets (
+    namespace    text NOT NULL,
+    queue        text NOT NULL,
+    fairness_key text NOT NULL,     -- '' for tasks without a key
+    bucket       double precision NOT NULL,
+    bucket_at    timestamptz NOT NULL,
+    PRIMARY KEY (namespace, queue, fairness_key)
+);
+COMMENT ON TABLE durable.key_buckets IS
+    'Token buckets of per-key rate limits (queue_set_key_rate)';
 
 /* Schedules: cron-like rules that start workflows (see src/schedule.c). */
 CREATE TABLE durable.schedules (
@@ -913,6 +934,15 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) IS
     'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit)';
 
+CREATE FUNCTION durable.queue_set_key_rate(queue text, per_second double precision,
+                                           burst int DEFAULT NULL)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_key_rate'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_key_rate(text, double precision, int) IS
+    'At most per_second claims per second of each fairness key''s tasks of the queue, in bursts of up to burst (NULL: no limit)';
+
 CREATE FUNCTION durable.queue_set_rate(queue text, per_second double precision,
                                        burst int DEFAULT NULL)
 RETURNS void
@@ -1074,7 +1104,7 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
        t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
        q.max_concurrency, q.max_rate, q.rate_burst, q.key_concurrency,
-       q.key_concurrency_overrides
+       q.key_concurrency_overrides, q.key_rate, q.key_rate_burst
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,
@@ -1290,6 +1320,7 @@ SELECT pg_catalog.pg_extension_config_dump('durable.published', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.updates', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.search_attributes', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.queues', '');
+SELECT pg_catalog.pg_extension_config_dump('durable.key_buckets', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.schedules', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.grants', '');
 SELECT pg_catalog.pg_extension_config_dump('durable.batches', '');

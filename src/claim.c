@@ -249,23 +249,24 @@ durable_task_poll(PG_FUNCTION_ARGS)
 				char	   *key = TextDatumGetCString(keys[k]);
 				KeyUsage   *e = durable_queue_key_entry(usage, &limits, key);
 
-				if (durable_queue_key_excluded(e))
+				if (durable_queue_key_excluded(&limits, e))
 					continue;
 				/* a key without a limit needs no lock */
-				if (e->limit >= 0 && !e->locked)
+				if (durable_queue_key_needs_lock(&limits, e))
 				{
-					if (nlocked >= KEY_LOCKS_PER_POLL || !durable_queue_lock_key(ns, queue, e))
+					if (nlocked >= KEY_LOCKS_PER_POLL ||
+						!durable_queue_lock_key(ns, queue, &limits, e, now))
 						continue;
 					nlocked++;
-					if (durable_queue_key_excluded(e))
-						continue;	/* full by the exact count */
+					if (durable_queue_key_excluded(&limits, e))
+						continue;	/* full by the exact count, or no token */
 				}
 				if (durable_engine_claim(ns, queue, worker, 1, lease, now, key) != 1)
 				{
 					e->busy = true; /* its next task is locked or its run paused */
 					continue;
 				}
-				e->leased++;
+				durable_queue_key_took(&limits, e);
 				put_claimed(rsinfo, ns, queue);
 				want--;
 				claimed++;
@@ -281,6 +282,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 	}
 	if (limited && limits.rate > 0)
 		durable_queue_spend_tokens(ns, queue, &limits, claimed < max_tasks);
+	if (limited && limits.key_rate > 0)
+		durable_queue_store_key_buckets(ns, queue, &limits, usage, now, claimed < max_tasks);
 	/* the second claim may have taken some: what room the worker has left */
 	durable_poller_set_room(max_tasks - claimed);
 

@@ -1664,6 +1664,8 @@ typedef struct StartOptions
 	Jsonb	   *retry_policy;	/* validated; NULL: a failed run stays failed */
 	char	   *fairness_key;	/* both unset (NULL, 0): a child's are its parent's */
 	double		fairness_weight;
+	int64		debounce_ms;	/* per workflow id: see debounced_start */
+	int64		throttle_ms;
 } StartOptions;
 
 static void
@@ -1672,7 +1674,7 @@ parse_start_options(Jsonb *options, StartOptions *o)
 	static const char *const keys[] = {"id_conflict_policy", "id_reuse_policy",
 		"request_id", "priority", "start_delay", "execution_timeout",
 		"run_timeout", "memo", "search_attributes", "retry_policy", "fairness_key",
-	"fairness_weight", NULL};
+	"fairness_weight", "debounce", "throttle", NULL};
 	const char *ctx = "workflow options";
 	char	   *s;
 	JsonbValue *v;
@@ -1713,6 +1715,16 @@ parse_start_options(Jsonb *options, StartOptions *o)
 	durable_jb_get_duration_ms(options, "execution_timeout", ctx, &o->execution_timeout_ms);
 	durable_jb_get_duration_ms(options, "run_timeout", ctx, &o->run_timeout_ms);
 	durable_get_fairness(options, ctx, &o->fairness_key, &o->fairness_weight);
+	durable_jb_get_duration_ms(options, "debounce", ctx, &o->debounce_ms);
+	durable_jb_get_duration_ms(options, "throttle", ctx, &o->throttle_ms);
+	if (o->debounce_ms > 0 && (o->start_delay_ms > 0 || o->throttle_ms > 0))
+		ereport(ERROR,
+				(errcode(durable_input_errcode),
+				 errmsg("invalid workflow options: \"debounce\" goes with neither \"start_delay\" nor \"throttle\""),
+				 errhint("A debounced start waits the debounce time after the last start of its workflow id.")));
+	/* a debounced start waits, like a start delay that later starts push back */
+	if (o->debounce_ms > 0)
+		o->start_delay_ms = o->debounce_ms;
 	v = durable_jb_get(options, "memo");
 	if (v)
 		o->memo = JsonbValueToJsonb(v);
@@ -1926,6 +1938,67 @@ parent_fairness(int64 parent_run, char **key, double *weight)
 }
 
 /*
+ * debounced_start: the run a start with "debounce" or "throttle" joins
+ * instead of starting one, or 0 to start one.  Both act per workflow id.
+ * debounce: a run of the id still waiting for its (debounced) start takes
+ * this start's input and waits the debounce time again, so the run starts
+ * once the starts stop for that long, with the last input.  throttle: a
+ * run of the id started within the throttle time is this start's, so at
+ * most one run starts per throttle time, with the first input.
+ */
+static int64
+debounced_start(const char *ns, const char *workflow_id, Jsonb *input, StartOptions *o,
+				TimestampTz now)
+{
+	static SPIPlanPtr debounce_plan = NULL;
+	static SPIPlanPtr throttle_plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(workflow_id);
+	values[2] = PointerGetDatum(input);
+	nulls[2] = input ? ' ' : 'n';
+	values[3] = TimestampTzGetDatum(now);
+	if (o->throttle_ms > 0)
+	{
+		values[4] = TimestampTzGetDatum(now - o->throttle_ms * 1000);
+		durable_plan(&throttle_plan,
+					 "SELECT run_id FROM (SELECT run_id, created_at FROM durable.runs "
+					 "                     WHERE namespace = $1 AND workflow_id = $2 "
+					 "                     ORDER BY run_number DESC LIMIT 1) l "
+					 " WHERE created_at > $5",
+					 5, types);
+		durable_exec(throttle_plan, values, nulls, false, 1);
+	}
+	else
+	{
+		values[4] = TimestampTzGetDatum(now + o->debounce_ms * 1000);
+		durable_plan(&debounce_plan,
+					 "WITH l AS (SELECT r.run_id FROM durable.runs r "
+					 "             JOIN durable.tasks t ON t.run_id = r.run_id AND t.seq = 0 "
+					 "            WHERE r.namespace = $1 AND r.workflow_id = $2 "
+					 "              AND r.status = 'running' AND t.state = 'ready' AND t.new_run "
+					 "              AND t.attempt = 0 AND t.visible_at > $4 "
+					 "            ORDER BY r.run_number DESC LIMIT 1 FOR UPDATE OF r, t), "
+					 "     u AS (UPDATE durable.runs SET input = $3 "
+					 "            WHERE run_id = (SELECT run_id FROM l) RETURNING run_id) "
+					 "UPDATE durable.tasks SET visible_at = $5, pass = 'Infinity'::float8 "
+					 " WHERE run_id = (SELECT run_id FROM u) AND seq = 0 "
+					 "RETURNING run_id",
+					 5, types);
+		durable_exec(debounce_plan, values, nulls, false, 0);
+		if (SPI_processed == 1)
+			durable_bgw_wake(DatumGetTimestampTz(values[4]));
+	}
+	if (SPI_processed != 1)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * durable_start_run: create a run and its first workflow task, honouring the id
  * conflict and reuse policies and request_id idempotency.  Returns the
  * run id (an existing one when the start is a retry or use_existing).
@@ -1949,6 +2022,14 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	parse_start_options(options, &o);
 	durable_check_search_attributes(ns, o.search_attributes);
 	durable_check_payload(input, "workflow input");
+
+	if (o.debounce_ms > 0 || o.throttle_ms > 0)
+	{
+		int64		run_id = debounced_start(ns, workflow_id, input, &o, now);
+
+		if (run_id != 0)
+			return run_id;
+	}
 
 	if (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id)
 	{
@@ -2054,6 +2135,14 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		if ((o.request_id && request_id && strcmp(o.request_id, request_id) == 0) ||
 			o.use_existing)
 			return run_id;
+		/* a concurrent debounced or throttled start of the id: join its run */
+		if (o.debounce_ms > 0 || o.throttle_ms > 0)
+		{
+			int64		joined = debounced_start(ns, workflow_id, input, &o, now);
+
+			if (joined != 0)
+				return joined;
+		}
 		if (o.terminate_existing)
 		{
 			/* Temporal's TerminateExisting: the running one closes, ours starts */
@@ -2111,7 +2200,9 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		if (!input_nulls[i])
 			durable_check_payload(DatumGetJsonbP(inputs[i]), "workflow input");
 
-	if (strcmp(o.reuse, "allow_duplicate") == 0 && n > 0)
+	/* debounced and throttled starts go one by one (durable_start_run) */
+	if (strcmp(o.reuse, "allow_duplicate") == 0 && n > 0 &&
+		o.debounce_ms == 0 && o.throttle_ms == 0)
 	{
 		uint64		k;
 

@@ -119,10 +119,12 @@ durable_queue_settings(const char *ns, const char *queue)
 					 "       | CASE WHEN max_rate IS NOT NULL THEN 17 ELSE 0 END "
 					 "       | CASE WHEN paused THEN 4 ELSE 0 END "
 					 "       | CASE WHEN key_concurrency IS NOT NULL "
-					 "                OR key_concurrency_overrides IS NOT NULL THEN 9 ELSE 0 END "
+					 "                OR key_concurrency_overrides IS NOT NULL "
+					 "                OR key_rate IS NOT NULL THEN 9 ELSE 0 END "
 					 "  FROM durable.queues "
 					 " WHERE max_concurrency IS NOT NULL OR max_rate IS NOT NULL OR paused "
-					 "    OR key_concurrency IS NOT NULL OR key_concurrency_overrides IS NOT NULL",
+					 "    OR key_concurrency IS NOT NULL OR key_concurrency_overrides IS NOT NULL "
+					 "    OR key_rate IS NOT NULL",
 					 0, NULL);
 		durable_exec_latest(plan, NULL, NULL, 0);
 		ctl.keysize = sizeof(SetQueue);
@@ -195,6 +197,14 @@ read_key_limits(HeapTuple tup, TupleDesc desc, QueueLimits *q)
 			q->override_keys[i] = TextDatumGetCString(keys[i]);
 			q->override_limits[i] = DatumGetInt32(limits[i]);
 		}
+		q->key_limits = true;
+	}
+	q->key_rate = DatumGetFloat8(SPI_getbinval(tup, desc, 9, &isnull));
+	if (isnull)
+		q->key_rate = 0;
+	else
+	{
+		q->key_burst = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		q->key_limits = true;
 	}
 }
@@ -293,9 +303,70 @@ durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q)
 
 /* durable_queue_key_excluded: the key may not get another task in this poll */
 bool
-durable_queue_key_excluded(KeyUsage *e)
+durable_queue_key_excluded(QueueLimits *q, KeyUsage *e)
 {
-	return e->busy || (e->limit >= 0 && e->leased >= e->limit);
+	return e->busy || (e->limit >= 0 && e->leased >= e->limit) ||
+		(q->key_rate > 0 && e->locked && e->tokens < 1);
+}
+
+/* durable_queue_key_needs_lock: a key with a limit is locked before a claim */
+bool
+durable_queue_key_needs_lock(QueueLimits *q, KeyUsage *e)
+{
+	return !e->locked && (e->limit >= 0 || q->key_rate > 0);
+}
+
+/* durable_queue_key_took: this poll claimed a task of the key */
+void
+durable_queue_key_took(QueueLimits *q, KeyUsage *e)
+{
+	e->leased++;
+	if (q->key_rate > 0)
+	{
+		e->tokens -= 1;
+		e->spent = true;
+	}
+}
+
+/*
+ * durable_queue_store_key_buckets: after a poll of a queue with a per-key
+ * rate, the buckets of the keys it took tokens from (it holds their locks);
+ * when a bucket ran dry and the poll came back short, the background
+ * worker plans a round for its next token (that round notifies the queue).
+ */
+void
+durable_queue_store_key_buckets(const char *ns, const char *queue, QueueLimits *q,
+								HTAB *usage, TimestampTz now, bool came_back_short)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, TIMESTAMPTZOID};
+	HASH_SEQ_STATUS seq;
+	KeyUsage   *e;
+
+	if (q->key_rate <= 0 || usage == NULL)
+		return;
+	durable_plan(&plan,
+				 "INSERT INTO durable.key_buckets AS b (namespace, queue, fairness_key, bucket, bucket_at) "
+				 "VALUES ($1, $2, $3, $4, $5) "
+				 "ON CONFLICT (namespace, queue, fairness_key) DO UPDATE "
+				 "   SET bucket = $4, bucket_at = $5",
+				 5, types);
+	hash_seq_init(&seq, usage);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		Datum		values[5];
+
+		if (!e->spent)
+			continue;
+		values[0] = CStringGetTextDatum(ns);
+		values[1] = CStringGetTextDatum(queue);
+		values[2] = CStringGetTextDatum(e->key);
+		values[3] = Float8GetDatum(Max(e->tokens, 0));
+		values[4] = TimestampTzGetDatum(now);
+		durable_exec(plan, values, NULL, false, 0);
+		if (came_back_short && e->tokens < 1)
+			durable_bgw_wake(now + (TimestampTz) ((1 - Max(e->tokens, 0)) / q->key_rate * USECS_PER_SEC) + 1);
+	}
 }
 
 /*
@@ -311,9 +382,11 @@ durable_queue_key_excluded(KeyUsage *e)
  * turns.
  */
 bool
-durable_queue_lock_key(const char *ns, const char *queue, KeyUsage *e)
+durable_queue_lock_key(const char *ns, const char *queue, QueueLimits *q, KeyUsage *e,
+					   TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr bucket_plan = NULL;
 	static const Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	uint32		h;
@@ -342,6 +415,27 @@ durable_queue_lock_key(const char *ns, const char *queue, KeyUsage *e)
 				 3, types);
 	durable_exec(plan, values, NULL, false, 1);
 	e->leased = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (q->key_rate > 0)
+	{
+		/* its bucket, refilled up to now (full when it has none yet) */
+		durable_plan(&bucket_plan,
+					 "SELECT bucket, bucket_at FROM durable.key_buckets "
+					 " WHERE namespace = $1 AND queue = $2 AND fairness_key = $3",
+					 3, types);
+		durable_exec(bucket_plan, values, NULL, false, 1);
+		e->tokens = q->key_burst;
+		if (SPI_processed == 1)
+		{
+			double		bucket = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+			TimestampTz at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+															   SPI_tuptable->tupdesc, 2, &isnull));
+
+			/* a poll whose transaction began earlier refills nothing */
+			e->tokens = Min(q->key_burst,
+							bucket + q->key_rate * (double) Max(now - at, 0) / USECS_PER_SEC);
+		}
+	}
 	return true;
 }
 
@@ -372,7 +466,8 @@ durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, Qu
 	"       (SELECT array_agg(o.key ORDER BY o.key COLLATE \"C\") " \
 	"          FROM jsonb_each(key_concurrency_overrides) o), " \
 	"       (SELECT array_agg(o.value::text::int ORDER BY o.key COLLATE \"C\") " \
-	"          FROM jsonb_each(key_concurrency_overrides) o) " \
+	"          FROM jsonb_each(key_concurrency_overrides) o), " \
+	"       key_rate, key_rate_burst " \
 	"  FROM durable.queues WHERE namespace = $1 AND queue = $2"
 	if (lock)
 		durable_plan(&plan, LIMITS_OF_QUEUE " FOR UPDATE", 2, types);
@@ -606,16 +701,16 @@ durable_queue_set_concurrency(PG_FUNCTION_ARGS)
 }
 
 /*
- * durable.queue_set_rate(queue, per_second, burst): at most per_second
- * claims of the queue's tasks per second, in bursts of up to burst
- * (default: per_second rounded up); a token bucket that starts full.
- * NULL per_second lifts the limit.
+ * set_rate: queue_set_rate and queue_set_key_rate, which differ only in
+ * the statement (sql) that stores the queue's new rate: checks the
+ * arguments (queue, per_second, burst: default per_second rounded up;
+ * NULL per_second lifts the limit), runs sql with $1 namespace, $2
+ * queue, $3 rate, $4 burst (both NULL to lift), $5 durable's time, and
+ * notifies the queue.
  */
-PG_FUNCTION_INFO_V1(durable_queue_set_rate);
-Datum
-durable_queue_set_rate(PG_FUNCTION_ARGS)
+static void
+set_rate(FunctionCallInfo fcinfo, SPIPlanPtr *plan, const char *sql)
 {
-	static SPIPlanPtr plan = NULL;
 	static const Oid types[5] = {TEXTOID, TEXTOID, FLOAT8OID, INT4OID, TIMESTAMPTZOID};
 	const char *ns = durable_current_namespace();
 	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
@@ -648,17 +743,31 @@ durable_queue_set_rate(PG_FUNCTION_ARGS)
 	values[3] = Int32GetDatum(burst);
 	nulls[2] = nulls[3] = PG_ARGISNULL(1) ? 'n' : ' ';
 	values[4] = TimestampTzGetDatum(durable_now());
-	durable_plan(&plan,
-				 "INSERT INTO durable.queues AS q (namespace, queue, max_rate, rate_burst, "
-				 "       bucket, bucket_at, updated_at) "
-				 "VALUES ($1, $2, $3, $4, $4, CASE WHEN $3 IS NOT NULL THEN $5 END, $5) "
-				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
-				 "   SET max_rate = $3, rate_burst = $4, bucket = $4, "
-				 "       bucket_at = CASE WHEN $3 IS NOT NULL THEN $5 END, updated_at = $5",
-				 5, types);
-	durable_exec(plan, values, nulls, false, 0);
+	durable_plan(plan, sql, 5, types);
+	durable_exec(*plan, values, nulls, false, 0);
 	durable_leave(&call);
 	Async_Notify(psprintf("durable_%s", queue), "");
+}
+
+/*
+ * durable.queue_set_rate(queue, per_second, burst): at most per_second
+ * claims of the queue's tasks per second, in bursts of up to burst
+ * (default: per_second rounded up); a token bucket that starts full.
+ * NULL per_second lifts the limit.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_rate);
+Datum
+durable_queue_set_rate(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+
+	set_rate(fcinfo, &plan,
+			 "INSERT INTO durable.queues AS q (namespace, queue, max_rate, rate_burst, "
+			 "       bucket, bucket_at, updated_at) "
+			 "VALUES ($1, $2, $3, $4, $4, CASE WHEN $3 IS NOT NULL THEN $5 END, $5) "
+			 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+			 "   SET max_rate = $3, rate_burst = $4, bucket = $4, "
+			 "       bucket_at = CASE WHEN $3 IS NOT NULL THEN $5 END, updated_at = $5");
 	PG_RETURN_VOID();
 }
 
@@ -770,5 +879,29 @@ durable_queue_set_key_concurrency(PG_FUNCTION_ARGS)
 	durable_leave(&call);
 	/* a raised limit may let waiting tasks run */
 	Async_Notify(psprintf("durable_%s", queue), "");
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_set_key_rate(queue, per_second, burst): at most per_second
+ * claims per second of each fairness key's tasks of the queue, in bursts
+ * of up to burst (default: per_second rounded up); a token bucket per key
+ * (durable.key_buckets) that starts full.  NULL per_second lifts the
+ * limit and forgets the buckets.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_key_rate);
+Datum
+durable_queue_set_key_rate(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+
+	set_rate(fcinfo, &plan,
+			 "WITH q AS (INSERT INTO durable.queues AS q (namespace, queue, key_rate, "
+			 "             key_rate_burst, updated_at) "
+			 "           VALUES ($1, $2, $3, $4, $5) "
+			 "           ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+			 "              SET key_rate = $3, key_rate_burst = $4, updated_at = $5) "
+			 /* new rates start with full buckets */
+			 "DELETE FROM durable.key_buckets WHERE namespace = $1 AND queue = $2");
 	PG_RETURN_VOID();
 }

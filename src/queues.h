@@ -39,6 +39,9 @@ typedef struct QueueLimits
 	int			noverrides;
 	char	  **override_keys;
 	int		   *override_limits;
+	/* per-fairness-key rate limit (queue_set_key_rate; 0: none) */
+	double		key_rate;		/* tasks per second, per key */
+	int			key_burst;
 } QueueLimits;
 
 /*
@@ -53,6 +56,9 @@ typedef struct KeyUsage
 	bool		locked;			/* this transaction holds the key's lock */
 	bool		busy;			/* another poll holds it, or nothing to claim */
 	int			leased;			/* its tasks leased */
+	/* (locked, on a queue with a per-key rate) its token bucket */
+	double		tokens;
+	bool		spent;			/* this poll took tokens: store the bucket */
 } KeyUsage;
 
 extern int	durable_queue_settings(const char *ns, const char *queue);
@@ -63,8 +69,13 @@ extern void durable_queue_spend_tokens(const char *ns, const char *queue,
 									   QueueLimits *q, bool came_back_short);
 extern HTAB *durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q);
 extern KeyUsage *durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key);
-extern bool durable_queue_key_excluded(KeyUsage *e);
-extern bool durable_queue_lock_key(const char *ns, const char *queue, KeyUsage *e);
+extern bool durable_queue_key_excluded(QueueLimits *q, KeyUsage *e);
+extern bool durable_queue_key_needs_lock(QueueLimits *q, KeyUsage *e);
+extern bool durable_queue_lock_key(const char *ns, const char *queue, QueueLimits *q,
+								   KeyUsage *e, TimestampTz now);
+extern void durable_queue_key_took(QueueLimits *q, KeyUsage *e);
+extern void durable_queue_store_key_buckets(const char *ns, const char *queue, QueueLimits *q,
+											HTAB *usage, TimestampTz now, bool came_back_short);
 
 /* a leased task of a queue ended: wake a worker waiting on its limit */
 extern void durable_queue_slot_freed(const char *ns, const char *queue);

@@ -58,6 +58,18 @@ wake_delayed_queues(TimestampTz since, TimestampTz now)
 				 "   AND q.bucket + q.max_rate * extract(epoch FROM $2 - q.bucket_at)::float8 >= 1::float8 "
 				 "   AND EXISTS ("
 				 "       SELECT FROM durable.tasks t WHERE t.namespace = q.namespace "
+				 "          AND t.queue = q.queue AND t.state = 'ready' AND t.visible_at <= $2) "
+				 /* a key's bucket got its next token since the last round */
+				 "UNION "
+				 "SELECT q.namespace, q.queue FROM durable.queues q "
+				 " WHERE q.key_rate IS NOT NULL AND NOT q.paused "
+				 "   AND EXISTS ("
+				 "       SELECT FROM durable.key_buckets b WHERE b.namespace = q.namespace "
+				 "          AND b.queue = q.queue AND b.bucket < 1::float8 "
+				 "          AND b.bucket_at + (1::float8 - b.bucket) / q.key_rate * interval '1 s' > $1 "
+				 "          AND b.bucket_at + (1::float8 - b.bucket) / q.key_rate * interval '1 s' <= $2) "
+				 "   AND EXISTS ("
+				 "       SELECT FROM durable.tasks t WHERE t.namespace = q.namespace "
 				 "          AND t.queue = q.queue AND t.state = 'ready' AND t.visible_at <= $2)",
 				 2, types);
 	durable_exec(plan, values, NULL, true, 0);

@@ -107,6 +107,21 @@ new_workflow_id(void)
 	return out;
 }
 
+/*
+ * check_no_debounce: "debounce" and "throttle" act per workflow id: a start
+ * whose id is generated cannot have them.
+ */
+static void
+check_no_debounce(Jsonb *options)
+{
+	if (options != NULL &&
+		(durable_jb_get(options, "debounce") != NULL || durable_jb_get(options, "throttle") != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("invalid workflow options: \"debounce\" and \"throttle\" need a workflow id"),
+				 errhint("They act per workflow id: pass the id that names what to debounce or throttle.")));
+}
+
 Datum
 durable_wf_start(PG_FUNCTION_ARGS)
 {
@@ -114,6 +129,7 @@ durable_wf_start(PG_FUNCTION_ARGS)
 	const char *type;
 	const char *workflow_id;
 	const char *queue;
+	Jsonb	   *options;
 	DurableCall call;
 
 	type = durable_check_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
@@ -126,9 +142,12 @@ durable_wf_start(PG_FUNCTION_ARGS)
 	queue = durable_check_queue_name(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
+	options = durable_get_jsonb_arg(fcinfo, 4);
+	if (PG_ARGISNULL(2))
+		check_no_debounce(options);
 	durable_enter(&call);
 	durable_start_run(ns, workflow_id, type, queue, durable_get_jsonb_arg(fcinfo, 1),
-			  durable_get_jsonb_arg(fcinfo, 4), NULL, 0, 0, durable_now());
+			  options, NULL, 0, 0, durable_now());
 	durable_leave(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(workflow_id));
 }
@@ -174,6 +193,7 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 	ids = palloc(sizeof(Datum) * Max(n, 1));
 	if (PG_ARGISNULL(2))
 	{
+		check_no_debounce(durable_get_jsonb_arg(fcinfo, 4));
 		for (i = 0; i < n; i++)
 			ids[i] = CStringGetTextDatum(new_workflow_id());
 	}
@@ -191,6 +211,9 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 					 errmsg("workflow_ids must have one element per input"),
 					 errdetail("%d inputs and %d workflow ids were given.", n, ngiven),
 					 errhint("Pass NULL for workflow_ids, or NULL elements, to have ids generated.")));
+		for (i = 0; i < n; i++)
+			if (given_nulls[i])
+				check_no_debounce(durable_get_jsonb_arg(fcinfo, 4));
 		for (i = 0; i < n; i++)
 			ids[i] = given_nulls[i] ? CStringGetTextDatum(new_workflow_id()) :
 				CStringGetTextDatum(durable_check_name(DatumGetTextPP(given[i]), "workflow id",
