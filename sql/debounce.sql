@@ -28,6 +28,30 @@ SELECT count(*) FROM durable.wf_start_many('d', ARRAY['{"n": 2}']::jsonb[], ARRA
 SELECT workflow_id, input FROM durable.runs WHERE workflow_id IN ('deb-2', 'deb-3') ORDER BY 1;
 SELECT durable.wf_terminate(id) FROM unnest(ARRAY['deb-2', 'deb-3']) id;
 
+-- a debounced run's timeouts move with its start: run_timeout 15 s (the
+-- start delay counts) and starts at 0 and 8 s: it times out at 23 s, not 15
+SELECT durable.wf_start('d', '{"n": 1}', 'deb-t', 'dbq', '{"debounce": "10s", "run_timeout": "15s"}');
+SET durable.clock_offset = '8s';
+SELECT durable.wf_start('d', '{"n": 2}', 'deb-t', 'dbq', '{"debounce": "10s", "run_timeout": "15s"}');
+SET durable.clock_offset = '20s';
+SELECT durable.tick() >= 0 AS ticked;
+SELECT status, input FROM durable.workflows WHERE workflow_id = 'deb-t';
+SET durable.clock_offset = '34s';
+SELECT durable.tick() >= 0 AS ticked;
+SELECT status FROM durable.workflows WHERE workflow_id = 'deb-t';
+RESET durable.clock_offset;
+-- only a debounced run of the same type and queue is joined
+SELECT durable.wf_start('d', '{"n": 1}', 'deb-plain', 'dbq', '{"start_delay": "1 min"}');
+SELECT pg_temp.err($$SELECT durable.wf_start('d', '{"n": 2}', 'deb-plain', 'dbq', '{"debounce": "10s"}')$$) AS plain_delay;
+SELECT durable.wf_start('d', '{"n": 1}', 'deb-q', 'dbq', '{"debounce": "1 min"}');
+SELECT pg_temp.err($$SELECT durable.wf_start('d', '{"n": 2}', 'deb-q', 'dbq-other', '{"debounce": "1 min"}')$$) AS other_queue;
+SELECT durable.wf_terminate(id) FROM unnest(ARRAY['deb-plain', 'deb-q']) id;
+-- a child cannot be debounced or throttled (it would join another run)
+SELECT durable.wf_start('d', NULL, 'deb-parent', 'dbq');
+SELECT pg_temp.err(format($$SELECT durable.task_suspend(%s, '[{"seq": 1, "type": "child", "name": "c", "workflow_id": "deb-child", "options": {"throttle": "1h"}}]')$$, token)) AS child_throttle
+  FROM durable.task_poll('dbq', 'w', 1);
+SELECT durable.wf_terminate('deb-parent');
+
 -- throttle 1 min: a second start joins the first run (first input), also
 -- after it closed; a start a minute after the first starts a new run
 SELECT durable.wf_start('t', '{"n": 1}', 'thr-1', 'thq', '{"throttle": "1 min"}');

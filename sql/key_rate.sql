@@ -23,6 +23,10 @@ SELECT pg_temp.take('krq') AS at_1s_again;
 SET durable.clock_offset = '11s';
 SELECT pg_temp.take('krq') AS at_11s;
 SELECT fairness_key, bucket FROM durable.key_buckets WHERE queue = 'krq' ORDER BY 1;
+-- buckets full again by now are pruned by the periodic work
+SET durable.clock_offset = '20s';
+SELECT durable.tick() >= 0 AS ticked;
+SELECT count(*) AS buckets_after_refill FROM durable.key_buckets WHERE queue = 'krq';
 -- lifted: the rest comes out, the buckets are gone
 SELECT durable.queue_set_key_rate('krq', NULL);
 SELECT pg_temp.take('krq') AS lifted;

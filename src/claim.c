@@ -241,8 +241,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 			int			nkeys,
 						k;
 
-			if (usage == NULL)
-				usage = durable_queue_key_usage(ns, queue, &limits);
+			/* the second claim counts afresh what it did not lock */
+			usage = durable_queue_key_usage(ns, queue, &limits, usage);
 			nkeys = durable_engine_next_keys(ns, queue, now, KEY_CANDIDATES(want), &keys);
 			for (k = 0; k < nkeys && want > 0; k++)
 			{

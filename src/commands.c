@@ -274,8 +274,9 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 	input = get_any(cmd, "input");
 	durable_check_payload(input, "child input");
 	options = get_object(cmd, "options", ctx);
-	if (durable_jb_get(options, "id_conflict_policy") || durable_jb_get(options, "request_id"))
-		bad_command(n, "a child cannot take id_conflict_policy or request_id",
+	if (durable_jb_get(options, "id_conflict_policy") || durable_jb_get(options, "request_id") ||
+		durable_jb_get(options, "debounce") || durable_jb_get(options, "throttle"))
+		bad_command(n, "a child cannot take id_conflict_policy, request_id, debounce or throttle",
 					"A child is always a new run linked to its parent; choose a workflow id that is not running.");
 
 	durable_step_insert_or_match(task->run_id, seq, STEP_CHILD, name, STEP_PENDING, input,

@@ -1819,6 +1819,8 @@ start_stored_options(const StartOptions *o)
 	if (o->execution_timeout_ms)
 		appendStringInfo(&stored, "\"execution_timeout_ms\": " INT64_FORMAT ", ",
 						 o->execution_timeout_ms);
+	if (o->debounce_ms)
+		appendStringInfo(&stored, "\"debounce_ms\": " INT64_FORMAT ", ", o->debounce_ms);
 	appendStringInfo(&stored, "\"start_delay_ms\": " INT64_FORMAT "}", o->start_delay_ms);
 	return durable_jb_cstring(stored.data);
 }
@@ -1940,21 +1942,23 @@ parent_fairness(int64 parent_run, char **key, double *weight)
 /*
  * debounced_start: the run a start with "debounce" or "throttle" joins
  * instead of starting one, or 0 to start one.  Both act per workflow id.
- * debounce: a run of the id still waiting for its (debounced) start takes
- * this start's input and waits the debounce time again, so the run starts
- * once the starts stop for that long, with the last input.  throttle: a
- * run of the id started within the throttle time is this start's, so at
- * most one run starts per throttle time, with the first input.
+ * debounce: a debounced run of the id, of the same type and queue, still
+ * waiting for its start takes this start's input and waits the debounce
+ * time again (its timeouts move with it), so the run starts once the
+ * starts stop for that long, with the last input.  throttle: a run of
+ * the id started (created) within the throttle time is this start's, so
+ * at most one run starts per throttle time, with the first input.
  */
 static int64
-debounced_start(const char *ns, const char *workflow_id, Jsonb *input, StartOptions *o,
-				TimestampTz now)
+debounced_start(const char *ns, const char *workflow_id, const char *type, const char *queue,
+				Jsonb *input, StartOptions *o, TimestampTz now)
 {
 	static SPIPlanPtr debounce_plan = NULL;
 	static SPIPlanPtr throttle_plan = NULL;
-	static const Oid types[5] = {TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	static const Oid types[7] = {TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+	TEXTOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = "       ";
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(ns);
@@ -1962,6 +1966,8 @@ debounced_start(const char *ns, const char *workflow_id, Jsonb *input, StartOpti
 	values[2] = PointerGetDatum(input);
 	nulls[2] = input ? ' ' : 'n';
 	values[3] = TimestampTzGetDatum(now);
+	values[5] = CStringGetTextDatum(type);
+	values[6] = CStringGetTextDatum(queue);
 	if (o->throttle_ms > 0)
 	{
 		values[4] = TimestampTzGetDatum(now - o->throttle_ms * 1000);
@@ -1970,25 +1976,31 @@ debounced_start(const char *ns, const char *workflow_id, Jsonb *input, StartOpti
 					 "                     WHERE namespace = $1 AND workflow_id = $2 "
 					 "                     ORDER BY run_number DESC LIMIT 1) l "
 					 " WHERE created_at > $5",
-					 5, types);
+					 7, types);
 		durable_exec(throttle_plan, values, nulls, false, 1);
 	}
 	else
 	{
 		values[4] = TimestampTzGetDatum(now + o->debounce_ms * 1000);
 		durable_plan(&debounce_plan,
-					 "WITH l AS (SELECT r.run_id FROM durable.runs r "
+					 "WITH l AS (SELECT r.run_id, $5 - t.visible_at AS later "
+					 "             FROM durable.runs r "
 					 "             JOIN durable.tasks t ON t.run_id = r.run_id AND t.seq = 0 "
 					 "            WHERE r.namespace = $1 AND r.workflow_id = $2 "
-					 "              AND r.status = 'running' AND t.state = 'ready' AND t.new_run "
+					 "              AND r.status = 'running' AND r.options ? 'debounce_ms' "
+					 "              AND r.workflow_type = $6 AND r.queue = $7 "
+					 "              AND t.state = 'ready' AND t.new_run "
 					 "              AND t.attempt = 0 AND t.visible_at > $4 "
 					 "            ORDER BY r.run_number DESC LIMIT 1 FOR UPDATE OF r, t), "
-					 "     u AS (UPDATE durable.runs SET input = $3 "
-					 "            WHERE run_id = (SELECT run_id FROM l) RETURNING run_id) "
+					 /* its timeouts count from its start, which moves */
+					 "     u AS (UPDATE durable.runs r SET input = $3, "
+					 "                  deadline_at = r.deadline_at + l.later, "
+					 "                  execution_deadline = r.execution_deadline + l.later "
+					 "             FROM l WHERE r.run_id = l.run_id RETURNING r.run_id) "
 					 "UPDATE durable.tasks SET visible_at = $5, pass = 'Infinity'::float8 "
 					 " WHERE run_id = (SELECT run_id FROM u) AND seq = 0 "
 					 "RETURNING run_id",
-					 5, types);
+					 7, types);
 		durable_exec(debounce_plan, values, nulls, false, 0);
 		if (SPI_processed == 1)
 			durable_bgw_wake(DatumGetTimestampTz(values[4]));
@@ -2025,7 +2037,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 
 	if (o.debounce_ms > 0 || o.throttle_ms > 0)
 	{
-		int64		run_id = debounced_start(ns, workflow_id, input, &o, now);
+		int64		run_id = debounced_start(ns, workflow_id, type, queue, input, &o, now);
 
 		if (run_id != 0)
 			return run_id;
@@ -2138,7 +2150,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		/* a concurrent debounced or throttled start of the id: join its run */
 		if (o.debounce_ms > 0 || o.throttle_ms > 0)
 		{
-			int64		joined = debounced_start(ns, workflow_id, input, &o, now);
+			int64		joined = debounced_start(ns, workflow_id, type, queue, input, &o, now);
 
 			if (joined != 0)
 				return joined;
@@ -2902,7 +2914,8 @@ durable_engine_next_keys(const char *ns, const char *queue, TimestampTz now, int
 				 "   AND k.visible_at <= $3 "
 				 " ORDER BY k.priority DESC, k.new_run, k.pass LIMIT $4",
 				 4, types);
-	durable_exec(plan, values, NULL, true, 0);
+	/* not read-only: a fresh snapshot, as the claim's (a poll's second claim) */
+	durable_exec(plan, values, NULL, false, 0);
 	*keys = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -257,15 +257,16 @@ durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key)
 }
 
 /*
- * durable_queue_key_usage: the table of fairness keys for a poll of a
- * queue with per-key limits: each key's tasks leased at the poll's start
- * (a hint: keys found full are left out without taking their lock; the
- * exact count is taken under the lock), and an entry for every override
- * (so a key limited to 0 is left out from the start).  It reads every
- * leased task of the queue, like the queue's own concurrency limit.
+ * durable_queue_key_usage: the table of fairness keys for a claim of a
+ * queue with per-key limits: each key's tasks leased now (a hint: keys
+ * found full are left out without taking their lock; the exact count is
+ * taken under the lock), and an entry for every override (so a key
+ * limited to 0 is left out from the start).  The keys this poll locked
+ * in an earlier claim (before, or NULL) keep their exact state.  It reads
+ * every leased task of the queue, like the queue's own concurrency limit.
  */
 HTAB *
-durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q)
+durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q, HTAB *before)
 {
 	static SPIPlanPtr plan = NULL;
 	static const Oid types[2] = {TEXTOID, TEXTOID};
@@ -298,7 +299,41 @@ durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q)
 
 		e->leased = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 	}
+	if (before != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		KeyUsage   *old;
+
+		hash_seq_init(&seq, before);
+		while ((old = hash_seq_search(&seq)) != NULL)
+			if (old->locked)
+				*durable_queue_key_entry(usage, q, old->key) = *old;
+	}
 	return usage;
+}
+
+/*
+ * durable_queue_prune_key_buckets: buckets that are full again by now say
+ * no more than no bucket: they go (so the table holds the keys recently
+ * limited, not every key ever seen).  Returns how many.
+ */
+int
+durable_queue_prune_key_buckets(TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {TIMESTAMPTZOID};
+	Datum		values[1];
+
+	values[0] = TimestampTzGetDatum(now);
+	durable_plan(&plan,
+				 "DELETE FROM durable.key_buckets b USING durable.queues q "
+				 " WHERE q.namespace = b.namespace AND q.queue = b.queue "
+				 "   AND (q.key_rate IS NULL "
+				 "        OR b.bucket + q.key_rate * extract(epoch FROM $1 - b.bucket_at)::float8 "
+				 "           >= q.key_rate_burst)",
+				 1, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return (int) SPI_processed;
 }
 
 /* durable_queue_key_excluded: the key may not get another task in this poll */
@@ -362,10 +397,11 @@ durable_queue_store_key_buckets(const char *ns, const char *queue, QueueLimits *
 		values[1] = CStringGetTextDatum(queue);
 		values[2] = CStringGetTextDatum(e->key);
 		values[3] = Float8GetDatum(Max(e->tokens, 0));
-		values[4] = TimestampTzGetDatum(now);
+		values[4] = TimestampTzGetDatum(e->bucket_at);
 		durable_exec(plan, values, NULL, false, 0);
 		if (came_back_short && e->tokens < 1)
-			durable_bgw_wake(now + (TimestampTz) ((1 - Max(e->tokens, 0)) / q->key_rate * USECS_PER_SEC) + 1);
+			durable_bgw_wake(e->bucket_at +
+							 (TimestampTz) ((1 - Max(e->tokens, 0)) / q->key_rate * USECS_PER_SEC) + 1);
 	}
 }
 
@@ -424,6 +460,7 @@ durable_queue_lock_key(const char *ns, const char *queue, QueueLimits *q, KeyUsa
 					 3, types);
 		durable_exec(bucket_plan, values, NULL, false, 1);
 		e->tokens = q->key_burst;
+		e->bucket_at = now;
 		if (SPI_processed == 1)
 		{
 			double		bucket = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0],
@@ -432,8 +469,9 @@ durable_queue_lock_key(const char *ns, const char *queue, QueueLimits *q, KeyUsa
 															   SPI_tuptable->tupdesc, 2, &isnull));
 
 			/* a poll whose transaction began earlier refills nothing */
+			e->bucket_at = Max(now, at);
 			e->tokens = Min(q->key_burst,
-							bucket + q->key_rate * (double) Max(now - at, 0) / USECS_PER_SEC);
+							bucket + q->key_rate * (double) (e->bucket_at - at) / USECS_PER_SEC);
 		}
 	}
 	return true;

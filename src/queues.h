@@ -58,6 +58,7 @@ typedef struct KeyUsage
 	int			leased;			/* its tasks leased */
 	/* (locked, on a queue with a per-key rate) its token bucket */
 	double		tokens;
+	TimestampTz bucket_at;		/* the time tokens is for */
 	bool		spent;			/* this poll took tokens: store the bucket */
 } KeyUsage;
 
@@ -67,7 +68,9 @@ extern bool durable_queue_lock_limits(const char *ns, const char *queue,
 extern int	durable_queue_room(const char *ns, const char *queue, QueueLimits *q);
 extern void durable_queue_spend_tokens(const char *ns, const char *queue,
 									   QueueLimits *q, bool came_back_short);
-extern HTAB *durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q);
+extern HTAB *durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q,
+									 HTAB *before);
+extern int	durable_queue_prune_key_buckets(TimestampTz now);
 extern KeyUsage *durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key);
 extern bool durable_queue_key_excluded(QueueLimits *q, KeyUsage *e);
 extern bool durable_queue_key_needs_lock(QueueLimits *q, KeyUsage *e);

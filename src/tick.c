@@ -27,6 +27,7 @@
 #include "batch.h"
 #include "clock.h"
 #include "engine.h"
+#include "queues.h"
 #include "shmem.h"
 #include "spi.h"
 #include "tick.h"
@@ -106,7 +107,13 @@ durable_tick_next_due(TimestampTz now)
 				 " (SELECT min(q.bucket_at + (1::float8 - q.bucket) / q.max_rate * interval '1 s') "
 				 "    FROM durable.queues q "
 				 "   WHERE q.max_rate IS NOT NULL AND NOT q.paused AND q.bucket < 1::float8 "
-				 "     AND q.bucket_at + (1::float8 - q.bucket) / q.max_rate * interval '1 s' > $1))",
+				 "     AND q.bucket_at + (1::float8 - q.bucket) / q.max_rate * interval '1 s' > $1), "
+				 /* the next token of a dry per-key bucket (few rows: full ones are pruned) */
+				 " (SELECT min(b.bucket_at + (1::float8 - b.bucket) / q.key_rate * interval '1 s') "
+				 "    FROM durable.key_buckets b JOIN durable.queues q "
+				 "      ON q.namespace = b.namespace AND q.queue = b.queue "
+				 "   WHERE q.key_rate IS NOT NULL AND NOT q.paused AND b.bucket < 1::float8 "
+				 "     AND b.bucket_at + (1::float8 - b.bucket) / q.key_rate * interval '1 s' > $1))",
 				 1, types);
 	durable_exec(plan, values, NULL, true, 1);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -128,6 +135,7 @@ static int
 part_wake_delayed_queues(TimestampTz now, int limit)
 {
 	wake_delayed_queues(round_since, now);
+	durable_queue_prune_key_buckets(now);
 	return 0;
 }
 
