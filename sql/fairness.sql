@@ -118,5 +118,3 @@ SELECT pg_temp.errd(format($$SELECT durable.task_suspend(%s, '[{"seq": 1, "type"
   FROM durable.task_poll('fq6', 'w', 1) \gset bad_
 SELECT :'bad_errd';
 SELECT durable.wf_terminate('fair-cmd');
--- the engine's function is not for clients or workers
-SELECT has_function_privilege('public', 'durable.fair_pass(text, text, text, real, int, boolean)', 'EXECUTE') AS public_may_call;

@@ -121,30 +121,41 @@ static void
 put_claimed(ReturnSetInfo *rsinfo, const char *ns, const char *queue)
 {
 	uint64		i;
+	/* the highest pass per lane, told once per run of rows of one lane */
+	int			lane_priority = 0;
+	bool		lane_new_run = false;
+	double		lane_pass = -1;
 
 	for (i = 0; i < SPI_processed; i++)
 	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		Datum		out[POLL_COLUMNS];
 		bool		nulls[POLL_COLUMNS];
 		int			c;
 		bool		isnull;
 		double		task_pass;
+		int			priority;
+		bool		new_run;
 
 		for (c = 0; c < POLL_COLUMNS; c++)
-			out[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-								   c + 1, &nulls[c]);
+			out[c] = SPI_getbinval(tup, desc, c + 1, &nulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
-		task_pass = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-												 POLL_COLUMNS + 1, &isnull));
-		durable_fairness_claimed(ns, queue,
-								 DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-															 SPI_tuptable->tupdesc,
-															 POLL_COLUMNS + 3, &isnull)),
-								 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
-															SPI_tuptable->tupdesc,
-															POLL_COLUMNS + 4, &isnull)),
-								 task_pass);
+		task_pass = DatumGetFloat8(SPI_getbinval(tup, desc, POLL_COLUMNS + 1, &isnull));
+		priority = DatumGetInt32(SPI_getbinval(tup, desc, POLL_COLUMNS + 3, &isnull));
+		new_run = DatumGetBool(SPI_getbinval(tup, desc, POLL_COLUMNS + 4, &isnull));
+		if (lane_pass >= 0 && (priority != lane_priority || new_run != lane_new_run))
+		{
+			durable_fairness_claimed(ns, queue, lane_priority, lane_new_run, lane_pass);
+			lane_pass = -1;
+		}
+		lane_priority = priority;
+		lane_new_run = new_run;
+		if (!isinf(task_pass))	/* not placed yet: moves nothing */
+			lane_pass = Max(lane_pass, task_pass);
 	}
+	if (lane_pass >= 0)
+		durable_fairness_claimed(ns, queue, lane_priority, lane_new_run, lane_pass);
 }
 
 PG_FUNCTION_INFO_V1(durable_task_poll);

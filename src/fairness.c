@@ -228,12 +228,19 @@ durable_fair_pass(const char *ns, const char *queue, int priority, bool new_run,
 	if (fair_hash == NULL)
 		return (double) durable_now() / USECS_PER_SEC;
 
-	LWLockAcquire(fair_lock, LW_SHARED);
-	q = hash_search(fair_hash, &qid, HASH_FIND, NULL);
-	LWLockRelease(fair_lock);
-	v = q ? 0 : first_vtime(ns, queue, priority, new_run);
-
+	/*
+	 * One lock acquisition on the hot path; only a lane the hash does not
+	 * know releases it to read its first V (a query) and takes it again.
+	 */
 	LWLockAcquire(fair_lock, LW_EXCLUSIVE);
+	q = hash_search(fair_hash, &qid, HASH_FIND, NULL);
+	v = 0;
+	if (q == NULL)
+	{
+		LWLockRelease(fair_lock);
+		v = first_vtime(ns, queue, priority, new_run);
+		LWLockAcquire(fair_lock, LW_EXCLUSIVE);
+	}
 	q = enter(qid, 0, v);
 	if (q != NULL)
 		v = q->value;

@@ -10,24 +10,12 @@
 \endif
 TRUNCATE durable.runs, durable.tasks, durable.steps, durable.events, durable.signals;
 TRUNCATE jobs RESTART IDENTITY;
--- (run_number: the first run of its workflow id; builds before it had none)
-SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'durable.runs'::regclass
-                  AND attname = 'run_number') AS has_run_number \gset
-\if :has_run_number
 INSERT INTO durable.runs (namespace, workflow_id, workflow_type, queue, status,
                           input, output, created_at, closed_at, run_number)
 SELECT 'default', 'history-' || i, 'history', 'bench', 'completed',
        '{"order": 1234, "to": "ada@example.com"}', '{"ok": true}',
        now() - interval '1 hour', now() - interval '1 hour', 1
   FROM generate_series(1, :history) i;
-\else
-INSERT INTO durable.runs (namespace, workflow_id, workflow_type, queue, status,
-                          input, output, created_at, closed_at)
-SELECT 'default', 'history-' || i, 'history', 'bench', 'completed',
-       '{"order": 1234, "to": "ada@example.com"}', '{"ok": true}',
-       now() - interval '1 hour', now() - interval '1 hour'
-  FROM generate_series(1, :history) i;
-\endif
 -- statistics for the history only: the truncated queue tables keep "never
 -- vacuumed" statistics (reltuples -1), so the planner assumes a few pages
 -- instead of an empty table.  With VACUUM ANALYZE of the empty tables the
