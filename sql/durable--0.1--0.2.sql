@@ -795,7 +795,12 @@ ALTER TABLE durable.queues
     ADD COLUMN key_concurrency int CHECK (key_concurrency >= 0),
     ADD COLUMN key_concurrency_overrides jsonb,
     ADD COLUMN key_rate double precision CHECK (key_rate > 0),
-    ADD COLUMN key_rate_burst int CHECK (key_rate_burst > 0);
+    ADD COLUMN key_rate_burst int CHECK (key_rate_burst > 0),
+    ADD COLUMN key_on_limit text NOT NULL DEFAULT 'wait'
+        CHECK (key_on_limit IN ('wait', 'cancel_newest', 'cancel_oldest')),
+    ADD COLUMN aging_every interval CHECK (aging_every >= interval '1 s'),
+    ADD COLUMN aging_up_to int NOT NULL DEFAULT 1000 CHECK (aging_up_to BETWEEN -1000 AND 1000);
+ALTER TABLE durable.tasks ADD COLUMN aged int NOT NULL DEFAULT 0;
 DROP TRIGGER queues_changed ON durable.queues;
 CREATE TRIGGER queues_changed
     AFTER INSERT OR DELETE OR TRUNCATE
@@ -819,6 +824,15 @@ COMMENT ON TABLE durable.key_buckets IS
     'Token buckets of per-key rate limits (queue_set_key_rate)';
 REVOKE ALL ON durable.key_buckets FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('durable.key_buckets', '');
+CREATE FUNCTION durable.queue_set_priority_aging(queue text, every interval,
+                                                up_to int DEFAULT 1000)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_priority_aging'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_priority_aging(text, interval, int) IS
+    'A ready task of the queue runs one priority higher for each interval every it has waited, up to up_to (NULL every: no aging)';
+REVOKE ALL ON FUNCTION durable.queue_set_priority_aging(text, interval, int) FROM PUBLIC;
 CREATE FUNCTION durable.queue_set_key_rate(queue text, per_second double precision,
                                            burst int DEFAULT NULL)
 RETURNS void
@@ -829,21 +843,23 @@ COMMENT ON FUNCTION durable.queue_set_key_rate(text, double precision, int) IS
     'At most per_second claims per second of each fairness key''s tasks of the queue, in bursts of up to burst (NULL: no limit)';
 REVOKE ALL ON FUNCTION durable.queue_set_key_rate(text, double precision, int) FROM PUBLIC;
 CREATE FUNCTION durable.queue_set_key_concurrency(queue text, max_per_key int,
-                                                  overrides jsonb DEFAULT NULL)
+                                                  overrides jsonb DEFAULT NULL,
+                                                  on_limit text DEFAULT 'wait')
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_queue_set_key_concurrency'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
-COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) IS
-    'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit)';
-REVOKE ALL ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb, text) IS
+    'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit); on_limit: wait, cancel_newest or cancel_oldest';
+REVOKE ALL ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb, text) FROM PUBLIC;
 CREATE OR REPLACE VIEW durable.queue_stats AS
 SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.queue, q.queue) AS queue,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
        t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
        q.max_concurrency, q.max_rate, q.rate_burst, q.key_concurrency,
-       q.key_concurrency_overrides, q.key_rate, q.key_rate_burst
+       q.key_concurrency_overrides, q.key_rate, q.key_rate_burst, q.key_on_limit,
+       q.aging_every, q.aging_up_to
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,
@@ -948,13 +964,15 @@ BEGIN
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.fair_pass(text, text, text, real, int, boolean)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
-            ('durable.queue_set_key_concurrency(text, int, jsonb)'::regprocedure::oid,
+            ('durable.queue_set_key_concurrency(text, int, jsonb, text)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.queue_keys'::regclass::oid,
              'pg_catalog.pg_class'::regclass, ARRAY['admin']),
             ('durable.key_buckets'::regclass::oid,
              'pg_catalog.pg_class'::regclass, ARRAY['admin']),
             ('durable.queue_set_key_rate(text, double precision, int)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.queue_set_priority_aging(text, interval, int)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p

@@ -172,6 +172,9 @@ CREATE TABLE durable.tasks (
     fairness_key text,
     fairness_weight real NOT NULL DEFAULT 1,
     pass        float8 NOT NULL DEFAULT 'Infinity',
+    -- how far priority aging raised the ready task's priority (its own is
+    -- priority - aged; a claim takes it back down)
+    aged        int NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, seq)
 );
 COMMENT ON TABLE durable.tasks IS
@@ -352,6 +355,15 @@ CREATE TABLE durable.queues (
     -- up to key_rate_burst (NULL: no limit; buckets in durable.key_buckets)
     key_rate    double precision CHECK (key_rate > 0),
     key_rate_burst int CHECK (key_rate_burst > 0),
+    -- what a poll does with an activity whose key is at its limit: it
+    -- waits, it is cancelled (cancel_newest), or the key's oldest leased
+    -- activity is (cancel_oldest)
+    key_on_limit text NOT NULL DEFAULT 'wait'
+        CHECK (key_on_limit IN ('wait', 'cancel_newest', 'cancel_oldest')),
+    -- priority aging: a ready task runs one priority higher for each
+    -- aging_every it has waited, up to aging_up_to (NULL: no aging)
+    aging_every interval CHECK (aging_every >= interval '1 s'),
+    aging_up_to int NOT NULL DEFAULT 1000 CHECK (aging_up_to BETWEEN -1000 AND 1000),
     PRIMARY KEY (namespace, queue)
 );
 -- (not on updates of the bucket, which every poll of a rate-limited queue
@@ -926,13 +938,23 @@ COMMENT ON FUNCTION durable.queue_set_concurrency(text, int) IS
     'At most max_concurrency tasks of the queue leased at once (NULL: no limit)';
 
 CREATE FUNCTION durable.queue_set_key_concurrency(queue text, max_per_key int,
-                                                  overrides jsonb DEFAULT NULL)
+                                                  overrides jsonb DEFAULT NULL,
+                                                  on_limit text DEFAULT 'wait')
 RETURNS void
 AS 'MODULE_PATHNAME', 'durable_queue_set_key_concurrency'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
 SET enable_bitmapscan = off;
-COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb) IS
-    'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit)';
+COMMENT ON FUNCTION durable.queue_set_key_concurrency(text, int, jsonb, text) IS
+    'At most max_per_key tasks of each fairness key of the queue leased at once, overrides {key: n} for named keys (NULL, NULL: no limit); on_limit: wait, cancel_newest or cancel_oldest';
+
+CREATE FUNCTION durable.queue_set_priority_aging(queue text, every interval,
+                                                up_to int DEFAULT 1000)
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_queue_set_priority_aging'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.queue_set_priority_aging(text, interval, int) IS
+    'A ready task of the queue runs one priority higher for each interval every it has waited, up to up_to (NULL every: no aging)';
 
 CREATE FUNCTION durable.queue_set_key_rate(queue text, per_second double precision,
                                            burst int DEFAULT NULL)
@@ -1104,7 +1126,8 @@ SELECT coalesce(t.namespace, q.namespace) AS namespace,
        coalesce(t.ready, 0) AS ready, coalesce(t.leased, 0) AS leased,
        t.oldest_ready, coalesce(q.paused, false) AS paused, q.note,
        q.max_concurrency, q.max_rate, q.rate_burst, q.key_concurrency,
-       q.key_concurrency_overrides, q.key_rate, q.key_rate_burst
+       q.key_concurrency_overrides, q.key_rate, q.key_rate_burst, q.key_on_limit,
+       q.aging_every, q.aging_up_to
   FROM (SELECT namespace, queue,
                count(*) FILTER (WHERE state = 'ready') AS ready,
                count(*) FILTER (WHERE state = 'leased') AS leased,

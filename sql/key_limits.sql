@@ -43,6 +43,52 @@ SELECT count(*) AS activities_claimed FROM durable.task_poll('klq-act', 'w', 10)
 SELECT pg_temp.leased('klq-act');
 SELECT durable.wf_terminate('kl-acts');
 
+-- on_limit cancel_newest: activities that find their key full are
+-- cancelled (their steps end cancelled); workflow tasks still wait
+SELECT durable.queue_set_key_concurrency('klq-new', 1, NULL, 'cancel_newest');
+SELECT key_on_limit FROM durable.queue_stats WHERE queue = 'klq-new';
+SELECT durable.wf_start('k', NULL, 'kl-new', 'klq3');
+SELECT durable.task_suspend(token, '[
+    {"seq": 1, "type": "activity", "name": "x", "queue": "klq-new", "fairness_key": "t1"},
+    {"seq": 2, "type": "activity", "name": "x", "queue": "klq-new", "fairness_key": "t1"},
+    {"seq": 3, "type": "activity", "name": "x", "queue": "klq-new", "fairness_key": "t1"},
+    {"seq": 4, "type": "activity", "name": "x", "queue": "klq-new", "fairness_key": "t2"}]')
+  FROM durable.task_poll('klq3', 'w', 1);
+CREATE TEMP TABLE newest AS SELECT token, seq FROM durable.task_poll('klq-new', 'w', 10);
+SELECT string_agg(seq::text, ',' ORDER BY seq) AS leased FROM newest;
+SELECT seq, status, error->>'message' AS message FROM durable.journal
+ WHERE workflow_id = 'kl-new' ORDER BY seq;
+-- the run was woken to see the cancellations
+SELECT count(*) AS workflow_task_ready FROM durable.task_poll('klq3', 'w', 1);
+-- a finished activity frees the slot as before
+SELECT durable.task_complete(token, '"ok"') FROM newest WHERE seq = 1;
+SELECT count(*) AS nothing_left FROM durable.task_poll('klq-new', 'w', 10);
+SELECT durable.wf_terminate('kl-new');
+-- two workflows on a queue with cancel_newest: the second's workflow task waits
+SELECT durable.queue_set_key_concurrency('klq-wf', 1, NULL, 'cancel_newest');
+SELECT durable.wf_start('k', NULL, 'kl-wf' || i, 'klq-wf', '{"fairness_key": "w"}') FROM generate_series(1, 2) i;
+SELECT count(*) AS workflow_tasks_claimed FROM durable.task_poll('klq-wf', 'w', 10);
+SELECT count(*) AS still_running FROM durable.workflows WHERE workflow_id LIKE 'kl-wf%' AND status = 'running';
+SELECT ready, leased FROM durable.queue_keys WHERE queue = 'klq-wf';
+SELECT count(durable.wf_terminate(workflow_id)) FROM durable.workflows WHERE workflow_id LIKE 'kl-wf%';
+
+-- on_limit cancel_oldest: a newer activity of a full key takes the slot
+-- of the key's oldest leased one, whose worker then gets DU004
+SELECT durable.queue_set_key_concurrency('klq-old', 1, NULL, 'cancel_oldest');
+SELECT durable.wf_start('k', NULL, 'kl-old' || i, 'klq4') FROM generate_series(1, 2) i;
+SELECT durable.task_suspend(token, '[{"seq": 1, "type": "activity", "name": "x", "queue": "klq-old", "fairness_key": "t1"}]')
+  FROM durable.task_poll('klq4', 'w', 1);
+CREATE TEMP TABLE oldest AS SELECT token, workflow_id FROM durable.task_poll('klq-old', 'w', 10);
+SELECT workflow_id FROM oldest;
+SELECT durable.task_suspend(token, '[{"seq": 1, "type": "activity", "name": "x", "queue": "klq-old", "fairness_key": "t1"}]')
+  FROM durable.task_poll('klq4', 'w', 1);
+SELECT workflow_id AS newer_leased FROM durable.task_poll('klq-old', 'w', 10);
+SELECT workflow_id, status, error->>'message' AS message FROM durable.journal
+ WHERE workflow_id LIKE 'kl-old%' ORDER BY workflow_id;
+SELECT pg_temp.errd(format($$SELECT durable.task_complete(%s, '"late"')$$, token)) FROM oldest;
+SELECT pg_temp.leased('klq-old');
+SELECT count(durable.wf_terminate(workflow_id)) FROM durable.workflows WHERE workflow_id LIKE 'kl-old%';
+
 -- bad input changes nothing
 SELECT pg_temp.state() AS before \gset
 SELECT pg_temp.errd($$SELECT durable.queue_set_key_concurrency('klq', -1)$$);
@@ -55,5 +101,7 @@ SELECT pg_temp.errd($$SELECT durable.queue_set_key_concurrency('klq', 1, '{"a\u0
 SELECT pg_temp.errd(format($$SELECT durable.queue_set_key_concurrency('klq', 1, '{"%s": 1}')$$, repeat('k', 300)));
 SELECT pg_temp.errd($$SELECT durable.queue_set_key_concurrency(NULL, 1)$$);
 SELECT pg_temp.errd($$SELECT durable.queue_set_key_concurrency('bad queue', 1)$$);
+SELECT pg_temp.errd($$SELECT durable.queue_set_key_concurrency('klq', 1, NULL, 'cancel_all')$$);
+SELECT pg_temp.errd($$SELECT durable.queue_set_key_concurrency('klq', 1, NULL, NULL)$$);
 SELECT pg_temp.state() = :'before' AS unchanged;
 SELECT key_concurrency, key_concurrency_overrides FROM durable.queues WHERE queue = 'klq';

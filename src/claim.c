@@ -58,6 +58,33 @@
 #define KEY_CANDIDATES(want) Min(200, 8 + 4 * (want))
 #define KEY_LOCKS_PER_POLL 64
 
+/* at most this many ready activities of one key cancelled by one poll (cancel_newest) */
+#define CANCELS_PER_KEY 100
+
+/*
+ * make_room: a key at its concurrency limit (by the exact count, under
+ * its lock) on a queue whose per-key limit cancels.  cancel_newest
+ * cancels the key's ready activities, which found it full, and leaves the
+ * key out of this poll; cancel_oldest cancels as many of its oldest
+ * leased activities as make room for one more task (never what this poll
+ * leased).  Workflow tasks are never cancelled: they wait.  True when the
+ * key has room now.
+ */
+static bool
+make_room(const char *ns, const char *queue, QueueLimits *q, KeyUsage *e, TimestampTz now)
+{
+	if (!durable_queue_key_may_cancel(q, e) || e->leased < e->limit)
+		return false;			/* no token, or a limit that holds it back */
+	if (q->key_on_limit == KEY_ON_LIMIT_CANCEL_NEWEST)
+	{
+		durable_engine_cancel_key_tasks(ns, queue, e->key, false, CANCELS_PER_KEY, now);
+		e->busy = true;
+		return false;
+	}
+	e->leased -= durable_engine_cancel_key_tasks(ns, queue, e->key, true,
+												 e->leased - e->limit + 1, now);
+	return !durable_queue_key_excluded(q, e);
+}
 
 /*
  * put_queries: take up to max live queries posted for ns/queue (wf_query)
@@ -260,7 +287,8 @@ durable_task_poll(PG_FUNCTION_ARGS)
 				char	   *key = TextDatumGetCString(keys[k]);
 				KeyUsage   *e = durable_queue_key_entry(usage, &limits, key);
 
-				if (durable_queue_key_excluded(&limits, e))
+				if (durable_queue_key_excluded(&limits, e) &&
+					!durable_queue_key_may_cancel(&limits, e))
 					continue;
 				/* a key without a limit needs no lock */
 				if (durable_queue_key_needs_lock(&limits, e))
@@ -269,9 +297,11 @@ durable_task_poll(PG_FUNCTION_ARGS)
 						!durable_queue_lock_key(ns, queue, &limits, e, now))
 						continue;
 					nlocked++;
-					if (durable_queue_key_excluded(&limits, e))
-						continue;	/* full by the exact count, or no token */
 				}
+				/* full by the exact count, or no token */
+				if (durable_queue_key_excluded(&limits, e) &&
+					!make_room(ns, queue, &limits, e, now))
+					continue;
 				if (durable_engine_claim(ns, queue, worker, 1, lease, now, key) != 1)
 				{
 					e->busy = true; /* its next task is locked or its run paused */

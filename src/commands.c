@@ -106,7 +106,7 @@ apply_activity(TaskRef *task, int seq, Jsonb *cmd, TimestampTz now)
 	durable_check_payload(input, "activity input");
 	act.retry = get_object(cmd, "retry", ctx);
 	durable_retry_policy_parse(act.retry, &policy, "retry policy");
-	durable_jb_get_int(cmd, "priority", ctx, -1000, 1000, &priority);
+	durable_jb_get_int(cmd, "priority", ctx, DURABLE_MIN_PRIORITY, DURABLE_MAX_PRIORITY, &priority);
 	durable_jb_get_duration_ms(cmd, "start_to_close", ctx, &act.start_to_close_ms);
 	durable_jb_get_duration_ms(cmd, "schedule_to_close", ctx, &act.schedule_to_close_ms);
 	durable_jb_get_duration_ms(cmd, "schedule_to_start", ctx, &act.schedule_to_start_ms);

@@ -52,6 +52,9 @@
 #define DURABLE_MAX_WORKFLOW_ID	1000
 #define DURABLE_MAX_QUEUE		54
 #define DURABLE_MAX_BATCH		1000
+/* task priorities, higher first */
+#define DURABLE_MIN_PRIORITY	(-1000)
+#define DURABLE_MAX_PRIORITY	1000
 #define DURABLE_MAX_SIGNAL_NAMES 100	/* names one signal wait takes */
 /* starts in one wf_start_many call */
 /* a live query's arguments and answer (jsonb text) travel in shared memory */

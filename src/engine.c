@@ -1537,6 +1537,49 @@ durable_engine_pass_due_tasks(TimestampTz now, int limit)
 }
 
 /*
+ * durable_engine_age_tasks: priority aging (queue_set_priority_aging).  A
+ * ready task of such a queue that has waited n times the queue's aging
+ * interval since it was last made ready runs at its own priority plus n,
+ * up to the queue's cap: each round raises the tasks that came due for
+ * another step, up to limit, and places them in the fair order of their
+ * new priority as if just made ready (fairness.c).  tasks.aged keeps how
+ * far a task was raised; a claim takes it back down, so a retry or a
+ * later workflow task starts from the priority it was given.  Returns
+ * how many it raised.
+ */
+int
+durable_engine_age_tasks(TimestampTz now, int limit)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[2] = {TIMESTAMPTZOID, INT4OID};
+	Datum		values[2];
+
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = Int32GetDatum(limit);
+	durable_plan(&plan,
+				 "WITH a AS (SELECT t.run_id, t.seq, t.namespace, t.queue, t.fairness_key, "
+				 "                  t.fairness_weight, t.new_run, "
+				 "                  LEAST(q.aging_up_to, t.priority - t.aged + "
+				 "                        floor(extract(epoch FROM $1 - t.visible_at) "
+				 "                              / extract(epoch FROM q.aging_every))::int) AS priority, "
+				 "                  t.priority - t.aged AS base "
+				 "             FROM durable.queues q JOIN durable.tasks t "
+				 "               ON t.namespace = q.namespace AND t.queue = q.queue "
+				 "            WHERE q.aging_every IS NOT NULL AND t.state = 'ready' "
+				 "              AND t.priority < q.aging_up_to "
+				 "              AND t.visible_at <= $1 - q.aging_every * (t.aged + 1) "
+				 "            ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED) "
+				 "UPDATE durable.tasks t "
+				 "   SET priority = a.priority, aged = a.priority - a.base, "
+				 "       pass = durable.fair_pass(a.namespace, a.queue, a.fairness_key, "
+				 "                                a.fairness_weight, a.priority, a.new_run) "
+				 "  FROM a WHERE t.run_id = a.run_id AND t.seq = a.seq AND a.priority > t.priority",
+				 2, types);
+	durable_exec(plan, values, NULL, false, 0);
+	return (int) SPI_processed;
+}
+
+/*
  * durable_engine_purge: closed runs older than their namespace's retention
  * leave with their journal, history, signals and updates, a small batch
  * at a time.  No index orders runs by close time (the close must change
@@ -1710,7 +1753,8 @@ parse_start_options(Jsonb *options, StartOptions *o)
 		o->reuse = s;
 	}
 	o->request_id = durable_jb_get_string(options, "request_id", ctx, DURABLE_MAX_NAME, false);
-	durable_jb_get_int(options, "priority", ctx, -1000, 1000, &o->priority);
+	durable_jb_get_int(options, "priority", ctx, DURABLE_MIN_PRIORITY, DURABLE_MAX_PRIORITY,
+					   &o->priority);
 	durable_jb_get_duration_ms(options, "start_delay", ctx, &o->start_delay_ms);
 	durable_jb_get_duration_ms(options, "execution_timeout", ctx, &o->execution_timeout_ms);
 	durable_jb_get_duration_ms(options, "run_timeout", ctx, &o->run_timeout_ms);
@@ -2861,7 +2905,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 #define CLAIM_STATEMENT(NUMBER, ORDER, WHERE) \
 	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
 	"           (SELECT k.run_id, k.seq, k.new_run, r.workflow_id, r.workflow_type, " \
-	"                   r.input, r.cancel_requested " \
+	"                   r.input, r.cancel_requested, k.priority " \
 	"              FROM durable.tasks k JOIN durable.runs r ON r.run_id = k.run_id " \
 	"             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' " \
 	"               AND k.visible_at <= $3 " \
@@ -2873,6 +2917,8 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"     u AS (UPDATE durable.tasks t " \
 	"   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, " \
 	"       worker = $6, attempt = t.attempt + 1, claimed_at = $3, " \
+	/* an aged task goes back to its own priority (durable_engine_age_tasks) */ \
+	"       priority = t.priority - t.aged, aged = 0, " \
 	"       rerun = false, heartbeat_at = NULL, " \
 	"       lease = LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout), " \
 	"       visible_at = $3 + LEAST(coalesce(s.start_to_close, $5), s.heartbeat_timeout) " \
@@ -2885,7 +2931,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
 	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
 	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, " \
-	"       coalesce(t.fairness_key, '') AS fairness_key, t.priority, c.new_run, c.pos) " \
+	"       coalesce(t.fairness_key, '') AS fairness_key, c.priority, c.new_run, c.pos) " \
 	"SELECT * FROM u " ORDER
 
 /*
@@ -2925,6 +2971,77 @@ durable_engine_next_keys(const char *ns, const char *queue, TimestampTz now, int
 							   false, -1);
 	}
 	return (int) SPI_processed;
+}
+
+/*
+ * durable_engine_cancel_key_tasks: a per-key limit's cancel strategy
+ * (claim.c): cancel up to n activity tasks of one fairness key of a
+ * queue.  With leased false, its ready tasks (cancel_newest: the tasks
+ * that found the key full); with leased true, its oldest leased tasks
+ * leased before now (cancel_oldest: room for a newer one; not what this
+ * poll just leased).  Each step resolves cancelled with an error naming
+ * why, and its task is withdrawn, so a worker still running it gets DU004
+ * on its next call.  Tasks another transaction holds are skipped; workflow
+ * tasks are never cancelled.  Returns how many it cancelled.
+ */
+int
+durable_engine_cancel_key_tasks(const char *ns, const char *queue, const char *key,
+								bool leased, int n, TimestampTz now)
+{
+	static SPIPlanPtr ready_plan = NULL;
+	static SPIPlanPtr leased_plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID};
+	Datum		values[5];
+	int64	   *run_ids;
+	int		   *seqs;
+	int			count,
+				i;
+	Jsonb	   *error;
+
+	if (n <= 0)
+		return 0;
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[2] = CStringGetTextDatum(key);
+	values[3] = TimestampTzGetDatum(now);
+	values[4] = Int32GetDatum(n);
+#define KEY_TASKS \
+	"SELECT run_id, seq FROM durable.tasks " \
+	" WHERE namespace = $1 AND queue = $2 AND coalesce(fairness_key, '') = $3 " \
+	"   AND kind = 'activity' "
+	if (leased)
+		durable_plan(&leased_plan,
+					 KEY_TASKS "AND state = 'leased' AND claimed_at < $4 "
+					 " ORDER BY claimed_at, run_id, seq LIMIT $5 FOR UPDATE SKIP LOCKED",
+					 5, types);
+	else
+		durable_plan(&ready_plan,
+					 KEY_TASKS "AND state = 'ready' AND visible_at <= $4 "
+					 " ORDER BY run_id, seq LIMIT $5 FOR UPDATE SKIP LOCKED",
+					 5, types);
+#undef KEY_TASKS
+	durable_exec(leased ? leased_plan : ready_plan, values, NULL, false, 0);
+	count = (int) SPI_processed;
+	run_ids = palloc(sizeof(int64) * Max(count, 1));
+	seqs = palloc(sizeof(int) * Max(count, 1));
+	for (i = 0; i < count; i++)
+	{
+		bool		isnull;
+
+		run_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		seqs[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	error = durable_jb_cstring(psprintf("{\"type\": \"cancelled\", \"message\": %s}",
+										durable_json_quote(psprintf(leased
+																	? "cancelled to make room for a newer task of fairness key \"%s\" of queue \"%s\" (cancel_oldest)"
+																	: "fairness key \"%s\" of queue \"%s\" was at its concurrency limit (cancel_newest)",
+																	key, queue))));
+	for (i = 0; i < count; i++)
+	{
+		durable_engine_resolve_step(run_ids[i], seqs[i], STEP_CANCELLED, NULL, error, now);
+		durable_engine_delete_task(run_ids[i], seqs[i]);
+	}
+	return count;
 }
 
 /*

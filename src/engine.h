@@ -99,6 +99,10 @@ extern void durable_engine_wait_signal(int64 run_id, int seq, const char *name,
 extern int	durable_engine_claim(const char *ns, const char *queue,
 								 const char *worker, int want, Interval *lease,
 								 TimestampTz now, const char *only_key);
+extern int	durable_engine_age_tasks(TimestampTz now, int limit);
+extern int	durable_engine_cancel_key_tasks(const char *ns, const char *queue,
+											const char *key, bool leased, int n,
+											TimestampTz now);
 extern int	durable_engine_next_keys(const char *ns, const char *queue, TimestampTz now,
 									 int n, Datum **keys);
 extern void durable_engine_end_workflow_task(int64 run_id, const char *ns,

@@ -30,6 +30,7 @@
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
+#include "json.h"
 #include "queues.h"
 #include "access.h"
 #include "clock.h"
@@ -161,6 +162,31 @@ durable_queue_settings(const char *ns, const char *queue)
 }
 
 
+/* the names of KeyOnLimit, as queue_set_key_concurrency takes them */
+static const char *const key_on_limit_names[] = {"wait", "cancel_newest", "cancel_oldest"};
+
+/* key_on_limit_parse: a KeyOnLimit by its name; -1 for none */
+static int
+key_on_limit_lookup(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(key_on_limit_names); i++)
+		if (strcmp(name, key_on_limit_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static KeyOnLimit
+key_on_limit_parse(const char *name)
+{
+	int			i = key_on_limit_lookup(name);
+
+	if (i < 0)
+		elog(ERROR, "unknown on_limit \"%s\" in durable.queues", name);
+	return (KeyOnLimit) i;
+}
+
 /*
  * read_key_limits: the per-key limits in columns 6-8 of the queue's row:
  * the default and the overrides as two arrays in key order.
@@ -207,6 +233,7 @@ read_key_limits(HeapTuple tup, TupleDesc desc, QueueLimits *q)
 		q->key_burst = DatumGetInt32(SPI_getbinval(tup, desc, 10, &isnull));
 		q->key_limits = true;
 	}
+	q->key_on_limit = key_on_limit_parse(TextDatumGetCString(SPI_getbinval(tup, desc, 11, &isnull)));
 }
 
 /* the limit of a fairness key ('' for none): its override, or the default */
@@ -342,6 +369,19 @@ durable_queue_key_excluded(QueueLimits *q, KeyUsage *e)
 {
 	return e->busy || (e->limit >= 0 && e->leased >= e->limit) ||
 		(q->key_rate > 0 && e->locked && e->tokens < 1);
+}
+
+/*
+ * durable_queue_key_may_cancel: on a queue whose per-key limit cancels
+ * (on_limit), a key that is full, or may be, gets locked and looked at:
+ * never a key held back (limit 0), one without a token, or one another
+ * poll holds.
+ */
+bool
+durable_queue_key_may_cancel(QueueLimits *q, KeyUsage *e)
+{
+	return q->key_on_limit != KEY_ON_LIMIT_WAIT && !e->busy && e->limit > 0 &&
+		!(q->key_rate > 0 && e->locked && e->tokens < 1);
 }
 
 /* durable_queue_key_needs_lock: a key with a limit is locked before a claim */
@@ -505,7 +545,7 @@ durable_queue_lock_limits(const char *ns, const char *queue, TimestampTz now, Qu
 	"          FROM jsonb_each(key_concurrency_overrides) o), " \
 	"       (SELECT array_agg(o.value::text::int ORDER BY o.key COLLATE \"C\") " \
 	"          FROM jsonb_each(key_concurrency_overrides) o), " \
-	"       key_rate, key_rate_burst " \
+	"       key_rate, key_rate_burst, key_on_limit " \
 	"  FROM durable.queues WHERE namespace = $1 AND queue = $2"
 	if (lock)
 		durable_plan(&plan, LIMITS_OF_QUEUE " FOR UPDATE", 2, types);
@@ -871,24 +911,27 @@ check_key_overrides(Jsonb *overrides)
 }
 
 /*
- * durable.queue_set_key_concurrency(queue, max_per_key, overrides): at most
- * max_per_key tasks of each fairness key of the queue leased at once (NULL:
- * no limit), and for the keys named in overrides ({key: n}, n >= 0; 0
- * holds the key's tasks back) their own limit.  NULL and NULL lift the
- * per-key limits.
+ * durable.queue_set_key_concurrency(queue, max_per_key, overrides,
+ * on_limit): at most max_per_key tasks of each fairness key of the queue
+ * leased at once (NULL: no limit), and for the keys named in overrides
+ * ({key: n}, n >= 0; 0 holds the key's tasks back) their own limit.  NULL
+ * and NULL lift the per-key limits.  on_limit says what happens to an
+ * activity whose key is full: wait, cancel_newest (it is cancelled) or
+ * cancel_oldest (the key's oldest leased activity is cancelled; claim.c).
  */
 PG_FUNCTION_INFO_V1(durable_queue_set_key_concurrency);
 Datum
 durable_queue_set_key_concurrency(PG_FUNCTION_ARGS)
 {
 	static SPIPlanPtr plan = NULL;
-	static const Oid types[5] = {TEXTOID, TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID};
+	static const Oid types[6] = {TEXTOID, TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID, TEXTOID};
 	const char *ns = durable_current_namespace();
 	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
 	Jsonb	   *overrides = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	char	   *on_limit = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	DurableCall call;
-	Datum		values[5];
-	char		nulls[5] = "     ";
+	Datum		values[6];
+	char		nulls[6] = "      ";
 
 	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
 	durable_enter(&call);
@@ -899,6 +942,13 @@ durable_queue_set_key_concurrency(PG_FUNCTION_ARGS)
 				 errhint("Pass NULL for no limit on the keys the overrides do not name.")));
 	if (overrides != NULL)
 		check_key_overrides(overrides);
+	if (on_limit == NULL || key_on_limit_lookup(on_limit) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("on_limit must be wait, cancel_newest or cancel_oldest"),
+				 errdetail("It is %s.", on_limit ? durable_json_quote(on_limit) : "NULL"),
+				 errhint("wait (the default) keeps a key's tasks ready until it has room; "
+						 "the cancel strategies cancel activities.")));
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
 	values[2] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
@@ -906,13 +956,15 @@ durable_queue_set_key_concurrency(PG_FUNCTION_ARGS)
 	values[3] = PointerGetDatum(overrides);
 	nulls[3] = overrides ? ' ' : 'n';
 	values[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[5] = CStringGetTextDatum(on_limit);
 	durable_plan(&plan,
 				 "INSERT INTO durable.queues AS q (namespace, queue, key_concurrency, "
-				 "       key_concurrency_overrides, updated_at) "
-				 "VALUES ($1, $2, $3, $4, $5) "
+				 "       key_concurrency_overrides, updated_at, key_on_limit) "
+				 "VALUES ($1, $2, $3, $4, $5, $6) "
 				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
-				 "   SET key_concurrency = $3, key_concurrency_overrides = $4, updated_at = $5",
-				 5, types);
+				 "   SET key_concurrency = $3, key_concurrency_overrides = $4, updated_at = $5, "
+				 "       key_on_limit = $6",
+				 6, types);
 	durable_exec(plan, values, nulls, false, 0);
 	durable_leave(&call);
 	/* a raised limit may let waiting tasks run */
@@ -941,5 +993,63 @@ durable_queue_set_key_rate(PG_FUNCTION_ARGS)
 			 "              SET key_rate = $3, key_rate_burst = $4, updated_at = $5) "
 			 /* new rates start with full buckets */
 			 "DELETE FROM durable.key_buckets WHERE namespace = $1 AND queue = $2");
+	PG_RETURN_VOID();
+}
+
+/*
+ * durable.queue_set_priority_aging(queue, every, up_to): a ready task of
+ * the queue runs one priority higher for each `every` it has waited, up
+ * to up_to (never above; a task already at or above it is left alone), so
+ * that a stream of higher-priority work cannot starve lower priorities
+ * forever (durable_engine_age_tasks raises them).  NULL every lifts it.
+ */
+PG_FUNCTION_INFO_V1(durable_queue_set_priority_aging);
+Datum
+durable_queue_set_priority_aging(PG_FUNCTION_ARGS)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {TEXTOID, TEXTOID, INTERVALOID, INT4OID, TIMESTAMPTZOID};
+	const char *ns = durable_current_namespace();
+	const char *queue = durable_check_queue_name(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	DurableCall call;
+	Datum		values[5];
+	char		nulls[5] = "     ";
+
+	durable_check_right(DURABLE_RIGHT_ADMIN, ns, NULL);
+	durable_enter(&call);
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *every = durable_check_interval(PG_GETARG_INTERVAL_P(1), "every", false);
+
+		if (durable_interval_to_ms(every) < 1000)
+			ereport(ERROR,
+					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+					 errmsg("every must be at least 1 second"),
+					 errhint("Aging is checked about once a second.")));
+		values[2] = IntervalPGetDatum(every);
+	}
+	else
+		nulls[2] = 'n';
+	if (PG_ARGISNULL(2) || PG_GETARG_INT32(2) < DURABLE_MIN_PRIORITY ||
+		PG_GETARG_INT32(2) > DURABLE_MAX_PRIORITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
+				 errmsg("up_to must be a priority from %d to %d",
+						DURABLE_MIN_PRIORITY, DURABLE_MAX_PRIORITY)));
+	values[0] = CStringGetTextDatum(ns);
+	values[1] = CStringGetTextDatum(queue);
+	values[3] = PG_GETARG_DATUM(2);
+	values[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	durable_plan(&plan,
+				 "INSERT INTO durable.queues AS q (namespace, queue, aging_every, aging_up_to, "
+				 "       updated_at) "
+				 "VALUES ($1, $2, $3, $4, $5) "
+				 "ON CONFLICT ON CONSTRAINT queues_pkey DO UPDATE "
+				 "   SET aging_every = $3, aging_up_to = $4, updated_at = $5",
+				 5, types);
+	durable_exec(plan, values, nulls, false, 0);
+	durable_leave(&call);
+	/* the background worker looks at the new setting at once */
+	durable_bgw_wake(durable_now());
 	PG_RETURN_VOID();
 }

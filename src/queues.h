@@ -21,6 +21,14 @@
 /* the first key of the advisory locks of fairness keys (durable_queue_lock_key) */
 #define DURABLE_KEY_LOCK_CLASS 0x64757261	/* "dura" */
 
+/* what a poll does with a task whose fairness key is at its concurrency limit */
+typedef enum KeyOnLimit
+{
+	KEY_ON_LIMIT_WAIT,			/* it waits for a slot (the default) */
+	KEY_ON_LIMIT_CANCEL_NEWEST, /* it is cancelled */
+	KEY_ON_LIMIT_CANCEL_OLDEST	/* the key's oldest leased task is cancelled */
+} KeyOnLimit;
+
 /*
  * A limited queue's state during one poll: its concurrency limit (0:
  * none) and its token bucket (rate 0: none), read under the queue row's
@@ -39,6 +47,7 @@ typedef struct QueueLimits
 	int			noverrides;
 	char	  **override_keys;
 	int		   *override_limits;
+	KeyOnLimit	key_on_limit;	/* what a key at its limit does */
 	/* per-fairness-key rate limit (queue_set_key_rate; 0: none) */
 	double		key_rate;		/* tasks per second, per key */
 	int			key_burst;
@@ -73,6 +82,7 @@ extern HTAB *durable_queue_key_usage(const char *ns, const char *queue, QueueLim
 extern int	durable_queue_prune_key_buckets(TimestampTz now);
 extern KeyUsage *durable_queue_key_entry(HTAB *usage, QueueLimits *q, const char *key);
 extern bool durable_queue_key_excluded(QueueLimits *q, KeyUsage *e);
+extern bool durable_queue_key_may_cancel(QueueLimits *q, KeyUsage *e);
 extern bool durable_queue_key_needs_lock(QueueLimits *q, KeyUsage *e);
 extern bool durable_queue_lock_key(const char *ns, const char *queue, QueueLimits *q,
 								   KeyUsage *e, TimestampTz now);

@@ -108,6 +108,11 @@ durable_tick_next_due(TimestampTz now)
 				 "    FROM durable.queues q "
 				 "   WHERE q.max_rate IS NOT NULL AND NOT q.paused AND q.bucket < 1::float8 "
 				 "     AND q.bucket_at + (1::float8 - q.bucket) / q.max_rate * interval '1 s' > $1), "
+				 /* a second from now while a queue with priority aging has ready tasks */
+				 " (SELECT $1 + interval '1 s' FROM durable.queues q "
+				 "   WHERE q.aging_every IS NOT NULL AND EXISTS (SELECT FROM durable.tasks t "
+				 "     WHERE t.namespace = q.namespace AND t.queue = q.queue AND t.state = 'ready') "
+				 "   LIMIT 1), "
 				 /* the next token of a dry per-key bucket (few rows: full ones are pruned) */
 				 " (SELECT min(b.bucket_at + (1::float8 - b.bucket) / q.key_rate * interval '1 s') "
 				 "    FROM durable.key_buckets b JOIN durable.queues q "
@@ -167,6 +172,8 @@ static const TickPart tick_parts[] = {
 	{"schedules", durable_fire_schedules, 1, 0},
 	{"paused runs' tasks", durable_engine_park_paused, 1, 0},
 	{"fair order of due tasks", durable_engine_pass_due_tasks, 1, 0},
+	/* aging is checked about once a second (an aging interval is >= 1 s) */
+	{"priority aging", durable_engine_age_tasks, 1, 1000},
 	{"batch operations", durable_batches_step, 1, 0},
 	{"queue wake-ups", part_wake_delayed_queues, 1, 0},
 	/*

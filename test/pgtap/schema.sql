@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(226);
+SELECT plan(227);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -183,8 +183,9 @@ SELECT has_function('durable', 'task_release', ARRAY['bigint']);
 SELECT has_function('durable', 'tick', ARRAY[]::name[]);
 SELECT function_returns('durable', 'tick', ARRAY[]::name[], 'integer');
 SELECT function_returns('durable', 'fair_pass', ARRAY['text', 'text', 'text', 'real', 'integer', 'boolean'], 'double precision');
-SELECT function_returns('durable', 'queue_set_key_concurrency', ARRAY['text', 'integer', 'jsonb'], 'void');
+SELECT function_returns('durable', 'queue_set_key_concurrency', ARRAY['text', 'integer', 'jsonb', 'text'], 'void');
 SELECT function_returns('durable', 'queue_set_key_rate', ARRAY['text', 'double precision', 'integer'], 'void');
+SELECT function_returns('durable', 'queue_set_priority_aging', ARRAY['text', 'interval', 'integer'], 'void');
 SELECT has_table('durable', 'key_buckets', 'table durable.key_buckets exists');
 SELECT has_function('durable', 'schedule_create', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'schedule_update', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
