@@ -287,6 +287,14 @@ def sdk_fair_act(ctx, inp):
 
 
 @dw.workflow()
+def sdk_fire_and_forget(ctx, inp):
+    # returns right after calls it does not await
+    ctx.start_activity("sdk_echo", "sent", queue=inp["queue"])
+    ctx.start_signal_external(inp["target"], "note", "hello")
+    return "returned"
+
+
+@dw.workflow()
 def sdk_checkpoint(ctx, inp):
     wid = ctx.workflow_id
     a = ctx.step("one", lambda: bump(wid, "one") and "A")
@@ -1408,7 +1416,29 @@ def test_fairness_keys(client):
         check(client.result(q + "-act", wait=30) == 1, "the activity ran")
 
 
-TESTS = [test_fairness_keys, test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+def test_fire_and_forget(client):
+    """a workflow that returns right after an activity and a signal_external it
+    never awaited still sends them (it suspends first, then completes)"""
+    q = RUN + "-faf"
+    target = q + "-target"
+    client.start("sdk_replaying", None, workflow_id=target, queue=q + "-idle")
+    client.start("sdk_fire_and_forget", {"queue": q + "-act", "target": target}, workflow_id=q, queue=q)
+    with InProcess(q), InProcess(q + "-act"):
+        check(client.result(q, wait=30) == "returned", "the run completed with its return value")
+    # the activity may have finished before the run closed, or been
+    # withdrawn by the close; either way its command was recorded
+    kinds = client.conn.execute(
+        "SELECT string_agg(kind || ':' || status, ' ' ORDER BY seq) FROM durable.journal "
+        " WHERE workflow_id = %s", (q,)).fetchone()[0]
+    check(kinds in ("activity:completed signal_external:completed", "activity:cancelled signal_external:completed"),
+          "both calls were sent before the run closed: %s" % kinds)
+    got = client.conn.execute("SELECT count(*) FROM durable.signals s JOIN durable.runs r USING (run_id) "
+                              " WHERE r.workflow_id = %s AND s.name = 'note'", (target,)).fetchone()[0]
+    check(got == 1, "the signal reached its target once: %d" % got)
+    client.terminate(target)
+
+
+TESTS = [test_fire_and_forget, test_fairness_keys, test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

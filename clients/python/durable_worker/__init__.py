@@ -913,6 +913,13 @@ class Worker:
             self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
                 {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()})))
             return "workflow task failed: %r" % e
+        if any(c["type"] != "cancel" for c in ctx._commands):
+            # it returned right after calls it did not await: closing the
+            # run now would withdraw them, so send them first; the next
+            # task replays to this return and completes the run (a cancel
+            # alone needs no task: closing withdraws what it would cancel)
+            self._call(token, "task_suspend", "SELECT durable.task_suspend(%s, %s)", (token, Jsonb(ctx._commands)))
+            return "suspended with %d command(s) before completing" % len(ctx._commands)
         self._finish(token, result)
         return "completed"
 
