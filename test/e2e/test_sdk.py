@@ -286,6 +286,26 @@ def sdk_fair_act(ctx, inp):
     return ctx.activity("sdk_echo", 1, queue=inp["queue"], fairness_key="bulk", fairness_weight=0.5)
 
 
+@dw.activity()
+def sdk_huge(ctx, inp):
+    bump("huge")
+    return "x" * (3 * 1024 * 1024)             # over durable.max_payload_size (2 MB)
+
+
+@dw.workflow()
+def sdk_huge_result(ctx, inp):
+    try:
+        ctx.activity("sdk_huge", None)
+        return "no error"
+    except dw.ActivityError as e:
+        return e.type
+
+
+@dw.workflow()
+def sdk_taken_child(ctx, inp):
+    return ctx.child("sdk_square", {"n": 2}, workflow_id=inp["id"])
+
+
 @dw.workflow()
 def sdk_fire_and_forget(ctx, inp):
     # returns right after calls it does not await
@@ -1438,7 +1458,33 @@ def test_fire_and_forget(client):
     client.terminate(target)
 
 
-TESTS = [test_fire_and_forget, test_fairness_keys, test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
+def test_refused_ends(client):
+    """a call that ends a task and that the engine refuses fails the task
+    instead of leaving it leased forever: an activity result over the
+    payload limit (DU008) fails its step at once, a child whose id is taken
+    (DU006) fails the workflow task, which is retried"""
+    q = RUN + "-refused"
+    with InProcess(q):
+        check(client.result(client.start("sdk_huge_result", None, workflow_id=q + "-huge", queue=q), wait=30)
+              == "ResultTooLarge", "the too-large result failed the activity with ResultTooLarge")
+        check(calls("huge") == 1, "the activity ran once, not at every lease expiry: %d" % calls("huge"))
+        client.start("sdk_replaying", None, workflow_id=q + "-kid", queue=q + "-idle")
+        client.start("sdk_taken_child", {"id": q + "-kid"}, workflow_id=q + "-parent", queue=q)
+        failed = None
+        for _ in range(100):
+            failed = client.conn.execute(
+                "SELECT details->'error'->>'sqlstate' FROM durable.history "
+                " WHERE workflow_id = %s AND event_type = 'workflow_task_failed' LIMIT 1",
+                (q + "-parent",)).fetchone()
+            if failed:
+                break
+            time.sleep(0.1)
+        check(failed == ("DU006",), "the refused suspend failed the workflow task with DU006: %s" % (failed,))
+    client.terminate(q + "-parent")
+    client.terminate(q + "-kid")
+
+
+TESTS = [test_refused_ends, test_fire_and_forget, test_fairness_keys, test_queries, test_updates, test_typed_search_attributes, test_upsert_search_attributes, test_signal_handlers, test_batch, test_list, test_reset, test_versioning, test_messages, test_pause, test_start_many, test_is_replaying, test_async_completion, test_publish, test_step_checkpointing, test_transaction_exactly_once, test_transaction_zombie,
          test_activity_retries, test_activity_final_failure, test_sleep, test_signals,
          test_child_workflows, test_gather_first, test_cancellation, test_auto_heartbeat,
          test_continue_as_new,

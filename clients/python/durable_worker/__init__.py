@@ -850,14 +850,38 @@ class Worker:
             outcome = "dropped: the token is stale (DU004)"
         except psycopg.Error as e:
             outcome = "error: %s" % _reason(e)
+            if (e.sqlstate or "").startswith("DU") and task["kind"] != "query":
+                outcome += self._fail_refused(task["token"], e)
         except Exception as e:                  # never lose the worker thread
             outcome = "error %r" % e
         finally:
             self._inflight.pop(task["token"], None)
             self._slots.release()
-        log.info("%s %s %s/%s attempt %s: %s (%.0f ms)", self.queue, task["kind"],
-                 task["workflow_id"], task["name"], task["attempt"], outcome,
-                 (time.monotonic() - start) * 1000)
+        log.log(logging.WARNING if outcome.startswith("error") else logging.INFO,
+                "%s %s %s/%s attempt %s: %s (%.0f ms)", self.queue, task["kind"],
+                task["workflow_id"], task["name"], task["attempt"], outcome,
+                (time.monotonic() - start) * 1000)
+
+    def _fail_refused(self, token, e, conn=None):
+        """The engine refused the call that ends a task (DU002 for a bad
+        command, DU006 for a child id in use, DU008 for a value over the
+        payload limit, ...).  Left alone, the task would stay leased and run
+        again at every lease expiry, forever: fail it with the engine's
+        error instead (protocol section 11).  Retryable, so that a fixed
+        worker can take it up again, except DU008: the same value would be
+        too large again, so the step (or the run) fails.  Returns a note for
+        the log."""
+        err = {"type": "ResultTooLarge" if e.sqlstate == "DU008" else "TaskRefused",
+               "sqlstate": e.sqlstate, "message": e.diag.message_primary}
+        args = (token, Jsonb(err), e.sqlstate != "DU008")
+        try:
+            if conn is not None:
+                conn.execute("SELECT durable.task_fail(%s, %s, %s)", args)
+            else:
+                self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, %s)", args)
+            return "; the task failed with it"
+        except (_Stale, psycopg.Error) as e2:
+            return "; failing the task failed too: %s" % _reason(e2)
 
     def _run_workflow(self, task):
         token = task["token"]
@@ -1047,7 +1071,8 @@ class Worker:
                 if e.sqlstate == "DU004":
                     log.warning("task %s: result refused, the token is stale (DU004): result dropped", token)
                 else:
-                    log.warning("completing task %s failed: %s", token, _reason(e))
+                    log.warning("completing task %s failed: %s%s", token, _reason(e),
+                                self._fail_refused(token, e, conn))
         return n
 
     def _flush_done(self, conn):
