@@ -144,6 +144,19 @@ def _duration(value):
     return value
 
 
+def _error_dict(e):
+    """The error object (protocol section 6) for an exception raised by
+    workflow, activity or handler code: an escaping durable call's error as
+    it was recorded, else the exception's type (an ApplicationError's given
+    type, else its class name), message and details."""
+    if isinstance(e, ActivityError):
+        return dict(e.error)
+    err = {"type": getattr(e, "type", None) or type(e).__name__, "message": str(e)}
+    if getattr(e, "details", None) is not None:
+        err["details"] = e.details
+    return err
+
+
 def _error_of(entry):
     err = entry.get("error") or {"message": "step %s" % entry.get("status")}
     if entry.get("status") == "cancelled" or err.get("type") == "cancelled":
@@ -470,7 +483,7 @@ class WorkflowContext:
                 try:
                     _call_with_args(handler[1], u.get("args"))
                 except Exception as e:
-                    reject = {"type": type(e).__name__, "message": str(e)}
+                    reject = _error_dict(e)
             if reject is not None:
                 commands.append({"type": "reject_update", "update_id": u["update_id"], "error": reject})
                 continue
@@ -482,7 +495,7 @@ class WorkflowContext:
                 json.dumps(result)              # what cannot be sent fails the update
                 cmd["result"] = result
             except Exception as e:
-                cmd["error"] = {"type": type(e).__name__, "message": str(e)}
+                cmd["error"] = _error_dict(e)
             commands.append(cmd)
             self._journal[self._seq] = {"seq": self._seq, "kind": "update", "name": u["name"],
                                         "status": "failed" if "error" in cmd else "completed",
@@ -914,7 +927,7 @@ class Worker:
                        (token, Jsonb(c.input)))
             return "continued as new"
         except (ApplicationError, ActivityError) as e:
-            err = {"type": getattr(e, "type", None) or type(e).__name__, "message": str(e)}
+            err = _error_dict(e)
             self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
             return "failed: %s" % err["message"]
         except psycopg.Error as e:
@@ -931,7 +944,8 @@ class Worker:
                 return "connection lost: released, to be replayed"
             # nondeterminism (DU003) and the like: retry the task later
             self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
-                {"type": "WorkflowTaskError", "sqlstate": e.sqlstate, "message": e.diag.message_primary})))
+                {"type": "nondeterminism" if e.sqlstate == "DU003" else "WorkflowTaskError",
+                 "sqlstate": e.sqlstate, "message": e.diag.message_primary})))
             return "workflow task failed (%s): %s" % (e.sqlstate, e.diag.message_primary)
         except Exception as e:
             self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, true)", (token, Jsonb(
@@ -1018,7 +1032,7 @@ class Worker:
             self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, false)", (token, Jsonb(err)))
             return "cancelled"
         except Exception as e:
-            err = {"type": type(e).__name__, "message": str(e)}
+            err = _error_dict(e)
             self._call(token, "task_fail", "SELECT durable.task_fail(%s, %s, %s)",
                        (token, Jsonb(err), not isinstance(e, NonRetryableError)))
             return "failed: %r" % e
