@@ -24,9 +24,11 @@ Real worker processes (python3 -m durable_worker) run a small workload
    connection of the workers (selected by application_name) every 300 ms
    for 10 s.  Checks: the workers are still running, every workflow
    completes, and the largest gap between consecutive completions
-   (closed_at, not counting the wait for the first) stays under 1 s: a
+   (closed_at, not counting the wait for the first) stays under 3 s: a
    worker polls at once after each reconnect instead of waiting for a
-   NOTIFY that may never come.
+   NOTIFY that may never come (its fallback poll comes only every 5 s;
+   3 s, not less, so that a busy machine's scheduling delays do not fail
+   the test: one CI run saw 1.18 s with every process healthy).
 
 Run as postgres with PG* pointing at a preloaded server whose data
 directory the test may stop and start (test/run's e2e cluster).  The
@@ -59,7 +61,7 @@ N_RESTART = 100             # workflows running across the restart
 KILL_EVERY = 0.3            # seconds between pg_terminate_backend rounds
 KILL_FOR = 10.0             # seconds of killing
 FEED_RATE = 5               # workflows started per second during part 2
-MAX_GAP = 1.0               # seconds without a completion allowed in part 2
+MAX_GAP = 3.0               # seconds without a completion allowed in part 2 (fallback poll: 5 s)
 
 WORKLOAD = '''
 import time
