@@ -34,10 +34,11 @@ export class ActivityContext {
   readonly attempt: number;
   /** Details of the last heartbeat with details, from this attempt or an earlier one. */
   readonly heartbeatDetails: unknown;
-  /** The worker's pool (autocommit), for the activity's own SQL. */
+  /** A pool (autocommit) for the activity's own SQL; the worker's task calls have their own. */
   readonly db: pg.Pool;
   private readonly controller = new AbortController();
   private readonly beat: (details: unknown) => Promise<boolean>;
+  private cancel: boolean;
   /** @internal the details of the last ctx.heartbeat(), which the worker's own heartbeats keep sending */
   details: unknown = null;
 
@@ -53,14 +54,24 @@ export class ActivityContext {
     this.heartbeatDetails = info.heartbeatDetails;
     this.db = db;
     this.beat = beat;
-    if (info.cancelRequested) this._cancel("workflow cancel requested");
+    this.cancel = info.cancelRequested;
   }
 
   /**
-   * Aborted when the run was asked to cancel (learnt from a heartbeat: the
-   * worker heartbeats running activities on its own), when the activity's
-   * task was withdrawn (the workflow cancelled it, the run closed, a
-   * timeout), or when the worker shuts down and hands the task back.
+   * Whether the activity's run was asked to cancel (from the task, then from
+   * each heartbeat; the worker heartbeats running activities on its own).
+   * Information only: an activity the workflow schedules after the request
+   * (a cleanup) runs as usual.  To stop on it, throw `CancelledError`: the
+   * attempt ends as cancelled, without retries.
+   */
+  get cancelRequested(): boolean {
+    return this.cancel;
+  }
+
+  /**
+   * Aborted (with a CancelledError) when the attempt is no longer wanted:
+   * its task was withdrawn (the workflow cancelled the activity, the run
+   * closed, a timeout) or the worker shuts down and hands the task back.
    */
   get signal(): AbortSignal {
     return this.controller.signal;
@@ -77,16 +88,21 @@ export class ActivityContext {
 
   /**
    * Save progress details for the next attempt and extend the lease;
-   * returns whether the activity should stop (see `signal`).
+   * returns `cancelRequested`.
    */
   async heartbeat(details?: unknown): Promise<boolean> {
     if (details !== undefined) this.details = details;
-    if (await this.beat(this.details)) this._cancel("workflow cancel requested");
-    return this.cancelled;
+    this._cancelRequested(await this.beat(this.details));
+    return this.cancel;
+  }
+
+  /** @internal a heartbeat's answer */
+  _cancelRequested(requested: boolean): void {
+    if (requested) this.cancel = true;
   }
 
   /** @internal */
-  _cancel(message: string): void {
+  _abort(message: string): void {
     if (!this.controller.signal.aborted) this.controller.abort(new CancelledError({ type: "cancelled", message }));
   }
 }

@@ -5,15 +5,18 @@
  */
 import pg from "pg";
 import { ClientTimeoutError, UpdateFailedError, WorkflowFailedError, type ErrorObject } from "./errors.js";
-import { clientConfig, jsonParam, sqlstate, type Connection } from "./pgutil.js";
+import { clientConfig, jsonParam, newPool, sqlstate, type Connection } from "./pgutil.js";
 import {
+  durationSeconds,
   nameOf,
   startOptionsJson,
+  type Duration,
   type Named,
   type QueryDef,
   type SignalDef,
   type StartOptions,
   type UpdateDef,
+  type InputArgs,
   type WorkflowRef,
 } from "./types.js";
 
@@ -60,7 +63,7 @@ export class WorkflowHandle<O = unknown> {
   ) {}
 
   /** The output, once the run completes (see Client.result). */
-  result(options?: { timeout?: number }): Promise<O> {
+  result(options?: { timeout?: Duration }): Promise<O> {
     return this.client.result<O>(this.workflowId, options);
   }
 
@@ -68,11 +71,11 @@ export class WorkflowHandle<O = unknown> {
     return this.client.signal(this.workflowId, signal, payload, options);
   }
 
-  query<A, R>(query: QueryDef<A, R> | string, args?: A, options?: { timeout?: number }): Promise<R> {
+  query<A, R>(query: QueryDef<A, R> | string, args?: A, options?: { timeout?: Duration }): Promise<R> {
     return this.client.query(this.workflowId, query, args, options);
   }
 
-  update<A, R>(update: UpdateDef<A, R> | string, args?: A, options?: { updateId?: string; timeout?: number }): Promise<R> {
+  update<A, R>(update: UpdateDef<A, R> | string, args?: A, options?: { updateId?: string; timeout?: Duration }): Promise<R> {
     return this.client.update(this.workflowId, update, args, options);
   }
 
@@ -99,8 +102,7 @@ export class Client {
       this.pool = connection;
       this.ownPool = false;
     } else {
-      this.pool = new pg.Pool({ ...clientConfig(connection, options.namespace), max: options.maxConnections ?? 4 });
-      this.pool.on("error", () => {}); // an idle connection lost: the pool replaces it
+      this.pool = newPool(clientConfig(connection, options.namespace), options.maxConnections ?? 4, () => {});
       this.ownPool = true;
     }
   }
@@ -119,8 +121,12 @@ export class Client {
     return new WorkflowHandle<O>(this, workflowId);
   }
 
-  /** Start a run (wf_start); the handle carries the workflow's output type. */
-  async start<I, O>(workflow: WorkflowRef<I, O> | string, input?: I, options: StartCall = {}): Promise<WorkflowHandle<O>> {
+  /**
+   * Start a run (wf_start); the handle carries the workflow's output type.
+   * The input may be left out only when its type allows undefined.
+   */
+  async start<I, O>(workflow: WorkflowRef<I, O> | string, ...args: InputArgs<I, StartCall>): Promise<WorkflowHandle<O>> {
+    const [input, options = {}] = args;
     const { workflowId, queue, ...start } = options;
     const id = await this.one<string>("SELECT durable.wf_start($1, $2::jsonb, $3, $4, $5::jsonb) AS v", [
       nameOf(workflow),
@@ -133,9 +139,10 @@ export class Client {
   }
 
   /** Start a run and wait for its output. */
-  async execute<I, O>(workflow: WorkflowRef<I, O> | string, input?: I, options: StartCall & { timeout?: number } = {}): Promise<O> {
+  async execute<I, O>(workflow: WorkflowRef<I, O> | string, ...args: InputArgs<I, StartCall & { timeout?: Duration }>): Promise<O> {
+    const [input, options = {}] = args;
     const { timeout, ...start } = options;
-    return (await this.start(workflow, input, start)).result({ timeout });
+    return (await this.start<unknown, O>(workflow, input, start)).result({ timeout });
   }
 
   /** One start per input, in one call, all or none (wf_start_many); the workflow ids in input order. */
@@ -214,11 +221,11 @@ export class Client {
 
   /**
    * The output of the latest run, waiting for it to close (at most `timeout`
-   * seconds when given: ClientTimeoutError).  WorkflowFailedError when the
+   * when given: ClientTimeoutError).  WorkflowFailedError when the
    * run failed, was cancelled, terminated or timed out.
    */
-  async result<O = unknown>(workflowId: string, options: { timeout?: number } = {}): Promise<O> {
-    const deadline = options.timeout === undefined ? Infinity : Date.now() + options.timeout * 1000;
+  async result<O = unknown>(workflowId: string, options: { timeout?: Duration } = {}): Promise<O> {
+    const deadline = options.timeout === undefined ? Infinity : Date.now() + durationSeconds(options.timeout, "timeout") * 1000;
     for (;;) {
       const wait = Math.max(0, Math.min(30, (deadline - Date.now()) / 1000));
       let row: { r: O; running: boolean };
@@ -240,7 +247,7 @@ export class Client {
         throw e;
       }
       if (!row.running) return row.r;
-      if (Date.now() >= deadline) throw new ClientTimeoutError(`workflow ${workflowId} still running after ${options.timeout} s`);
+      if (Date.now() >= deadline) throw new ClientTimeoutError(`workflow ${workflowId} still running after ${options.timeout}`);
     }
   }
 
@@ -271,15 +278,15 @@ export class Client {
   /**
    * A live query of the latest run, answered by a worker of its queue with
    * the workflow's handler (ctx.onQuery).  Raises the database errors DU016
-   * (no answer within `timeout` seconds) and DU015 (no such handler, or it
+   * (no answer within `timeout`, default 10 s) and DU015 (no such handler, or it
    * failed).
    */
-  query<A, R>(workflowId: string, query: QueryDef<A, R> | string, args?: A, options: { timeout?: number } = {}): Promise<R> {
+  query<A, R>(workflowId: string, query: QueryDef<A, R> | string, args?: A, options: { timeout?: Duration } = {}): Promise<R> {
     return this.one("SELECT durable.wf_query($1, $2, $3::jsonb, $4 * interval '1 s') AS v", [
       workflowId,
       nameOf(query),
       jsonParam(args),
-      options.timeout ?? 10,
+      durationSeconds(options.timeout ?? "10s", "timeout"),
     ]);
   }
 
@@ -291,10 +298,10 @@ export class Client {
   /**
    * The update's result once the workflow handled it.  UpdateFailedError
    * when it failed, was rejected or its run closed first; ClientTimeoutError
-   * when not handled within `timeout` seconds (default 30).
+   * when not handled within `timeout` (default 30 s).
    */
-  async updateResult<R = unknown>(workflowId: string, updateId: string, options: { timeout?: number } = {}): Promise<R> {
-    const timeout = options.timeout ?? 30;
+  async updateResult<R = unknown>(workflowId: string, updateId: string, options: { timeout?: Duration } = {}): Promise<R> {
+    const timeout = durationSeconds(options.timeout ?? "30s", "timeout");
     let row: { r: R; pending: boolean };
     try {
       const q = await this.pool.query("SELECT r, r IS NULL AS pending FROM durable.wf_update_result($1, $2, $3 * interval '1 s') r", [
@@ -316,7 +323,7 @@ export class Client {
    * retry with the same updateId sends nothing new and waits for the same
    * result.
    */
-  async update<A, R>(workflowId: string, update: UpdateDef<A, R> | string, args?: A, options: { updateId?: string; timeout?: number } = {}): Promise<R> {
+  async update<A, R>(workflowId: string, update: UpdateDef<A, R> | string, args?: A, options: { updateId?: string; timeout?: Duration } = {}): Promise<R> {
     const id = await this.sendUpdate(workflowId, update, args, options);
     return this.updateResult<R>(workflowId, id, options);
   }
@@ -328,7 +335,7 @@ export class Client {
     workflowId: string,
     update: UpdateDef<A, R> | string,
     args?: A,
-    options: Omit<StartCall, "workflowId"> & { updateId?: string; timeout?: number } = {},
+    options: Omit<StartCall, "workflowId"> & { updateId?: string; timeout?: Duration } = {},
   ): Promise<R> {
     const { queue, updateId, timeout, ...start } = options;
     const c = await this.pool.connect();

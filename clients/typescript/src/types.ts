@@ -7,12 +7,51 @@ import type { ActivityContext } from "./activity.js";
 import type { WorkflowContext } from "./workflow.js";
 
 /**
- * A duration as the engine takes it (protocol 4.2): a number of **seconds**
- * (fractions allowed), or a string such as "250ms", "30s", "5m", "2h", "3d".
+ * A duration: a number of **milliseconds** (as setTimeout), or a string as
+ * the engine takes it (protocol 4.2): "250ms", "30s", "5m", "2h", "3d" (a
+ * string without a unit is seconds).
  */
 export type Duration = number | string;
 
-export type WorkflowFn<I, O> = (ctx: WorkflowContext, input: I) => Promise<O>;
+const UNIT_SECONDS: Record<string, number> = {
+  ms: 0.001, millisecond: 0.001, milliseconds: 0.001,
+  s: 1, sec: 1, second: 1, seconds: 1,
+  m: 60, min: 60, minute: 60, minutes: 60,
+  h: 3600, hour: 3600, hours: 3600,
+  d: 86400, day: 86400, days: 86400,
+};
+
+/**
+ * A duration in seconds, for the SDK's own settings (worker leases, client
+ * timeouts); the same rules as the engine's (protocol 4.2): positive (or
+ * zero, where allowed), a number of milliseconds or a string with an
+ * optional unit (none: seconds).  A TypeError otherwise.
+ */
+export function durationSeconds(d: Duration, what: string, allowZero = false): number {
+  let seconds = NaN;
+  if (typeof d === "number") seconds = d / 1000;
+  else if (typeof d === "string") {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(d);
+    const unit = m ? UNIT_SECONDS[(m[2] || "s").toLowerCase()] : undefined;
+    if (m && unit !== undefined) seconds = Number(m[1]) * unit;
+  }
+  if (!(seconds > 0 || (allowZero && seconds === 0)) || !Number.isFinite(seconds))
+    throw new TypeError(`${what} must be a positive duration (milliseconds, or a string such as "30s"): ${String(d)}`);
+  return seconds;
+}
+
+/** A duration as the engine's JSON (protocol 4.2, where a plain number is seconds). */
+export function durationJson(d: Duration | undefined): string | undefined {
+  return typeof d === "number" ? `${d}ms` : d;
+}
+
+/**
+ * The input and options arguments of a call: the input may be left out only
+ * when its type allows undefined (an untyped call's input is unknown).
+ */
+export type InputArgs<I, Options> = undefined extends I ? [input?: I, options?: Options] : [input: I, options?: Options];
+
+export type WorkflowFn<I, O> = (ctx: WorkflowContext<I>, input: I) => Promise<O>;
 export type ActivityFn<I, O> = (ctx: ActivityContext, input: I) => O | Promise<O>;
 
 /**
@@ -21,15 +60,19 @@ export type ActivityFn<I, O> = (ctx: ActivityContext, input: I) => O | Promise<O
  */
 export interface WorkflowRef<I = unknown, O = unknown> {
   readonly name: string;
-  /** Phantom fields that carry the types; never set. */
-  readonly __input?: I;
-  readonly __output?: O;
+  /**
+   * Phantom fields that carry the types; never set.  In tuples: inference
+   * from an optional field drops `undefined`, which decides whether the
+   * input may be left out (InputArgs).
+   */
+  readonly __input?: [I];
+  readonly __output?: [O];
 }
 
 export interface ActivityRef<I = unknown, O = unknown> {
   readonly name: string;
-  readonly __input?: I;
-  readonly __output?: O;
+  readonly __input?: [I];
+  readonly __output?: [O];
 }
 
 /** A workflow type: its name, and its code for workers. */
@@ -155,9 +198,9 @@ export function compact(o: Json): Json {
 export function retryJson(r: RetryPolicy | undefined): Json | undefined {
   if (r === undefined) return undefined;
   return compact({
-    initial_interval: r.initialInterval,
+    initial_interval: durationJson(r.initialInterval),
     backoff_coefficient: r.backoffCoefficient,
-    maximum_interval: r.maximumInterval,
+    maximum_interval: durationJson(r.maximumInterval),
     maximum_attempts: r.maximumAttempts,
     non_retryable_error_types: r.nonRetryableErrorTypes,
   });
@@ -167,10 +210,10 @@ export function activityCommandKeys(o: ActivityOptions): Json {
   return compact({
     queue: o.queue,
     retry: retryJson(o.retry),
-    start_to_close: o.startToClose,
-    schedule_to_close: o.scheduleToClose,
-    schedule_to_start: o.scheduleToStart,
-    heartbeat: o.heartbeat,
+    start_to_close: durationJson(o.startToClose),
+    schedule_to_close: durationJson(o.scheduleToClose),
+    schedule_to_start: durationJson(o.scheduleToStart),
+    heartbeat: durationJson(o.heartbeat),
     priority: o.priority,
     fairness_key: o.fairnessKey,
     fairness_weight: o.fairnessWeight,
@@ -183,14 +226,14 @@ export function startOptionsJson(o: StartOptions): Json {
     id_reuse_policy: o.idReusePolicy,
     request_id: o.requestId,
     priority: o.priority,
-    start_delay: o.startDelay,
-    execution_timeout: o.executionTimeout,
-    run_timeout: o.runTimeout,
+    start_delay: durationJson(o.startDelay),
+    execution_timeout: durationJson(o.executionTimeout),
+    run_timeout: durationJson(o.runTimeout),
     memo: o.memo,
     search_attributes: o.searchAttributes,
     retry_policy: retryJson(o.retryPolicy),
-    debounce: o.debounce,
-    throttle: o.throttle,
+    debounce: durationJson(o.debounce),
+    throttle: durationJson(o.throttle),
     fairness_key: o.fairnessKey,
     fairness_weight: o.fairnessWeight,
   });

@@ -2,22 +2,32 @@
  * The worker: polls one queue and runs its workflow, activity and query
  * tasks (protocol sections 3, 8, 10 and 13).
  *
- * - `concurrency` tasks run at once; polls claim up to `maxTasks`, and hand
- *   in the results of finished tasks in the same call (finish and claim:
- *   `done_tokens` / `done_results`).
+ * - `concurrency` tasks run at once, and up to `prefetch` more wait claimed
+ *   beside them (heartbeated like the running ones), so that a poll claims
+ *   several tasks at a time: a poll has a large fixed cost, and polling for
+ *   each slot as it frees up doubled the server's work per task.  Polls
+ *   claim up to `maxTasks`, and hand in the results of finished tasks in the
+ *   same call (finish and claim: `done_tokens` / `done_results`); results
+ *   that no poll is about to carry go in with `task_complete_many` after
+ *   LINGER_MS.
  * - An idle worker waits for NOTIFY on `durable_<queue>` and on a channel of
  *   its own (targeted wake-ups, section 10), and polls anyway every
- *   `pollInterval` seconds.
- * - Running tasks are heartbeated every third of their lease; an activity
- *   learns a cancel request (or that its task was withdrawn) from them,
- *   through `ctx.signal`.
+ *   `pollInterval`.
+ * - Running tasks are heartbeated every third of their lease.  An activity
+ *   learns a cancel request from them (`ctx.cancelRequested`), and is
+ *   aborted (`ctx.signal`) when its task was withdrawn; a workflow task
+ *   whose task was withdrawn stops.
+ * - A task call the engine refuses (a bad command, a payload too large …)
+ *   fails the task instead (section 11): nothing stays leased to run again
+ *   and again at each lease expiry.
  * - A lost connection never ends the worker: token calls are sent again on a
  *   new connection until the server answers (a repeated call is a no-op or
  *   gets DU004), the poll and LISTEN connections come back with a backoff,
  *   and a workflow task whose connection broke inside `ctx.transaction()` is
  *   released, to be replayed at once.
  * - SIGTERM / SIGINT (or `stop()`): stop polling, let running tasks finish
- *   for up to `grace` seconds, hand in their results, release the rest.
+ *   for up to `grace`, hand in their results, release the rest; a
+ *   second signal releases them at once.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -28,17 +38,19 @@ import {
   LostConnection,
   RETRY_FIRST_MS,
   RETRY_MAX_MS,
+  checkQueue,
   clientConfig,
   defaultLogger,
   isLost,
   jsonParam,
+  newPool,
   reason,
   sleep,
   sqlstate,
   type Connection,
   type Logger,
 } from "./pgutil.js";
-import type { ActivityDef, TaskRow, WorkflowDef } from "./types.js";
+import { durationSeconds, type ActivityDef, type Duration, type TaskRow, type WorkflowDef } from "./types.js";
 import { runWorkflow, type StepRecord, type TaskIO } from "./workflow.js";
 
 export interface WorkerOptions {
@@ -49,24 +61,59 @@ export interface WorkerOptions {
   activities?: ActivityDef<any, any>[];
   /** Tasks run at once (default 4). */
   concurrency?: number;
-  /** Tasks claimed per poll at most (default: concurrency). */
+  /**
+   * Tasks claimed ahead, waiting for a free slot (default: concurrency; 0:
+   * claim only for free slots).  They are leased to this worker meanwhile.
+   */
+  prefetch?: number;
+  /** Tasks claimed per poll at most (default: concurrency + prefetch). */
   maxTasks?: number;
-  /** Lease of claimed tasks, seconds (default 30). */
-  lease?: number;
-  /** Fallback poll while idle, seconds (default 5). */
-  pollInterval?: number;
-  /** How long running tasks may finish at shutdown, seconds (default: lease). */
-  grace?: number;
+  /** Lease of claimed tasks (default "30s"; a number is milliseconds, as every Duration). */
+  lease?: Duration;
+  /** Fallback poll while idle (default "5s"). */
+  pollInterval?: Duration;
+  /** How long running tasks may finish at shutdown (default: the lease). */
+  grace?: Duration;
+  /**
+   * Watchdog of workflow tasks (default "300s"): local work (step
+   * functions, transactions) that makes no progress for this long fails
+   * the workflow task, to be retried.
+   */
+  stepTimeout?: Duration;
   /** Worker name recorded on its tasks (default host-pid). */
   name?: string;
   namespace?: string;
-  /** Stop on SIGTERM / SIGINT (default true). */
+  /** Stop on SIGTERM / SIGINT (default true); a second signal stops at once. */
   handleSignals?: boolean;
   logger?: Logger;
 }
 
-/** Results handed in with one poll at most. */
-const MAX_DONE = 100;
+/** Results handed in with one poll at most (protocol 16). */
+const MAX_DONE = 1000;
+
+/**
+ * How long a finished task's result may wait for a poll to carry it, while
+ * the worker has tasks claimed ahead and so does not poll at once.
+ */
+const LINGER_MS = 5;
+
+/** How long run() waits at the end for connections that activities still hold. */
+const POOL_END_MS = 2000;
+
+/**
+ * A statement under a name of its own: node-postgres prepares it once per
+ * connection and then only binds and executes it, as psycopg does after a
+ * few runs (an unnamed statement is parsed and planned at every call).
+ */
+const statementNames = new Map<string, string>();
+function named(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `durable_${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return { name, text, values };
+}
 
 const POLL_SQL = `
 SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input,
@@ -76,10 +123,28 @@ SELECT token, kind, workflow_id, run_id, workflow_type, name, seq, input,
 
 interface Running {
   task: TaskRow;
+  /** its code runs (else it waits for a slot, claimed ahead) */
+  started: boolean;
   hbPeriod: number;
   hbNext: number;
   beating: boolean;
   activity?: ActivityContext;
+  /** aborted when the task is no longer ours: its workflow code stops */
+  lost: AbortController;
+}
+
+/** How a task ended, for the log: `warn` for every outcome that is an error. */
+interface Done {
+  text: string;
+  warn?: boolean;
+}
+
+/** An error object small enough for task_fail whatever went wrong. */
+function smallError(type: string, e: unknown): ErrorObject {
+  const err: ErrorObject = { type, message: reason(e).slice(0, 10_000) };
+  const code = sqlstate(e);
+  if (code !== undefined) err.sqlstate = code;
+  return err;
 }
 
 export class Worker {
@@ -90,14 +155,23 @@ export class Worker {
   released = 0;
 
   private readonly cfg: pg.ClientConfig;
+  /** the worker's own calls: polls' results, token calls, heartbeats */
   private readonly pool: pg.Pool;
+  /** the code's SQL: activities' `ctx.db`, workflows' `ctx.transaction` */
+  private readonly dbPool: pg.Pool;
   private readonly workflows: Map<string, WorkflowDef<any, any>>;
   private readonly activities: Map<string, ActivityDef<any, any>>;
   private readonly concurrency: number;
+  private readonly prefetch: number;
   private readonly maxTasks: number;
+  /** claimed tasks waiting for a slot, oldest first; they are in `running` too */
+  private readonly waiting: string[] = [];
+  /** tasks whose code runs */
+  private executing = 0;
   private readonly lease: number;
   private readonly pollInterval: number;
   private readonly grace: number;
+  private readonly stepTimeout: number;
   private readonly handleSignals: boolean;
   private readonly log: Logger;
   /** targeted wake-ups: the LISTEN connection also listens here, the poll connection names it */
@@ -105,39 +179,53 @@ export class Worker {
   private readonly running = new Map<string, Running>();
   private done: [string, string][] = [];
   private stopping = false;
+  /** a second signal: release the running tasks without waiting for the grace */
+  private hardStop = false;
+  private readonly stopped: Promise<void>;
+  private resolveStopped!: () => void;
   private graceEnd: number | null = null;
   private woken = false;
   private wakeUp: (() => void) | null = null;
-  private stopListener: (() => void) | null = null;
 
   constructor(options: WorkerOptions) {
-    this.queue = options.queue ?? "default";
+    this.queue = checkQueue(options.queue ?? "default");
     this.name = options.name ?? `${hostname()}-${process.pid}`;
     this.concurrency = options.concurrency ?? 4;
-    this.maxTasks = options.maxTasks ?? this.concurrency;
-    this.lease = options.lease ?? 30;
-    this.pollInterval = options.pollInterval ?? 5;
-    this.grace = options.grace ?? this.lease;
+    this.prefetch = options.prefetch ?? this.concurrency;
+    this.maxTasks = options.maxTasks ?? this.concurrency + this.prefetch;
+    // kept in seconds
+    this.lease = durationSeconds(options.lease ?? "30s", "lease");
+    this.pollInterval = durationSeconds(options.pollInterval ?? "5s", "pollInterval");
+    this.grace = options.grace === undefined ? this.lease : durationSeconds(options.grace, "grace", true);
+    this.stepTimeout = durationSeconds(options.stepTimeout ?? "300s", "stepTimeout");
     this.handleSignals = options.handleSignals ?? true;
     this.log = options.logger ?? defaultLogger();
     this.workflows = new Map((options.workflows ?? []).map((w) => [w.name, w]));
     this.activities = new Map((options.activities ?? []).map((a) => [a.name, a]));
     this.cfg = clientConfig(options.connection, options.namespace, `durable-worker ${this.name}`);
-    // task calls, heartbeats and activities' SQL
-    this.pool = new pg.Pool({ ...this.cfg, max: this.concurrency * 2 + 2 });
-    this.pool.on("error", (e) => this.log("debug", `idle connection lost: ${reason(e)}`));
+    const lost = (e: Error) => this.log("debug", `connection lost: ${reason(e)}`);
+    // separate pools: the code's SQL can never starve heartbeats and token calls
+    this.pool = newPool(this.cfg, this.concurrency * 2 + 2, lost);
+    this.dbPool = newPool(this.cfg, this.concurrency * 2, lost);
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
   }
 
   /** Stop polling; `run()` then finishes (safe from a signal handler). */
   stop(): void {
     this.stopping = true;
-    this.stopListener?.();
+    this.resolveStopped();
     this.wake();
   }
 
   /** Work until stopped.  Connection trouble never ends it. */
   async run(): Promise<void> {
-    const onSignal = () => this.stop();
+    const onSignal = (signal: string) => {
+      if (this.stopping) {
+        this.log("warn", `${signal} again: releasing the running tasks now`);
+        this.hardStop = true;
+      }
+      this.stop();
+    };
     if (this.handleSignals) {
       process.on("SIGTERM", onSignal);
       process.on("SIGINT", onSignal);
@@ -152,10 +240,13 @@ export class Worker {
       this.graceEnd = Date.now() + this.grace * 1000;
       await this.shutdown();
       clearInterval(heartbeats);
-      this.stopListener?.();
       await listening;
       await conn?.end().catch(() => {});
-      await this.pool.end().catch(() => {});
+      // pool.end() waits for the connections activities still hold
+      const ended = Promise.all([this.pool.end(), this.dbPool.end()]).then(() => true, () => true);
+      if (!(await Promise.race([ended, sleep(this.hardStop ? 0 : POOL_END_MS).then(() => false)]))) {
+        this.log("warn", "connections still in use by running code are closed when it releases them");
+      }
       if (this.handleSignals) {
         process.off("SIGTERM", onSignal);
         process.off("SIGINT", onSignal);
@@ -183,11 +274,17 @@ export class Worker {
     this.wakeUp = null;
   }
 
+  /** Sleep for a backoff, or until stop(). */
+  private backoff(ms: number): Promise<void> {
+    return Promise.race([sleep(ms), this.stopped]);
+  }
+
   /**
    * Keep a connection LISTENing on the queue's channel and on the worker's
    * own (a connection of its own, so that losing it does not hold up
    * polling); wake the poll loop on each notification, and after each
-   * (re)LISTEN, since a NOTIFY may have been missed meanwhile.
+   * (re)LISTEN, since a NOTIFY may have been missed meanwhile.  Reconnects
+   * at once after a loss, then with a backoff of 0.1 s doubling to 5 s.
    */
   private async listenLoop(): Promise<void> {
     let delay = RETRY_FIRST_MS;
@@ -195,32 +292,33 @@ export class Worker {
     while (!this.stopping) {
       const c = new pg.Client(this.cfg);
       c.on("notification", () => this.wake());
-      const gone = new Promise<void>((resolve) => {
-        c.on("error", (e) => {
-          this.log("warn", `lost the LISTEN connection: ${reason(e)}; reconnecting`);
-          resolve();
-        });
-        c.on("end", () => resolve());
-        this.stopListener = resolve;
-      });
+      let lost = (e: Error) => this.log("debug", `LISTEN connection: ${reason(e)}`);
+      c.on("error", (e) => lost(e));
       try {
         await c.connect();
+        // only now: a failed connect ends the client too, which must not cut the backoff short
+        const gone = new Promise<void>((resolve) => {
+          c.once("end", resolve);
+          lost = (e) => {
+            this.log("warn", `lost the LISTEN connection: ${reason(e)}; reconnecting`);
+            resolve();
+          };
+        });
         await c.query(`LISTEN "durable_${this.queue}"`);
         await c.query(`LISTEN "${this.wakeChannel}"`);
+        if (failures > 0) this.log("info", `listening again after ${failures} failed attempt(s)`);
+        failures = 0;
+        delay = RETRY_FIRST_MS;
+        this.wake();
+        await Promise.race([gone, this.stopped]);
+        await c.end().catch(() => {});
       } catch (e) {
         c.end().catch(() => {});
         failures += 1;
-        this.log("debug", `LISTEN connection: cannot connect (${failures} attempts): ${reason(e)}`);
-        await Promise.race([sleep(delay), gone]);
+        this.log(failures === 1 ? "warn" : "debug", `LISTEN connection: cannot connect (${failures} attempts): ${reason(e)}`);
+        await this.backoff(delay);
         delay = Math.min(delay * 2, RETRY_MAX_MS);
-        continue;
       }
-      if (failures > 0) this.log("info", `listening again after ${failures} failed attempt(s)`);
-      failures = 0;
-      delay = RETRY_FIRST_MS;
-      this.wake();
-      await gone;
-      await c.end().catch(() => {});
     }
   }
 
@@ -242,8 +340,7 @@ export class Worker {
         failures += 1;
         if (this.stopping) throw e;
         this.log(failures === 1 ? "warn" : "info", `cannot connect to the server: ${reason(e)}; retrying`);
-        await Promise.race([sleep(delay), new Promise<void>((r) => (this.wakeUp = r))]);
-        this.wakeUp = null;
+        await this.backoff(delay);
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
     }
@@ -260,10 +357,16 @@ export class Worker {
           continue;
         }
       }
-      const free = this.concurrency - this.running.size;
-      if (free <= 0) {
+      // poll when a slot would otherwise idle, or when prefetch slots
+      // are free: one poll claims several tasks
+      const free = this.concurrency + this.prefetch - this.running.size;
+      if (free <= 0 || (this.waiting.length > 0 && free < Math.max(this.prefetch, 1))) {
         this.woken = false;
-        await this.waitWake(this.pollInterval);
+        if (this.done.length > 0) {
+          // results wait a moment for the next poll, then go in alone
+          await this.waitWake(LINGER_MS / 1000);
+          if (this.done.length > 0 && !this.stopping) await this.flushDone();
+        } else await this.waitWake(this.pollInterval);
         continue;
       }
       const n = Math.min(free, this.maxTasks);
@@ -277,9 +380,14 @@ export class Worker {
           conn = null;
         } else {
           this.log("warn", `poll failed: ${reason(e)}`);
-          await sleep(1000);
+          await this.backoff(1000);
         }
         continue;
+      }
+      if (this.stopping) {
+        // stop() came during the poll: hand these back rather than start them
+        for (const t of tasks) await this.release(t.token);
+        break;
       }
       for (const t of tasks) this.start(t);
       if (tasks.length < n && this.done.length === 0) await this.waitWake(this.pollInterval);
@@ -297,27 +405,37 @@ export class Worker {
       args[5] = done.map(([, r]) => r);
     }
     try {
-      return (await conn.query(POLL_SQL, args)).rows as TaskRow[];
+      return (await conn.query(named(POLL_SQL, args))).rows as TaskRow[];
     } catch (e) {
       if (done.length === 0) throw e;
       if (isLost(e)) {
         this.done.unshift(...done); // keep them for the next connection
         throw e;
       }
-      // one of them went stale (or so): nothing was done; finish them one
-      // by one, then claim
+      // one of them went stale or too large (or so): nothing was done;
+      // finish them one by one, then claim
       await this.completeEach(conn, done);
       args[4] = args[5] = null;
-      return (await conn.query(POLL_SQL, args)).rows as TaskRow[];
+      return (await conn.query(named(POLL_SQL, args))).rows as TaskRow[];
     }
   }
 
-  /** Complete results one by one: a stale token fails alone. */
+  /**
+   * Complete results one by one: a stale token fails alone, and a result
+   * over the payload limit (DU008) fails its task with a small error
+   * instead (protocol 11), so that it is not run again at each lease expiry.
+   */
   private async completeEach(conn: pg.ClientBase | pg.Pool, done: [string, string][]): Promise<void> {
     for (let i = 0; i < done.length; i++) {
       const [token, result] = done[i];
       try {
-        await conn.query("SELECT durable.task_complete($1, $2::jsonb)", [token, result]);
+        try {
+          await conn.query("SELECT durable.task_complete($1, $2::jsonb)", [token, result]);
+        } catch (e) {
+          if (sqlstate(e) !== "DU008") throw e;
+          this.log("warn", `task ${token}: its result is too large (${reason(e)}): failing the task`);
+          await conn.query("SELECT durable.task_fail($1, $2, true)", [token, JSON.stringify(smallError("ResultTooLarge", e))]);
+        }
       } catch (e) {
         if (isLost(e)) {
           this.done.unshift(...done.slice(i));
@@ -328,22 +446,40 @@ export class Worker {
     }
   }
 
+  /** A claimed task: it runs when a slot is free, heartbeated meanwhile. */
   private start(t: TaskRow): void {
     const lease = t.lease_left && t.lease_left > 0 ? Math.min(t.lease_left, this.lease) : this.lease;
     const period = Math.max(lease / 3, 0.1) * 1000;
-    const r: Running = { task: t, hbPeriod: period, hbNext: Date.now() + period, beating: false };
+    const r: Running = { task: t, started: false, hbPeriod: period, hbNext: Date.now() + period, beating: false, lost: new AbortController() };
     this.running.set(t.token, r);
+    this.waiting.push(t.token);
+    this.dispatch();
+  }
+
+  /** Start waiting tasks while slots are free (not once stopping: they are released). */
+  private dispatch(): void {
+    while (this.executing < this.concurrency && this.waiting.length > 0 && !this.stopping) {
+      const r = this.running.get(this.waiting.shift()!);
+      if (r !== undefined) this.execute(r);
+    }
+  }
+
+  private execute(r: Running): void {
+    const t = r.task;
+    r.started = true;
+    this.executing += 1;
     const started = Date.now();
-    const work =
-      t.kind === "workflow" ? this.runWorkflowTask(t) : t.kind === "query" ? this.runQuery(t) : this.runActivity(t, r);
+    const work = t.kind === "workflow" ? this.runWorkflowTask(t, r) : t.kind === "query" ? this.runQuery(t) : this.runActivity(t, r);
     work
-      .catch((e) => `error: ${reason(e)}`)
+      .catch((e): Done => ({ text: `error: ${reason(e)}`, warn: true }))
       .then((outcome) => {
         this.completed += 1;
-        this.log("info", `${this.queue} ${t.kind} ${t.workflow_id}/${t.name} attempt ${t.attempt}: ${outcome} (${Date.now() - started} ms)`);
+        this.log(outcome.warn ? "warn" : "info", `${this.queue} ${t.kind} ${t.workflow_id}/${t.name} attempt ${t.attempt}: ${outcome.text} (${Date.now() - started} ms)`);
       })
       .finally(() => {
+        this.executing -= 1;
         this.running.delete(t.token);
+        this.dispatch();
         this.wake();
       });
   }
@@ -357,7 +493,7 @@ export class Worker {
    * is safe: a call that did commit is a no-op or gets DU004 the second time.
    */
   private async call(token: string, what: string, sql: string, params: unknown[]): Promise<pg.QueryResult> {
-    return this.withClient(token, what, (c) => c.query(sql, params));
+    return this.withClient(token, what, (c) => c.query(named(sql, params)));
   }
 
   /** Runs fn on a pooled connection, again on a new one while connections are lost. */
@@ -397,7 +533,7 @@ export class Worker {
     await this.withClient(token, what, async (c) => {
       await c.query("BEGIN");
       try {
-        for (const [sql, params] of statements) await c.query(sql, params);
+        for (const [sql, params] of statements) await c.query(named(sql, params));
         await c.query("COMMIT");
       } catch (e) {
         if (!isLost(e)) await c.query("ROLLBACK");
@@ -406,19 +542,45 @@ export class Worker {
     });
   }
 
+  /** Queue a result for the next poll (finish and claim); a result that is not JSON throws here. */
   private finish(token: string, result: unknown): void {
     this.done.push([token, JSON.stringify(result ?? null)]);
     this.wake();
   }
 
-  /** Runs a call that ends a task; DU004 means the task is not ours any more. */
-  private async end(token: string, what: string, sql: string, params: unknown[]): Promise<boolean> {
+  /**
+   * Ends a task with `finish` (its task_suspend, task_complete …).  DU004:
+   * the task is not ours any more.  Any other refusal of the engine (a bad
+   * command DU002, a taken child id DU006, a payload too large DU008 …) or
+   * a value that is not JSON fails the task instead, retryable, with that
+   * error (protocol 11): else it would stay leased, and run again at each
+   * lease expiry, without a trace.
+   */
+  private async ending(token: string, type: string, finish: () => Promise<string>): Promise<Done> {
     try {
-      await this.call(token, what, sql, params);
-      return true;
+      return { text: await finish() };
     } catch (e) {
-      if (sqlstate(e) === "DU004") return false;
-      throw e;
+      if (sqlstate(e) === "DU004") return { text: "dropped: the token is stale (DU004)", warn: true };
+      if (isLost(e)) throw e; // given up at shutdown: the lease expires
+      const err = smallError(sqlstate(e) === "DU008" ? "ResultTooLarge" : type, e);
+      try {
+        await this.call(token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [token, JSON.stringify(err)]);
+      } catch (e2) {
+        if (sqlstate(e2) === "DU004") return { text: "dropped: the token is stale (DU004)", warn: true };
+        throw e2;
+      }
+      return { text: `failed, to be retried: ${err.message}`, warn: true };
+    }
+  }
+
+  /** Hand a task back (shutdown). */
+  private async release(token: string): Promise<void> {
+    try {
+      await this.pool.query("SELECT durable.task_release($1)", [token]);
+      this.released += 1;
+      this.log("info", `released task ${token}`);
+    } catch (e) {
+      this.log("warn", `releasing task ${token} failed: ${reason(e)}`);
     }
   }
 
@@ -433,6 +595,14 @@ export class Worker {
     return r.rows[0].cancel === true;
   }
 
+  /** The task was withdrawn (DU004): its activity is aborted, its workflow code stops. */
+  private withdrawn(r: Running): void {
+    r.hbNext = Infinity;
+    const why = "the task was withdrawn (DU004)";
+    r.activity?._abort(why);
+    r.lost.abort(new Error(why));
+  }
+
   private heartbeatRound(): void {
     const now = Date.now();
     for (const [token, r] of this.running) {
@@ -440,16 +610,10 @@ export class Worker {
       r.hbNext = now + r.hbPeriod;
       r.beating = true;
       this.heartbeat(token, r.activity?.details)
-        .then((cancel) => {
-          if (cancel) r.activity?._cancel("workflow cancel requested");
-        })
+        .then((cancel) => r.activity?._cancelRequested(cancel))
         .catch((e) => {
           this.log("warn", `heartbeat of task ${token} failed: ${reason(e)}`);
-          if (sqlstate(e) === "DU004") {
-            // withdrawn (cancelled by its workflow, the run closed, a timeout): stop
-            r.hbNext = Infinity;
-            r.activity?._cancel("the activity's task was withdrawn (DU004)");
-          }
+          if (sqlstate(e) === "DU004") this.withdrawn(r);
         })
         .finally(() => (r.beating = false));
     }
@@ -457,14 +621,14 @@ export class Worker {
 
   // ------------------------------------------------------------ activities
 
-  private async runActivity(t: TaskRow, r: Running): Promise<string> {
+  private async runActivity(t: TaskRow, r: Running): Promise<Done> {
     const def = this.activities.get(t.name);
     if (def === undefined) {
-      await this.end(t.token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [
-        t.token,
-        JSON.stringify({ type: "UnknownActivity", message: `no activity "${t.name}" on this worker` }),
-      ]);
-      return "unknown activity, retried later";
+      return this.ending(t.token, "UnknownActivity", async () => {
+        const err = { type: "UnknownActivity", message: `no activity "${t.name}" on this worker` };
+        await this.call(t.token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [t.token, JSON.stringify(err)]);
+        return "unknown activity, retried later";
+      });
     }
     const ctx = new ActivityContext(
       {
@@ -478,10 +642,16 @@ export class Worker {
         heartbeatDetails: t.heartbeat,
         cancelRequested: t.cancel_requested,
       },
-      this.pool,
+      this.dbPool,
       async (details) => {
         r.hbNext = Date.now() + r.hbPeriod;
-        return this.heartbeat(t.token, details);
+        try {
+          return await this.heartbeat(t.token, details);
+        } catch (e) {
+          if (sqlstate(e) !== "DU004") throw e;
+          this.withdrawn(r);
+          throw ctx.signal.reason;
+        }
       },
     );
     r.activity = ctx;
@@ -490,26 +660,39 @@ export class Worker {
       result = await def.fn(ctx, t.input);
     } catch (e) {
       if (e instanceof CancelledError || (ctx.cancelled && (e === ctx.signal.reason || (e as Error)?.name === "AbortError"))) {
-        // the run was asked to cancel: this attempt ends for good
+        // the activity stopped on a cancel request (or was aborted): this attempt ends for good
         const err = { type: "cancelled", message: (e as Error)?.message || "activity cancelled" };
-        await this.end(t.token, "task_fail", "SELECT durable.task_fail($1, $2, false)", [t.token, JSON.stringify(err)]);
-        return "cancelled";
+        return this.ending(t.token, "ActivityTaskError", async () => {
+          await this.call(t.token, "task_fail", "SELECT durable.task_fail($1, $2, false)", [t.token, JSON.stringify(err)]);
+          return "cancelled";
+        });
       }
       const retryable = !(e instanceof ApplicationError && e.nonRetryable);
-      await this.end(t.token, "task_fail", "SELECT durable.task_fail($1, $2, $3)", [t.token, JSON.stringify(errorObject(e)), retryable]);
-      return `failed: ${reason(e)}`;
+      return this.ending(t.token, "ActivityTaskError", async () => {
+        await this.call(t.token, "task_fail", "SELECT durable.task_fail($1, $2, $3)", [t.token, JSON.stringify(errorObject(e)), retryable]);
+        return `failed: ${reason(e)}`;
+      }).then((d) => ({ ...d, warn: true }));
     } finally {
       r.hbNext = Infinity;
     }
-    if (result === ASYNC_COMPLETION) return "left open for async completion";
-    this.finish(t.token, result);
-    return "completed";
+    if (result === ASYNC_COMPLETION) return { text: "left open for async completion" };
+    return this.ending(t.token, "ActivityTaskError", async () => {
+      this.finish(t.token, result);
+      return "completed";
+    });
   }
 
   // ------------------------------------------------------------ workflows
 
   private taskIO(token: string): TaskIO {
-    const stepSql = (steps: StepRecord[]): [string, unknown[]] => ["SELECT durable.step_record($1, $2::jsonb)", [token, JSON.stringify(steps)]];
+    // one step (the usual case) in the plain form: the server reads no JSON array
+    const stepSql = (steps: StepRecord[]): [string, unknown[]] =>
+      steps.length === 1
+        ? ["SELECT durable.step_record($1, $2, $3, $4::jsonb)", [token, steps[0].seq, steps[0].name, JSON.stringify(steps[0].result ?? null)]]
+        : ["SELECT durable.step_record($1, $2::jsonb)", [token, JSON.stringify(steps)]];
+    /** `statement` after recording `steps`, in one transaction when there are steps */
+    const withSteps = (what: string, steps: StepRecord[], statement: [string, unknown[]]) =>
+      this.callTx(token, what, steps.length ? [stepSql(steps), statement] : [statement]);
     return {
       recordSteps: async (steps) => {
         await this.call(token, "step_record", ...stepSql(steps));
@@ -518,7 +701,7 @@ export class Worker {
         // no second try here: whether it committed is unknown, the journal knows
         let c: pg.PoolClient;
         try {
-          c = await this.pool.connect();
+          c = await this.dbPool.connect();
         } catch (e) {
           throw new LostConnection(e);
         }
@@ -542,20 +725,14 @@ export class Worker {
           c.release(broken);
         }
       },
-      upsertSearchAttributes: async (seq, attributes, steps) => {
-        const upsert: [string, unknown[]] = [
+      upsertSearchAttributes: (seq, attributes, steps) =>
+        withSteps("task_upsert_search_attributes", steps, [
           "SELECT durable.task_upsert_search_attributes($1, $2, $3::jsonb)",
           [token, seq, JSON.stringify(attributes)],
-        ];
-        await this.callTx(token, "task_upsert_search_attributes", steps.length ? [stepSql(steps), upsert] : [upsert]);
-      },
-      publish: async (name, value) => {
-        await this.call(token, `task_publish ${name}`, "SELECT durable.task_publish($1, $2, $3::jsonb)", [token, name, jsonParam(value ?? undefined)]);
-      },
-      sendUpdates: async (commands, steps) => {
-        const updates: [string, unknown[]] = ["SELECT durable.task_updates($1, $2::jsonb)", [token, JSON.stringify(commands)]];
-        await this.callTx(token, "task_updates", steps.length ? [stepSql(steps), updates] : [updates]);
-      },
+        ]),
+      publish: (name, value, steps) =>
+        withSteps(`task_publish ${name}`, steps, ["SELECT durable.task_publish($1, $2, $3::jsonb)", [token, name, jsonParam(value ?? undefined)]]),
+      sendUpdates: (commands, steps) => withSteps("task_updates", steps, ["SELECT durable.task_updates($1, $2::jsonb)", [token, JSON.stringify(commands)]]),
       judge: async (call) => {
         let stmt: [string, unknown[]];
         if ("local" in call) stmt = ["SELECT durable.step_record($1, $2, $3, NULL)", [token, call.local.seq, call.local.name]];
@@ -576,73 +753,75 @@ export class Worker {
     };
   }
 
-  private async runWorkflowTask(t: TaskRow): Promise<string> {
+  private async runWorkflowTask(t: TaskRow, r: Running): Promise<Done> {
     const token = t.token;
     const def = this.workflows.get(t.workflow_type);
     if (def === undefined) {
-      await this.end(token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [
-        token,
-        JSON.stringify({ type: "UnknownWorkflow", message: `no workflow "${t.workflow_type}" on this worker` }),
-      ]);
-      return "unknown workflow type, retried later";
+      return this.ending(token, "UnknownWorkflow", async () => {
+        const err = { type: "UnknownWorkflow", message: `no workflow "${t.workflow_type}" on this worker` };
+        await this.call(token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [token, JSON.stringify(err)]);
+        return "unknown workflow type, retried later";
+      });
     }
-    const { outcome } = await runWorkflow(def.fn, t, this.taskIO(token));
+    const { outcome } = await runWorkflow(def.fn, t, this.taskIO(token), "task", { signal: r.lost.signal, stepTimeoutMs: this.stepTimeout * 1000 });
+    if (r.lost.signal.aborted) return { text: `dropped: ${reason(r.lost.signal.reason)}`, warn: true };
     const steps = (s: StepRecord[]) => (s.length ? JSON.stringify(s) : null);
-    switch (outcome.type) {
-      case "suspend":
-        if (!(await this.end(token, "task_suspend", "SELECT durable.task_suspend($1, $2::jsonb, $3::jsonb)", [token, JSON.stringify(outcome.commands), steps(outcome.steps)])))
-          return "dropped: the token is stale (DU004)";
-        return `suspended with ${outcome.commands.length} command(s)`;
-      case "complete":
-        if (outcome.steps.length === 0) {
-          this.finish(token, outcome.result);
-        } else if (!(await this.end(token, "task_complete", "SELECT durable.task_complete($1, $2::jsonb, $3::jsonb)", [token, JSON.stringify(outcome.result), steps(outcome.steps)]))) {
-          return "dropped: the token is stale (DU004)";
-        }
-        return "completed";
-      case "continueAsNew":
-        await this.end(token, "task_complete", "SELECT durable.task_complete($1, NULL, $2::jsonb, $3::jsonb)", [
-          token,
-          steps(outcome.steps),
-          JSON.stringify(outcome.input ?? null),
-        ]);
-        return "continued as new";
-      case "fail":
-        await this.end(token, "task_fail", "SELECT durable.task_fail($1, $2, false)", [token, JSON.stringify(outcome.error)]);
-        return `failed: ${outcome.error.message}`;
-      case "taskError":
-        return this.taskError(token, outcome.cause);
-      case "replayEnd":
-        throw new Error("a workflow task cannot end as a replay");
-    }
+    if (outcome.type === "taskError") return this.taskError(token, outcome.cause);
+    return this.ending(token, "WorkflowTaskError", async () => {
+      switch (outcome.type) {
+        case "suspend":
+          await this.call(token, "task_suspend", "SELECT durable.task_suspend($1, $2::jsonb, $3::jsonb)", [token, JSON.stringify(outcome.commands), steps(outcome.steps)]);
+          return `suspended with ${outcome.commands.length} command(s)`;
+        case "complete":
+          if (outcome.steps.length === 0) this.finish(token, outcome.result);
+          else await this.call(token, "task_complete", "SELECT durable.task_complete($1, $2::jsonb, $3::jsonb)", [token, JSON.stringify(outcome.result), steps(outcome.steps)]);
+          return "completed";
+        case "continueAsNew":
+          await this.call(token, "task_complete", "SELECT durable.task_complete($1, NULL, $2::jsonb, $3::jsonb)", [
+            token,
+            steps(outcome.steps),
+            JSON.stringify(outcome.input ?? null),
+          ]);
+          return "continued as new";
+        case "fail":
+          await this.call(token, "task_fail", "SELECT durable.task_fail($1, $2, false)", [token, JSON.stringify(outcome.error)]);
+          return `failed: ${outcome.error.message}`;
+        case "replayEnd":
+          throw new Error("a workflow task cannot end as a replay");
+      }
+    }).then((d) => (outcome.type === "fail" ? { ...d, warn: true } : d));
   }
 
   /** A workflow task that went wrong: dropped (DU004), released (lost connection), or failed to be retried. */
-  private async taskError(token: string, cause: unknown): Promise<string> {
+  private async taskError(token: string, cause: unknown): Promise<Done> {
     const code = sqlstate(cause);
-    if (code === "DU004") return "dropped: the token is stale (DU004)";
+    if (code === "DU004") return { text: "dropped: the token is stale (DU004)", warn: true };
     if (cause instanceof LostConnection) {
       // lost in the middle of a transaction step: whether it committed is
       // unknown, the engine's journal knows; hand the task back so that it
       // is replayed from there at once
-      await this.end(token, "task_release", "SELECT durable.task_release($1)", [token]);
-      return "connection lost in a transaction step: released, to be replayed";
+      return this.ending(token, "WorkflowTaskError", async () => {
+        await this.call(token, "task_release", "SELECT durable.task_release($1)", [token]);
+        return "connection lost in a transaction step: released, to be replayed";
+      }).then((d) => ({ ...d, warn: true }));
     }
     let err: ErrorObject;
     if (code === "DU003" || cause instanceof Nondeterminism) {
       err = { type: "nondeterminism", message: (cause as Error).message };
       if (code) err.sqlstate = code;
     } else if (code !== undefined) {
-      err = { type: "WorkflowTaskError", sqlstate: code, message: (cause as Error).message };
+      err = smallError("WorkflowTaskError", cause);
     } else {
       err = { ...errorObject(cause), stack: (cause as Error)?.stack };
     }
-    await this.end(token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [token, JSON.stringify(err)]);
-    return `workflow task failed: ${err.message}`;
+    return this.ending(token, "WorkflowTaskError", async () => {
+      await this.call(token, "task_fail", "SELECT durable.task_fail($1, $2, true)", [token, JSON.stringify(err)]);
+      return `workflow task failed: ${err.message}`;
+    }).then((d) => ({ ...d, warn: true }));
   }
 
   /** Answer a live query: replay the run from its journal (nothing is written), then run the handler. */
-  private async runQuery(t: TaskRow): Promise<string> {
+  private async runQuery(t: TaskRow): Promise<Done> {
     let result: unknown = null;
     let error: ErrorObject | null = null;
     const def = this.workflows.get(t.workflow_type);
@@ -667,37 +846,41 @@ export class Worker {
     try {
       await this.call(t.token, "task_answer_query", answer, [t.token, JSON.stringify(result ?? null), error && JSON.stringify(error)]);
     } catch (e) {
-      if (sqlstate(e) !== "DU008") throw e;
-      await this.call(t.token, "task_answer_query", answer, [t.token, null, JSON.stringify({ type: "AnswerTooLarge", message: (e as Error).message })]);
-      return `query ${t.name}: answer too large`;
+      if (sqlstate(e) !== "DU008" && !(e instanceof TypeError)) throw e;
+      // too large, or not JSON (a BigInt …): a short error instead
+      await this.call(t.token, "task_answer_query", answer, [t.token, null, JSON.stringify(smallError("AnswerTooLarge", e))]);
+      return { text: `query ${t.name}: answer not sent: ${reason(e)}`, warn: true };
     }
-    return `query ${t.name} answered${error ? " with an error" : ""}`;
+    return { text: `query ${t.name} answered${error ? " with an error" : ""}`, warn: error !== null };
   }
 
   // ------------------------------------------------------------ shutdown
 
   /**
    * Hand in what finishes within the grace, then hand the rest back: ready
-   * again at once for another worker.  Their code may go on, but the engine
-   * rejects their late calls (DU004).
+   * again at once for another worker.  Their code is stopped (workflows) or
+   * aborted (activities); the engine rejects their late calls (DU004).
    */
   private async shutdown(): Promise<void> {
+    // tasks claimed ahead have not started: straight back to the queue
+    for (const token of this.waiting.splice(0)) {
+      this.running.delete(token);
+      await this.release(token);
+    }
     this.log("info", `worker ${this.name} stopping: waiting for ${this.running.size} running task(s)`);
     for (;;) {
       await this.flushDone();
-      if (this.running.size === 0 || Date.now() >= this.graceEnd!) break;
+      if (this.running.size === 0 || this.hardStop || Date.now() >= this.graceEnd!) break;
       await sleep(50);
     }
     for (const [token, r] of [...this.running]) {
       if (r.task.kind === "query") continue;
-      r.activity?._cancel("the worker is shutting down");
-      try {
-        await this.pool.query("SELECT durable.task_release($1)", [token]);
-        this.released += 1;
-        this.log("info", `released task ${token}`);
-      } catch (e) {
-        this.log("warn", `releasing task ${token} failed: ${reason(e)}`);
-      }
+      // released first: an aborted activity that reports itself cancelled
+      // must get DU004, not fail its step for good
+      await this.release(token);
+      const why = "the worker is shutting down";
+      r.activity?._abort(why);
+      r.lost.abort(new Error(`released: ${why}`));
     }
     await this.flushDone();
     if (this.done.length > 0) {

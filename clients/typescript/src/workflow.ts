@@ -15,8 +15,13 @@
  *     recording where (a local entry `$cancel_requested`) so that every
  *     replay sees it at the same point;
  *  3. resolves `ctx.condition()` waits whose predicate holds;
- *  4. hands over the results of the local steps that finished and of the
- *     awaited handles whose journal entries are resolved.
+ *  4. hands over the results of the local steps that finished, or, when no
+ *     local step finished, those of the awaited handles whose journal
+ *     entries are resolved.
+ *
+ * After update handlers ran (1), the runner only lets the code settle on
+ * what they changed, and comes to the next quiescent point: code that a
+ * handler resumed runs before the task may end.
  *
  * When none of this makes progress, the code is blocked: the task suspends
  * with the commands gathered so far, and the pending promises are simply
@@ -33,6 +38,12 @@
  * exactly those at that point.  Sequential code never needs such a record
  * (one handle awaited at a time), nor does a wait whose handles are all
  * resolved.
+ *
+ * Local results and remote results never go out at the same point: a local
+ * step finishes within its task, a remote result may come in a later one, so
+ * a replay could otherwise hand over together what the first run handed
+ * over one after the other, and the branches would take seqs in another
+ * order.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomBytes } from "node:crypto";
@@ -55,6 +66,8 @@ import {
   type ActivityRef,
   type ChildOptions,
   type Duration,
+  type InputArgs,
+  durationJson,
   type JournalEntry,
   type Named,
   type QueryDef,
@@ -84,7 +97,8 @@ export interface TaskIO {
   transaction<T>(fn: (client: pg.ClientBase) => Promise<T>, steps: (result: T) => StepRecord[]): Promise<T>;
   /** task_upsert_search_attributes, after recording `steps`. */
   upsertSearchAttributes(seq: number, attributes: Record<string, unknown>, steps: StepRecord[]): Promise<void>;
-  publish(name: string, value: unknown): Promise<void>;
+  /** task_publish, after recording `steps`, in one transaction. */
+  publish(name: string, value: unknown, steps: StepRecord[]): Promise<void>;
   /** task_updates, after recording `steps`, in one transaction. */
   sendUpdates(commands: Command[], steps: StepRecord[]): Promise<void>;
   /**
@@ -144,15 +158,35 @@ interface Deferred<T> {
   reject: (e: unknown) => void;
 }
 
+const ignore = () => {};
+
+/**
+ * The promises the SDK hands results over with.  Results come at quiescent
+ * points, later than plain JS would settle them, so code may attach its
+ * handler after the rejection: every promise derived from one of these
+ * (`.then`, `.catch`, `await` chains) counts as handled, and the code still
+ * gets the error where it awaits it.
+ */
+class Guarded<T> extends Promise<T> {
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: any) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    const p = super.then(onfulfilled, onrejected);
+    Promise.prototype.then.call(p, undefined, ignore);
+    return p;
+  }
+}
+
 function deferred<T>(): Deferred<T> {
   let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
+  const promise = new Guarded<T>((res, rej) => {
     resolve = res;
     reject = rej;
   });
   // a result handed over to nobody must not count as an unhandled rejection
-  promise.catch(() => {});
+  Promise.prototype.then.call(promise, undefined, ignore);
   return { promise, resolve, reject };
 }
 
@@ -193,6 +227,11 @@ export class Handle<T = unknown> implements PromiseLike<T> {
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
+    const step = inLocalStep.getStore();
+    if (step !== undefined) {
+      // its result comes at a quiescent point, which cannot come while the step runs
+      throw new Error(`the function of step "${step}" awaits the durable call ${this.seq}: await it outside the step`);
+    }
     this.run._waitOn(this);
     return this.d.promise.then(onfulfilled, onrejected);
   }
@@ -232,7 +271,8 @@ export class Handle<T = unknown> implements PromiseLike<T> {
 
 /** A local operation (step, transaction, upsert, publish, now) waiting for its quiescent point. */
 interface LocalOp {
-  ord: number;
+  /** the step's name, for the watchdog */
+  name: string;
   done: boolean;
   ok: boolean;
   value: unknown;
@@ -245,6 +285,17 @@ interface Condition {
 }
 
 type UpdateHandler = { handler: (args: any) => unknown; validator?: (args: any) => void };
+
+/**
+ * Thrown by `ctx.continueAsNew(input)`: when it ends the workflow function,
+ * the run continues as new with `input`.
+ */
+export class ContinueAsNew extends Error {
+  constructor(readonly input: unknown) {
+    super("continue as new");
+    this.name = "ContinueAsNew";
+  }
+}
 
 /** Raised inside the runtime to end the task at once, whatever the code catches. */
 class Fatal {
@@ -260,16 +311,17 @@ function callWithArgs(fn: (args?: any) => unknown, args: unknown): unknown {
  * the same kinds and names, on every replay; see the package README for
  * what workflow code must not do.
  */
-export class WorkflowContext {
+export class WorkflowContext<I = unknown> {
   readonly workflowId: string;
   readonly runId: string;
   readonly workflowType: string;
   /** The workflow task's attempt (1, then 2, 3 … when the same task is retried). */
   readonly attempt: number;
-  readonly input: unknown;
+  readonly input: I;
 
   private readonly io: TaskIO | null;
   private readonly mode: RunMode;
+  private readonly stepTimeoutMs: number;
   private readonly task: WorkflowTask;
   private readonly journal = new Map<number, JournalEntry>();
   private readonly replayUntil: number;
@@ -280,7 +332,6 @@ export class WorkflowContext {
   private readonly cancelSent = new Set<number>();
   private readonly waiting = new Set<Handle<any>>();
   private readonly locals: LocalOp[] = [];
-  private localOrd = 0;
   private inflight = 0;
   private kick: (() => void) | null = null;
   private conditions: Condition[] = [];
@@ -297,21 +348,20 @@ export class WorkflowContext {
   private writes: Promise<unknown> = Promise.resolve();
   /** @internal */
   fatal: Fatal | null = null;
-  /** @internal */
-  continueInput: { input: unknown } | null = null;
   /** @internal query mode reached the end of the journal */
   ended = false;
 
   /** @internal */
-  constructor(task: WorkflowTask, io: TaskIO | null, mode: RunMode) {
+  constructor(task: WorkflowTask, io: TaskIO | null, mode: RunMode, stepTimeoutMs: number) {
     this.task = task;
+    this.stepTimeoutMs = stepTimeoutMs;
     this.io = io;
     this.mode = mode;
     this.workflowId = task.workflow_id;
     this.runId = task.run_id;
     this.workflowType = task.workflow_type;
     this.attempt = task.attempt;
-    this.input = task.input;
+    this.input = task.input as I;
     for (const e of task.journal ?? []) this.journal.set(e.seq, e);
     this.replayUntil = Math.max(0, ...this.journal.keys());
     const updates = task.updates ?? [];
@@ -361,19 +411,37 @@ export class WorkflowContext {
     return { seq: this.seq, entry, same };
   }
 
-  private fail(cause: unknown): void {
-    if (this.fatal === null) this.fatal = new Fatal(cause);
+  /** @internal end the task: no new local work starts, and the runner stops at once */
+  fail(cause: unknown): void {
+    if (this.fatal !== null) return;
+    this.fatal = new Fatal(cause);
+    this.kick?.();
   }
 
-  /** Runs a write of this task after the earlier ones, taking the pending markers with it. */
-  private write<T>(fn: (pending: StepRecord[]) => Promise<T>): Promise<T> {
-    const run = this.writes.then(() => {
+  /** Runs fn after this task's earlier writes (one at a time on its connection). */
+  private afterWrites<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.writes.then(fn);
+    this.writes = run.catch(ignore);
+    return run;
+  }
+
+  /**
+   * A write of this task.  It takes the pending markers ($seed, $resolved …):
+   * `fn` must record them in the same call or transaction (every TaskIO
+   * write takes them), since they are gone from `pending` once it runs.  If
+   * the write fails, nothing was recorded: they go back, for the next write.
+   */
+  private write<T>(fn: (steps: StepRecord[]) => Promise<T>): Promise<T> {
+    return this.afterWrites(async () => {
       const steps = this.pending;
       this.pending = [];
-      return fn(steps);
+      try {
+        return await fn(steps);
+      } catch (e) {
+        this.pending = [...steps, ...this.pending];
+        throw e;
+      }
     });
-    this.writes = run.catch(() => {});
-    return run;
   }
 
   /** Asks the engine about a call that does not match the journal: always ends the task. */
@@ -385,7 +453,7 @@ export class WorkflowContext {
     }
     const io = this.io;
     this.track(
-      this.write(() => io.judge(call)).then(
+      this.afterWrites(() => io.judge(call)).then(
         () => {},
         (e) => this.fail(e),
       ),
@@ -401,9 +469,14 @@ export class WorkflowContext {
     });
   }
 
-  /** A local operation: `work` runs now (or nothing on replay); its outcome is handed over at the next quiescent point. */
-  private local<T>(work: (() => Promise<T>) | { value: T }): Promise<T> {
-    const op: LocalOp = { ord: this.localOrd++, done: false, ok: true, value: undefined, d: deferred() };
+  /**
+   * A local operation: `work` runs now (or nothing on replay); its outcome
+   * is handed over at the next quiescent point.  Once the task is over
+   * (fatal: a lost token, a release at shutdown …) no new work starts.
+   */
+  private local<T>(name: string, work: (() => Promise<T>) | { value: T }): Promise<T> {
+    if (this.fatal !== null) return never();
+    const op: LocalOp = { name, done: false, ok: true, value: undefined, d: deferred() };
     this.locals.push(op);
     if (!(work instanceof Function)) {
       op.done = true;
@@ -436,7 +509,7 @@ export class WorkflowContext {
    */
   step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
     const { seq, entry, same } = this.next("local", name);
-    if (same) return this.local({ value: entry!.result as T });
+    if (same) return this.local(name, { value: entry!.result as T });
     if (entry !== undefined) {
       this.mismatch({ local: { seq, name, result: null } }, seq, `local "${name}"`);
       return never();
@@ -446,8 +519,9 @@ export class WorkflowContext {
       return never();
     }
     const io = this.io!;
-    return this.local(async () => {
-      const result = asJson(await inLocalStep.run(name, fn)) as T;
+    return this.local(name, async () => {
+      // async: a handle that fn returns is awaited inside the step too (Handle.then refuses it)
+      const result = asJson(await inLocalStep.run(name, async () => fn())) as T;
       await this.write((steps) => io.recordSteps([...steps, { seq, name, result }])).catch((e) => {
         this.fail(e);
         throw e;
@@ -464,7 +538,7 @@ export class WorkflowContext {
    */
   transaction<T>(name: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
     const { seq, entry, same } = this.next("local", name);
-    if (same) return this.local({ value: entry!.result as T });
+    if (same) return this.local(name, { value: entry!.result as T });
     if (entry !== undefined) {
       this.mismatch({ local: { seq, name, result: null } }, seq, `local "${name}"`);
       return never();
@@ -474,21 +548,16 @@ export class WorkflowContext {
       return never();
     }
     const io = this.io!;
-    return this.local(() =>
-      this.write(async (steps) => {
-        let result: T | undefined;
-        try {
-          await io.transaction(
-            async (client) => (result = asJson(await inLocalStep.run(name, () => fn(client))) as T),
-            (r) => [...steps, { seq, name, result: r }],
-          );
-        } catch (e) {
-          // fn's own error reaches the code; a lost connection or a stale token ends the task
-          if (isTaskFatal(e)) this.fail(e);
-          else this.pending = [...steps, ...this.pending];
-          throw e;
-        }
-        return result as T;
+    return this.local(name, () =>
+      this.write((steps) =>
+        io.transaction(
+          async (client) => asJson(await inLocalStep.run(name, async () => fn(client))) as T,
+          (r) => [...steps, { seq, name, result: r }],
+        ),
+      ).catch((e) => {
+        // fn's own error reaches the code; a lost connection or a stale token ends the task
+        if (isTaskFatal(e)) this.fail(e);
+        throw e;
       }),
     );
   }
@@ -577,7 +646,7 @@ export class WorkflowContext {
    */
   upsertSearchAttributes(attributes: Record<string, unknown>): Promise<void> {
     const { seq, entry, same } = this.next("upsert", "search_attributes");
-    if (same) return this.local({ value: undefined });
+    if (same) return this.local("search_attributes", { value: undefined });
     if (entry !== undefined) {
       this.mismatch({ upsert: { seq, attributes } }, seq, `upsert "search_attributes"`);
       return never();
@@ -587,7 +656,7 @@ export class WorkflowContext {
       return never();
     }
     const io = this.io!;
-    return this.local(() =>
+    return this.local("search_attributes", () =>
       this.write((steps) => io.upsertSearchAttributes(seq, attributes, steps)).catch((e) => {
         this.fail(e);
         throw e;
@@ -601,9 +670,14 @@ export class WorkflowContext {
    * replaying: the earlier task published what the replayed code publishes.
    */
   publish(name: string, value: unknown): Promise<void> {
-    if (this.isReplaying || this.mode === "query") return this.local({ value: undefined });
+    if (this.isReplaying || this.mode === "query") return this.local(name, { value: undefined });
     const io = this.io!;
-    return this.local(() => this.write(() => io.publish(name, value)));
+    return this.local(name, () =>
+      this.write((steps) => io.publish(name, value, steps)).catch((e) => {
+        if (isTaskFatal(e)) this.fail(e);
+        throw e;
+      }),
+    );
   }
 
   // ------------------------------------------------------------ remote calls
@@ -617,8 +691,13 @@ export class WorkflowContext {
     return h;
   }
 
-  /** Schedule an activity; await the handle for its result. */
-  startActivity<I, O>(activity: ActivityRef<I, O> | string, input?: I, options: ActivityOptions = {}): Handle<O> {
+  /**
+   * Schedule an activity; await the handle for its result (ActivityError
+   * when it failed for good).  The input may be left out only when its type
+   * allows undefined.
+   */
+  activity<I, O>(activity: ActivityRef<I, O> | string, ...args: InputArgs<I, ActivityOptions>): Handle<O> {
+    const [input, options = {}] = args;
     const name = nameOf(activity);
     const { seq, entry, same } = this.next("activity", name);
     const cmd: Command = { type: "activity", name, ...activityCommandKeys(options) };
@@ -626,19 +705,19 @@ export class WorkflowContext {
     return this.command<O>(seq, entry, same, cmd, `activity "${name}"`);
   }
 
-  /** Run an activity and wait for its result (ActivityError when it failed for good). */
-  activity<I, O>(activity: ActivityRef<I, O> | string, input?: I, options?: ActivityOptions): Handle<O> {
-    return this.startActivity(activity, input, options);
+  /** The same as `activity` (a handle is returned either way). */
+  startActivity<I, O>(activity: ActivityRef<I, O> | string, ...args: InputArgs<I, ActivityOptions>): Handle<O> {
+    return this.activity(activity, ...args);
   }
 
-  /** A durable timer: `duration` in seconds or as "30s", "5m" …; `until` a time. */
+  /** A durable timer: `duration` in milliseconds or as "30s", "5m" …; `until` a time. */
   timer(duration: Duration | { until: Date | string }, options: { name?: string } = {}): Handle<void> {
     const name = options.name ?? "sleep";
     const { seq, entry, same } = this.next("sleep", name);
     const cmd: Command =
       typeof duration === "object"
         ? { type: "sleep", until: duration.until instanceof Date ? duration.until.toISOString() : duration.until }
-        : { type: "sleep", duration };
+        : { type: "sleep", duration: durationJson(duration) };
     if (options.name !== undefined) cmd.name = name;
     return this.command<void>(seq, entry, same, cmd, `sleep "${name}"`);
   }
@@ -652,7 +731,7 @@ export class WorkflowContext {
   waitSignal<P = unknown>(signal: SignalDef<P> | string, options: { timeout?: Duration } = {}): Handle<P> {
     const name = nameOf(signal);
     const { seq, entry, same } = this.next("signal", name);
-    return this.command<P>(seq, entry, same, compact({ type: "signal", name, timeout: options.timeout }), `signal "${name}"`);
+    return this.command<P>(seq, entry, same, compact({ type: "signal", name, timeout: durationJson(options.timeout) }), `signal "${name}"`);
   }
 
   /** The next signal of any of `names`, as {name, payload}. */
@@ -660,11 +739,12 @@ export class WorkflowContext {
     const list = names.map(nameOf);
     const name = signalListName(list);
     const { seq, entry, same } = this.next("signal", name);
-    return this.command(seq, entry, same, compact({ type: "signal", names: list, timeout: options.timeout }), `signal ${name}`);
+    return this.command(seq, entry, same, compact({ type: "signal", names: list, timeout: durationJson(options.timeout) }), `signal ${name}`);
   }
 
-  /** Start a child workflow; await the handle for its output. */
-  startChild<I, O>(workflow: WorkflowRef<I, O> | string, input?: I, options: ChildOptions = {}): Handle<O> {
+  /** Start a child workflow; await the handle for its output.  The input as for `activity`. */
+  child<I, O>(workflow: WorkflowRef<I, O> | string, ...args: InputArgs<I, ChildOptions>): Handle<O> {
+    const [input, options = {}] = args;
     const name = nameOf(workflow);
     const { seq, entry, same } = this.next("child", name);
     const { workflowId, queue, parentClosePolicy, ...start } = options;
@@ -679,11 +759,6 @@ export class WorkflowContext {
     });
     if (input !== undefined) cmd.input = input;
     return this.command<O>(seq, entry, same, cmd, `child "${name}"`);
-  }
-
-  /** Run a child workflow and wait for its output. */
-  child<I, O>(workflow: WorkflowRef<I, O> | string, input?: I, options?: ChildOptions): Handle<O> {
-    return this.startChild(workflow, input, options);
   }
 
   /** Signal another workflow's running run (ActivityError `workflow_not_found` if none). */
@@ -707,10 +782,13 @@ export class WorkflowContext {
     );
   }
 
-  /** End this run and start a new one of the same workflow id with `input`. */
-  continueAsNew(input: unknown): Promise<never> {
-    if (this.continueInput === null) this.continueInput = { input };
-    return never();
+  /**
+   * End this run and start a new one of the same workflow id with `input`:
+   * throws ContinueAsNew, which must reach the workflow function's end (do
+   * not catch it).
+   */
+  continueAsNew(input: I): never {
+    throw new ContinueAsNew(input);
   }
 
   // ------------------------------------------------------------ handlers
@@ -763,9 +841,16 @@ export class WorkflowContext {
       });
       if (got === null) {
         // the predicate holds (an update changed the state): stop waiting
-        // (a signal that came meanwhile goes back to the buffer, protocol 4.8)
         this.waiting.delete(h);
-        h.cancel();
+        const e = this.journal.get(h.seq);
+        if (e?.status === "completed") {
+          // a signal completed the wait already: it is taken, so it reaches its handler
+          const r = e.result as { name: string; payload: unknown };
+          this.signalHandlers.get(r.name)?.(r.payload);
+        } else {
+          // a signal that comes meanwhile goes back to the buffer (protocol 4.8)
+          h.cancel();
+        }
         return;
       }
       this.signalHandlers.get(got.name)?.(got.payload);
@@ -788,13 +873,34 @@ export class WorkflowContext {
     this.commands.push({ seq, type: "cancel" });
   }
 
-  /** @internal until no microtask is left and no local work runs */
+  /**
+   * @internal until no microtask is left and no local work runs (or the
+   * task is over).  Watchdog: local work that makes no progress for
+   * `stepTimeoutMs` fails the task; a step function that waits for the
+   * workflow (a promise only the workflow code settles) would otherwise
+   * hold the task forever.
+   */
   async _quiesce(): Promise<void> {
     for (;;) {
       await new Promise<void>((r) => setImmediate(r));
-      if (this.inflight === 0) return;
-      await new Promise<void>((r) => (this.kick = r));
+      if (this.inflight === 0 || this.fatal !== null) return;
+      const progressed = await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => resolve(false), this.stepTimeoutMs);
+        this.kick = () => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+      });
       this.kick = null;
+      if (!progressed) {
+        const running = this.locals.filter((op) => !op.done).map((op) => op.name);
+        this.fail(
+          new Error(
+            `local step(s) ${JSON.stringify(running)} made no progress for ${this.stepTimeoutMs / 1000} s; ` +
+              "a step function must not wait for the workflow code or its durable calls",
+          ),
+        );
+      }
     }
   }
 
@@ -806,11 +912,14 @@ export class WorkflowContext {
   async _advance(): Promise<boolean> {
     this.waits += 1;
     // 1. updates accepted at this wait (replay), or the ones sent since (new ground)
-    this.applyAcceptedUpdates();
+    let handled = this.applyAcceptedUpdates();
     if (this.mode === "task" && this.frontier() && this.requestedUpdates.length > 0) {
-      await this.takeUpdates();
+      if (await this.takeUpdates()) handled = true;
     }
     if (this.fatal !== null) return false;
+    // code that a handler resumed runs now, before anything else (and the
+    // task cannot end under it): a replay takes the same extra point
+    if (handled) return true;
     // 2. a cancel request becomes visible here
     if (!this.cancelRequested) {
       const next = this.journal.get(this.seq + 1);
@@ -834,13 +943,15 @@ export class WorkflowContext {
       for (const c of fired) c.fire();
       return true;
     }
-    // 4. results
+    // 4. results: the local ones if any finished, else the remote ones (see
+    // the top of this file)
+    if (this.locals.length > 0) {
+      // every local operation is done at a quiescent point
+      for (const op of this.locals.splice(0)) op.ok ? op.d.resolve(op.value) : op.d.reject(op.value);
+      return true;
+    }
     const remote = this.remoteToDeliver();
-    if (remote === null) return false;
-    const locals = this.locals.filter((op) => op.done);
-    if (locals.length === 0 && remote.length === 0) return false;
-    this.locals.splice(0, this.locals.length, ...this.locals.filter((op) => !op.done));
-    for (const op of locals) op.ok ? op.d.resolve(op.value) : op.d.reject(op.value);
+    if (remote === null || remote.length === 0) return false;
     for (const h of remote) {
       this.waiting.delete(h);
       h._deliver();
@@ -877,12 +988,12 @@ export class WorkflowContext {
     this.abort.abort(new CancelledError({ type: "cancelled", message: "workflow cancel requested" }));
   }
 
-  /** Replay: run the handlers of the updates this run accepted at this wait, in journal order. */
-  private applyAcceptedUpdates(): void {
-    for (;;) {
+  /** Replay: run the handlers of the updates this run accepted at this wait, in journal order; whether any. */
+  private applyAcceptedUpdates(): boolean {
+    for (let any = false; ; any = true) {
       const entry = this.journal.get(this.seq + 1);
       const u = this.acceptedUpdates.get(this.seq + 1);
-      if (entry === undefined || entry.kind !== "update" || u === undefined || u.waiting_on !== this.waits) return;
+      if (entry === undefined || entry.kind !== "update" || u === undefined || u.waiting_on !== this.waits) return any;
       this.seq += 1;
       const h = this.updateHandlers.get(entry.name);
       if (h !== undefined) {
@@ -895,8 +1006,8 @@ export class WorkflowContext {
     }
   }
 
-  /** New ground: validate and handle the updates sent, in order; send the outcomes (task_updates). */
-  private async takeUpdates(): Promise<void> {
+  /** New ground: validate and handle the updates sent, in order; send the outcomes (task_updates).  Whether a handler ran. */
+  private async takeUpdates(): Promise<boolean> {
     const commands: Command[] = [];
     for (const u of this.requestedUpdates) {
       const h = this.updateHandlers.get(u.name);
@@ -939,6 +1050,7 @@ export class WorkflowContext {
     this.requestedUpdates = [];
     const io = this.io!;
     await this.write((steps) => sendUpdates(io, commands, steps, this.journal)).catch((e) => this.fail(e));
+    return commands.some((c) => c.type === "update");
   }
 
   /** @internal what the task must still record */
@@ -965,9 +1077,9 @@ export class WorkflowContext {
     return c;
   }
 
-  /** @internal wait for the writes started by the code (none may be left when the task ends) */
-  _writesDone(): Promise<unknown> {
-    return this.writes;
+  /** @internal whether anything would wake the run if the task suspended now: a command, or a pending entry */
+  _canWait(): boolean {
+    return this.commands.length > 0 || [...this.journal.values()].some((e) => e.status === "pending");
   }
 }
 
@@ -1012,6 +1124,37 @@ function mulberry32(seed: number): () => number {
   };
 }
 
+/** Code of a workflow run (and of its step functions): where an unhandled rejection comes from. */
+const workflowCode = new AsyncLocalStorage<WorkflowContext<any>>();
+let rejectionGuards = 0;
+
+/**
+ * Workflow code gets results at quiescent points, later than plain JS would
+ * settle them, so a promise of its own (an async function it awaits later)
+ * may reject before the code attaches its handler.  Node would end the
+ * process for that: a rejection from workflow code is left to the code
+ * (awaiting it still throws); any other is raised as Node does when nobody
+ * else listens.
+ */
+function onUnhandledRejection(reason: unknown): void {
+  if (workflowCode.getStore() !== undefined) return;
+  if (process.listenerCount("unhandledRejection") === 1) throw reason;
+}
+
+function guardRejections(): () => void {
+  if (rejectionGuards++ === 0) process.on("unhandledRejection", onUnhandledRejection);
+  return () => {
+    if (--rejectionGuards === 0) process.off("unhandledRejection", onUnhandledRejection);
+  };
+}
+
+export interface RunOptions {
+  /** The watchdog of local steps: how long local work may make no progress (ms; default 5 minutes). */
+  stepTimeoutMs?: number;
+  /** Aborted when the task is no longer ours (withdrawn, released): the code stops, no new local step starts. */
+  signal?: AbortSignal;
+}
+
 /**
  * Run (replay) a workflow function for one task: until it returns, fails,
  * continues as new, or is blocked.  In "task" mode writes go through `io`;
@@ -1020,21 +1163,32 @@ function mulberry32(seed: number): () => number {
  * the journal ends; `ctx` is returned for the query handlers.
  */
 export async function runWorkflow(
-  fn: (ctx: WorkflowContext, input: any) => Promise<unknown>,
+  fn: (ctx: WorkflowContext<any>, input: any) => Promise<unknown>,
   task: WorkflowTask,
   io: TaskIO | null,
   mode: RunMode = "task",
+  options: RunOptions = {},
 ): Promise<{ outcome: Outcome; ctx: WorkflowContext }> {
-  const ctx = new WorkflowContext(task, io, mode);
+  const ctx = new WorkflowContext(task, io, mode, options.stepTimeoutMs ?? 300_000);
+  const { signal } = options;
+  const stop = () => ctx.fail(signal!.reason);
+  if (signal?.aborted) stop();
+  signal?.addEventListener("abort", stop);
+  const release = guardRejections();
   let settled: { ok: boolean; value: unknown } | null = null;
-  Promise.resolve()
-    .then(() => fn(ctx, task.input))
+  workflowCode
+    .run(ctx, () => Promise.resolve().then(() => fn(ctx, task.input)))
     .then(
       (value) => (settled = { ok: true, value }),
       (value) => (settled = { ok: false, value }),
     );
-  const outcome = await drive(ctx, () => settled);
-  return { outcome, ctx };
+  try {
+    return { outcome: await drive(ctx, () => settled), ctx };
+  } finally {
+    signal?.removeEventListener("abort", stop);
+    // Node looks for unhandled rejections after the microtasks of this turn
+    setImmediate(release);
+  }
 }
 
 /** Commands whose effect reaches outside the run: sent even when the code ends without awaiting them. */
@@ -1043,33 +1197,37 @@ const OUTSIDE = new Set(["activity", "child", "signal_external", "cancel_externa
 async function drive(ctx: WorkflowContext, settled: () => { ok: boolean; value: unknown } | null): Promise<Outcome> {
   for (;;) {
     await ctx._quiesce();
-    if (ctx.fatal !== null) {
-      await ctx._writesDone();
-      return { type: "taskError", cause: ctx.fatal.cause };
-    }
+    if (ctx.fatal !== null) return { type: "taskError", cause: ctx.fatal.cause };
     const s = settled();
-    const ending = ctx.continueInput !== null || (s !== null && (s.ok || s.value instanceof ApplicationError || s.value instanceof ActivityError));
-    if (ending && ctx._hasCommands(OUTSIDE)) {
+    const failed = s !== null && !s.ok;
+    const continued = failed && s.value instanceof ContinueAsNew;
+    const runFailed = failed && (s.value instanceof ApplicationError || s.value instanceof ActivityError);
+    if ((s?.ok || continued || runFailed) && ctx._hasCommands(OUTSIDE)) {
       // task_complete and task_fail take no commands: send the ones the code
       // issued without awaiting them (a signal to another workflow …) first;
       // the next task replays to the same end (the engine wakes the run:
       // such entries resolve, protocol 4.7)
       return { type: "suspend", commands: ctx._takeCommands(), steps: ctx._takePending() };
     }
-    if (ctx.continueInput !== null) {
-      return { type: "continueAsNew", input: ctx.continueInput.input, steps: ctx._takePending() };
-    }
     if (s !== null) {
-      if (s.ok) return { type: "complete", result: asJson(s.value), steps: ctx._takePending() };
-      if (s.value instanceof ApplicationError || s.value instanceof ActivityError) {
-        return { type: "fail", error: errorObject(s.value) };
+      try {
+        if (s.ok) return { type: "complete", result: asJson(s.value), steps: ctx._takePending() };
+        if (continued) return { type: "continueAsNew", input: asJson((s.value as ContinueAsNew).input), steps: ctx._takePending() };
+      } catch (e) {
+        return { type: "taskError", cause: e }; // not JSON (a BigInt …)
       }
+      if (runFailed) return { type: "fail", error: errorObject(s.value) };
       return { type: "taskError", cause: s.value };
     }
     if (ctx.ended) return { type: "replayEnd" };
     if (!(await ctx._advance())) {
       if (ctx.fatal !== null) continue;
-      return ctx.ended ? { type: "replayEnd" } : { type: "suspend", commands: ctx._takeCommands(), steps: ctx._takePending() };
+      if (ctx.ended) return { type: "replayEnd" };
+      if (!ctx._canWait()) {
+        // protocol 3.3: nothing would wake the run; failing the task retries it (with backoff)
+        return { type: "taskError", cause: new Error("the workflow code waits for a promise that no durable call settles: nothing would wake the run") };
+      }
+      return { type: "suspend", commands: ctx._takeCommands(), steps: ctx._takePending() };
     }
   }
 }

@@ -5,7 +5,7 @@
  */
 import type { ErrorObject } from "../src/errors.js";
 import type { JournalEntry, UpdateRow } from "../src/types.js";
-import { runWorkflow, type Command, type Outcome, type StepRecord, type TaskIO, type WorkflowContext } from "../src/workflow.js";
+import { runWorkflow, type Command, type Outcome, type RunOptions, type StepRecord, type TaskIO, type WorkflowContext } from "../src/workflow.js";
 
 export class DbError extends Error {
   constructor(
@@ -16,7 +16,7 @@ export class DbError extends Error {
   }
 }
 
-type Fn = (ctx: WorkflowContext, input: any) => Promise<unknown>;
+type Fn = (ctx: WorkflowContext<any>, input: any) => Promise<unknown>;
 
 export class FakeRun {
   journal = new Map<number, JournalEntry & { input?: unknown }>();
@@ -28,6 +28,8 @@ export class FakeRun {
   log: string[] = [];
   closed: Outcome | null = null;
   tasks = 0;
+  /** the token of the task in progress: any other is stale (DU004), as the engine fences tokens */
+  private token: string | null = null;
 
   constructor(
     readonly fn: Fn,
@@ -99,31 +101,47 @@ export class FakeRun {
     }
   }
 
-  io(): TaskIO {
+  /** The calls of the task with `token`; each is refused (DU004) once that task ended. */
+  io(token: string): TaskIO {
+    const fence = () => {
+      if (token !== this.token) {
+        this.log.push(`DU004 ${token}`);
+        throw new DbError("DU004", `token ${token} is stale`);
+      }
+    };
     return {
       recordSteps: async (steps) => {
+        fence();
         this.log.push(`step_record ${steps.map((s) => `${s.seq}:${s.name}`).join(",")}`);
         this.recordSteps(steps);
       },
       transaction: async (fn, stepsFor) => {
+        fence();
         const r = await fn({} as any);
+        fence();
         this.log.push("transaction");
         this.recordSteps(stepsFor(r));
         return r;
       },
       upsertSearchAttributes: async (seq, attributes, steps) => {
+        fence();
         this.recordSteps(steps);
         if (this.put(seq, "upsert", "search_attributes", "completed")) Object.assign(this.searchAttributes, attributes);
       },
-      publish: async (name, value) => {
+      publish: async (name, value, steps) => {
+        fence();
+        this.log.push(`publish ${name}`);
+        this.recordSteps(steps);
         this.published.set(name, value);
       },
       sendUpdates: async (commands, steps) => {
+        fence();
         this.log.push(`task_updates ${commands.length}`);
         this.recordSteps(steps);
         this.applyUpdates(commands);
       },
       judge: async (call) => {
+        fence();
         // the fake applies to a copy: nothing changes, but the error is the engine's
         const saved = new Map([...this.journal].map(([k, v]) => [k, { ...v }]));
         try {
@@ -139,13 +157,15 @@ export class FakeRun {
   }
 
   /** One workflow task: run the code against the journal, apply what it ends with. */
-  async task(mode: "task" | "query" = "task"): Promise<{ outcome: Outcome; ctx: WorkflowContext }> {
+  async task(mode: "task" | "query" = "task", options: RunOptions = {}): Promise<{ outcome: Outcome; ctx: WorkflowContext }> {
     this.tasks += 1;
+    const token = String(this.tasks);
+    if (mode === "task") this.token = token;
     const journal = [...this.journal.values()].sort((a, b) => a.seq - b.seq).map(({ input: _input, ...e }) => ({ ...e }));
     const r = await runWorkflow(
       this.fn,
       {
-        token: String(this.tasks),
+        token,
         workflow_id: "wf-1",
         run_id: "1",
         workflow_type: "test",
@@ -155,10 +175,13 @@ export class FakeRun {
         cancel_requested: this.cancelRequested,
         updates: this.updates.length ? this.updates.map((u) => ({ ...u })) : null,
       },
-      mode === "task" ? this.io() : null,
+      mode === "task" ? this.io(token) : null,
       mode,
+      options,
     );
     if (mode === "query") return r;
+    // however it ended, the task's token is stale from now on
+    this.token = null;
     const o = r.outcome;
     if (o.type === "suspend") {
       this.log.push(`suspend ${o.commands.map((c) => `${c.seq}:${c.type}`).join(",")}`);

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, it } from "node:test";
+import pg from "pg";
 import {
   ActivityError,
   ApplicationError,
@@ -36,7 +37,7 @@ let client: Client;
 /** Runs fn with a worker of its own queue (started, then stopped). */
 async function withWorker<T>(options: Partial<WorkerOptions>, fn: (queue: string, worker: Worker) => Promise<T>): Promise<T> {
   const queue = options.queue ?? `ts_${uid()}`;
-  const worker = new Worker({ connection: DSN!, queue, handleSignals: false, lease: 5, pollInterval: 1, ...options });
+  const worker = new Worker({ connection: DSN!, queue, handleSignals: false, lease: "5s", pollInterval: "1s", ...options });
   const running = worker.run();
   try {
     return await fn(queue, worker);
@@ -103,12 +104,12 @@ const counter = defineWorkflow<number, string>("ts_counter", async (ctx, n) => {
   return `counted to ${n}`;
 });
 
-let sawAbort = false;
+let sawCancel = false;
 const patient = defineActivity("ts_patient", async (ctx) => {
   for (let i = 0; i < 300; i++) {
-    if (ctx.signal.aborted) {
-      sawAbort = true;
-      ctx.throwIfCancelled();
+    if (ctx.cancelRequested) {
+      sawCancel = true;
+      throw new CancelledError();
     }
     await sleep(100);
   }
@@ -182,7 +183,71 @@ const audit = defineWorkflow<string, number>("ts_exactly_once", async (ctx, tag)
   return n;
 });
 
-const all = { workflows: [hello, retries, timer, waiter, childWf, parentWf, counter, cancellable, cart, fanout, slowWf, audit], activities: [flaky, fatal, patient, square, slow] };
+const echo = defineActivity<number, number>("ts_echo", async (_ctx, n) => n);
+const fairWf = defineWorkflow<{ activityQueue: string; n: number }, number>("ts_fair", async (ctx, input) =>
+  ctx.activity(echo, input.n, { queue: input.activityQueue, fairnessKey: "bulk", fairnessWeight: 0.5 }),
+);
+
+// ---- the review's fixes
+let cleanupSaw: { cancelRequested: boolean; aborted: boolean } | null = null;
+const cleanup = defineActivity("ts_cleanup", async (ctx) => {
+  await sleep(300);
+  cleanupSaw = { cancelRequested: ctx.cancelRequested, aborted: ctx.signal.aborted };
+  return "cleaned";
+});
+const cleansUp = defineWorkflow("ts_cleans_up", async (ctx) => {
+  try {
+    await ctx.sleep("1h");
+    return "slept";
+  } catch (e) {
+    if (!(e instanceof CancelledError)) throw e;
+    return ctx.activity(cleanup);
+  }
+});
+
+const badCommand = defineWorkflow("ts_bad_command", async (ctx) => ctx.activity(echo, 1, { queue: "no such queue!" }));
+
+const huge = defineActivity("ts_huge", async () => "x".repeat(3 * 1024 * 1024));
+const hugeWf = defineWorkflow("ts_huge_wf", async (ctx) => {
+  try {
+    return await ctx.activity(huge, undefined, { retry: { maximumAttempts: 1 } });
+  } catch (e) {
+    return e instanceof ActivityError ? e.type : "?";
+  }
+});
+
+let inTx = false;
+const slowTx = defineWorkflow("ts_slow_tx", async (ctx) =>
+  ctx.transaction("slow", async (c) => {
+    await c.query("SELECT 1");
+    inTx = true;
+    await sleep(1500);
+    return (await c.query("SELECT 2 AS v")).rows[0].v;
+  }),
+);
+
+let sqlStarted = false;
+const holdsSql = defineActivity("ts_holds_sql", async (ctx) => {
+  sqlStarted = true;
+  await ctx.db.query("SELECT pg_sleep(8)");
+  return 1;
+});
+const holdsSqlWf = defineWorkflow("ts_holds_sql_wf", async (ctx) => ctx.activity(holdsSql, undefined, { startToClose: "1m" }));
+
+const hogsPool = defineActivity("ts_hogs_pool", async (ctx) => {
+  // every connection of ctx.db, then a heartbeat: it must not wait for one of them
+  const held = [];
+  const max = (ctx.db as unknown as { options: { max: number } }).options.max;
+  for (let i = 0; i < max; i++) held.push(await ctx.db.connect());
+  try {
+    return await Promise.race([ctx.heartbeat("working").then(() => "beat"), sleep(3000).then(() => "heartbeat stuck")]);
+  } finally {
+    for (const c of held) c.release();
+  }
+});
+const hogsPoolWf = defineWorkflow("ts_hogs_pool_wf", async (ctx) => ctx.activity(hogsPool));
+
+const all = { workflows: [hello, retries, timer, waiter, childWf, parentWf, counter, cancellable, cart, fanout, slowWf, audit, fairWf, cleansUp, badCommand, hugeWf, slowTx, holdsSqlWf, hogsPoolWf], activities: [flaky, fatal, patient, square, slow, echo, cleanup, huge, holdsSql, hogsPool] };
 
 // ------------------------------------------------------------ tests
 
@@ -199,14 +264,40 @@ describe("integration", { skip }, () => {
   it("runs a one-step workflow", async () => {
     await withWorker(all, async (queue) => {
       const h = await client.start(hello, { name: "Ada" }, { queue });
-      assert.equal(await h.result({ timeout: 20 }), "Hello, Ada!");
+      assert.equal(await h.result({ timeout: "20s" }), "Hello, Ada!");
+    });
+  });
+
+  it("passes the flow-control options: fairness keys and weights, debounce", async () => {
+    const activityQueue = `ts_${uid()}_act`;
+    await withWorker(all, async (queue) => {
+      const h = await client.start(fairWf, { activityQueue, n: 7 }, { queue, fairnessKey: "t-1", fairnessWeight: 2 });
+      const run = await client.pool.query("SELECT fairness_key, fairness_weight FROM durable.runs WHERE workflow_id = $1", [h.workflowId]);
+      assert.deepEqual(run.rows[0], { fairness_key: "t-1", fairness_weight: 2 });
+      let task: unknown;
+      await waitFor("the activity's task", async () => {
+        const r = await client.pool.query(
+          "SELECT t.fairness_key, t.fairness_weight FROM durable.tasks t JOIN durable.runs r USING (run_id) " +
+            "WHERE r.workflow_id = $1 AND t.seq > 0", [h.workflowId]);
+        task = r.rows[0];
+        return r.rowCount === 1;
+      });
+      assert.deepEqual(task, { fairness_key: "bulk", fairness_weight: 0.5 });
+      await withWorker({ ...all, queue: activityQueue }, async () => assert.equal(await h.result({ timeout: "20s" }), 7));
+      // two debounced starts of one id make one run, with the later input
+      const id = `ts_debounce_${uid()}`;
+      await client.start(hello, { name: "first" }, { queue, workflowId: id, debounce: "300ms" });
+      const second = await client.start(hello, { name: "second" }, { queue, workflowId: id, debounce: "300ms" });
+      assert.equal(await second.result({ timeout: "20s" }), "Hello, second!");
+      const runs = await client.pool.query("SELECT count(*)::int AS n FROM durable.workflows WHERE workflow_id = $1", [id]);
+      assert.equal(runs.rows[0].n, 1);
     });
   });
 
   it("retries a failing activity and stops at a non-retryable error", async () => {
     flakyCalls = 0;
     await withWorker(all, async (queue) => {
-      const r = await client.execute(retries, undefined, { queue, timeout: 30 });
+      const r = await client.execute(retries, undefined, { queue, timeout: "30s" });
       assert.deepEqual(r, { ok: "ok after 3", fatal: "CardDeclined" });
       assert.equal(flakyCalls, 3);
     });
@@ -215,7 +306,7 @@ describe("integration", { skip }, () => {
   it("sleeps on a durable timer", async () => {
     await withWorker(all, async (queue) => {
       const t0 = Date.now();
-      assert.equal(await client.execute(timer, undefined, { queue, timeout: 20 }), "woke");
+      assert.equal(await client.execute(timer, undefined, { queue, timeout: "20s" }), "woke");
       assert.ok(Date.now() - t0 >= 900);
     });
   });
@@ -226,38 +317,38 @@ describe("integration", { skip }, () => {
     await client.start(waiter, undefined, { queue, workflowId: early });
     await client.signal(early, go, { by: "ada" }); // buffered: no worker yet
     await withWorker({ ...all, queue }, async () => {
-      assert.equal(await client.result(early, { timeout: 20 }), "go by ada");
+      assert.equal(await client.result(early, { timeout: "20s" }), "go by ada");
       const late = await client.start(waiter, undefined, { queue });
       await waitFor("the signal wait", async () => (await pendingKinds(late.workflowId)).includes("signal"));
       await late.signal(go, { by: "bob" });
-      assert.equal(await late.result({ timeout: 20 }), "go by bob");
+      assert.equal(await late.result({ timeout: "20s" }), "go by bob");
     });
   });
 
   it("runs child workflows", async () => {
     await withWorker(all, async (queue) => {
-      assert.deepEqual(await client.execute(parentWf, 5, { queue, timeout: 30 }), [10, 12]);
+      assert.deepEqual(await client.execute(parentWf, 5, { queue, timeout: "30s" }), [10, 12]);
     });
   });
 
   it("continues as new", async () => {
     await withWorker(all, async (queue) => {
       const h = await client.start(counter, 1, { queue });
-      assert.equal(await h.result({ timeout: 30 }), "counted to 3");
+      assert.equal(await h.result({ timeout: "30s" }), "counted to 3");
       const events = (await client.history(h.workflowId)).map((e) => e.event_type);
       assert.equal(events.filter((e) => e === "workflow_continued_as_new").length, 2);
     });
   });
 
   it("cancels: the request reaches the activity through its heartbeats", async () => {
-    sawAbort = false;
-    await withWorker({ ...all, lease: 3 }, async (queue) => {
+    sawCancel = false;
+    await withWorker({ ...all, lease: "3s" }, async (queue) => {
       const h = await client.start(cancellable, undefined, { queue });
       await waitFor("the activity to start", async () => ((await h.describe()).pending_steps[0]?.state ?? "") === "started");
       await h.cancel("user asked");
-      await assert.rejects(h.result({ timeout: 30 }), (e: unknown) => e instanceof WorkflowFailedError && e.error.cancel_reason === "user asked");
+      await assert.rejects(h.result({ timeout: "30s" }), (e: unknown) => e instanceof WorkflowFailedError && e.error.cancel_reason === "user asked");
       assert.equal(await client.status(h.workflowId), "cancelled");
-      assert.ok(sawAbort, "the activity saw the abort");
+      assert.ok(sawCancel, "the activity saw the cancel request");
     });
   });
 
@@ -297,7 +388,7 @@ describe("integration", { skip }, () => {
       await assert.rejects(h.update(addItem, ""), (e: unknown) => e instanceof UpdateFailedError && /an item needs a name/.test(e.message));
       assert.equal(await h.query(stage), "open with 2 item(s)");
       assert.deepEqual(await h.update(checkout), ["tea", "milk"]);
-      assert.deepEqual(await h.result({ timeout: 20 }), ["tea", "milk"]);
+      assert.deepEqual(await h.result({ timeout: "20s" }), ["tea", "milk"]);
       assert.deepEqual(await client.published(h.workflowId), { items: ["tea", "milk"] });
       const found = [];
       for await (const r of client.list(`WorkflowId = '${h.workflowId}' AND CartSize = 2`)) found.push(r.workflow_id);
@@ -307,14 +398,14 @@ describe("integration", { skip }, () => {
 
   it("fans out with Promise.all and races with Promise.race", async () => {
     await withWorker({ ...all, concurrency: 8 }, async (queue) => {
-      assert.equal(await client.execute(fanout, 20, { queue, timeout: 60 }), 2870 + 10000);
+      assert.equal(await client.execute(fanout, 20, { queue, timeout: "60s" }), 2870 + 10000);
     });
   });
 
   it("runs an exactly-once SQL step (ctx.transaction)", async () => {
     const tag = uid();
     await withWorker(all, async (queue) => {
-      assert.equal(await client.execute(audit, tag, { queue, timeout: 20 }), 1);
+      assert.equal(await client.execute(audit, tag, { queue, timeout: "20s" }), 1);
     });
     const n = (await client.pool.query("SELECT count(*)::int AS n FROM ts_audit WHERE tag = $1", [tag])).rows[0].n;
     assert.equal(n, 1);
@@ -323,13 +414,13 @@ describe("integration", { skip }, () => {
   it("keeps working after its connections are killed", async () => {
     const name = `killme-${uid()}`;
     await withWorker({ ...all, name }, async (queue) => {
-      assert.equal(await client.execute(hello, { name: "one" }, { queue, timeout: 20 }), "Hello, one!");
+      assert.equal(await client.execute(hello, { name: "one" }, { queue, timeout: "20s" }), "Hello, one!");
       const killed = await client.pool.query(
         "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1",
         [`durable-worker ${name}`],
       );
       assert.ok(killed.rows[0].n >= 2, "poll and LISTEN connections killed");
-      assert.equal(await client.execute(hello, { name: "two" }, { queue, timeout: 30 }), "Hello, two!");
+      assert.equal(await client.execute(hello, { name: "two" }, { queue, timeout: "30s" }), "Hello, two!");
     });
   });
 
@@ -337,7 +428,7 @@ describe("integration", { skip }, () => {
     slowStarted = false;
     const queue = `ts_${uid()}`;
     const h = await client.start(slowWf, undefined, { queue });
-    const worker = new Worker({ connection: DSN!, queue, ...all, handleSignals: false, lease: 5, pollInterval: 1, grace: 0.5 });
+    const worker = new Worker({ connection: DSN!, queue, ...all, handleSignals: false, lease: "5s", pollInterval: "1s", grace: "0.5s" });
     const running = worker.run();
     await waitFor("the slow activity", async () => slowStarted);
     worker.stop();
@@ -348,18 +439,138 @@ describe("integration", { skip }, () => {
     await client.terminate(h.workflowId);
   });
 
-  it("keeps 64-bit tokens and run ids exact", async () => {
+  it("claims ahead: runs at most concurrency tasks, releases the waiting ones at shutdown", async () => {
+    slowStarted = false;
+    const queue = `ts_${uid()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) ids.push((await client.start(slowWf, undefined, { queue })).workflowId);
+    const worker = new Worker({ connection: DSN!, queue, ...all, handleSignals: false, concurrency: 1, prefetch: 2,
+      lease: "5s", pollInterval: "1s", grace: "0.5s" });
+    const running = worker.run();
+    await waitFor("the first slow activity", async () => slowStarted);
+    await sleep(300);
+    // one slot: one activity runs (it never ends by itself); one or two
+    // more tasks wait claimed, leased to this worker (it polls again once
+    // `prefetch` slots are free)
+    const leased = (await client.pool.query(
+      "SELECT count(*)::int AS n FROM durable.tasks WHERE queue = $1 AND state = 'leased'", [queue])).rows[0].n;
+    assert.ok(leased >= 2 && leased <= 3, `leased: ${leased}`);
+    worker.stop();
+    await running;
+    // the running one and the waiting ones go back to the queue
+    assert.equal(worker.released, leased);
+    const ready = await client.pool.query(
+      "SELECT count(*)::int AS n FROM durable.tasks WHERE queue = $1 AND state = 'ready'", [queue]);
+    assert.equal(ready.rows[0].n, 4);
+    for (const id of ids) await client.terminate(id);
+  });
+
+  it("keeps 64-bit tokens and run ids exact, whatever the global type parsers say (16)", async () => {
     // past 2^53 a JS number would name another token: push the sequences there
     for (const seq of ["durable.token_seq", "durable.run_id_seq"]) {
       await client.pool.query("SELECT setval($1::regclass, GREATEST(nextval($1::regclass), 9007199254740993))", [seq]);
     }
+    // an application's global parser must not reach the SDK's connections
+    const int8 = pg.types.getTypeParser(20);
+    pg.types.setTypeParser(20, (v: string) => Number(v));
+    after(() => pg.types.setTypeParser(20, int8));
     await withWorker(all, async (queue) => {
       const h = await client.start(hello, { name: "big" }, { queue });
-      assert.equal(await h.result({ timeout: 20 }), "Hello, big!");
+      assert.equal(await h.result({ timeout: "20s" }), "Hello, big!");
       // bigint columns arrive as strings (wf_describe's JSON run_id would lose digits)
       const row = (await client.pool.query("SELECT run_id FROM durable.workflows WHERE workflow_id = $1", [h.workflowId])).rows[0];
       assert.equal(typeof row.run_id, "string");
       assert.ok(BigInt(row.run_id) > 9007199254740993n);
     });
+  });
+
+  it("lets an activity scheduled after a cancel request run, telling it of the request (10)", async () => {
+    cleanupSaw = null;
+    await withWorker({ ...all, lease: "3s" }, async (queue) => {
+      const h = await client.start(cleansUp, undefined, { queue });
+      await waitFor("the sleep", async () => (await pendingKinds(h.workflowId)).includes("sleep"));
+      await h.cancel();
+      assert.equal(await h.result({ timeout: "20s" }), "cleaned");
+      assert.deepEqual(cleanupSaw, { cancelRequested: true, aborted: false });
+    });
+  });
+
+  it("fails a workflow task whose task_suspend the engine refuses, and says so at warn (5)", async () => {
+    const warnings: string[] = [];
+    const logger = (level: string, m: string) => void (level === "warn" && warnings.push(m));
+    await withWorker({ ...all, logger }, async (queue) => {
+      const h = await client.start(badCommand, undefined, { queue });
+      await waitFor("a failed workflow task", async () =>
+        (await client.history(h.workflowId)).some((e) => e.event_type === "workflow_task_failed" && e.details?.error?.sqlstate === "DU002"),
+      );
+      await client.terminate(h.workflowId);
+    });
+    assert.ok(warnings.some((w) => /ts_bad_command/.test(w) && /DU002/.test(w)), warnings.join("\n"));
+  });
+
+  it("fails an activity whose result is over the payload limit (6)", async () => {
+    await withWorker(all, async (queue) => {
+      assert.equal(await client.execute(hugeWf, undefined, { queue, timeout: "30s" }), "ResultTooLarge");
+    });
+  });
+
+  it("survives a connection lost inside ctx.transaction (3)", async () => {
+    inTx = false;
+    const name = `tx-${uid()}`;
+    await withWorker({ ...all, name }, async (queue) => {
+      const h = await client.start(slowTx, undefined, { queue });
+      await waitFor("the transaction", async () => inTx);
+      const killed = await client.pool.query(
+        "SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+        [`durable-worker ${name}`],
+      );
+      assert.equal(killed.rows[0].n, 1);
+      // released and replayed: the step runs again, and commits this time
+      assert.equal(await h.result({ timeout: "30s" }), 2);
+    });
+  });
+
+  it("retries the LISTEN connection with a backoff (4)", async () => {
+    const lines: string[] = [];
+    const bad = DSN!.replace(/port=\d+/, "port=1").replace(/:\d+\//, ":1/");
+    const worker = new Worker({ connection: bad, queue: `ts_${uid()}`, handleSignals: false, pollInterval: "1s", logger: (_l, m) => lines.push(m) });
+    const running = worker.run();
+    await sleep(1500);
+    worker.stop();
+    await running;
+    const attempts = lines.filter((l) => l.includes("LISTEN connection: cannot connect")).length;
+    assert.ok(attempts >= 1 && attempts <= 6, `${attempts} LISTEN attempts in 1.5 s`);
+  });
+
+  it("stops within the grace although an activity holds a connection (13)", async () => {
+    sqlStarted = false;
+    const queue = `ts_${uid()}`;
+    const h = await client.start(holdsSqlWf, undefined, { queue });
+    const worker = new Worker({ connection: DSN!, queue, ...all, handleSignals: false, lease: "5s", pollInterval: "1s", grace: "0.5s" });
+    const running = worker.run();
+    await waitFor("the activity", async () => sqlStarted);
+    const t0 = Date.now();
+    worker.stop();
+    await running;
+    assert.ok(Date.now() - t0 < 4000, `run() took ${Date.now() - t0} ms`);
+    assert.equal(worker.released, 1);
+    await client.terminate(h.workflowId);
+  });
+
+  it("heartbeats on connections of their own, whatever activities hold (15)", async () => {
+    await withWorker({ ...all, concurrency: 1 }, async (queue) => {
+      assert.equal(await client.execute(hogsPoolWf, undefined, { queue, timeout: "20s" }), "beat");
+    });
+  });
+
+  it("keeps the namespace when the connection string has options (9)", async () => {
+    const dsn = `${DSN}${DSN!.includes("?") ? "&" : "?"}options=${encodeURIComponent("-c statement_timeout=60000")}`;
+    const c = new Client(dsn, { namespace: "tenant_a" });
+    try {
+      const r = await c.pool.query("SELECT current_setting('durable.namespace') AS ns, current_setting('statement_timeout') AS st");
+      assert.deepEqual(r.rows[0], { ns: "tenant_a", st: "1min" });
+    } finally {
+      await c.close();
+    }
   });
 });

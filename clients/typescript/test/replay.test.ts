@@ -1,7 +1,12 @@
 /** Unit tests of replay (no server): the fake engine of fake.ts applies what each task ends with. */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { describe, it } from "node:test";
+import { Client } from "../src/client.js";
 import { ApplicationError, CancelledError, DurableTimeout } from "../src/errors.js";
+import { clientConfig, isLost } from "../src/pgutil.js";
+import { defineActivity, defineWorkflow, durationSeconds } from "../src/types.js";
+import { Worker } from "../src/worker.js";
 import type { WorkflowContext } from "../src/workflow.js";
 import { FakeRun } from "./fake.js";
 
@@ -402,3 +407,235 @@ describe("updates, conditions and queries", () => {
     assert.deepEqual(run.entries(), before);
   });
 });
+
+describe("review fixes", () => {
+  it("replays a fan-out whose branches run local steps after results that came in different tasks (1)", async () => {
+    const run = new FakeRun(async (ctx: Ctx) =>
+      Promise.all(
+        ["x", "y"].map(async (item) => {
+          const r = await ctx.activity<string, string>("process", item);
+          await ctx.step(`a-${item}`, () => r);
+          await ctx.step(`b-${item}`, () => r);
+          await ctx.step(`c-${item}`, () => r);
+          return r;
+        }),
+      ),
+    );
+    await run.task();
+    run.resolve(1, "X"); // x first, in a task of its own
+    await run.task();
+    run.resolve(2, "Y");
+    const { outcome } = await run.task();
+    assert.deepEqual(outcome, { type: "complete", result: ["X", "Y"], steps: [] });
+    const q = await run.task("query");
+    assert.deepEqual(q.outcome, { type: "complete", result: ["X", "Y"], steps: [] });
+  });
+
+  it("keeps the pending markers when ctx.publish() writes first (2)", async () => {
+    const run = new FakeRun(async (ctx: Ctx) => {
+      const heads = ctx.random() < 2; // $seed pending
+      await ctx.publish("coin", heads);
+      const a = ctx.activity("a");
+      const b = ctx.activity("b");
+      const first = await Promise.race([a.then(() => "a"), b.then(() => "b")]);
+      await ctx.publish("winner", first); // takes the $resolved marker
+      await ctx.sleep(1);
+      return first;
+    });
+    await run.task();
+    assert.deepEqual(run.entries().slice(0, 1), ["1:local:$seed:completed"]);
+    run.resolve(3, "B");
+    await run.task();
+    assert.deepEqual(run.entries().slice(3), ["4:local:$resolved:completed", "5:sleep:sleep:pending"]);
+    run.resolve(2, "A");
+    run.resolve(5);
+    const { outcome } = await run.task();
+    assert.deepEqual(outcome, { type: "complete", result: "b", steps: [] });
+  });
+
+  it("lets code that an update handler resumed run before the task ends, the same on replay (7)", async () => {
+    let charges = 0;
+    const run = new FakeRun(async (ctx: Ctx) => {
+      let approve!: () => void;
+      const approved = new Promise<void>((r) => (approve = r));
+      ctx.onUpdate("approve", () => {
+        approve();
+        return "ok";
+      });
+      await Promise.race([approved, ctx.sleep("1h")]);
+      await ctx.step("charge", () => ++charges);
+      return ctx.activity("ship");
+    });
+    await run.task();
+    run.requestUpdate("u1", "approve", null);
+    const r = await run.task();
+    assert.equal(r.outcome.type, "suspend");
+    assert.deepEqual(r.outcome.type === "suspend" && r.outcome.commands.map((c) => `${c.seq}:${c.type}`), ["4:activity"]);
+    await new Promise((res) => setTimeout(res, 20));
+    assert.equal(run.log.filter((l) => l.startsWith("DU004")).length, 0, "nothing ran after the task ended");
+    run.resolve(4, "shipped");
+    const { outcome } = await run.task();
+    assert.equal(outcome.type === "complete" && outcome.result, "shipped");
+    assert.equal(charges, 1);
+  });
+
+  it("fails the task instead of suspending when nothing would wake the run (7)", async () => {
+    const run = new FakeRun(async () => new Promise(() => {}));
+    const { outcome } = await run.task();
+    assert.equal(outcome.type, "taskError");
+    assert.match(String(outcome.type === "taskError" && (outcome.cause as Error).message), /nothing would wake the run/);
+  });
+
+  it("runs the handler of a signal that completed the wait when an update satisfies condition() (8)", async () => {
+    const run = new FakeRun(async (ctx: Ctx) => {
+      const notes: string[] = [];
+      let done = false;
+      ctx.onSignal("note", (p: string) => notes.push(p));
+      ctx.onUpdate("checkout", () => (done = true));
+      await ctx.condition(() => done);
+      return notes;
+    });
+    await run.task();
+    run.signal("note", "gift wrap");
+    run.requestUpdate("u1", "checkout", null);
+    const { outcome } = await run.task();
+    assert.deepEqual(outcome, { type: "complete", result: ["gift wrap"], steps: [] });
+    assert.deepEqual((await run.task("query")).outcome, outcome);
+  });
+
+  it("does not crash the process on a derived promise that rejects before the code awaits it (11)", () => {
+    // in a process of its own: the test runner would report the rejection itself
+    const script = `
+      import { FakeRun } from ${JSON.stringify(new URL("./fake.js", import.meta.url).href)};
+      const run = new FakeRun(async (ctx) => {
+        const id = ctx.activity("charge").then((r) => r.id);
+        const viaAsync = (async () => (await ctx.activity("charge2")).id)();
+        await ctx.sleep("1m");
+        const out = [];
+        for (const p of [id, viaAsync]) {
+          try { out.push(await p); } catch (e) { out.push("caught " + e.message); }
+        }
+        return out;
+      });
+      await run.task();
+      run.failEntry(1, { type: "CardDeclined", message: "declined" });
+      run.failEntry(2, { type: "CardDeclined", message: "declined 2" });
+      await run.task();
+      await new Promise((res) => setTimeout(res, 20));
+      run.resolve(3);
+      console.log(JSON.stringify((await run.task()).outcome));`;
+    const child = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8" });
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { type: "complete", result: ["caught declined", "caught declined 2"], steps: [] });
+  });
+
+  it("refuses a handle awaited inside a step's function, and fails a step that makes no progress (12)", async () => {
+    for (const wrap of [(h: PromiseLike<unknown>) => async () => await h, (h: PromiseLike<unknown>) => () => h]) {
+      const run = new FakeRun(async (ctx: Ctx) => {
+        const h = ctx.sleep(1);
+        try {
+          return await ctx.step("wrap", wrap(h));
+        } catch (e) {
+          return (e as Error).message;
+        }
+      });
+      const { outcome } = await run.task();
+      assert.match(String(outcome.type === "complete" && outcome.result), /the function of step "wrap" awaits the durable call 1/);
+    }
+    const stuck = new FakeRun(async (ctx: Ctx) => ctx.step("stuck", () => new Promise(() => {})));
+    const { outcome } = await stuck.task("task", { stepTimeoutMs: 50 });
+    assert.equal(outcome.type, "taskError");
+    assert.match(String(outcome.type === "taskError" && (outcome.cause as Error).message), /"stuck"\] made no progress/);
+  });
+
+  it("starts no local step once the task is no longer ours (14)", async () => {
+    const lost = new AbortController();
+    const ran: string[] = [];
+    const run = new FakeRun(async (ctx: Ctx) => {
+      await ctx.step("one", () => {
+        ran.push("one");
+        lost.abort(new Error("released"));
+      });
+      await ctx.step("two", () => ran.push("two"));
+    });
+    const { outcome } = await run.task("task", { signal: lost.signal });
+    assert.equal(outcome.type, "taskError");
+    assert.deepEqual(ran, ["one"]);
+  });
+
+  it("takes plain numbers as milliseconds, strings as they are (API a)", async () => {
+    const run = new FakeRun(async (ctx: Ctx) => {
+      await ctx.activity("a", 1, { startToClose: 10_000, heartbeat: "5s", retry: { initialInterval: 250 } });
+      await ctx.sleep(1500);
+      return ctx.waitSignal("s", { timeout: 60_000 });
+    });
+    let { outcome } = await run.task();
+    assert.deepEqual(outcome.type === "suspend" && outcome.commands[0], {
+      type: "activity", name: "a", input: 1, start_to_close: "10000ms", heartbeat: "5s", retry: { initial_interval: "250ms" }, seq: 1,
+    });
+    run.resolve(1);
+    ({ outcome } = await run.task());
+    assert.deepEqual(outcome.type === "suspend" && outcome.commands, [{ type: "sleep", duration: "1500ms", seq: 2 }]);
+    run.resolve(2);
+    ({ outcome } = await run.task());
+    assert.deepEqual(outcome.type === "suspend" && outcome.commands, [{ type: "signal", name: "s", timeout: "60000ms", seq: 3 }]);
+  });
+
+  it("continueAsNew throws: nothing after it runs (API b)", async () => {
+    let after = false;
+    const run = new FakeRun(async (ctx: WorkflowContext<number>, n: number) => {
+      ctx.continueAsNew(n + 1);
+      after = true;
+    }, 1);
+    assert.deepEqual((await run.task()).outcome, { type: "continueAsNew", input: 2, steps: [] });
+    assert.equal(after, false);
+  });
+});
+
+describe("connection helpers", () => {
+  it("tells lost connections from bugs", () => {
+    assert.equal(isLost(new TypeError("x is not a function")), false);
+    assert.equal(isLost(Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" })), true);
+    assert.equal(isLost(new Error("Connection terminated unexpectedly")), true);
+  });
+
+  it("keeps a connection string's options beside the namespace, and bigint columns as text (9, 16)", () => {
+    const cfg = clientConfig("postgresql://u@/db?host=/tmp/s&port=5&options=-c%20statement_timeout%3D60000", "tenant_a");
+    assert.equal(cfg.options, "-c statement_timeout=60000 -c durable.namespace=tenant_a");
+    assert.doesNotMatch(String(cfg.connectionString), /options/);
+    assert.equal((cfg.types as { getTypeParser: (oid: number) => (v: string) => unknown }).getTypeParser(20)("9007199254740993"), "9007199254740993");
+  });
+
+  it("reads durations as the engine does: numbers are milliseconds, strings have units", () => {
+    assert.equal(durationSeconds(1500, "t"), 1.5);
+    assert.equal(durationSeconds("250ms", "t"), 0.25);
+    assert.equal(durationSeconds("30", "t"), 30);
+    assert.equal(durationSeconds("2 Minutes", "t"), 120);
+    assert.equal(durationSeconds("1.5h", "t"), 5400);
+    assert.equal(durationSeconds(0, "grace", true), 0);
+    for (const bad of [0, -5, "1h30m", "PT5S", "soon", "", "-1s", Infinity])
+      assert.throws(() => durationSeconds(bad, "t"), TypeError, String(bad));
+    assert.throws(() => new Worker({ connection: "postgresql://u@/db", lease: "forever" }), /lease/);
+  });
+
+  it("validates the queue name before anything", () => {
+    assert.throws(() => new Worker({ connection: "postgresql://u@/db", queue: "no such queue!" }), /queue/);
+  });
+});
+
+// API c: a typed input is required unless its type allows undefined (compiled, never run)
+export function typeChecks(ctx: Ctx, client: Client) {
+  const send = defineActivity<{ to: string }, { sent: boolean }>("send", async () => ({ sent: true }));
+  const wf = defineWorkflow<{ n: number }, string>("wf", async () => "x");
+  const optional = defineWorkflow<{ n: number } | undefined, string>("opt", async () => "x");
+  // @ts-expect-error the input is required
+  void ctx.activity(send);
+  // @ts-expect-error the input is required
+  void ctx.child(wf);
+  // @ts-expect-error the input is required
+  void client.start(wf);
+  void ctx.activity(send, { to: "ada" });
+  void ctx.activity("untyped");
+  void client.start(optional);
+  void client.start(wf, { n: 1 }, { queue: "q" });
+}

@@ -49,7 +49,7 @@ async function main() {
     }
     await fast.signal(approve, { by: "ada" });
     console.log(`signalled approve to ${fast.workflowId}`);
-    const [r1, r2] = await Promise.all([fast.result({ timeout: 30 }), slow.result({ timeout: 30 })]);
+    const [r1, r2] = await Promise.all([fast.result({ timeout: "30s" }), slow.result({ timeout: "30s" })]);
     console.log(`  ${fast.workflowId}: ${JSON.stringify(r1)}`);
     console.log(`  ${slow.workflowId}: ${JSON.stringify(r2)}`);
     ok = r1.status === "approved" && r1.approvedBy === "ada" && r1.tracking === `trk-a-${tag}` && r2.status === "timed_out";

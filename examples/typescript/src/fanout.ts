@@ -28,7 +28,7 @@ async function main() {
   try {
     const started = Date.now();
     const h = await client.start(fanoutSum, { n, queue: WORK_QUEUE }, { queue: QUEUE, workflowId: `fanout-${tag}` });
-    const result = await h.result({ timeout: 120 });
+    const result = await h.result({ timeout: "120s" });
     const expected = (n * (n + 1) * (2 * n + 1)) / 6;
     const activities = (await client.pool.query(
       "SELECT count(*)::int AS n FROM durable.journal WHERE workflow_id = $1 AND kind = 'activity'",

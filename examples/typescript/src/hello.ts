@@ -33,7 +33,7 @@ async function main() {
   const client = new Client(connection);
   let ok = false;
   try {
-    const result = await client.execute(greet, { name: "Ada" }, { queue: QUEUE, workflowId: `greet-${tag}`, timeout: 30 });
+    const result = await client.execute(greet, { name: "Ada" }, { queue: QUEUE, workflowId: `greet-${tag}`, timeout: "30s" });
     console.log("result:", JSON.stringify(result));
     ok = result.greeting === "Hello, Ada!" && result.receipt.sent && result.receipt.to === "ada@example.com";
   } finally {

@@ -144,7 +144,7 @@ async function main() {
       { id: `broke-${tag}`, from: alice, to: bob, amount: 500 },
     ];
     const handles = await Promise.all(transfers.map((t) => client.start(transfer, t, { queue: QUEUE, workflowId: `transfer-${t.id}` })));
-    const results = await Promise.all(handles.map((h) => h.result({ timeout: 60 })));
+    const results = await Promise.all(handles.map((h) => h.result({ timeout: "60s" })));
     for (const r of results) console.log(`  ${r.transfer}: ${r.status}${r.reason ? ` (${r.reason})` : ""}`);
     const balances = Object.fromEntries(
       (await client.pool.query("SELECT id, balance::int AS b FROM saga_accounts WHERE id = ANY($1)", [[alice, bob, carol]])).rows.map((r) => [r.id, r.b]),

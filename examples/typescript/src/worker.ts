@@ -18,9 +18,9 @@ const main = new Worker({
   workflows: [greet, transfer, orderApproval, fanoutSum],
   activities: [sendEmail, credit, shipOrder, square],
   concurrency: 4,
-  pollInterval: 1,
+  pollInterval: "1s",
 });
-const work = new Worker({ connection, queue: WORK_QUEUE, activities: [square], concurrency: 16, pollInterval: 1 });
+const work = new Worker({ connection, queue: WORK_QUEUE, activities: [square], concurrency: 16, pollInterval: "1s" });
 console.log(`worker: queues ${QUEUE} and ${WORK_QUEUE}`);
 await Promise.all([main.run(), work.run()]);
 console.log(`worker: stopped (${main.completed + work.completed} tasks, ${main.released + work.released} released)`);

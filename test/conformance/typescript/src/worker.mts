@@ -51,7 +51,7 @@ const localSteps = defineWorkflow<{ name: string }, Json>("conf_local_steps", as
     });
   const greeting = await step("greet", "Hello, " + inp.name);
   const count = await step("count", 3);
-  await ctx.sleep(0.1);
+  await ctx.sleep(100); // a number is milliseconds in the TypeScript SDK
   const items = await step("items", ["a", 1, true, null]);
   const nothing = await step("nothing", null);
   const object = await step("object", { nested: { k: "v" }, empty: {} });
@@ -74,7 +74,7 @@ const sqlStep = defineWorkflow<{ amount: number }, Json>("conf_sql_step", async 
     }
     return { debited: prepared.amount };
   });
-  await ctx.sleep(0.1);
+  await ctx.sleep(100); // a number is milliseconds in the TypeScript SDK
   return debited;
 });
 
@@ -120,7 +120,7 @@ const failHard = defineActivity<{ type: string; message: string }, never>("conf_
 const timers = defineWorkflow<null, string>("conf_timers", async (ctx) => {
   await ctx.sleep("200ms");
   await ctx.step("between", () => "after the first timer");
-  await ctx.sleep(0.2);
+  await ctx.sleep(200); // the scenario's "number" sleep: milliseconds in TypeScript
   const h = ctx.timer("1h");
   h.cancel();
   let got: Json;
@@ -177,7 +177,7 @@ const childFail = defineWorkflow<{ message: string }, never>("conf_child_fail", 
 const parentClose = defineWorkflow<{ child_id: string; policy: "terminate" | "request_cancel" | "abandon" }, string>(
   "conf_parent_close",
   async (ctx, inp) => {
-    ctx.startChild("conf_child_wait", { policy: inp.policy }, { workflowId: inp.child_id, parentClosePolicy: inp.policy });
+    ctx.child("conf_child_wait", { policy: inp.policy }, { workflowId: inp.child_id, parentClosePolicy: inp.policy });
     await ctx.waitSignal("close");
     return "closed";
   },
@@ -245,8 +245,8 @@ const blockFirst = defineActivity<Json, Json>("conf_block_first", async (ctx) =>
 const worker = new Worker({
   connection: {},
   queue: process.env.CONFORMANCE_QUEUE,
-  lease: Number(process.env.CONFORMANCE_LEASE ?? "2"),
-  pollInterval: 1,
+  lease: `${process.env.CONFORMANCE_LEASE ?? "2"}s`,
+  pollInterval: "1s",
   concurrency: 4,
   name: process.env.CONFORMANCE_WORKER_NAME,
   workflows: [
