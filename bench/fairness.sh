@@ -6,10 +6,10 @@
 # the one-step throughput of a queue with fairness keys beside the same
 # queue without them (see bench/fairness.py).
 #
-#   bench/fairness.sh                  20,000 tasks of A (~2 min)
+#   bench/fairness.sh                  20,000 tasks of A (~4 min)
 #   BACKLOG=5000 bench/fairness.sh
 # Other knobs: WORKERS (4), EVERY_MS (100), SECS (10: each throughput
-# point), PORT (5511), BENCH_DIR (/tmp/durable-bench-fairness), KEEP=1.
+# point per round), ROUNDS (3: the throughput points in turn), PORT (5511), BENCH_DIR (/tmp/durable-bench-fairness), KEEP=1.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,4 +21,4 @@ KEEP=${KEEP:-0}
 . "$HERE/lib.sh"
 
 bench_python "fairness" fairness.py --backlog "${BACKLOG:-20000}" --workers "${WORKERS:-4}" \
-	--every-ms "${EVERY_MS:-100}" --secs "${SECS:-10}"
+	--every-ms "${EVERY_MS:-100}" --secs "${SECS:-10}" --rounds "${ROUNDS:-3}"

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""bench/sdk_bench_ts.py: end-to-end workflows/s through the TypeScript SDK,
+next to the bare SQL worker protocol measured in the same run (sdk_bench.py
+for the TypeScript SDK; target: at least 0.8x the SQL loop, as the Python SDK).
+
+Needs a running server that preloads durable, node and the SDK's npm
+packages (npm ci in clients/typescript); connects with the PG* environment
+(as the postgres user, or a role with durable rights) and creates the
+extension if it is missing:
+
+    PGHOST=... PGPORT=... /usr/bin/python3 bench/sdk_bench_ts.py [-n 2000] [--processes 4]
+
+Builds the SDK first (npm run build in clients/typescript, which compiles
+test/bench_worker.ts) when dist/test/bench_worker.js is missing or older
+than the sources.
+
+For each workflow shape (1 local step, 5 local steps) and each driver:
+
+  sdk   --processes node processes, each a durable-worker Worker
+        (--concurrency tasks at once; test/bench_worker.ts) running a
+        workflow that makes ctx.step() per step (step_record, 1 commit
+        each), then returns (the result rides on the worker's next
+        task_poll).
+  sql   sdk_bench.py's SQL driver, imported: --processes Python processes,
+        one connection each, a plain psycopg loop: task_poll(max 8), then
+        per task step_record per step and task_complete.
+
+Measured as sdk_bench.py does: the workers start first and wait; then -n
+workflows are started in one transaction, and the throughput is
+n / (last closed_at - start), from the database clock; commits per
+workflow: xact_commit of the database over the point, over n.  Nothing is
+cleaned up (each run uses its own queues and workflow ids).  Prints one
+line per point and the SDK/SQL ratio.
+
+--node-args passes options to the worker processes' node, e.g.
+--node-args='--cpu-prof --cpu-prof-dir=/tmp/prof' (a profile per worker,
+written when it exits).
+"""
+
+import argparse
+import glob
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, ".."))
+TS = os.path.join(REPO, "clients", "typescript")
+WORKER_JS = os.path.join(TS, "dist", "test", "bench_worker.js")
+sys.path.insert(0, HERE)
+
+import psycopg  # noqa: E402
+
+import sdk_bench  # noqa: E402  (its SQL driver and measurement)
+
+
+def build():
+    """npm run build when the compiled worker is missing or older than its sources."""
+    if not os.path.isdir(os.path.join(TS, "node_modules")):
+        sys.exit("%s/node_modules is missing: run npm ci there first" % TS)
+    sources = (glob.glob(os.path.join(TS, "src", "*.ts")) + [os.path.join(TS, "test", "bench_worker.ts")]
+               + [os.path.join(TS, f) for f in ("tsconfig.json", "package.json", "package-lock.json")])
+    newest = max(os.path.getmtime(f) for f in sources if os.path.exists(f))
+    if os.path.exists(WORKER_JS) and os.path.getmtime(WORKER_JS) >= newest:
+        return
+    r = subprocess.run(["npm", "run", "build", "--silent"], cwd=TS, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0 or not os.path.exists(WORKER_JS):
+        print(r.stdout)
+        sys.exit("npm run build failed in %s (exit %d)" % (TS, r.returncode))
+    print("built the TypeScript SDK (npm run build)", flush=True)
+
+
+def measure_ts(conn, steps, n, processes, concurrency, tag, node_args):
+    """(workflows/s, seconds, commits per workflow) of one TypeScript point, as sdk_bench.measure."""
+    queue = "%s-%s%d" % (tag, "sdk", steps)
+    wtype = "bench_%d" % steps
+    procs = []
+    c0 = None
+    try:
+        for i in range(processes):
+            args = (["node"] + node_args + [WORKER_JS, "--queue", queue, "--steps", str(steps),
+                                            "--concurrency", str(concurrency), "--name", "%s-%d" % (queue, i)])
+            procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=TS))
+        for p in procs:                      # every worker loaded
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a TypeScript worker did not start")
+        time.sleep(0.5)
+        c0 = sdk_bench.xact_commits(conn)
+        with conn.transaction():
+            conn.execute("SELECT durable.wf_start(%s, jsonb_build_object('i', i), %s || i, %s) "
+                         "  FROM generate_series(1, %s) i", (wtype, queue + "-", queue, n))
+        deadline = time.monotonic() + 300
+        while True:
+            left = conn.execute("SELECT count(*) FROM durable.runs WHERE queue = %s AND status = 'running'",
+                                (queue,)).fetchone()[0]
+            if left == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("%d workflows still running after 300 s" % left)
+            time.sleep(0.05)
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'completed'), "
+            "       extract(epoch FROM max(closed_at) - min(created_at)) "
+            "  FROM durable.runs WHERE queue = %s", (queue,)).fetchone()
+        completed, secs = row[0], float(row[1])
+        if completed != n:
+            raise RuntimeError("%d of %d workflows completed" % (completed, n))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    # the workers' backends flush their statistics as they exit
+    time.sleep(1.0)
+    return n / secs, secs, (sdk_bench.xact_commits(conn) - c0) / n
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("-n", "--workflows", type=int, default=2000, help="workflows per point")
+    ap.add_argument("--processes", type=int, default=4)
+    ap.add_argument("--concurrency", type=int, default=4, help="tasks at once per SDK worker process")
+    ap.add_argument("--steps", default="1,5", help="workflow shapes: local steps per workflow")
+    ap.add_argument("--rounds", type=int, default=1, help="repeat each point and keep the best")
+    ap.add_argument("--node-args", default="", help="options for the TypeScript workers' node")
+    args = ap.parse_args()
+    build()
+
+    conn = psycopg.connect("", autocommit=True)
+    conn.execute("CREATE EXTENSION IF NOT EXISTS durable")
+    tag = "sdkbenchts%d" % os.getpid()
+    print("sdk_bench_ts: %d workflows per point, %d worker processes (TypeScript SDK: %d tasks at once each; "
+          "SQL: 1 connection each)" % (args.workflows, args.processes, args.concurrency))
+    results = {}
+    for steps in [int(s) for s in args.steps.split(",")]:
+        for driver in ("sql", "sdk"):
+            best = None
+            for r in range(args.rounds):
+                rtag = "%s-r%d" % (tag, r)
+                if driver == "sql":
+                    rate, secs, cpw = sdk_bench.measure(conn, "sql", steps, args.workflows, args.processes,
+                                                        args.concurrency, rtag)
+                else:
+                    rate, secs, cpw = measure_ts(conn, steps, args.workflows, args.processes,
+                                                 args.concurrency, rtag, shlex.split(args.node_args))
+                best = max(best or 0, rate)
+                print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
+                      % (driver, steps, rate, args.workflows, secs, cpw), flush=True)
+            results[(driver, steps)] = best
+    print("RESULT")
+    for steps in sorted({s for _, s in results}):
+        sql, sdk = results[("sql", steps)], results[("sdk", steps)]
+        print("  %d-step workflows: SDK %6.0f/s   bare SQL %6.0f/s   SDK/SQL = %.2f"
+              % (steps, sdk, sql, sdk / sql))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
