@@ -74,7 +74,7 @@ def build():
     print("built the TypeScript SDK (npm run build)", flush=True)
 
 
-def measure_ts(conn, steps, n, processes, concurrency, tag, node_args):
+def measure_ts(conn, steps, n, processes, concurrency, tag, node_args, prefetch=None):
     """(workflows/s, seconds, commits per workflow) of one TypeScript point, as sdk_bench.measure."""
     queue = "%s-%s%d" % (tag, "sdk", steps)
     wtype = "bench_%d" % steps
@@ -83,7 +83,8 @@ def measure_ts(conn, steps, n, processes, concurrency, tag, node_args):
     try:
         for i in range(processes):
             args = (["node"] + node_args + [WORKER_JS, "--queue", queue, "--steps", str(steps),
-                                            "--concurrency", str(concurrency), "--name", "%s-%d" % (queue, i)])
+                                            "--concurrency", str(concurrency), "--name", "%s-%d" % (queue, i)]
+                                           + ([] if prefetch is None else ["--prefetch", str(prefetch)]))
             procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=TS))
         for p in procs:                      # every worker loaded
             if p.stdout.readline().strip() != "ready":
@@ -129,6 +130,8 @@ def main():
     ap.add_argument("-n", "--workflows", type=int, default=2000, help="workflows per point")
     ap.add_argument("--processes", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=4, help="tasks at once per SDK worker process")
+    ap.add_argument("--prefetch", type=int, default=None,
+                    help="tasks claimed ahead per SDK worker process (default: the SDK's, concurrency)")
     ap.add_argument("--steps", default="1,5", help="workflow shapes: local steps per workflow")
     ap.add_argument("--rounds", type=int, default=1, help="repeat each point and keep the best")
     ap.add_argument("--node-args", default="", help="options for the TypeScript workers' node")
@@ -151,7 +154,8 @@ def main():
                                                         args.concurrency, rtag)
                 else:
                     rate, secs, cpw = measure_ts(conn, steps, args.workflows, args.processes,
-                                                 args.concurrency, rtag, shlex.split(args.node_args))
+                                                 args.concurrency, rtag, shlex.split(args.node_args),
+                                                 args.prefetch)
                 best = max(best or 0, rate)
                 print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
                       % (driver, steps, rate, args.workflows, secs, cpw), flush=True)

@@ -31,12 +31,13 @@ export function benchWorkflow(steps: number) {
 async function main(args: string[]): Promise<void> {
   const queue = option(args, "--queue");
   const steps = Number(option(args, "--steps") ?? 1);
-  if (queue === undefined || !(steps >= 0)) throw new Error("usage: bench_worker.js --queue Q --steps N [--concurrency C] [--name NAME]");
+  if (queue === undefined || !(steps >= 0)) throw new Error("usage: bench_worker.js --queue Q --steps N [--concurrency C] [--prefetch P] [--name NAME]");
   const worker = new Worker({
     connection,
     queue,
     name: option(args, "--name"),
     concurrency: Number(option(args, "--concurrency") ?? 4),
+    prefetch: option(args, "--prefetch") === undefined ? undefined : Number(option(args, "--prefetch")),
     lease: "30s",
     pollInterval: "1s",
     grace: "5s",
