@@ -1541,11 +1541,12 @@ durable_engine_pass_due_tasks(TimestampTz now, int limit)
  * ready task of such a queue that has waited n times the queue's aging
  * interval since it was last made ready runs at its own priority plus n,
  * up to the queue's cap: each round raises the tasks that came due for
- * another step, up to limit, and places them in the fair order of their
- * new priority as if just made ready (fairness.c).  tasks.aged keeps how
- * far a task was raised; a claim takes it back down, so a retry or a
- * later workflow task starts from the priority it was given.  Returns
- * how many it raised.
+ * another step, up to limit.  A raised task goes back to the end of the
+ * fair order (pass Infinity), and durable_engine_pass_due_tasks, the next
+ * part of the same round, places it in the order of its new priority as
+ * if just made ready.  tasks.aged keeps how far a task was raised; a
+ * claim takes it back down, so a retry or a later workflow task starts
+ * from the priority it was given.  Returns how many it raised.
  */
 int
 durable_engine_age_tasks(TimestampTz now, int limit)
@@ -1557,12 +1558,10 @@ durable_engine_age_tasks(TimestampTz now, int limit)
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
 	durable_plan(&plan,
-				 "WITH a AS (SELECT t.run_id, t.seq, t.namespace, t.queue, t.fairness_key, "
-				 "                  t.fairness_weight, t.new_run, "
+				 "WITH a AS (SELECT t.run_id, t.seq, "
 				 "                  LEAST(q.aging_up_to, t.priority - t.aged + "
 				 "                        floor(extract(epoch FROM $1 - t.visible_at) "
-				 "                              / extract(epoch FROM q.aging_every))::int) AS priority, "
-				 "                  t.priority - t.aged AS base "
+				 "                              / extract(epoch FROM q.aging_every))::int) AS priority "
 				 "             FROM durable.queues q JOIN durable.tasks t "
 				 "               ON t.namespace = q.namespace AND t.queue = q.queue "
 				 "            WHERE q.aging_every IS NOT NULL AND t.state = 'ready' "
@@ -1570,9 +1569,8 @@ durable_engine_age_tasks(TimestampTz now, int limit)
 				 "              AND t.visible_at <= $1 - q.aging_every * (t.aged + 1) "
 				 "            ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED) "
 				 "UPDATE durable.tasks t "
-				 "   SET priority = a.priority, aged = a.priority - a.base, "
-				 "       pass = durable.fair_pass(a.namespace, a.queue, a.fairness_key, "
-				 "                                a.fairness_weight, a.priority, a.new_run) "
+				 "   SET priority = a.priority, aged = t.aged + a.priority - t.priority, "
+				 "       pass = 'Infinity'::float8 "
 				 "  FROM a WHERE t.run_id = a.run_id AND t.seq = a.seq AND a.priority > t.priority",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);

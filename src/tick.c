@@ -171,9 +171,12 @@ static const TickPart tick_parts[] = {
 	{"workflow timeouts", durable_engine_expire_runs, 1, 0},
 	{"schedules", durable_fire_schedules, 1, 0},
 	{"paused runs' tasks", durable_engine_park_paused, 1, 0},
-	{"fair order of due tasks", durable_engine_pass_due_tasks, 1, 0},
-	/* aging is checked about once a second (an aging interval is >= 1 s) */
+	/*
+	 * aging is checked about once a second (an aging interval is >= 1 s);
+	 * before the fair order, which places the tasks it raised
+	 */
 	{"priority aging", durable_engine_age_tasks, 1, 1000},
+	{"fair order of due tasks", durable_engine_pass_due_tasks, 1, 0},
 	{"batch operations", durable_batches_step, 1, 0},
 	{"queue wake-ups", part_wake_delayed_queues, 1, 0},
 	/*
