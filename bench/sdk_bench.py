@@ -93,18 +93,23 @@ def xact_commits(conn):
                         " WHERE datname = current_database()").fetchone()[0]
 
 
-def measure(conn, driver, steps, n, processes, concurrency, tag):
-    """(workflows/s, seconds, commits per workflow) of one point."""
+def measure(conn, driver, steps, n, processes, concurrency, tag, command=None, cwd=None):
+    """(workflows/s, seconds, commits per workflow) of one point.  The
+    workers are this script's (--sdk-worker / --sql-worker), or those that
+    command(queue, name) starts (in cwd): processes that serve workflow type
+    bench_<steps> on the queue and print "ready" once connected."""
     queue = "%s-%s%d" % (tag, driver, steps)
     wtype = "bench_%d" % steps
+    if command is None:
+        def command(queue, name):
+            return [sys.executable, os.path.abspath(__file__), "--%s-worker" % driver, queue,
+                    "--steps", str(steps), "--concurrency", str(concurrency), "--name", name]
     procs = []
     c0 = None
     try:
         for i in range(processes):
-            args = [sys.executable, os.path.abspath(__file__), "--%s-worker" % driver, queue,
-                    "--steps", str(steps), "--concurrency", str(concurrency),
-                    "--name", "%s-%d" % (queue, i)]
-            procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True))
+            procs.append(subprocess.Popen(command(queue, "%s-%d" % (queue, i)), stdout=subprocess.PIPE,
+                                          text=True, cwd=cwd))
         for p in procs:                      # every worker imported and connected
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError("a %s worker did not start" % driver)

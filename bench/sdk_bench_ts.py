@@ -41,10 +41,8 @@ import argparse
 import glob
 import os
 import shlex
-import signal
 import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
@@ -75,54 +73,13 @@ def build():
 
 
 def measure_ts(conn, steps, n, processes, concurrency, tag, node_args, prefetch=None):
-    """(workflows/s, seconds, commits per workflow) of one TypeScript point, as sdk_bench.measure."""
-    queue = "%s-%s%d" % (tag, "sdk", steps)
-    wtype = "bench_%d" % steps
-    procs = []
-    c0 = None
-    try:
-        for i in range(processes):
-            args = (["node"] + node_args + [WORKER_JS, "--queue", queue, "--steps", str(steps),
-                                            "--concurrency", str(concurrency), "--name", "%s-%d" % (queue, i)]
-                                           + ([] if prefetch is None else ["--prefetch", str(prefetch)]))
-            procs.append(subprocess.Popen(args, stdout=subprocess.PIPE, text=True, cwd=TS))
-        for p in procs:                      # every worker loaded
-            if p.stdout.readline().strip() != "ready":
-                raise RuntimeError("a TypeScript worker did not start")
-        time.sleep(0.5)
-        c0 = sdk_bench.xact_commits(conn)
-        with conn.transaction():
-            conn.execute("SELECT durable.wf_start(%s, jsonb_build_object('i', i), %s || i, %s) "
-                         "  FROM generate_series(1, %s) i", (wtype, queue + "-", queue, n))
-        deadline = time.monotonic() + 300
-        while True:
-            left = conn.execute("SELECT count(*) FROM durable.runs WHERE queue = %s AND status = 'running'",
-                                (queue,)).fetchone()[0]
-            if left == 0:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("%d workflows still running after 300 s" % left)
-            time.sleep(0.05)
-        row = conn.execute(
-            "SELECT count(*) FILTER (WHERE status = 'completed'), "
-            "       extract(epoch FROM max(closed_at) - min(created_at)) "
-            "  FROM durable.runs WHERE queue = %s", (queue,)).fetchone()
-        completed, secs = row[0], float(row[1])
-        if completed != n:
-            raise RuntimeError("%d of %d workflows completed" % (completed, n))
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-    # the workers' backends flush their statistics as they exit
-    time.sleep(1.0)
-    return n / secs, secs, (sdk_bench.xact_commits(conn) - c0) / n
+    """(workflows/s, seconds, commits per workflow) of one TypeScript point:
+    sdk_bench.measure with node workers (test/bench_worker.ts)."""
+    def command(queue, name):
+        return (["node"] + node_args + [WORKER_JS, "--queue", queue, "--steps", str(steps),
+                                        "--concurrency", str(concurrency), "--name", name]
+                + ([] if prefetch is None else ["--prefetch", str(prefetch)]))
+    return sdk_bench.measure(conn, "sdk", steps, n, processes, concurrency, tag, command, cwd=TS)
 
 
 def main():

@@ -11,8 +11,14 @@ Checks: every workflow has exactly one run and it completed with the
 outcome its accounts call for; every SQL step (debit, complete, refund)
 left exactly one row in saga_audit (written in the step's own
 transaction); every credit activity ran at least once and credited at most
-once; money is conserved and each balance matches the transfers; nothing
-is left in the task table.  Prints the counts.
+once; money is conserved and each balance matches the transfers; no
+workflow task failed; nothing is left in the task table.  Prints the
+counts, and how many killed workflow tasks had committed a transaction
+step already (those replays return the recorded result).
+
+The test is the same for every SDK: run(saga) takes what differs (the
+worker command, the tables' prefix, the workflow type);
+test_chaos_ts.py runs it on the TypeScript SDK.
 
 Run as postgres with PG* pointing at a preloaded server (CHAOS_SEED=n to
 repeat a run).
@@ -37,38 +43,50 @@ import psycopg  # noqa: E402
 from e2e_common import TestFailure as Failure, check  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
-from examples import saga  # noqa: E402
-
 N_WORKFLOWS = 200
 N_WORKERS = 4
 N_KILLS = 10
 LEASE = "2"
-TAG = "chaos%d" % os.getpid()
-QUEUE = TAG
 ACCOUNTS = 20
 FROZEN = 2                  # accounts that refuse credits: those transfers are refunded
 OPENING = 100000
 
 
+class PythonSaga:
+    """examples/saga.py on the Python SDK's worker (python3 -m durable_worker)."""
+    name = "test_chaos"
+    tag = "chaos"               # of workflow ids, queue and accounts
+    tables = "saga"             # saga_accounts, saga_transfers, saga_audit ...
+    workflow = "transfer"
+    cwd = REPO
+    env = {"PYTHONPATH": os.pathsep.join([os.path.join(REPO, "clients", "python"), REPO])}
+
+    def setup(self, conn):
+        from examples import saga
+        saga.setup(conn)
+
+    def command(self, queue, name):
+        return [sys.executable, "-m", "durable_worker", "--queue", queue, "--name", name, "--lease", LEASE,
+                "--concurrency", "4", "--poll-interval", "1", "examples.saga"]
+
+
 class Pool:
     """The worker processes, by slot; every process started is kept for its log."""
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="durable-chaos-")
+    def __init__(self, saga, tag):
+        self.saga, self.tag = saga, tag
+        self.dir = tempfile.mkdtemp(prefix="durable-%s-" % saga.name)
         self.live = {}              # slot -> Popen
         self.all = []
         self.generation = 0
-        self.env = dict(os.environ)
-        self.env["PYTHONPATH"] = os.pathsep.join([os.path.join(REPO, "clients", "python"), REPO])
+        self.env = dict(os.environ, **saga.env)
 
     def start(self, slot):
         self.generation += 1
-        name = "%s-w%d-g%d" % (TAG, slot, self.generation)
+        name = "%s-w%d-g%d" % (self.tag, slot, self.generation)
         log = open(os.path.join(self.dir, name + ".log"), "w")
-        p = subprocess.Popen([sys.executable, "-m", "durable_worker", "--queue", QUEUE,
-                              "--name", name, "--lease", LEASE, "--concurrency", "4",
-                              "--poll-interval", "1", "examples.saga"],
-                             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO)
+        p = subprocess.Popen(self.saga.command(self.tag, name),
+                             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=self.saga.cwd)
         p.name, p.logfile = name, log.name
         self.live[slot] = p
         self.all.append(p)
@@ -89,19 +107,22 @@ class Pool:
                 print("----- %s -----\n%s" % (p.name, f.read()[-4000:]))
 
 
-def test(conn, pool, rng):
+def test(conn, pool, rng, saga, tag):
+    queue, tables = tag, saga.tables
     saga.setup(conn)
-    accounts = ["%s-acct%02d" % (TAG, i) for i in range(ACCOUNTS)]
+    accounts = ["%s-acct%02d" % (tag, i) for i in range(ACCOUNTS)]
     frozen = set(accounts[:FROZEN])
     for a in accounts:
-        saga.open_account(conn, a, OPENING, frozen=a in frozen)
+        conn.execute("INSERT INTO %s_accounts VALUES (%%s, %%s, %%s) "
+                     "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, frozen = excluded.frozen" % tables,
+                     (a, OPENING, a in frozen))
 
     transfers = []
     for i in range(N_WORKFLOWS):
         src, dst = rng.sample(accounts[FROZEN:], 1)[0], rng.choice(accounts)
         while dst == src:
             dst = rng.choice(accounts)
-        transfers.append({"id": "%s-t%03d" % (TAG, i), "from": src, "to": dst,
+        transfers.append({"id": "%s-t%03d" % (tag, i), "from": src, "to": dst,
                           "amount": rng.randint(1, 50), "delay": round(rng.uniform(0.3, 0.9), 2),
                           # more attempts than kills: no kill can exhaust a credit's retries
                           "heartbeat_timeout": "2s", "max_attempts": N_KILLS + 2})
@@ -109,10 +130,10 @@ def test(conn, pool, rng):
     for slot in range(N_WORKERS):
         pool.start(slot)
     with conn.transaction():
-        for t in transfers:
-            conn.execute("SELECT durable.wf_start('transfer', %s, %s, %s)",
-                         (Jsonb(t), "transfer-" + t["id"], QUEUE))
-    print("started %d transfers on queue %s; %d workers, lease %s s" % (N_WORKFLOWS, QUEUE, N_WORKERS, LEASE),
+        for tr in transfers:
+            conn.execute("SELECT durable.wf_start(%s, %s, %s, %s)",
+                         (saga.workflow, Jsonb(tr), "transfer-" + tr["id"], queue))
+    print("started %d transfers on queue %s; %d workers, lease %s s" % (N_WORKFLOWS, queue, N_WORKERS, LEASE),
           flush=True)
     t0 = time.monotonic()
 
@@ -128,7 +149,7 @@ def test(conn, pool, rng):
             held = collections.defaultdict(collections.Counter)
             for worker, kind, n in conn.execute(
                     "SELECT worker, kind, count(*) FROM durable.task_list "
-                    " WHERE queue = %s AND state = 'leased' GROUP BY 1, 2", (QUEUE,)):
+                    " WHERE queue = %s AND state = 'leased' GROUP BY 1, 2", (queue,)):
                 held[worker][kind] = n
             cands = [s for s, p in sorted(pool.live.items()) if held[p.name][want_kind]]
             if cands or time.monotonic() > deadline:
@@ -173,15 +194,15 @@ def test(conn, pool, rng):
     outcomes = collections.Counter(got.values())
     print("outcomes: %s" % dict(outcomes))
     check(got == want, "each transfer ended as its accounts call for (frozen destination: refunded)")
-    db_status = dict(conn.execute("SELECT id, status FROM saga_transfers WHERE id = ANY(%s)",
-                                  ([t["id"] for t in transfers],)).fetchall())
-    check(db_status == got, "the saga_transfers table agrees with the workflow results")
+    db_status = dict(conn.execute("SELECT id, status FROM %s_transfers WHERE id = ANY(%%s)" % tables,
+                                  ([tr["id"] for tr in transfers],)).fetchall())
+    check(db_status == got, "the %s_transfers table agrees with the workflow results" % tables)
 
     # -- SQL steps exactly once
     audit = collections.Counter()
-    for tid, step, n in conn.execute("SELECT transfer_id, step, count(*) FROM saga_audit "
-                                     " WHERE transfer_id = ANY(%s) GROUP BY 1, 2",
-                                     ([t["id"] for t in transfers],)):
+    for tid, step, n in conn.execute("SELECT transfer_id, step, count(*) FROM %s_audit "
+                                     " WHERE transfer_id = ANY(%%s) GROUP BY 1, 2" % tables,
+                                     ([tr["id"] for tr in transfers],)):
         audit[(tid, step)] = n
     per_step = collections.defaultdict(collections.Counter)
     for (tid, step), n in audit.items():
@@ -197,19 +218,19 @@ def test(conn, pool, rng):
           % (sum(audit.values()), len(expected_steps)))
 
     # -- activities at least once, credited at most once
-    calls = dict(conn.execute("SELECT transfer_id, n FROM saga_calls WHERE activity = 'credit' "
-                              "   AND transfer_id = ANY(%s)", ([t["id"] for t in transfers],)).fetchall())
+    calls = dict(conn.execute("SELECT transfer_id, n FROM %s_calls WHERE activity = 'credit' "
+                              "   AND transfer_id = ANY(%%s)" % tables, ([tr["id"] for tr in transfers],)).fetchall())
     hist = collections.Counter(calls.values())
     print("credit activity executions: %d for %d transfers; {executions: transfers} = %s"
           % (sum(calls.values()), len(calls), dict(sorted(hist.items()))))
     check(len(calls) == N_WORKFLOWS and min(calls.values()) >= 1, "every credit activity ran at least once")
-    credits = dict(conn.execute("SELECT transfer_id, amount FROM saga_credits WHERE transfer_id = ANY(%s)",
-                                ([t["id"] for t in transfers],)).fetchall())
-    check(set(credits) == {t["id"] for t in transfers if want[t["id"]] == "completed"},
+    credits = dict(conn.execute("SELECT transfer_id, amount FROM %s_credits WHERE transfer_id = ANY(%%s)" % tables,
+                                ([tr["id"] for tr in transfers],)).fetchall())
+    check(set(credits) == {tr["id"] for tr in transfers if want[tr["id"]] == "completed"},
           "exactly the completed transfers were credited, once each (%d)" % len(credits))
 
     # -- money
-    balances = dict(conn.execute("SELECT id, balance FROM saga_accounts WHERE id = ANY(%s)",
+    balances = dict(conn.execute("SELECT id, balance FROM %s_accounts WHERE id = ANY(%%s)" % tables,
                                  (accounts,)).fetchall())
     expect = {a: OPENING for a in accounts}
     for t in transfers:
@@ -228,20 +249,40 @@ def test(conn, pool, rng):
           % (dict(ev), hit["workflow"], hit["activity"], N_KILLS))
     check(ev["workflow_task_timed_out"] + ev["activity_attempt_timed_out"] >= 1,
           "the kills left leases to expire (their tasks were redone elsewhere)")
-    left = conn.execute("SELECT count(*) FROM durable.tasks WHERE queue = %s", (QUEUE,)).fetchone()[0]
+    # killed workflow tasks that had committed a transaction step already
+    # (the step's checkpoint is the last event before the lease expired):
+    # their replays returned the recorded result without running it again
+    after_step = collections.Counter(dict(conn.execute(
+        "SELECT prev_name, count(*) FROM ("
+        "  SELECT event_type, lag(event_type) OVER w AS prev_type, lag(details->>'name') OVER w AS prev_name"
+        "    FROM durable.history WHERE workflow_id = ANY(%s)"
+        "  WINDOW w AS (PARTITION BY workflow_id, run_id ORDER BY event_time)) e"
+        " WHERE event_type = 'workflow_task_timed_out' AND prev_type = 'step_recorded' GROUP BY 1",
+        (ids,)).fetchall()))
+    print("workflow tasks killed after their transaction step committed (replayed, not re-run): %d %s"
+          % (sum(after_step.values()), dict(after_step)))
+    if ev["workflow_task_failed"]:
+        for wid, details in conn.execute(
+                "SELECT h.workflow_id, h.details FROM durable.history h WHERE h.workflow_id = ANY(%s) "
+                "   AND h.event_type = 'workflow_task_failed' ORDER BY h.workflow_id LIMIT 5", (ids,)):
+            print("  workflow_task_failed %s: %s" % (wid, details))
+    check(ev["workflow_task_failed"] == 0, "no workflow task failed (a kill only makes leases expire)")
+    left = conn.execute("SELECT count(*) FROM durable.tasks WHERE queue = %s", (queue,)).fetchone()[0]
     check(left == 0, "no task is left in the hot table")
 
 
-def main():
+def run(saga):
+    """The test with one SDK's saga worker; the exit status."""
     seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
     print("seed %d (CHAOS_SEED=%d to repeat)" % (seed, seed))
     rng = random.Random(seed)
-    pool = Pool()
+    tag = "%s%d" % (saga.tag, os.getpid())
+    pool = Pool(saga, tag)
     rc = 0
     start = time.monotonic()
     try:
         with psycopg.connect("", autocommit=True) as conn:
-            test(conn, pool, rng)
+            test(conn, pool, rng, saga, tag)
     except Failure as e:
         print("FAILED: %s" % e)
         rc = 1
@@ -256,10 +297,10 @@ def main():
             pool.dump()
         else:
             shutil.rmtree(pool.dir, ignore_errors=True)
-    print("test_chaos: %s in %.1f s" % ("PASS" if rc == 0 else "FAIL", time.monotonic() - start))
+    print("%s: %s in %.1f s" % (saga.name, "PASS" if rc == 0 else "FAIL", time.monotonic() - start))
     print("PASS" if rc == 0 else "FAIL")
     return rc
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(PythonSaga()))

@@ -1,21 +1,11 @@
 #!/usr/bin/env python3
-"""test/e2e/test_chaos_ts.py: 200 saga workflows, 4 TypeScript worker processes, 10 kill -9.
+"""test/e2e/test_chaos_ts.py: test_chaos.py on the TypeScript SDK.
 
-test_chaos.py for the TypeScript SDK.  The money transfers of
-clients/typescript/test/chaos_worker.ts (the saga of
-examples/typescript/src/saga.ts, on tables ts_chaos_*: its SQL steps are
-the SDK's exactly-once ctx.transaction) run on four node worker processes
-(node dist/test/chaos_worker.js, 2 s leases).  While they run the test
-kills a busy worker with SIGKILL ten times, starting a fresh one after each
-kill; the killed workers' tasks come back when their leases expire.
-
-Checks: every workflow has exactly one run and it completed with the
-outcome its accounts call for; every SQL step (debit, complete, refund)
-left exactly one row in ts_chaos_audit (written in the step's own
-transaction); every credit activity ran at least once and credited at most
-once; money is conserved and each balance matches the transfers; no
-workflow task failed; nothing is left in the task table.  Prints the
-counts.
+200 money transfers of clients/typescript/test/chaos_worker.ts (the saga
+of examples/typescript/src/saga.ts on tables ts_chaos_*: its SQL steps
+are the SDK's exactly-once ctx.transaction) on four node worker processes
+(node dist/test/chaos_worker.js, 2 s leases), ten of them killed with
+SIGKILL while busy; the checks are test_chaos.py's.
 
 Builds the SDK first (npm run build in clients/typescript, which compiles
 test/ too) when dist/test/chaos_worker.js is missing or older than the
@@ -25,42 +15,26 @@ Run as postgres with PG* pointing at a preloaded server (CHAOS_SEED=n to
 repeat a run).
 """
 
-import collections
 import glob
 import os
-import random
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
-TS = os.path.join(REPO, "clients", "typescript")
+sys.path.insert(0, HERE)
+
+import test_chaos  # noqa: E402
+from e2e_common import TestFailure  # noqa: E402
+
+TS = os.path.join(test_chaos.REPO, "clients", "typescript")
 WORKER_JS = os.path.join(TS, "dist", "test", "chaos_worker.js")
-
-import psycopg  # noqa: E402
-from e2e_common import TestFailure as Failure, check  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
-
-N_WORKFLOWS = 200
-N_WORKERS = 4
-N_KILLS = 10
-LEASE = "2"
-TAG = "tschaos%d" % os.getpid()
-QUEUE = TAG
-WORKFLOW = "ts_chaos_transfer"
-ACCOUNTS = 20
-FROZEN = 2                  # accounts that refuse credits: those transfers are refunded
-OPENING = 100000
 
 
 def build():
     """npm run build when the compiled worker is missing or older than its sources."""
     if not os.path.isdir(os.path.join(TS, "node_modules")):
-        raise Failure("%s/node_modules is missing: run npm ci there first" % TS)
+        raise TestFailure("%s/node_modules is missing: run npm ci there first" % TS)
     sources = (glob.glob(os.path.join(TS, "src", "*.ts")) + [os.path.join(TS, "test", "chaos_worker.ts")]
                + [os.path.join(TS, f) for f in ("tsconfig.json", "package.json", "package-lock.json")])
     newest = max(os.path.getmtime(f) for f in sources if os.path.exists(f))
@@ -71,248 +45,31 @@ def build():
                        stderr=subprocess.STDOUT, text=True)
     if r.returncode != 0 or not os.path.exists(WORKER_JS):
         print(r.stdout)
-        raise Failure("npm run build failed in %s (exit %d)" % (TS, r.returncode))
+        raise TestFailure("npm run build failed in %s (exit %d)" % (TS, r.returncode))
     print("built the TypeScript SDK (npm run build) in %.1f s" % (time.monotonic() - t0), flush=True)
 
 
-class Pool:
-    """The worker processes, by slot; every process started is kept for its log."""
+class TypeScriptSaga:
+    """chaos_worker.ts on the TypeScript SDK's Worker."""
+    name = "test_chaos_ts"
+    tag = "tschaos"
+    tables = "ts_chaos"
+    workflow = "ts_chaos_transfer"
+    cwd = TS
+    env = {"DURABLE_LOG": "info"}
 
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="durable-chaos-ts-")
-        self.live = {}              # slot -> Popen
-        self.all = []
-        self.generation = 0
-        self.env = dict(os.environ)
-        self.env["DURABLE_LOG"] = "info"
+    def setup(self, conn):
+        build()
+        r = subprocess.run(["node", WORKER_JS, "--setup"], cwd=TS, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            print(r.stdout)
+            raise TestFailure("chaos_worker.js --setup failed (exit %d)" % r.returncode)
 
-    def start(self, slot):
-        self.generation += 1
-        name = "%s-w%d-g%d" % (TAG, slot, self.generation)
-        log = open(os.path.join(self.dir, name + ".log"), "w")
-        p = subprocess.Popen(["node", WORKER_JS, "--queue", QUEUE, "--name", name, "--lease", LEASE,
-                              "--concurrency", "4", "--poll-interval", "1"],
-                             stdout=log, stderr=subprocess.STDOUT, env=self.env, cwd=TS)
-        p.name, p.logfile = name, log.name
-        self.live[slot] = p
-        self.all.append(p)
-
-    def stop(self):
-        for p in self.live.values():
-            p.send_signal(signal.SIGTERM)
-        for p in self.live.values():
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-
-    def dump(self):
-        for p in self.all:
-            with open(p.logfile) as f:
-                print("----- %s -----\n%s" % (p.name, f.read()[-4000:]))
-
-
-def setup(conn, accounts, frozen):
-    r = subprocess.run(["node", WORKER_JS, "--setup"], cwd=TS, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, text=True)
-    if r.returncode != 0:
-        print(r.stdout)
-        raise Failure("chaos_worker.js --setup failed (exit %d)" % r.returncode)
-    for a in accounts:
-        conn.execute("INSERT INTO ts_chaos_accounts VALUES (%s, %s, %s) "
-                     "ON CONFLICT (id) DO UPDATE SET balance = excluded.balance, frozen = excluded.frozen",
-                     (a, OPENING, a in frozen))
-
-
-def test(conn, pool, rng):
-    build()
-    accounts = ["%s-acct%02d" % (TAG, i) for i in range(ACCOUNTS)]
-    frozen = set(accounts[:FROZEN])
-    setup(conn, accounts, frozen)
-
-    transfers = []
-    for i in range(N_WORKFLOWS):
-        src, dst = rng.sample(accounts[FROZEN:], 1)[0], rng.choice(accounts)
-        while dst == src:
-            dst = rng.choice(accounts)
-        transfers.append({"id": "%s-t%03d" % (TAG, i), "from": src, "to": dst,
-                          "amount": rng.randint(1, 50), "delay": round(rng.uniform(0.3, 0.9), 2),
-                          # more attempts than kills: no kill can exhaust a credit's retries
-                          "heartbeat_timeout": "2s", "max_attempts": N_KILLS + 2})
-
-    for slot in range(N_WORKERS):
-        pool.start(slot)
-    with conn.transaction():
-        for t in transfers:
-            conn.execute("SELECT durable.wf_start(%s, %s, %s, %s)",
-                         (WORKFLOW, Jsonb(t), "transfer-" + t["id"], QUEUE))
-    print("started %d transfers on queue %s; %d TypeScript workers, lease %s s"
-          % (N_WORKFLOWS, QUEUE, N_WORKERS, LEASE), flush=True)
-    t0 = time.monotonic()
-
-    hit = collections.Counter()
-    for k in range(N_KILLS):
-        time.sleep(rng.uniform(0.4, 0.9))
-        # alternately a worker holding an activity and one holding a workflow
-        # task (a fresh worker may still be starting up: it holds nothing);
-        # any worker if none holds the wanted kind within 3 s
-        want_kind = ("activity", "workflow")[k % 2]
-        deadline = time.monotonic() + 3
-        while True:
-            held = collections.defaultdict(collections.Counter)
-            for worker, kind, n in conn.execute(
-                    "SELECT worker, kind, count(*) FROM durable.task_list "
-                    " WHERE queue = %s AND state = 'leased' GROUP BY 1, 2", (QUEUE,)):
-                held[worker][kind] = n
-            cands = [s for s, p in sorted(pool.live.items()) if held[p.name][want_kind]]
-            if cands or time.monotonic() > deadline:
-                break
-            time.sleep(0.05)
-        slot = rng.choice(cands or sorted(pool.live))
-        victim = pool.live.pop(slot)
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        pool.start(slot)
-        holding = held[victim.name]
-        for kind in holding:
-            hit[kind] += 1
-        print("kill %2d at %5.1f s: %s holding %d workflow and %d activity task(s); started a new worker"
-              % (k + 1, time.monotonic() - t0, victim.name, holding["workflow"], holding["activity"]),
-              flush=True)
-
-    ids = ["transfer-" + t["id"] for t in transfers]
-    deadline = time.monotonic() + 60
-    while True:
-        open_runs = conn.execute("SELECT count(*) FROM durable.workflows WHERE workflow_id = ANY(%s) "
-                                 "   AND status = 'running'", (ids,)).fetchone()[0]
-        if open_runs == 0:
-            break
-        if time.monotonic() > deadline:
-            raise Failure("%d workflows still running 60 s after the last kill" % open_runs)
-        time.sleep(0.2)
-    print("all workflows closed %.1f s after the start" % (time.monotonic() - t0), flush=True)
-
-    # -- exactly one run per workflow, completed, with the right outcome
-    runs = collections.defaultdict(list)
-    for wid, status, output in conn.execute(
-            "SELECT workflow_id, status, output FROM durable.workflows WHERE workflow_id = ANY(%s) "
-            " ORDER BY run_id", (ids,)):
-        runs[wid].append((status, output))
-    check(all(len(runs[w]) == 1 for w in ids), "every workflow has exactly one run")
-    statuses = collections.Counter(r[0][0] for r in runs.values())
-    print("run statuses: %s" % dict(statuses))
-    check(statuses == {"completed": N_WORKFLOWS}, "all %d runs completed" % N_WORKFLOWS)
-    want = {t["id"]: ("refunded" if t["to"] in frozen else "completed") for t in transfers}
-    got = {t["id"]: runs["transfer-" + t["id"]][0][1]["status"] for t in transfers}
-    outcomes = collections.Counter(got.values())
-    print("outcomes: %s" % dict(outcomes))
-    check(got == want, "each transfer ended as its accounts call for (frozen destination: refunded)")
-    db_status = dict(conn.execute("SELECT id, status FROM ts_chaos_transfers WHERE id = ANY(%s)",
-                                  ([t["id"] for t in transfers],)).fetchall())
-    check(db_status == got, "the ts_chaos_transfers table agrees with the workflow results")
-
-    # -- SQL steps (ctx.transaction) exactly once
-    audit = collections.Counter()
-    for tid, step, n in conn.execute("SELECT transfer_id, step, count(*) FROM ts_chaos_audit "
-                                     " WHERE transfer_id = ANY(%s) GROUP BY 1, 2",
-                                     ([t["id"] for t in transfers],)):
-        audit[(tid, step)] = n
-    per_step = collections.defaultdict(collections.Counter)
-    for (tid, step), n in audit.items():
-        per_step[step][n] += 1
-    print("transaction steps (step: {times executed: transfers}): %s"
-          % {s: dict(c) for s, c in sorted(per_step.items())})
-    expected_steps = {}
-    for t in transfers:
-        expected_steps[(t["id"], "debit")] = 1
-        expected_steps[(t["id"], "refund" if want[t["id"]] == "refunded" else "complete")] = 1
-    check(dict(audit) == expected_steps,
-          "every transaction step ran exactly once (%d step executions for %d steps)"
-          % (sum(audit.values()), len(expected_steps)))
-
-    # -- activities at least once, credited at most once
-    calls = dict(conn.execute("SELECT transfer_id, n FROM ts_chaos_calls WHERE activity = 'credit' "
-                              "   AND transfer_id = ANY(%s)", ([t["id"] for t in transfers],)).fetchall())
-    hist = collections.Counter(calls.values())
-    print("credit activity executions: %d for %d transfers; {executions: transfers} = %s"
-          % (sum(calls.values()), len(calls), dict(sorted(hist.items()))))
-    check(len(calls) == N_WORKFLOWS and min(calls.values()) >= 1, "every credit activity ran at least once")
-    credits = dict(conn.execute("SELECT transfer_id, amount FROM ts_chaos_credits WHERE transfer_id = ANY(%s)",
-                                ([t["id"] for t in transfers],)).fetchall())
-    check(set(credits) == {t["id"] for t in transfers if want[t["id"]] == "completed"},
-          "exactly the completed transfers were credited, once each (%d)" % len(credits))
-
-    # -- money
-    balances = dict(conn.execute("SELECT id, balance FROM ts_chaos_accounts WHERE id = ANY(%s)",
-                                 (accounts,)).fetchall())
-    expect = {a: OPENING for a in accounts}
-    for t in transfers:
-        if want[t["id"]] == "completed":
-            expect[t["from"]] -= t["amount"]
-            expect[t["to"]] += t["amount"]
-    check(sum(balances.values()) == OPENING * ACCOUNTS, "money is conserved (%d)" % sum(balances.values()))
-    check(balances == expect, "every balance matches the completed transfers")
-
-    # -- the kills really interrupted work, and nothing else went wrong
-    ev = collections.Counter(dict(conn.execute(
-        "SELECT h.event_type, count(*) FROM durable.history h WHERE h.workflow_id = ANY(%s) "
-        "   AND h.event_type IN ('workflow_task_timed_out', 'activity_attempt_timed_out', 'activity_attempt_failed', "
-        "                        'workflow_task_failed') GROUP BY 1", (ids,)).fetchall()))
-    print("history: %s; kills of a worker holding workflow tasks: %d, activities: %d (of %d kills)"
-          % (dict(ev), hit["workflow"], hit["activity"], N_KILLS))
-    check(ev["workflow_task_timed_out"] + ev["activity_attempt_timed_out"] >= 1,
-          "the kills left leases to expire (their tasks were redone elsewhere)")
-    # killed workflow tasks that had committed a transaction step already
-    # (the step's checkpoint is the last event before the lease expired):
-    # their replays returned the recorded result without running it again
-    after_step = collections.Counter(dict(conn.execute(
-        "SELECT prev_name, count(*) FROM ("
-        "  SELECT event_type, lag(event_type) OVER w AS prev_type, lag(details->>'name') OVER w AS prev_name"
-        "    FROM durable.history WHERE workflow_id = ANY(%s)"
-        "  WINDOW w AS (PARTITION BY workflow_id, run_id ORDER BY event_time)) e"
-        " WHERE event_type = 'workflow_task_timed_out' AND prev_type = 'step_recorded' GROUP BY 1",
-        (ids,)).fetchall()))
-    print("workflow tasks killed after their transaction step committed (replayed, not re-run): %d %s"
-          % (sum(after_step.values()), dict(after_step)))
-    if ev["workflow_task_failed"]:
-        for wid, details in conn.execute(
-                "SELECT h.workflow_id, h.details FROM durable.history h WHERE h.workflow_id = ANY(%s) "
-                "   AND h.event_type = 'workflow_task_failed' ORDER BY h.workflow_id LIMIT 5", (ids,)):
-            print("  workflow_task_failed %s: %s" % (wid, details))
-    check(ev["workflow_task_failed"] == 0, "no workflow task failed (a kill only makes leases expire)")
-    left = conn.execute("SELECT count(*) FROM durable.tasks WHERE queue = %s", (QUEUE,)).fetchone()[0]
-    check(left == 0, "no task is left in the hot table")
-
-
-def main():
-    seed = int(os.environ.get("CHAOS_SEED", random.randrange(1 << 30)))
-    print("seed %d (CHAOS_SEED=%d to repeat)" % (seed, seed))
-    rng = random.Random(seed)
-    pool = Pool()
-    rc = 0
-    start = time.monotonic()
-    try:
-        with psycopg.connect("", autocommit=True) as conn:
-            test(conn, pool, rng)
-    except Failure as e:
-        print("FAILED: %s" % e)
-        rc = 1
-    except Exception as e:
-        import traceback
-        traceback.print_exc()
-        print("FAILED with %s: %s" % (type(e).__name__, e))
-        rc = 1
-    finally:
-        pool.stop()
-        if rc:
-            pool.dump()
-        else:
-            shutil.rmtree(pool.dir, ignore_errors=True)
-    print("test_chaos_ts: %s in %.1f s" % ("PASS" if rc == 0 else "FAIL", time.monotonic() - start))
-    print("PASS" if rc == 0 else "FAIL")
-    return rc
+    def command(self, queue, name):
+        return ["node", WORKER_JS, "--queue", queue, "--name", name, "--lease", test_chaos.LEASE,
+                "--concurrency", "4", "--poll-interval", "1"]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(test_chaos.run(TypeScriptSaga()))

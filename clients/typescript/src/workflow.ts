@@ -502,23 +502,41 @@ export class WorkflowContext<I = unknown> {
   // ------------------------------------------------------------ local steps
 
   /**
+   * The start of a journaled write of the code's own (a step, a transaction,
+   * an upsert): the seq to write now and the task's io, or what the call
+   * returns instead: the recorded result on replay (an upsert's is
+   * undefined), never on a mismatch (the task fails with DU003) or in a
+   * query, which writes nothing.
+   */
+  private beginWrite<T>(
+    kind: "local" | "upsert",
+    name: string,
+    call: (seq: number) => Parameters<TaskIO["judge"]>[0],
+    what: string,
+  ): { seq: number; io: TaskIO } | { done: Promise<T> } {
+    const { seq, entry, same } = this.next(kind, name);
+    if (same) return { done: this.local(name, { value: (kind === "local" ? entry!.result : undefined) as T }) };
+    if (entry !== undefined) {
+      this.mismatch(call(seq), seq, what);
+      return { done: never() };
+    }
+    if (this.mode === "query") {
+      this.ended = true;
+      return { done: never() };
+    }
+    return { seq, io: this.io! };
+  }
+
+  /**
    * Run `fn` once and checkpoint its result (one commit); replays return the
    * recorded result.  The result is returned as its JSON form (the same value
    * the journal gives back on replay).  An error thrown by fn is not
    * recorded: fn runs again on the next replay.
    */
   step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
-    const { seq, entry, same } = this.next("local", name);
-    if (same) return this.local(name, { value: entry!.result as T });
-    if (entry !== undefined) {
-      this.mismatch({ local: { seq, name, result: null } }, seq, `local "${name}"`);
-      return never();
-    }
-    if (this.mode === "query") {
-      this.ended = true;
-      return never();
-    }
-    const io = this.io!;
+    const begun = this.beginWrite<T>("local", name, (seq) => ({ local: { seq, name, result: null } }), `local "${name}"`);
+    if ("done" in begun) return begun.done;
+    const { seq, io } = begun;
     return this.local(name, async () => {
       // async: a handle that fn returns is awaited inside the step too (Handle.then refuses it)
       const result = asJson(await inLocalStep.run(name, async () => fn())) as T;
@@ -537,17 +555,9 @@ export class WorkflowContext<I = unknown> {
    * without running fn.
    */
   transaction<T>(name: string, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
-    const { seq, entry, same } = this.next("local", name);
-    if (same) return this.local(name, { value: entry!.result as T });
-    if (entry !== undefined) {
-      this.mismatch({ local: { seq, name, result: null } }, seq, `local "${name}"`);
-      return never();
-    }
-    if (this.mode === "query") {
-      this.ended = true;
-      return never();
-    }
-    const io = this.io!;
+    const begun = this.beginWrite<T>("local", name, (seq) => ({ local: { seq, name, result: null } }), `local "${name}"`);
+    if ("done" in begun) return begun.done;
+    const { seq, io } = begun;
     return this.local(name, () =>
       this.write((steps) =>
         io.transaction(
@@ -645,17 +655,10 @@ export class WorkflowContext<I = unknown> {
    * which `Client.list` filters on.  Journaled: a replay changes nothing.
    */
   upsertSearchAttributes(attributes: Record<string, unknown>): Promise<void> {
-    const { seq, entry, same } = this.next("upsert", "search_attributes");
-    if (same) return this.local("search_attributes", { value: undefined });
-    if (entry !== undefined) {
-      this.mismatch({ upsert: { seq, attributes } }, seq, `upsert "search_attributes"`);
-      return never();
-    }
-    if (this.mode === "query") {
-      this.ended = true;
-      return never();
-    }
-    const io = this.io!;
+    const begun = this.beginWrite<void>("upsert", "search_attributes", (seq) => ({ upsert: { seq, attributes } }),
+      `upsert "search_attributes"`);
+    if ("done" in begun) return begun.done;
+    const { seq, io } = begun;
     return this.local("search_attributes", () =>
       this.write((steps) => io.upsertSearchAttributes(seq, attributes, steps)).catch((e) => {
         this.fail(e);
