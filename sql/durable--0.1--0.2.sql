@@ -889,6 +889,36 @@ REVOKE ALL ON durable.queue_keys FROM PUBLIC;
 -- out of its initial privileges (pg_init_privs, which an extension script
 -- records), so that pg_dump dumps them as it dumps the grants made after a
 -- fresh install, and a restore gives them back.
+CREATE FUNCTION durable.metrics(OUT family text, OUT kind text, OUT help text,
+                                OUT sample text, OUT labels jsonb,
+                                OUT value double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'durable_metrics'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.metrics() IS
+    'Prometheus samples of this database: counters and histograms kept in shared memory since the server started, gauges counted from the tables at most every durable.metrics_gauge_interval (admins and members of pg_monitor)';
+
+CREATE FUNCTION durable.metrics_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_metrics_reset'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.metrics_reset() IS
+    'Counters and histograms of this database start again from zero (admin)';
+REVOKE ALL ON FUNCTION durable.metrics() FROM PUBLIC;
+REVOKE ALL ON FUNCTION durable.metrics_reset() FROM PUBLIC;
+GRANT USAGE ON SCHEMA durable TO pg_monitor;
+GRANT EXECUTE ON FUNCTION durable.metrics() TO pg_monitor;
+-- the GRANT above recorded the schema's whole ACL, the app roles' USAGE
+-- included, as its initial privileges: keep those of a fresh install
+UPDATE pg_catalog.pg_init_privs p
+   SET initprivs = ARRAY[pg_catalog.makeaclitem('pg_monitor'::regrole, n.nspowner, 'USAGE', false),
+                         (n.nspowner::regrole::text || '=UC/' || n.nspowner::regrole::text)::aclitem]
+  FROM pg_catalog.pg_namespace n
+ WHERE n.nspname = 'durable' AND p.objoid = n.oid
+   AND p.classoid = 'pg_catalog.pg_namespace'::regclass AND p.objsubid = 0;
+
 DO $$
 DECLARE
     f record;
@@ -973,6 +1003,10 @@ BEGIN
             ('durable.queue_set_key_rate(text, double precision, int)'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
             ('durable.queue_set_priority_aging(text, interval, int)'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.metrics()'::regprocedure::oid,
+             'pg_catalog.pg_proc'::regclass, ARRAY['admin']),
+            ('durable.metrics_reset()'::regprocedure::oid,
              'pg_catalog.pg_proc'::regclass, ARRAY['admin'])) AS x(obj, cls, kinds)
     LOOP
         SELECT p.initprivs INTO init FROM pg_catalog.pg_init_privs p

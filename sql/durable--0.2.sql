@@ -1324,10 +1324,32 @@ SET enable_bitmapscan = off;
 COMMENT ON FUNCTION durable.revoke_all(regrole) IS
     'Take every durable right from a role';
 
+CREATE FUNCTION durable.metrics(OUT family text, OUT kind text, OUT help text,
+                                OUT sample text, OUT labels jsonb,
+                                OUT value double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'durable_metrics'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.metrics() IS
+    'Prometheus samples of this database: counters and histograms kept in shared memory since the server started, gauges counted from the tables at most every durable.metrics_gauge_interval (admins and members of pg_monitor)';
+
+CREATE FUNCTION durable.metrics_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'durable_metrics_reset'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pg_temp
+SET enable_bitmapscan = off;
+COMMENT ON FUNCTION durable.metrics_reset() IS
+    'Counters and histograms of this database start again from zero (admin)';
+
 -- nothing is granted to PUBLIC
 REVOKE ALL ON ALL TABLES IN SCHEMA durable FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA durable FROM PUBLIC;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA durable FROM PUBLIC;
+-- monitoring roles read the metrics, as they read pg_stat_* (pg_buffercache
+-- and pg_stat_statements grant to pg_monitor too)
+GRANT USAGE ON SCHEMA durable TO pg_monitor;
+GRANT EXECUTE ON FUNCTION durable.metrics() TO pg_monitor;
 
 /*
  * pg_dump keeps every table that holds user state, and the sequences

@@ -43,6 +43,7 @@
 #include "engine.h"
 #include "fairness.h"
 #include "json.h"
+#include "metrics.h"
 #include "shmem.h"
 #include "validate.h"
 
@@ -145,7 +146,7 @@ put_queries(ReturnSetInfo *rsinfo, const char *ns, const char *queue, int max)
  * (fairness.c); pos only orders.
  */
 static void
-put_claimed(ReturnSetInfo *rsinfo, const char *ns, const char *queue)
+put_claimed(ReturnSetInfo *rsinfo, const char *ns, const char *queue, TimestampTz now)
 {
 	uint64		i;
 	/* the highest pass per lane, told once per run of rows of one lane */
@@ -168,6 +169,15 @@ put_claimed(ReturnSetInfo *rsinfo, const char *ns, const char *queue)
 		for (c = 0; c < POLL_COLUMNS; c++)
 			out[c] = SPI_getbinval(tup, desc, c + 1, &nulls[c]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, out, nulls);
+		{
+			/* out[1] is the kind; the column after pos when it was ready */
+			const char *kind = TextDatumGetCString(out[1]);
+			TimestampTz ready_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, POLL_COLUMNS + 6, &isnull));
+
+			durable_metric_count(METRIC_TASKS_CLAIMED, ns, queue, kind, 1);
+			durable_metric_observe(METRIC_SCHEDULE_TO_START, ns, queue, kind,
+								   (double) (now - ready_at) / USECS_PER_SEC);
+		}
 		task_pass = DatumGetFloat8(SPI_getbinval(tup, desc, POLL_COLUMNS + 1, &isnull));
 		priority = DatumGetInt32(SPI_getbinval(tup, desc, POLL_COLUMNS + 3, &isnull));
 		new_run = DatumGetBool(SPI_getbinval(tup, desc, POLL_COLUMNS + 4, &isnull));
@@ -308,7 +318,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 					continue;
 				}
 				durable_queue_key_took(&limits, e);
-				put_claimed(rsinfo, ns, queue);
+				put_claimed(rsinfo, ns, queue, now);
 				want--;
 				claimed++;
 			}
@@ -316,7 +326,7 @@ durable_task_poll(PG_FUNCTION_ARGS)
 		else
 		{
 			durable_engine_claim(ns, queue, worker, want, lease, now, NULL);
-			put_claimed(rsinfo, ns, queue);
+			put_claimed(rsinfo, ns, queue, now);
 			claimed += (int) SPI_processed;
 		}
 		limits.taken = claimed;

@@ -18,6 +18,7 @@
 
 #include "durable.h"
 #include "fairness.h"
+#include "metrics.h"
 #include "shmem.h"
 
 PG_MODULE_MAGIC;
@@ -171,9 +172,33 @@ _PG_init(void)
 								PGC_POSTMASTER, 0,
 								NULL, NULL, NULL);
 
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("durable.metrics_series",
+								"Series (a metric with one set of label values) durable.metrics() can keep.",
+								"Each takes about 400 bytes of shared memory; counts of series beyond it are dropped (durable_metrics_dropped_total).",
+								&durable_metrics_series,
+								4096, 128, 1024 * 1024,
+								PGC_POSTMASTER, 0,
+								NULL, NULL, NULL);
+	DefineCustomBoolVariable("durable.track_metrics",
+							 "Counts durable's events (starts, closes, claims, failures, wake-ups) for durable.metrics().",
+							 "Like track_counts: off saves the counting on the hot path (bench/run measures it).",
+							 &durable_track_metrics,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("durable.metrics_gauge_interval",
+							"How long durable.metrics() reuses its count of tasks and open runs.",
+							"The count reads the tasks table and the open runs; 0 counts on every call.",
+							&durable_metrics_gauge_interval,
+							5000, 0, 3600 * 1000,
+							PGC_SUSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("durable");
 
 	durable_notify_init();
+	durable_metrics_init();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;

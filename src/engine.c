@@ -40,6 +40,7 @@
 #include "fairness.h"
 #include "engine.h"
 #include "json.h"
+#include "metrics.h"
 #include "queues.h"
 #include "retry.h"
 #include "shmem.h"
@@ -205,7 +206,8 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
 	"                  error = $4, closed_at = $5, deadline_at = NULL " \
 	"            " WHICH " AND u.status = 'running' " \
 	"           RETURNING u.run_id, u.parent_run_id, u.parent_seq, u.output, u.retry_policy, " \
-	"                     u.attempt, u.execution_deadline, u.cancel_requested) "
+	"                     u.attempt, u.execution_deadline, u.cancel_requested, " \
+	"                     u.namespace, u.workflow_type) "
 #define CLOSE_RUNS_CTES(WHICH, OUTPUT, CLOSED) \
 	CLOSE_RUN_CTE(WHICH, OUTPUT) ", " \
 	"     s AS (UPDATE durable.steps SET status = 'cancelled', resolved_at = $5 " \
@@ -219,7 +221,8 @@ durable_engine_resolve_step(int64 run_id, int seq, StepStatus status, Jsonb *res
  */
 #define CLOSED_RUN_COLUMNS_WITH(CHILDREN) \
 	"r.run_id, r.parent_run_id, r.parent_seq, r.output, " CHILDREN ", " \
-	"CASE WHEN NOT r.cancel_requested THEN r.retry_policy END, r.attempt, r.execution_deadline "
+	"CASE WHEN NOT r.cancel_requested THEN r.retry_policy END, r.attempt, r.execution_deadline, " \
+	"r.namespace, r.workflow_type "
 #define CLOSED_RUN_COLUMNS \
 	CLOSED_RUN_COLUMNS_WITH("(SELECT count(*) FROM s WHERE s.run_id = r.run_id AND s.kind = 'child')")
 
@@ -266,6 +269,8 @@ read_closed_run(HeapTuple tup, TupleDesc desc, int first, RunStatus status,
 		d = SPI_getbinval(tup, desc, first + 7, &isnull);
 		c->execution_deadline = isnull ? 0 : DatumGetTimestampTz(d);
 	}
+	durable_metric_count(METRIC_WORKFLOWS_CLOSED, SPI_getvalue(tup, desc, first + 8),
+						 SPI_getvalue(tup, desc, first + 9), durable_run_status_name(status), 1);
 	/* wf_result calls waiting for this run wake when this commits */
 	durable_run_closed(c->run_id);
 }
@@ -468,7 +473,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 			elog(ERROR, "durable: run " INT64_FORMAT " with a leased workflow task was not running",
 				 *run_id);
 		read_closed_run(tup, desc, 4, RUN_COMPLETED, &closed);
-		if (DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull)))
+		if (DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull)))
 			closed.children = sweep_closed_run(closed.run_id, now);
 		after_close(&closed, RUN_COMPLETED, NULL, now);
 		return true;
@@ -564,7 +569,7 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "      WHERE o.run_id = $1 AND " LATEST_CLOSED " "
 				 "     ON CONFLICT (namespace, workflow_id, run_number) "
 				 "     DO NOTHING RETURNING run_id, namespace, queue, priority, deadline_at, "
-				 "                          fairness_key, fairness_weight), "
+				 "                          fairness_key, fairness_weight, workflow_type), "
 				 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
 				 "             priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
 				 "           SELECT run_id, 0, 'workflow', namespace, queue, priority, $3, $3, "
@@ -594,11 +599,14 @@ durable_engine_reset_run(int64 run_id, const char *new_workflow_id, int to_seq,
 				 "                  u.waiting_on, u.result, u.error, u.created_at, u.resolved_at "
 				 "             FROM r, durable.updates u WHERE u.run_id = $1 AND u.seq < $4 "
 				 "            ORDER BY u.update_no) "
-				 "SELECT run_id, namespace, queue, deadline_at FROM r",
+				 "SELECT run_id, namespace, queue, deadline_at, workflow_type FROM r",
 				 4, types);
 	durable_exec(plan, values, nulls, false, 0);
 	if (SPI_processed != 1)
 		return 0;
+	durable_metric_count(METRIC_WORKFLOWS_STARTED,
+						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+						 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5), NULL, 1);
 	new_run = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
 							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3));
@@ -717,7 +725,7 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 "            run_number + 1, fairness_key, fairness_weight "
 				 "       FROM durable.runs WHERE run_id = $1 "
 				 "     RETURNING run_id, namespace, queue, priority, deadline_at, "
-				 "               fairness_key, fairness_weight) "
+				 "               fairness_key, fairness_weight, workflow_type) "
 				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
 				 "       priority, visible_at, created_at, fairness_key, fairness_weight, pass) "
 				 "SELECT run_id, 0, 'workflow', namespace, queue, priority, $5, $3, "
@@ -725,7 +733,8 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 				 FAIR_PASS("namespace", "queue", "fairness_key", "fairness_weight", "priority",
 						   "false", "$5", "$3")
 				 "  FROM r "
-				 "RETURNING run_id, namespace, queue, (SELECT deadline_at FROM r)",
+				 "RETURNING run_id, namespace, queue, (SELECT deadline_at FROM r), "
+				 "          (SELECT workflow_type FROM r)",
 				 5, types);
 	durable_exec(plan, values, nulls, false, 0);
 	if (SPI_processed != 1)
@@ -742,6 +751,8 @@ durable_engine_next_run(int64 run_id, Jsonb *input, bool retry, TimestampTz now,
 			durable_bgw_wake(ready_at);
 		if (!isnull)
 			durable_bgw_wake(DatumGetTimestampTz(deadline));
+		durable_metric_count(METRIC_WORKFLOWS_STARTED, ns,
+							 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5), NULL, 1);
 	}
 	return new_run;
 }
@@ -997,11 +1008,14 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 	RetryPolicy policy;
 	int64		backoff_ms;
 	int64		deadline_ms = 0;
+	char	   *ns;
+	char	   *queue;
 
 	values[0] = Int64GetDatum(run_id);
 	values[1] = Int32GetDatum(seq);
 	durable_plan(&get_plan,
-				 "SELECT s.retry_policy, t.attempt, s.scheduled_at, s.schedule_to_close "
+				 "SELECT s.retry_policy, t.attempt, s.scheduled_at, s.schedule_to_close, "
+				 "       t.namespace, t.queue "
 				 "  FROM durable.steps s "
 				 "  JOIN durable.tasks t USING (run_id, seq) "
 				 " WHERE s.run_id = $1 AND s.seq = $2 AND s.status = 'pending'",
@@ -1021,6 +1035,8 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull);
 	if (!isnull)
 		deadline_ms = durable_interval_to_ms(DatumGetIntervalP(d));
+	ns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
+	queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
 
 	durable_retry_policy_parse(retry, &policy, "retry policy");
 	backoff_ms = durable_retry_backoff_ms(&policy, attempt);
@@ -1043,6 +1059,7 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 					 " WHERE run_id = $1 AND seq = $2",
 					 4, retry_types);
 		durable_exec(retry_plan, values, NULL, false, 0);
+		durable_metric_count(METRIC_TASK_RETRIES, ns, queue, "activity", 1);
 		durable_history_add(run_id, seq, event,
 					durable_jb_cstring(psprintf("{\"attempt\": %d, \"retry_in_ms\": " INT64_FORMAT ", \"error\": %s}",
 										attempt, backoff_ms, durable_jb_text(error))));
@@ -1271,7 +1288,8 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 				 "       CASE WHEN s.heartbeat_timeout IS NOT NULL "
 				 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
 				 "                 + s.heartbeat_timeout <= $1 "
-				 "            THEN 'heartbeat' ELSE 'start_to_close' END "
+				 "            THEN 'heartbeat' ELSE 'start_to_close' END, "
+				 "       t.namespace, t.queue, t.kind "
 				 "  FROM durable.tasks t "
 				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
 				 " WHERE t.state = 'leased' AND t.visible_at <= $1 "
@@ -1293,6 +1311,17 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 		seqs[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		attempts[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
 		kinds[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 4);
+		{
+			char	   *ns = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 5);
+			char	   *queue = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 6);
+			char	   *kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 7);
+
+			durable_metric_count(METRIC_LEASE_EXPIRIES, ns, queue, kind, 1);
+			durable_metric_count(METRIC_TASK_FAILURES, ns, queue, kind, 1);
+			/* a workflow task is always handed out again */
+			if (seqs[i] == 0)
+				durable_metric_count(METRIC_TASK_RETRIES, ns, queue, kind, 1);
+		}
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -1341,14 +1370,15 @@ durable_engine_fire_timers(TimestampTz now, int limit)
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
 	durable_plan(&plan,
-				 "WITH due AS (SELECT run_id, seq FROM durable.steps "
+				 "WITH due AS (SELECT run_id, seq, due_at FROM durable.steps "
 				 "              WHERE status = 'pending' AND due_at <= $1 AND kind = 'sleep' "
 				 "              ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED), "
 				 "     s AS (UPDATE durable.steps s SET status = 'completed', result = 'null', "
 				 "                  resolved_at = $1 "
 				 "             FROM due WHERE s.run_id = due.run_id AND s.seq = due.seq "
-				 "           RETURNING s.run_id) "
-				 "SELECT count(*)::int, coalesce(array_agg(run_id), '{}') FROM s",
+				 "           RETURNING s.run_id, extract(epoch FROM $1 - due.due_at)::float8 AS late) "
+				 "SELECT count(*)::int, coalesce(array_agg(run_id), '{}'), "
+				 "       coalesce(array_agg(late), '{}') FROM s",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
 	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1356,6 +1386,18 @@ durable_engine_fire_timers(TimestampTz now, int limit)
 		return 0;
 	run_ids = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
 								false, -1);
+	{
+		ArrayType  *late = DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 3, &isnull));
+		Datum	   *secs;
+		int			nsecs,
+					i;
+
+		deconstruct_array(late, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE,
+						  &secs, NULL, &nsecs);
+		for (i = 0; i < nsecs; i++)
+			durable_metric_observe(METRIC_TIMER_LATENESS, NULL, NULL, NULL, DatumGetFloat8(secs[i]));
+	}
 	durable_engine_wake_workflows(run_ids, now);
 	return fired;
 }
@@ -2171,6 +2213,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		if (SPI_processed == 1)
 		{
 			run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			durable_metric_count(METRIC_WORKFLOWS_STARTED, ns, type, NULL, 1);
 			if (o.start_delay_ms == 0)
 				durable_queue_gained_work(ns, queue);
 			else
@@ -2317,6 +2360,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		}
 		if (SPI_processed > 0)
 		{
+			durable_metric_count(METRIC_WORKFLOWS_STARTED, ns, type, NULL, (int64) SPI_processed);
 			if (o.start_delay_ms == 0)
 				durable_queue_gained_tasks(ns, queue, (int) SPI_processed);
 			else
@@ -2486,9 +2530,14 @@ durable_engine_retry_workflow_task(int64 run_id, int attempt, Jsonb *error,
 				 "       pass = " FAIR_PASS("namespace", "queue", "fairness_key",
 										"fairness_weight", "priority", "new_run",
 										"$3", "$2") " "
-				 " WHERE run_id = $1 AND seq = 0",
+				 " WHERE run_id = $1 AND seq = 0 RETURNING namespace, queue",
 				 3, types);
 	durable_exec(plan, values, NULL, false, 0);
+	if (SPI_processed == 1)
+		durable_metric_count(METRIC_TASK_RETRIES,
+							 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2),
+							 "workflow", 1);
 	durable_bgw_wake(DatumGetTimestampTz(values[2]));
 	durable_history_add(run_id, 0, "workflow_task_failed",
 						durable_jb_cstring(psprintf("{\"attempt\": %d, \"error\": %s}",
@@ -2903,7 +2952,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 #define CLAIM_STATEMENT(NUMBER, ORDER, WHERE) \
 	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
 	"           (SELECT k.run_id, k.seq, k.new_run, r.workflow_id, r.workflow_type, " \
-	"                   r.input, r.cancel_requested, k.priority " \
+	"                   r.input, r.cancel_requested, k.priority, k.visible_at AS ready_at " \
 	"              FROM durable.tasks k JOIN durable.runs r ON r.run_id = k.run_id " \
 	"             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' " \
 	"               AND k.visible_at <= $3 " \
@@ -2929,7 +2978,8 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"            ELSE " JOURNAL_OF("t.run_id") " END AS journal, " \
 	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
 	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, " \
-	"       coalesce(t.fairness_key, '') AS fairness_key, c.priority, c.new_run, c.pos) " \
+	"       coalesce(t.fairness_key, '') AS fairness_key, c.priority, c.new_run, c.pos, " \
+	"       c.ready_at) " \
 	"SELECT * FROM u " ORDER
 
 /*

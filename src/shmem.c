@@ -65,6 +65,7 @@
 
 #include "durable.h"
 #include "fairness.h"
+#include "metrics.h"
 #include "shmem.h"
 
 #define IDLE_SLOTS 4096
@@ -216,6 +217,7 @@ durable_shmem_request_hook(void)
 	RequestAddinShmemSpace(MAXALIGN(sizeof(QuerySlot) * durable_max_queries));
 	RequestNamedLWLockTranche("durable queries", 1);
 	durable_fairness_shmem_request();
+	durable_metrics_shmem_request();
 }
 
 static void
@@ -242,6 +244,7 @@ durable_shmem_startup_hook(void)
 		memset(query_slots, 0, sizeof(QuerySlot) * durable_max_queries);
 	query_lock = &(GetNamedLWLockTranche("durable queries"))->lock;
 	durable_fairness_shmem_startup();
+	durable_metrics_shmem_startup();
 	shared = ShmemInitStruct("durable", sizeof(DurableShared), &found);
 	if (!found)
 	{
@@ -389,6 +392,7 @@ durable_send_requested_notifies(void)
 	SpinLockRelease(&shared->mutex);
 	for (i = 0; i < n; i++)
 		Async_Notify(psprintf("durable_%s", queues[i]), NULL);
+	durable_metric_count(METRIC_WAKEUPS_SENT, NULL, NULL, NULL, n);
 	return n;
 }
 
@@ -631,10 +635,12 @@ notify_queue(const char *queue, int ntasks)
 	if (!take_idle_pollers(queue, ntasks, &channels, &others))
 	{
 		Async_Notify(psprintf("durable_%s", queue), NULL);
+		durable_metric_count(METRIC_WAKEUPS_SENT, NULL, NULL, NULL, 1);
 		return;
 	}
 	foreach(lc, channels)
 		Async_Notify((const char *) lfirst(lc), NULL);
+	durable_metric_count(METRIC_WAKEUPS_SENT, NULL, NULL, NULL, list_length(channels));
 	/* pollers still listed keep the queue's flag up for the next producer */
 	if (others)
 		pg_atomic_write_u32(&shared->idle[queue_slot(queue)], 1);

@@ -24,6 +24,7 @@
 #include "attributes.h"
 #include "clock.h"
 #include "engine.h"
+#include "metrics.h"
 #include "json.h"
 #include "queues.h"
 #include "shmem.h"
@@ -580,6 +581,8 @@ durable_task_fail(PG_FUNCTION_ARGS)
 	durable_enter(&call);
 	durable_task_lookup(token, call.saved_userid, &task);
 	durable_queue_slot_freed(task.ns, task.queue);
+	durable_metric_count(METRIC_TASK_FAILURES, task.ns, task.queue,
+						 task.is_workflow ? "workflow" : "activity", 1);
 	if (!task.is_workflow)
 		durable_engine_activity_failed(task.run_id, task.seq, error, retryable,
 							   "activity_attempt_failed", now);

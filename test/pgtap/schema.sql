@@ -19,7 +19,7 @@
 \pset pager off
 
 BEGIN;
-SELECT plan(227);
+SELECT plan(230);
 
 -- ------------------------------------------------------------------
 -- tables, key columns, primary keys
@@ -186,6 +186,8 @@ SELECT function_returns('durable', 'fair_pass', ARRAY['text', 'text', 'text', 'r
 SELECT function_returns('durable', 'queue_set_key_concurrency', ARRAY['text', 'integer', 'jsonb', 'text'], 'void');
 SELECT function_returns('durable', 'queue_set_key_rate', ARRAY['text', 'double precision', 'integer'], 'void');
 SELECT function_returns('durable', 'queue_set_priority_aging', ARRAY['text', 'interval', 'integer'], 'void');
+SELECT function_returns('durable', 'metrics', ARRAY[]::text[], 'setof record');
+SELECT function_returns('durable', 'metrics_reset', ARRAY[]::text[], 'void');
 SELECT has_table('durable', 'key_buckets', 'table durable.key_buckets exists');
 SELECT has_function('durable', 'schedule_create', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
 SELECT has_function('durable', 'schedule_update', ARRAY['text', 'text', 'text', 'jsonb', 'jsonb']);
@@ -261,6 +263,11 @@ SELECT is_empty($$
      WHERE c.relnamespace = 'durable'::regnamespace
        AND CASE WHEN c.relkind = 'S' THEN has_sequence_privilege('public', c.oid, 'USAGE,SELECT,UPDATE') END
 $$, 'no sequence of durable is usable by PUBLIC');
+-- monitoring roles read the metrics and nothing else
+SELECT is(ARRAY(SELECT p.proname::text FROM pg_proc p
+                 WHERE p.pronamespace = 'durable'::regnamespace
+                   AND has_function_privilege('pg_monitor', p.oid, 'EXECUTE')
+                 ORDER BY 1), ARRAY['metrics'], 'pg_monitor may execute durable.metrics() only');
 
 -- ------------------------------------------------------------------
 -- roles (rolled back with everything else)
