@@ -881,14 +881,6 @@ SELECT t.namespace, t.queue, coalesce(t.fairness_key, '') AS fairness_key,
 COMMENT ON VIEW durable.queue_keys IS 'Ready and leased tasks per fairness key of each queue, and the key''s concurrency limit (admin)';
 REVOKE ALL ON durable.queue_keys FROM PUBLIC;
 
--- Roles get the new functions their rights give (as the grant calls do
--- now): the new client functions and view for clients, task_publish for
--- workers, and every new function, table and view
--- for admins (grant_admin gives every function).
--- Those grants are the roles' rights, not the extension's: they are kept
--- out of its initial privileges (pg_init_privs, which an extension script
--- records), so that pg_dump dumps them as it dumps the grants made after a
--- fresh install, and a restore gives them back.
 CREATE FUNCTION durable.metrics(OUT family text, OUT kind text, OUT help text,
                                 OUT sample text, OUT labels jsonb,
                                 OUT value double precision)
@@ -919,6 +911,14 @@ UPDATE pg_catalog.pg_init_privs p
  WHERE n.nspname = 'durable' AND p.objoid = n.oid
    AND p.classoid = 'pg_catalog.pg_namespace'::regclass AND p.objsubid = 0;
 
+-- Roles get the new functions their rights give (as the grant calls do
+-- now): the new client functions and view for clients, task_publish for
+-- workers, and every new function, table and view
+-- for admins (grant_admin gives every function).
+-- Those grants are the roles' rights, not the extension's: they are kept
+-- out of its initial privileges (pg_init_privs, which an extension script
+-- records), so that pg_dump dumps them as it dumps the grants made after a
+-- fresh install, and a restore gives them back.
 DO $$
 DECLARE
     f record;

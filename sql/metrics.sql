@@ -91,6 +91,19 @@ RESET durable.clock_offset;
 SELECT count(durable.wf_terminate(workflow_id)) FROM durable.workflows WHERE queue = 'mtq' AND status = 'running';
 SELECT pg_temp.m('durable_tasks', '{"queue": "mtq"}') AS tasks_left;
 
+-- many gauge groups (400 queues) and long labels: types that share their
+-- first 63 bytes are still two series
+SELECT count(durable.wf_start('mt-many', NULL, 'mt-q' || i, 'mtq-' || i)) FROM generate_series(1, 400) i;
+SELECT count(*) AS queue_gauges, sum(value) AS ready FROM durable.metrics()
+ WHERE family = 'durable_tasks' AND labels->>'queue' LIKE 'mtq-%';
+SELECT count(durable.wf_start(repeat('x', 70) || i, NULL, 'mt-long' || i, 'mtq')) FROM generate_series(1, 2) i;
+SELECT count(*) AS series, sum(value) AS started, max(length(labels->>'type')) AS label_length,
+       bool_and(labels->>'type' ~ '^x{54}~[0-9a-f]{8}$') AS prefix_and_hash
+  FROM durable.metrics()
+ WHERE family = 'durable_workflows_started_total' AND labels->>'type' LIKE 'xxx%';
+SELECT count(durable.wf_terminate(workflow_id)) FROM durable.workflows
+ WHERE (queue LIKE 'mtq-%' OR workflow_id LIKE 'mt-long%') AND status = 'running';
+
 -- reset: counters start again
 SELECT durable.metrics_reset();
 SELECT pg_temp.m('durable_workflows_started_total', '{"type": "mt-order"}') AS after_reset;

@@ -1037,6 +1037,7 @@ durable_engine_activity_failed(int64 run_id, int seq, Jsonb *error, bool retryab
 		deadline_ms = durable_interval_to_ms(DatumGetIntervalP(d));
 	ns = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5);
 	queue = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 6);
+	durable_metric_count(METRIC_TASK_FAILURES, ns, queue, "activity", 1);
 
 	durable_retry_policy_parse(retry, &policy, "retry policy");
 	backoff_ms = durable_retry_backoff_ms(&policy, attempt);
@@ -1317,10 +1318,12 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 			char	   *kind = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 7);
 
 			durable_metric_count(METRIC_LEASE_EXPIRIES, ns, queue, kind, 1);
-			durable_metric_count(METRIC_TASK_FAILURES, ns, queue, kind, 1);
-			/* a workflow task is always handed out again */
+			/* a workflow task is always handed out again (activities: activity_failed) */
 			if (seqs[i] == 0)
+			{
+				durable_metric_count(METRIC_TASK_FAILURES, ns, queue, kind, 1);
 				durable_metric_count(METRIC_TASK_RETRIES, ns, queue, kind, 1);
+			}
 		}
 	}
 	for (i = 0; i < n; i++)
@@ -1425,6 +1428,8 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 		int			attempt;
 		TimestampTz s2s_at;
 		TimestampTz s2c_at;
+		char	   *ns;			/* of its task, NULL if none */
+		char	   *queue;
 	} Due;
 	Due		   *due;
 
@@ -1434,7 +1439,7 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 				 "SELECT s.run_id, s.seq, s.kind, "
 				 "       (t.state = 'ready' AND t.attempt = 0) AS not_started, "
 				 "       s.scheduled_at + s.schedule_to_start, s.scheduled_at + s.schedule_to_close, "
-				 "       coalesce(t.attempt, s.attempt) "
+				 "       coalesce(t.attempt, s.attempt), t.namespace, t.queue "
 				 "  FROM durable.steps s "
 				 "  LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq "
 				 " WHERE s.status = 'pending' AND s.due_at <= $1 AND s.kind <> 'sleep' "
@@ -1462,6 +1467,8 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 		d = SPI_getbinval(tup, desc, 6, &isnull);
 		due[i].s2c_at = isnull ? 0 : DatumGetTimestampTz(d);
 		due[i].attempt = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		due[i].ns = SPI_getvalue(tup, desc, 8);
+		due[i].queue = SPI_getvalue(tup, desc, 9);
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -1489,6 +1496,8 @@ durable_engine_fire_due_steps(TimestampTz now, int limit)
 											x->attempt, err)));
 			durable_engine_resolve_step(x->run_id, x->seq, STEP_FAILED, NULL, durable_jb_cstring(err), now);
 			durable_engine_delete_task(x->run_id, x->seq);
+			if (x->kind == STEP_ACTIVITY && x->ns != NULL)
+				durable_metric_count(METRIC_TASK_FAILURES, x->ns, x->queue, "activity", 1);
 			continue;
 		}
 		/* nothing due yet for this step: arm its next deadline, if any */

@@ -24,6 +24,8 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "common/hashfn.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "port/atomics.h"
 #include "storage/ipc.h"
@@ -106,7 +108,6 @@ typedef struct MetricEntry
 typedef struct MetricsShared
 {
 	pg_atomic_uint64 dropped;	/* counts of series the hash had no room for */
-	pg_atomic_uint64 refreshing;	/* durable's time a gauge count began, 0 */
 } MetricsShared;
 
 /* a delta of this transaction, made at subtransaction level nest */
@@ -155,7 +156,6 @@ durable_metrics_shmem_startup(void)
 	if (!found)
 	{
 		pg_atomic_init_u64(&metrics_shared->dropped, 0);
-		pg_atomic_init_u64(&metrics_shared->refreshing, 0);
 	}
 }
 
@@ -171,12 +171,23 @@ make_key(MetricKey *key, DurableMetric m, const char *const *labels, int nlabels
 	for (i = 0; i < nlabels && i < METRIC_MAX_LABELS; i++)
 	{
 		const char *v = labels[i] ? labels[i] : "";
-		int			len = strnlen(v, LABEL_VALUE_MAX);
+		int			full = strlen(v);
+		int			len = full;
 
-		/* do not cut a multibyte character in two */
-		while (len > 0 && len < (int) strlen(v) && (v[len] & 0xC0) == 0x80)
-			len--;
-		memcpy(key->labels + off, v, len);
+		if (full <= LABEL_VALUE_MAX)
+			memcpy(key->labels + off, v, len);
+		else
+		{
+			/*
+			 * a prefix (whole characters), "~" and a hash of the whole value:
+			 * long values that share a prefix stay distinct series
+			 */
+			len = pg_mbcliplen(v, full, LABEL_VALUE_MAX - 9);
+			memcpy(key->labels + off, v, len);
+			snprintf(key->labels + off + len, 10, "~%08x",
+					 hash_bytes((const unsigned char *) v, full));
+			len += 9;
+		}
 		off += len + 1;
 	}
 }
@@ -206,19 +217,23 @@ shared_entry(const MetricKey *key)
 	bool		found;
 	int			i;
 
-	e = hash_search(metric_hash, key, HASH_FIND, NULL);
-	if (e != NULL)
-		return e;
-	LWLockRelease(metric_lock);
-	LWLockAcquire(metric_lock, LW_EXCLUSIVE);
-	e = hash_search(metric_hash, key, HASH_ENTER_NULL, &found);
-	if (e != NULL && !found)
-		for (i = 0; i < NSLOTS; i++)
-			pg_atomic_init_u64(&e->v[i], 0);
-	LWLockRelease(metric_lock);
-	LWLockAcquire(metric_lock, LW_SHARED);
-	/* a reset may have removed it between the two locks: find it again */
-	return e ? hash_search(metric_hash, key, HASH_FIND, NULL) : NULL;
+	/* a reset may remove it between the two locks: then make it again */
+	for (;;)
+	{
+		e = hash_search(metric_hash, key, HASH_FIND, NULL);
+		if (e != NULL)
+			return e;
+		LWLockRelease(metric_lock);
+		LWLockAcquire(metric_lock, LW_EXCLUSIVE);
+		e = hash_search(metric_hash, key, HASH_ENTER_NULL, &found);
+		if (e != NULL && !found)
+			for (i = 0; i < NSLOTS; i++)
+				pg_atomic_init_u64(&e->v[i], 0);
+		LWLockRelease(metric_lock);
+		LWLockAcquire(metric_lock, LW_SHARED);
+		if (e == NULL)
+			return NULL;
+	}
 }
 
 /* at commit: never fails (no allocation, no error) */
@@ -259,7 +274,10 @@ metrics_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
-			/* a prepared transaction is counted when prepared */
+			/*
+			 * a prepared transaction is counted when prepared: nothing
+			 * calls back when COMMIT PREPARED or ROLLBACK PREPARED ends it
+			 */
 			flush_pending();
 			break;
 		case XACT_EVENT_ABORT:
@@ -460,7 +478,20 @@ durable_metrics_read(MetricSample **out, uint64 *dropped)
 	return n;
 }
 
-/* remove this database's series of the given kind ("gauge"), or all (NULL) */
+static double
+gauge_value(MetricEntry *e)
+{
+	uint64		bits = pg_atomic_read_u64(&e->v[0]);
+	double		d;
+
+	memcpy(&d, &bits, sizeof(double));
+	return d;
+}
+
+/*
+ * remove this database's series of the given kind ("gauge": not the
+ * entry of the gauges' count times), or all of them (NULL)
+ */
 static void
 remove_series(const char *kind)
 {
@@ -470,8 +501,41 @@ remove_series(const char *kind)
 	hash_seq_init(&seq, metric_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 		if (e->key.dboid == MyDatabaseId &&
-			(kind == NULL || strcmp(durable_metric_defs[e->key.metric].kind, kind) == 0))
+			(kind == NULL ||
+			 (strcmp(durable_metric_defs[e->key.metric].kind, kind) == 0 &&
+			  e->key.metric != METRIC_GAUGES_AGE)))
 			hash_search(metric_hash, &e->key, HASH_REMOVE, NULL);
+}
+
+/*
+ * this database's entry of METRIC_GAUGES_AGE, made if new (NULL: the hash
+ * is full): v[0] when the gauges were last counted (a double), v[1] when
+ * a count began (0: none running).  Under metric_lock, exclusive.
+ */
+static MetricEntry *
+stamp_entry(void)
+{
+	MetricKey	key;
+	MetricEntry *e;
+	const char *none[1] = {NULL};
+	bool		found;
+	int			s;
+
+	make_key(&key, METRIC_GAUGES_AGE, none, 0);
+	e = hash_search(metric_hash, &key, HASH_ENTER_NULL, &found);
+	if (e != NULL && !found)
+		for (s = 0; s < NSLOTS; s++)
+			pg_atomic_init_u64(&e->v[s], 0);
+	return e;
+}
+
+static uint64
+double_bits(double d)
+{
+	uint64		bits;
+
+	memcpy(&bits, &d, sizeof(double));
+	return bits;
 }
 
 /*
@@ -486,33 +550,30 @@ durable_metrics_set_gauges(const MetricSample *gauges, int n)
 	MetricKey	key;
 	MetricEntry *e;
 	bool		found;
-	double		now = (double) GetCurrentTimestamp();
-	uint64		bits;
 
 	if (metric_hash == NULL)
 		return;
 	LWLockAcquire(metric_lock, LW_EXCLUSIVE);
 	remove_series("gauge");
-	for (i = 0; i <= n; i++)
+	for (i = 0; i < n; i++)
 	{
-		const char *none[1] = {NULL};
-		double		value = i < n ? gauges[i].value : now;
-
-		if (i < n)
-			make_key(&key, gauges[i].metric, gauges[i].labels, METRIC_MAX_LABELS);
-		else
-			make_key(&key, METRIC_GAUGES_AGE, none, 0);	/* when they were counted */
+		make_key(&key, gauges[i].metric, gauges[i].labels, METRIC_MAX_LABELS);
 		e = hash_search(metric_hash, &key, HASH_ENTER_NULL, &found);
 		if (e == NULL)
 		{
 			pg_atomic_fetch_add_u64(&metrics_shared->dropped, 1);
 			continue;
 		}
-		for (s = 0; s < NSLOTS; s++)
-			pg_atomic_init_u64(&e->v[s], 0);
-		memcpy(&bits, &value, sizeof(double));
-		pg_atomic_write_u64(&e->v[0], bits);
+		if (!found)
+			for (s = 0; s < NSLOTS; s++)
+				pg_atomic_init_u64(&e->v[s], 0);
+		/* two groups whose labels were cut to one key add up */
+		pg_atomic_write_u64(&e->v[0], double_bits(gauges[i].value +
+												  (found ? gauge_value(e) : 0)));
 	}
+	e = stamp_entry();
+	if (e != NULL)
+		pg_atomic_write_u64(&e->v[0], double_bits((double) GetCurrentTimestamp()));
 	LWLockRelease(metric_lock);
 }
 
@@ -531,40 +592,67 @@ durable_metrics_gauges_at(void)
 	LWLockAcquire(metric_lock, LW_SHARED);
 	e = hash_search(metric_hash, &key, HASH_FIND, NULL);
 	if (e != NULL)
-	{
-		uint64		bits = pg_atomic_read_u64(&e->v[0]);
-
-		memcpy(&at, &bits, sizeof(double));
-	}
+		at = gauge_value(e);
 	LWLockRelease(metric_lock);
 	return (TimestampTz) at;
 }
 
+/* the begin time of this backend's count, to end only its own */
+static uint64 my_refresh_began = 0;
+
 /*
- * durable_metrics_begin_refresh: may this backend count the gauges now?
- * One count at a time in the server; a count that has not ended after a
- * minute (its backend died) no longer holds others back.  Not an LWLock:
- * the count runs statements, which must stay cancellable.
+ * durable_metrics_begin_refresh: may this backend count the gauges of its
+ * database now?  One count per database at a time; one that has not ended
+ * after a minute (its backend died) no longer holds others back.  Not an
+ * LWLock held across the count: the count runs statements, which must
+ * stay cancellable.
  */
 bool
 durable_metrics_begin_refresh(void)
 {
 	uint64		now = (uint64) GetCurrentTimestamp();
+	MetricEntry *e;
 	uint64		began;
+	bool		ok = true;
 
-	if (metrics_shared == NULL)
-		return true;
-	began = pg_atomic_read_u64(&metrics_shared->refreshing);
-	if (began != 0 && now - began < 60 * USECS_PER_SEC)
+	if (metric_hash == NULL)
 		return false;
-	return pg_atomic_compare_exchange_u64(&metrics_shared->refreshing, &began, now);
+	LWLockAcquire(metric_lock, LW_EXCLUSIVE);
+	e = stamp_entry();
+	if (e != NULL)
+	{
+		began = pg_atomic_read_u64(&e->v[1]);
+		ok = began == 0 || now - began >= 60 * USECS_PER_SEC;
+		if (ok)
+			pg_atomic_write_u64(&e->v[1], now);
+	}
+	LWLockRelease(metric_lock);
+	if (ok)
+		my_refresh_began = now;
+	return ok;
 }
 
 void
 durable_metrics_end_refresh(void)
 {
-	if (metrics_shared != NULL)
-		pg_atomic_write_u64(&metrics_shared->refreshing, 0);
+	MetricKey	key;
+	MetricEntry *e;
+	const char *none[1] = {NULL};
+
+	if (metric_hash == NULL)
+		return;
+	make_key(&key, METRIC_GAUGES_AGE, none, 0);
+	LWLockAcquire(metric_lock, LW_EXCLUSIVE);
+	e = hash_search(metric_hash, &key, HASH_FIND, NULL);
+	if (e != NULL && pg_atomic_read_u64(&e->v[1]) == my_refresh_began)
+		pg_atomic_write_u64(&e->v[1], 0);
+	LWLockRelease(metric_lock);
+}
+
+bool
+durable_metrics_active(void)
+{
+	return metric_hash != NULL;
 }
 
 /* durable.metrics_reset(): this database's series start from zero */

@@ -74,6 +74,7 @@ extern void durable_metrics_set_gauges(const MetricSample *gauges, int n);
 extern TimestampTz durable_metrics_gauges_at(void);
 extern bool durable_metrics_begin_refresh(void);
 extern void durable_metrics_end_refresh(void);
+extern bool durable_metrics_active(void);
 extern void durable_metrics_reset_all(void);
 extern int	durable_metrics_gauge_interval;
 

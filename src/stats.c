@@ -109,16 +109,20 @@ count_gauges(void)
 		g[n].value = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 		n++;
 	}
-	durable_leave(&call);
+	/* before SPI_finish frees g and its labels */
 	durable_metrics_set_gauges(g, n);
+	durable_leave(&call);
 }
 
 /* count the gauges if the last count is older than the interval */
 static void
 refresh_gauges(void)
 {
-	TimestampTz at = durable_metrics_gauges_at();
+	TimestampTz at;
 
+	if (!durable_metrics_active())
+		return;					/* not preloaded: nowhere to keep them */
+	at = durable_metrics_gauges_at();
 	if (at != 0 &&
 		!TimestampDifferenceExceeds(at, GetCurrentTimestamp(), durable_metrics_gauge_interval))
 		return;
@@ -202,6 +206,7 @@ put_sample(ReturnSetInfo *rsinfo, const MetricSample *s)
 	const MetricDef *def = &durable_metric_defs[s->metric];
 	uint64		cumulative = 0;
 	int			b;
+	double		total;
 
 	if (strcmp(def->kind, "histogram") != 0)
 	{
@@ -214,9 +219,11 @@ put_sample(ReturnSetInfo *rsinfo, const MetricSample *s)
 		put_row(rsinfo, def, "_bucket",
 				labels_jsonb(s, psprintf("%g", durable_metric_bounds[b])), (double) cumulative);
 	}
-	put_row(rsinfo, def, "_bucket", labels_jsonb(s, "+Inf"), (double) s->count);
+	/* a commit adds the buckets before the count: never show fewer in +Inf */
+	total = Max((double) s->count, (double) cumulative);
+	put_row(rsinfo, def, "_bucket", labels_jsonb(s, "+Inf"), total);
 	put_row(rsinfo, def, "_sum", labels_jsonb(s, NULL), s->sum);
-	put_row(rsinfo, def, "_count", labels_jsonb(s, NULL), (double) s->count);
+	put_row(rsinfo, def, "_count", labels_jsonb(s, NULL), total);
 }
 
 /*

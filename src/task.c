@@ -581,8 +581,9 @@ durable_task_fail(PG_FUNCTION_ARGS)
 	durable_enter(&call);
 	durable_task_lookup(token, call.saved_userid, &task);
 	durable_queue_slot_freed(task.ns, task.queue);
-	durable_metric_count(METRIC_TASK_FAILURES, task.ns, task.queue,
-						 task.is_workflow ? "workflow" : "activity", 1);
+	/* an activity's failure is counted by durable_engine_activity_failed */
+	if (task.is_workflow)
+		durable_metric_count(METRIC_TASK_FAILURES, task.ns, task.queue, "workflow", 1);
 	if (!task.is_workflow)
 		durable_engine_activity_failed(task.run_id, task.seq, error, retryable,
 							   "activity_attempt_failed", now);
