@@ -189,7 +189,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	DefineCustomIntVariable("durable.metrics_gauge_interval",
 							"How long durable.metrics() reuses its count of tasks and open runs.",
-							"The count reads the tasks table and the open runs; 0 counts on every call.",
+							"The count reads the tasks table and the open runs, and waits at least 20 times as long as the last count took; 0 counts on every call.",
 							&durable_metrics_gauge_interval,
 							5000, 0, 3600 * 1000,
 							PGC_SUSET, GUC_UNIT_MS,

@@ -509,8 +509,8 @@ remove_series(const char *kind)
 
 /*
  * this database's entry of METRIC_GAUGES_AGE, made if new (NULL: the hash
- * is full): v[0] when the gauges were last counted (a double), v[1] when
- * a count began (0: none running).  Under metric_lock, exclusive.
+ * is full): v[0] when the gauges were last counted and v[2] how long that
+ * took in ms (doubles), v[1] when a count began (0: none running).  Under metric_lock, exclusive.
  */
 static MetricEntry *
 stamp_entry(void)
@@ -540,10 +540,10 @@ double_bits(double d)
 
 /*
  * durable_metrics_set_gauges: this database's gauges become gauges[0..n)
- * (each a value with its labels), counted now.
+ * (each a value with its labels), counted now in took_ms.
  */
 void
-durable_metrics_set_gauges(const MetricSample *gauges, int n)
+durable_metrics_set_gauges(const MetricSample *gauges, int n, double took_ms)
 {
 	int			i,
 				s;
@@ -573,26 +573,38 @@ durable_metrics_set_gauges(const MetricSample *gauges, int n)
 	}
 	e = stamp_entry();
 	if (e != NULL)
+	{
 		pg_atomic_write_u64(&e->v[0], double_bits((double) GetCurrentTimestamp()));
+		pg_atomic_write_u64(&e->v[2], double_bits(took_ms));
+	}
 	LWLockRelease(metric_lock);
 }
 
-/* when this database's gauges were counted, 0 if never */
+/*
+ * when this database's gauges were counted (0 if never), and how long
+ * that count took (*took_ms)
+ */
 TimestampTz
-durable_metrics_gauges_at(void)
+durable_metrics_gauges_at(double *took_ms)
 {
 	MetricKey	key;
 	MetricEntry *e;
 	const char *none[1] = {NULL};
 	double		at = 0;
 
+	*took_ms = 0;
 	if (metric_hash == NULL)
 		return 0;
 	make_key(&key, METRIC_GAUGES_AGE, none, 0);
 	LWLockAcquire(metric_lock, LW_SHARED);
 	e = hash_search(metric_hash, &key, HASH_FIND, NULL);
 	if (e != NULL)
+	{
+		uint64		bits = pg_atomic_read_u64(&e->v[2]);
+
 		at = gauge_value(e);
+		memcpy(took_ms, &bits, sizeof(double));
+	}
 	LWLockRelease(metric_lock);
 	return (TimestampTz) at;
 }

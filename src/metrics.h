@@ -70,8 +70,8 @@ extern void durable_metric_count(DurableMetric m, const char *l1, const char *l2
 extern void durable_metric_observe(DurableMetric m, const char *l1, const char *l2,
 								   const char *l3, double seconds);
 extern int	durable_metrics_read(MetricSample **out, uint64 *dropped);
-extern void durable_metrics_set_gauges(const MetricSample *gauges, int n);
-extern TimestampTz durable_metrics_gauges_at(void);
+extern void durable_metrics_set_gauges(const MetricSample *gauges, int n, double took_ms);
+extern TimestampTz durable_metrics_gauges_at(double *took_ms);
 extern bool durable_metrics_begin_refresh(void);
 extern void durable_metrics_end_refresh(void);
 extern bool durable_metrics_active(void);

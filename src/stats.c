@@ -57,6 +57,7 @@ count_gauges(void)
 				max;
 	uint64		i;
 	DurableCall call;
+	TimestampTz began = GetCurrentTimestamp();
 
 	durable_enter(&call);
 	values[0] = TimestampTzGetDatum(durable_now());
@@ -110,21 +111,31 @@ count_gauges(void)
 		n++;
 	}
 	/* before SPI_finish frees g and its labels */
-	durable_metrics_set_gauges(g, n);
+	durable_metrics_set_gauges(g, n, (double) (GetCurrentTimestamp() - began) / 1000.0);
 	durable_leave(&call);
 }
 
-/* count the gauges if the last count is older than the interval */
+/*
+ * count the gauges if the last count is older than the interval, or than
+ * GAUGE_COST_FACTOR times what the last count took: however often a
+ * large backlog is scraped, counting it takes at most a twentieth of one
+ * core (a million ready tasks and open runs took about 1 s)
+ */
+#define GAUGE_COST_FACTOR 20
 static void
 refresh_gauges(void)
 {
 	TimestampTz at;
+	double		took_ms;
 
 	if (!durable_metrics_active())
 		return;					/* not preloaded: nowhere to keep them */
-	at = durable_metrics_gauges_at();
-	if (at != 0 &&
-		!TimestampDifferenceExceeds(at, GetCurrentTimestamp(), durable_metrics_gauge_interval))
+	at = durable_metrics_gauges_at(&took_ms);
+	/* 0: every call counts (tests, and an operator who asks for it) */
+	if (at != 0 && durable_metrics_gauge_interval > 0 &&
+		!TimestampDifferenceExceeds(at, GetCurrentTimestamp(),
+									Max(durable_metrics_gauge_interval,
+										(int) Min(took_ms * GAUGE_COST_FACTOR, 3600 * 1000.0))))
 		return;
 	if (!durable_metrics_begin_refresh())
 		return;
@@ -241,6 +252,7 @@ durable_metrics(PG_FUNCTION_ARGS)
 				i,
 				m;
 	TimestampTz at;
+	double		took_ms;
 	static const MetricDef dropped_def = {"durable_metrics_dropped_total", "counter",
 		"Counts lost because durable.metrics_series was full.", {NULL}};
 
@@ -267,7 +279,7 @@ durable_metrics(PG_FUNCTION_ARGS)
 	qsort(samples, n, sizeof(MetricSample), sample_cmp);
 	for (i = 0; i < n; i++)
 		put_sample(rsinfo, &samples[i]);
-	at = durable_metrics_gauges_at();
+	at = durable_metrics_gauges_at(&took_ms);
 	if (at != 0)
 		put_row(rsinfo, &durable_metric_defs[METRIC_GAUGES_AGE], "",
 				DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")),
