@@ -773,7 +773,7 @@ ALTER TABLE durable.tasks ADD COLUMN fairness_key text,
 UPDATE durable.tasks SET pass = extract(epoch FROM visible_at);
 DROP INDEX durable.tasks_claim;
 CREATE INDEX tasks_claim ON durable.tasks
-    (namespace, queue, priority DESC, new_run, pass) WHERE state = 'ready';
+    (namespace, queue, (- priority), new_run, pass) WHERE state = 'ready';
 CREATE INDEX tasks_unplaced ON durable.tasks (visible_at) WHERE pass = 'Infinity'::float8;
 CREATE FUNCTION durable.fair_pass(namespace text, queue text, fairness_key text,
                                   fairness_weight real, priority int, new_run boolean)

@@ -183,8 +183,16 @@ COMMENT ON TABLE durable.tasks IS
 ALTER TABLE durable.tasks SET (fillfactor = 70,
     autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
     autovacuum_vacuum_cost_delay = 0);
+-- claim order: priority (higher first, hence its negation: a claim starts
+-- at its queue's floor with one row comparison, see src/claim_floor.c),
+-- runs in flight before new runs, then fair order
 CREATE INDEX tasks_claim ON durable.tasks
-    (namespace, queue, priority DESC, new_run, pass) WHERE state = 'ready';
+    (namespace, queue, (- priority), new_run, pass) WHERE state = 'ready';
+-- a task has a token exactly while it is leased (every statement that makes
+-- a task ready again clears it), so the engine finds a leased task by its
+-- token alone: a lookup that also said state = 'leased' let the planner
+-- pick tasks_lease, whose partial predicate matches, and scan all of it
+-- (every entry of a claimed task that vacuum could not remove yet)
 CREATE UNIQUE INDEX tasks_token ON durable.tasks (token) WHERE token IS NOT NULL;
 -- the background worker reads it every round: without it, lease expiry
 -- scanned the table and every dead row in it (11% of the server's CPU

@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "durable.h"
+#include "claim_floor.h"
 #include "fairness.h"
 #include "metrics.h"
 #include "shmem.h"
@@ -86,6 +87,13 @@ check_wake_channel_guc(char **newval, void **extra, GucSource source)
 		}
 	return true;
 }
+
+static const struct config_enum_entry claim_floors_options[] = {
+	{"auto", CLAIM_FLOORS_AUTO, false},
+	{"on", CLAIM_FLOORS_ON, false},
+	{"off", CLAIM_FLOORS_OFF, false},
+	{NULL, 0, false}
+};
 
 void
 _PG_init(void)
@@ -187,6 +195,13 @@ _PG_init(void)
 							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("durable.claim_floors",
+							 "Whether claims start at their queue's floor, past what was claimed before.",
+							 "auto: when a background worker serves the database (it places tasks that come due); on; off.",
+							 &durable_claim_floors,
+							 CLAIM_FLOORS_AUTO, claim_floors_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("durable.metrics_gauge_interval",
 							"How long durable.metrics() reuses its count of tasks and open runs.",
 							"The count reads the tasks table and the open runs, and waits at least 20 times as long as the last count took; 0 counts on every call.",
@@ -199,6 +214,7 @@ _PG_init(void)
 
 	durable_notify_init();
 	durable_metrics_init();
+	durable_claim_floor_init();
 
 	if (!process_shared_preload_libraries_in_progress || IsBinaryUpgrade)
 		return;

@@ -37,6 +37,7 @@
 #include "durable.h"
 #include "attributes.h"
 #include "clock.h"
+#include "claim_floor.h"
 #include "fairness.h"
 #include "engine.h"
 #include "json.h"
@@ -448,7 +449,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	 */
 	durable_plan(&workflow_plan,
 				 "WITH k AS (DELETE FROM durable.tasks "
-				 "            WHERE token = $1 AND state = 'leased' AND seq = 0 "
+				 "            WHERE token = $1 AND seq = 0 "
 				 "           RETURNING run_id, namespace, queue), "
 				 CLOSE_RUN_CTE("WHERE u.run_id = (SELECT run_id FROM k)", "$2")
 				 "SELECT k.run_id, k.namespace, k.queue, " CLOSED_RUN_COLUMNS_WITH("0::bigint") ", "
@@ -482,7 +483,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	/* an activity task's token, or one that is not current */
 	durable_plan(&lock_plan,
 				 "SELECT run_id, seq, namespace, queue FROM durable.tasks "
-				 " WHERE token = $1 AND state = 'leased' FOR UPDATE",
+				 " WHERE token = $1 FOR UPDATE",
 				 1, lock_types);
 	durable_exec(lock_plan, values, NULL, false, 0);
 	if (SPI_processed != 1)
@@ -949,6 +950,8 @@ durable_engine_set_paused(int64 run_id, bool pause, const char *reason,
 
 		if (isnull)
 			continue;			/* the run had no parked task */
+		/* ready again with the pass it had: claims must start before it */
+		durable_claim_floor_reset(SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2));
 		if (visible_at <= now)
 			durable_queue_gained_work(SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2));
 		else
@@ -1339,8 +1342,13 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 						 2, ready_types);
 			durable_exec(ready_plan, values, NULL, false, 0);
 			if (SPI_processed == 1)
+			{
+				/* ready again with its old pass: claims must start before it */
+				durable_claim_floor_reset(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+										  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
 				durable_queue_gained_work(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 										  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+			}
 			durable_history_add(runs[i], 0, "workflow_task_timed_out",
 						durable_jb_cstring(psprintf("{\"attempt\": %d}", attempts[i])));
 		}
@@ -2610,6 +2618,8 @@ durable_engine_release_task(int64 token, int64 run_id, int seq, int attempt,
 	durable_exec(plan, values, NULL, false, 0);
 	durable_history_add(run_id, seq, "task_released",
 						durable_jb_cstring(psprintf("{\"attempt\": %d}", attempt)));
+	/* ready again with its old pass: claims must start before it */
+	durable_claim_floor_reset(ns, queue);
 	durable_queue_gained_work(ns, queue);
 }
 
@@ -2968,7 +2978,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	/* a paused run's task made ready since it paused waits */ \
 	"               AND NOT r.paused " WHERE \
 	/* runs in flight before new runs (durable.tasks.new_run), then fair order */ \
-	"             ORDER BY k.priority DESC, k.new_run, k.pass " \
+	"             ORDER BY - k.priority, k.new_run, k.pass " \
 	"             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), " \
 	"     u AS (UPDATE durable.tasks t " \
 	"   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, " \
@@ -2990,6 +3000,10 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"       coalesce(t.fairness_key, '') AS fairness_key, c.priority, c.new_run, c.pos, " \
 	"       c.ready_at) " \
 	"SELECT * FROM u " ORDER
+/* columns of a claimed row after task_poll's 14 (claim.c's POLL_COLUMNS) */
+#define CLAIM_PASS_COLUMN 15
+#define CLAIM_PRIORITY_COLUMN 17
+#define CLAIM_NEW_RUN_COLUMN 18
 
 /*
  * durable_engine_next_keys: the fairness keys ('' for none) of the first
@@ -3015,7 +3029,7 @@ durable_engine_next_keys(const char *ns, const char *queue, TimestampTz now, int
 				 "SELECT coalesce(k.fairness_key, '') FROM durable.tasks k "
 				 " WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' "
 				 "   AND k.visible_at <= $3 "
-				 " ORDER BY k.priority DESC, k.new_run, k.pass LIMIT $4",
+				 " ORDER BY - k.priority, k.new_run, k.pass LIMIT $4",
 				 4, types);
 	/* not read-only: a fresh snapshot, as the claim's (a poll's second claim) */
 	durable_exec(plan, values, NULL, false, 0);
@@ -3119,11 +3133,17 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	static SPIPlanPtr plan = NULL;
 	static SPIPlanPtr one_plan = NULL;
 	static SPIPlanPtr one_key_plan = NULL;
-	static const Oid types[6] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
-	INTERVALOID, TEXTOID};
+	static const Oid types[9] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
+	INTERVALOID, TEXTOID, INT4OID, BOOLOID, FLOAT8OID};
 	static const Oid key_types[7] = {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT4OID,
 	INTERVALOID, TEXTOID, TEXTOID};
-	Datum		values[7];
+	Datum		values[9];
+	int			neg_priority;
+	bool		new_run;
+	double		pass;
+	uint64		gen;
+	uint64		epoch;
+	uint64		n;
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
@@ -3142,10 +3162,38 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		durable_exec(one_key_plan, values, NULL, false, 0);
 		return (int) SPI_processed;
 	}
+	/* from the queue's floor on (claim_floor.c): not through what it claimed */
+	durable_claim_floor_get(ns, queue, &neg_priority, &new_run, &pass, &gen, &epoch);
+	if (durable_claim_floors == CLAIM_FLOORS_OFF ||
+		(durable_claim_floors == CLAIM_FLOORS_AUTO && !durable_bgw_serves_database()))
+	{
+		neg_priority = PG_INT32_MIN;	/* from the beginning */
+		new_run = false;
+		pass = -INFINITY;
+	}
+	values[6] = Int32GetDatum(neg_priority);
+	values[7] = BoolGetDatum(new_run);
+	values[8] = Float8GetDatum(pass);
+#define FROM_FLOOR "AND (- k.priority, k.new_run, k.pass) >= ($7, $8, $9) "
 	if (want == 1)
-		durable_plan(&one_plan, CLAIM_STATEMENT("1", "", ""), 6, types);
+		durable_plan(&one_plan, CLAIM_STATEMENT("1", "", FROM_FLOOR), 9, types);
 	else
-		durable_plan(&plan, CLAIM_STATEMENT("row_number() OVER ()", "ORDER BY pos", ""), 6, types);
+		durable_plan(&plan, CLAIM_STATEMENT("row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
+					 9, types);
+#undef FROM_FLOOR
 	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
-	return (int) SPI_processed;
+	n = SPI_processed;
+	if (n > 0)
+	{
+		/* the last task taken, in claim order: its lane and pass */
+		HeapTuple	tup = SPI_tuptable->vals[n - 1];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		durable_claim_floor_raise(ns, queue, gen, epoch,
+								  -DatumGetInt32(SPI_getbinval(tup, desc, CLAIM_PRIORITY_COLUMN, &isnull)),
+								  DatumGetBool(SPI_getbinval(tup, desc, CLAIM_NEW_RUN_COLUMN, &isnull)),
+								  DatumGetFloat8(SPI_getbinval(tup, desc, CLAIM_PASS_COLUMN, &isnull)));
+	}
+	return (int) n;
 }

@@ -59,6 +59,7 @@
 
 #include "durable.h"
 #include "fairness.h"
+#include "claim_floor.h"
 #include "clock.h"
 #include "json.h"
 #include "spi.h"
@@ -249,6 +250,8 @@ durable_fair_pass(const char *ns, const char *queue, int priority, bool new_run,
 	if (k != NULL)
 		k->value = pass;
 	LWLockRelease(fair_lock);
+	/* claims must not start past it (claim_floor.c) */
+	durable_claim_floor_lower(ns, queue, -priority, new_run, pass);
 	if ((q == NULL || k == NULL) && !warned_full)
 	{
 		warned_full = true;

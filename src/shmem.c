@@ -64,6 +64,7 @@
 #include "utils/memutils.h"
 
 #include "durable.h"
+#include "claim_floor.h"
 #include "fairness.h"
 #include "metrics.h"
 #include "shmem.h"
@@ -218,6 +219,7 @@ durable_shmem_request_hook(void)
 	RequestNamedLWLockTranche("durable queries", 1);
 	durable_fairness_shmem_request();
 	durable_metrics_shmem_request();
+	durable_claim_floor_shmem_request();
 }
 
 static void
@@ -245,6 +247,7 @@ durable_shmem_startup_hook(void)
 	query_lock = &(GetNamedLWLockTranche("durable queries"))->lock;
 	durable_fairness_shmem_startup();
 	durable_metrics_shmem_startup();
+	durable_claim_floor_shmem_startup();
 	shared = ShmemInitStruct("durable", sizeof(DurableShared), &found);
 	if (!found)
 	{
@@ -428,6 +431,26 @@ release_slot(int code, Datum arg)
 	my_slot->procno = -1;
 	SpinLockRelease(&shared->mutex);
 	my_slot = NULL;
+}
+
+/*
+ * durable_bgw_serves_database: does a background worker run for this
+ * database (its rounds place due tasks in fair order and reset claim
+ * floors)?
+ */
+bool
+durable_bgw_serves_database(void)
+{
+	bool		found = false;
+	int			i;
+
+	if (shared == NULL)
+		return false;
+	SpinLockAcquire(&shared->mutex);
+	for (i = 0; i < WORKER_SLOTS && !found; i++)
+		found = shared->workers[i].dboid == MyDatabaseId;
+	SpinLockRelease(&shared->mutex);
+	return found;
 }
 
 /*

@@ -23,6 +23,7 @@ extern Oid	durable_launcher_take_wanted_db(void);
 extern void durable_notify_init(void);
 extern void durable_shmem_request(void);
 extern void durable_bgw_register_self(void);
+extern bool durable_bgw_serves_database(void);
 extern void durable_bgw_register_launcher(void);
 extern void durable_bgw_register_launcher_self(void);
 extern void durable_bgw_set_next_wake(TimestampTz when);

@@ -80,7 +80,7 @@ durable_task_lookup(int64 token, Oid caller, TaskRef *task)
 				 "SELECT t.run_id, t.seq, t.namespace, t.queue, t.priority, "
 				 "       t.attempt, r.cancel_requested "
 				 "  FROM durable.tasks t JOIN durable.runs r USING (run_id) "
-				 " WHERE t.token = $1 AND t.state = 'leased' FOR UPDATE OF t",
+				 " WHERE t.token = $1 FOR UPDATE OF t",
 				 1, types);
 	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
@@ -494,7 +494,7 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 	durable_plan(&lookup,
 				 "SELECT x.i, t.run_id, t.seq, t.namespace, t.queue "
 				 "  FROM unnest($1) WITH ORDINALITY AS x(token, i) "
-				 "  JOIN durable.tasks t ON t.token = x.token AND t.state = 'leased' "
+				 "  JOIN durable.tasks t ON t.token = x.token "
 				 " ORDER BY x.i FOR UPDATE OF t",
 				 1, lookup_types);
 	durable_exec(lookup, values, NULL, false, 0);

@@ -22,6 +22,7 @@
 #include "utils/jsonb.h"
 
 #include "durable.h"
+#include "claim_floor.h"
 #include "access.h"
 #include "admin.h"
 #include "batch.h"
@@ -238,6 +239,9 @@ run_part(int i, TimestampTz now, int limit)
 	return -1;
 }
 
+/* when the periodic work last reset the claim floors of its database */
+static TimestampTz floors_reset_at = 0;
+
 /* set by the background worker: retry failed parts with backoff */
 bool		durable_tick_backoff = false;
 
@@ -255,6 +259,16 @@ durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 
 	*more = false;
 	round_since = since;
+	/*
+	 * Claims start at their queue's floor (claim_floor.c); a task that
+	 * slipped below one some way the engine does not track waits for this,
+	 * at most a second.
+	 */
+	if (real_now - floors_reset_at >= USECS_PER_SEC)
+	{
+		durable_claim_floor_reset_database();
+		floors_reset_at = real_now;
+	}
 	for (i = 0; i < (int) NUM_TICK_PARTS; i++)
 	{
 		int			n;

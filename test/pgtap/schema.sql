@@ -89,10 +89,10 @@ SELECT has_view('durable', 'queue_keys', 'view durable.queue_keys exists');
 -- ------------------------------------------------------------------
 -- indexes of the hot paths
 -- ------------------------------------------------------------------
-SELECT has_index('durable', 'tasks', 'tasks_claim', ARRAY['namespace', 'queue', 'priority', 'new_run', 'pass'],
+SELECT has_index('durable', 'tasks', 'tasks_claim', ARRAY['namespace', 'queue', '((- priority))', 'new_run', 'pass'],
                  'tasks_claim matches the claim order (namespace, queue, priority, runs in flight first, fair order)');
-SELECT is((SELECT pg_get_indexdef('durable.tasks_claim'::regclass) ~ 'priority DESC'), true,
-          'tasks_claim orders priority descending, as claims do');
+SELECT is((SELECT pg_get_indexdef('durable.tasks_claim'::regclass) ~ '\(namespace, queue, \(\(- priority\)\), new_run, pass\)'), true,
+          'tasks_claim orders priority descending by its negation, so a claim can start at a row comparison');
 SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'durable.tasks_claim'::regclass),
           '(state = ''ready''::text)', 'tasks_claim holds only ready tasks');
 SELECT has_index('durable', 'tasks', 'tasks_token', ARRAY['token'], 'tasks_token indexes token');
