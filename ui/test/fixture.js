@@ -20,9 +20,8 @@ export function testDsn() {
 
 /** The same server as another role (libpq's user parameter wins over the URL's user). */
 export function dsnAs(dsn, role) {
-  const u = new URL(dsn);
-  u.username = encodeURIComponent(role);
-  return u.toString();
+  if (!/^postgres(ql)?:\/\//.test(dsn)) return `${dsn} user=${role}`;   // key=value form
+  return dsn.replace(/^(postgres(?:ql)?:\/\/)([^@/]*@)?/, `$1${encodeURIComponent(role)}@`);
 }
 
 /** Start a child process; resolve with it once a line of its output matches re (and the match). */

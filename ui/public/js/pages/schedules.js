@@ -5,7 +5,7 @@ import { act } from "../api.js";
 import { confirmAction } from "../dialog.js";
 
 // datetime-local values are the browser's local time; the engine gets them with their offset
-const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 19);
+const local = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
 const toIso = (v) => (v ? new Date(v).toISOString() : "");
 const quote = (s) => `'${s.replace(/'/g, "''")}'`;
 
