@@ -329,9 +329,11 @@ test("queues: counts, the worker holding a lease, pause and unpause", async () =
   const text = await row.innerText();
   assert.match(text, /Active/);
   assert.match(text, /\d+ leased/, `the worker's leases: ${text}`);
-  // the queue nobody serves: 27 runs wait there (pausing the worker's own
-  // queue would leave its long-lived polling backend seeing it paused: the
-  // engine's cache of queue settings misses the unpause, see ui/README.md)
+  // the queue nobody serves, where 27 runs wait.  Not the worker's own
+  // queue: a backend that polled a paused queue keeps seeing it paused
+  // after queue_unpause (the trigger that empties the backends' cache of
+  // queue settings does not fire on UPDATE OF paused), so the worker would
+  // stop taking tasks for the rest of the test; that is the engine's to fix.
   const idle = await see("table.list tbody tr", "ui_idle");
   assert.match(await idle.innerText(), /\t2[78]\t0\t/, "ready and leased counts");
   await idle.locator("button", { hasText: "Pause" }).click();
