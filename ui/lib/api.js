@@ -118,7 +118,7 @@ export async function schedules(pool, { ns }) {
   return withTx(pool, { ns, readOnly: true }, async (tx) => {
     const rows = await tx.query(
       `SELECT s.namespace, s.name, s.spec, s.timezone, s.workflow_type, s.queue, s.overlap,
-              s.catchup_window::text AS catchup_window, s.paused, s.note, s.next_fire_at,
+              justify_hours(s.catchup_window)::text AS catchup_window, s.paused, s.note, s.next_fire_at,
               s.last_fire_at, s.last_workflow_id, s.buffered, s.fires, s.skipped, s.created_at,
               ARRAY(SELECT durable.schedule_next_times(s.spec, 3, s.timezone)) AS next_times,
               (SELECT coalesce(jsonb_agg(to_jsonb(w) ORDER BY w.run_id DESC), '[]')

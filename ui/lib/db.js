@@ -10,12 +10,16 @@ import pg from "pg";
 export function makePool(dsn) {
   // no connection string: node-postgres reads PGHOST, PGPORT, PGUSER,
   // PGDATABASE, PGPASSWORD, as psql would
-  return new pg.Pool({
+  const pool = new pg.Pool({
     ...(dsn ? { connectionString: dsn } : {}),
     max: 4,
     idleTimeoutMillis: 30_000,
     application_name: "durable-ui",
   });
+  // an idle connection that dies (server restart) is dropped by the pool;
+  // without a listener its error would end the process
+  pool.on("error", (e) => console.error(`durable-ui: an idle connection failed: ${e.message}`));
+  return pool;
 }
 
 /** An error of the UI itself (not the engine's): a status and a message, no SQLSTATE. */

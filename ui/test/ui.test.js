@@ -242,6 +242,12 @@ test("a run page shows the chain of continue-as-new runs", async () => {
   await see("#journal", "round-0");
 });
 
+test("an unknown workflow id shows the engine's DU005", async () => {
+  await page.goto(url("/workflow?id=no-such-order"));
+  const text = await (await see(".error", 'workflow "no-such-order" does not exist')).innerText();
+  assert.ok(text.includes("DU005") && text.includes("Check the workflow id"), `message, hint and SQLSTATE: ${text}`);
+});
+
 test("a run page updates without a reload when a signal arrives", async () => {
   await page.goto(url("/workflow?id=order-4"));
   await see("#run-status", "Running");

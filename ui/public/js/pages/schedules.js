@@ -77,7 +77,9 @@ function lastRuns(s) {
   const nsParam = s.namespace === "default" ? null : s.namespace;
   const runs = s.last_runs || [];
   return [
-    s.last_fire_at ? h("div", {}, "fired ", time(s.last_fire_at, { rel: true })) : h("div", { class: "muted" }, "never fired"),
+    // a trigger starts a run without moving last_fire_at (the spec's fire times)
+    s.last_fire_at ? h("div", {}, "fired ", time(s.last_fire_at, { rel: true }))
+      : !s.last_workflow_id ? h("div", { class: "muted" }, "never fired") : null,
     runs.map((r) => h("div", {}, h("a", { href: href("/workflow", { ns: nsParam, id: r.workflow_id, run: r.run_id }) }, r.workflow_id),
                       " ", statusBadge(r.status))),
     s.fires !== "0" ? h("a", { class: "muted", href: href("/workflows", { ns: nsParam, q: `WorkflowId STARTS_WITH ${quote(`${s.name}-`)}` }) }, "all its runs") : null,
