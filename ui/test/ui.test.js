@@ -22,6 +22,7 @@ const WAIT = 10_000;   // how long the page may take to show something (live upd
 const SPEC = `${(new Date().getUTCMinutes() + 30) % 60} * * * *`;
 
 let db, worker, ui, browser, page;
+let nobody, client, locked;   // more UI servers: as a role without rights, as a client, with basic auth
 const procs = [];
 const dsn = testDsn();
 
@@ -42,10 +43,15 @@ before(async () => {
   await db.query("CREATE ROLE ui_test_client LOGIN");
   await db.query("SELECT durable.grant_client('ui_test_client', 'default')");
 
-  worker = await startWorker(dsn, QUEUE);
-  procs.push(worker);
-  ui = await startUI(dsn);
-  procs.push(ui.proc);
+  // the processes start side by side
+  [worker, ui, nobody, client, locked] = await Promise.all([
+    startWorker(dsn, QUEUE),
+    startUI(dsn),
+    startUI(dsnAs(dsn, "ui_test_nobody")),
+    startUI(dsnAs(dsn, "ui_test_client")),
+    startUI(dsn, { env: { DURABLE_UI_AUTH: "ops:s3cret pass" } }),
+  ]);
+  procs.push(worker, ...[ui, nobody, client, locked].map((u) => u.proc));
 
   for (const id of ["order-1", "order-2", "order-3", "order-4"]) await startOrder(db, id, QUEUE);
   await db.query("SELECT durable.wf_start('ui_loop', '{}', 'loop-1', $1)", [QUEUE]);
@@ -426,8 +432,6 @@ test("namespaces: each with its retention", async () => {
 // --- rights ------------------------------------------------------------------------
 
 test("a role without rights sees the permission error, not data", async () => {
-  const nobody = await startUI(dsnAs(dsn, "ui_test_nobody"));
-  procs.push(nobody.proc);
   const p = await browser.newPage();
   try {
     await p.goto(`${nobody.url}/workflows`);
@@ -439,11 +443,8 @@ test("a role without rights sees the permission error, not data", async () => {
     assert.equal(await p.locator("#journal").count(), 0, "no journal");
   } finally {
     await p.close();
-    await stopProcess(nobody.proc);
   }
 
-  const client = await startUI(dsnAs(dsn, "ui_test_client"));
-  procs.push(client.proc);
   const c = await browser.newPage();
   try {
     // its own namespace: the data; the admin-only panel: the error
@@ -457,12 +458,11 @@ test("a role without rights sees the permission error, not data", async () => {
     assert.ok(err.includes("DU009") && err.includes("durable.grant_client"), `message, hint and SQLSTATE: ${err}`);
     await c.goto(`${client.url}/queues`);
     await see(".error", "permission denied for view queue_stats", c);
-    // and its actions get the engine's answer too
+    // schedules are administration too
     await c.goto(`${client.url}/schedules`);
     await see(".error", "permission denied", c);
   } finally {
     await c.close();
-    await stopProcess(client.proc);
   }
 });
 
@@ -473,24 +473,20 @@ test("auth: required beyond localhost; pages, API and /metrics all behind it", a
     { env: { DURABLE_UI_DSN: dsn, DURABLE_UI_AUTH: "" }, ready: /(?!)/, name: "ui-open", timeoutMs: 10_000 });
   await assert.rejects(refused, /exited with 2[\s\S]*refusing to listen on 0\.0\.0\.0 without authentication/);
 
-  const locked = await startUI(dsn, { env: { DURABLE_UI_AUTH: "ops:s3cret pass" } });
-  procs.push(locked.proc);
-  try {
-    for (const path of ["/workflows", "/api/workflows", "/metrics", "/static/app.js"]) {
-      const r = await fetch(`${locked.url}${path}`);
-      assert.equal(r.status, 401, `${path} without credentials`);
-      assert.match(r.headers.get("www-authenticate"), /^Basic /);
-      const bad = await fetch(`${locked.url}${path}`, { headers: { Authorization: `Basic ${Buffer.from("ops:wrong").toString("base64")}` } });
-      assert.equal(bad.status, 401, `${path} with a wrong password`);
-    }
-    const ctx = await browser.newContext({ httpCredentials: { username: "ops", password: "s3cret pass" } });
-    const p = await ctx.newPage();
-    await p.goto(`${locked.url}/workflows`);
-    await see("table.list tbody tr", "order-1", p);
-    await ctx.close();
-  } finally {
-    await stopProcess(locked.proc);
+  for (const path of ["/workflows", "/api/workflows", "/metrics", "/static/app.js"]) {
+    const r = await fetch(`${locked.url}${path}`);
+    assert.equal(r.status, 401, `${path} without credentials`);
+    assert.match(r.headers.get("www-authenticate"), /^Basic /);
+    const bad = await fetch(`${locked.url}${path}`, { headers: { Authorization: `Basic ${Buffer.from("ops:wrong").toString("base64")}` } });
+    assert.equal(bad.status, 401, `${path} with a wrong password`);
   }
+  const ctx = await browser.newContext({ httpCredentials: { username: "ops", password: "s3cret pass" } });
+  const p = await ctx.newPage();
+  await p.goto(`${locked.url}/workflows`);
+  await see("table.list tbody tr", "order-1", p);
+  const m = await p.evaluate(async () => (await fetch("/metrics")).status);
+  assert.notEqual(m, 401, "/metrics with the credentials is past auth");
+  await ctx.close();
 });
 
 test("security: CSP, cross-site POSTs refused, bounded bodies, Host checked", async () => {
