@@ -97,7 +97,7 @@ export function createServer({ dsn, host, port, auth }) {
     if (isPgError(e)) return sendJSON(req, res, httpStatus(e.code), { error: pgError(e) });
     if (e instanceof UIError) return sendJSON(req, res, e.status, { error: { message: e.message } });
     // no server: say so (the operator's connection string is theirs to fix)
-    if (e && (e.code === "ECONNREFUSED" || e.code === "ENOENT" || e.code === "ETIMEDOUT" || e.code === "28P01")) {
+    if (e && (e.code === "ECONNREFUSED" || e.code === "ENOENT" || e.code === "ETIMEDOUT")) {
       return sendJSON(req, res, 503, { error: { message: `cannot connect to PostgreSQL: ${e.message}` } });
     }
     console.error(e);

@@ -14,7 +14,7 @@ export async function workflows(pool, { ns, q, page, size }) {
     // one row more than shown says whether there is a next page
     const rows = await tx.query(
       `SELECT workflow_id, run_id, workflow_type, queue, status, created_at, closed_at,
-              search_attributes, memo, next_page_token
+              search_attributes, next_page_token
          FROM durable.wf_list($1, $2, $3)`,
       [q || "", size + 1, page || null]);
     const shown = rows.slice(0, size);
@@ -108,7 +108,7 @@ export async function queues(pool, { ns }, seen) {
         WHERE state = 'leased' AND worker IS NOT NULL GROUP BY 1, 2, 3`);
     const t = await now(tx);
     seen.note(leases, t);
-    for (const r of rows) r.workers = seen.get(r.namespace, r.queue, t);
+    for (const r of rows) r.workers = seen.get(r.namespace, r.queue);
     return { rows, now: t };
   });
 }
