@@ -804,8 +804,8 @@ ALTER TABLE durable.tasks ADD COLUMN aged int NOT NULL DEFAULT 0;
 DROP TRIGGER queues_changed ON durable.queues;
 CREATE TRIGGER queues_changed
     AFTER INSERT OR DELETE OR TRUNCATE
-    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides,
-              key_rate
+    OR UPDATE OF paused, max_concurrency, max_rate, key_concurrency,
+              key_concurrency_overrides, key_rate
     ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 /*
  * Token buckets of the per-key rate limits (queue_set_key_rate): one row
@@ -880,6 +880,103 @@ SELECT t.namespace, t.queue, coalesce(t.fairness_key, '') AS fairness_key,
           q.key_concurrency_overrides;
 COMMENT ON VIEW durable.queue_keys IS 'Ready and leased tasks per fairness key of each queue, and the key''s concurrency limit (admin)';
 REVOKE ALL ON durable.queue_keys FROM PUBLIC;
+
+-- wf_status, wf_history and wf_describe compare the namespace as a
+-- parameter, which reaches the index of the security-barrier views
+CREATE OR REPLACE FUNCTION durable.wf_status(workflow_id text)
+RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    st text;
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
+BEGIN
+    IF workflow_id IS NULL THEN
+        RAISE EXCEPTION 'workflow id must not be NULL' USING ERRCODE = 'DU001';
+    END IF;
+    IF NOT durable.may_read(ns) THEN
+        RAISE EXCEPTION 'permission denied for namespace "%"', ns
+            USING ERRCODE = 'DU009',
+                  DETAIL = format('Role "%s" holds no client right on this namespace.', current_user),
+                  HINT = 'An administrator can run durable.grant_client().';
+    END IF;
+    -- ns, not current_setting(): the view is a security barrier, and only a
+    -- leakproof condition (a parameter) reaches its index on (namespace, workflow_id)
+    SELECT w.status INTO st FROM durable.workflows w
+     WHERE w.namespace = ns
+       AND w.workflow_id = wf_status.workflow_id
+     ORDER BY w.run_number DESC LIMIT 1;
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'workflow "%" does not exist', workflow_id
+            USING ERRCODE = 'DU005',
+                  DETAIL = format('No run of it is visible in namespace "%s".',
+                                  coalesce(current_setting('durable.namespace', true), 'default')),
+                  HINT = 'Check the workflow id and the durable.namespace setting.';
+    END IF;
+    RETURN st;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_status(text) IS
+    'Status of the latest run of a workflow in the current namespace';
+
+CREATE OR REPLACE FUNCTION durable.wf_history(workflow_id text)
+RETURNS TABLE (run_id bigint, event_time timestamptz, event_type text,
+               seq int, details jsonb)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
+BEGIN
+    PERFORM durable.wf_status(workflow_id);
+    RETURN QUERY
+    SELECT h.run_id, h.event_time, h.event_type, h.seq, h.details
+      FROM durable.history h
+     WHERE h.namespace = ns
+       AND h.workflow_id = wf_history.workflow_id;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_history(text) IS
+    'Event log of every run of a workflow in the current namespace, oldest first';
+
+CREATE OR REPLACE FUNCTION durable.wf_describe(workflow_id text)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    w record;
+    res jsonb;
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
+BEGIN
+    PERFORM durable.wf_status(workflow_id);
+    SELECT * INTO w FROM durable.workflows x
+     WHERE x.namespace = ns
+       AND x.workflow_id = wf_describe.workflow_id
+     ORDER BY x.run_number DESC LIMIT 1;
+    SELECT jsonb_build_object(
+        'workflow_id', w.workflow_id, 'run_id', w.run_id,
+        'workflow_type', w.workflow_type, 'queue', w.queue,
+        'status', w.status, 'cancel_requested', w.cancel_requested,
+        'paused', w.paused,
+        'created_at', w.created_at, 'closed_at', w.closed_at,
+        'input', w.input, 'output', w.output, 'error', w.error,
+        'pending_steps', coalesce((
+            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                       'seq', j.seq, 'kind', j.kind, 'name', j.name,
+                       'attempt', j.attempt, 'queue', j.queue,
+                       'scheduled_at', j.scheduled_at, 'due_at', j.due_at,
+                       'state', j.activity_state,
+                       'next_attempt_at', j.next_attempt_at,
+                       'last_error', j.last_error))
+                   ORDER BY j.seq)
+              FROM durable.journal j
+             WHERE j.run_id = w.run_id AND j.status = 'pending'), '[]'),
+        'steps', (SELECT count(*) FROM durable.journal j WHERE j.run_id = w.run_id))
+      INTO res;
+    RETURN res;
+END
+$$;
+COMMENT ON FUNCTION durable.wf_describe(text) IS
+    'The latest run of a workflow: status, pending steps with attempts and due times';
 
 CREATE FUNCTION durable.metrics(OUT family text, OUT kind text, OUT help text,
                                 OUT sample text, OUT labels jsonb,

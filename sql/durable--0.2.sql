@@ -378,8 +378,8 @@ CREATE TABLE durable.queues (
 -- writes: that would drop every backend's plans and caches each time)
 CREATE TRIGGER queues_changed
     AFTER INSERT OR DELETE OR TRUNCATE
-    OR UPDATE OF max_concurrency, max_rate, key_concurrency, key_concurrency_overrides,
-              key_rate
+    OR UPDATE OF paused, max_concurrency, max_rate, key_concurrency,
+              key_concurrency_overrides, key_rate
     ON durable.queues FOR EACH STATEMENT EXECUTE FUNCTION durable.table_changed();
 COMMENT ON TABLE durable.queues IS
     'Queue settings: a paused queue hands out no tasks (work still queues up)';
@@ -1178,8 +1178,10 @@ BEGIN
                   DETAIL = format('Role "%s" holds no client right on this namespace.', current_user),
                   HINT = 'An administrator can run durable.grant_client().';
     END IF;
+    -- ns, not current_setting(): the view is a security barrier, and only a
+    -- leakproof condition (a parameter) reaches its index on (namespace, workflow_id)
     SELECT w.status INTO st FROM durable.workflows w
-     WHERE w.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+     WHERE w.namespace = ns
        AND w.workflow_id = wf_status.workflow_id
      ORDER BY w.run_number DESC LIMIT 1;
     IF st IS NULL THEN
@@ -1200,12 +1202,14 @@ RETURNS TABLE (run_id bigint, event_time timestamptz, event_type text,
                seq int, details jsonb)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
 BEGIN
     PERFORM durable.wf_status(workflow_id);
     RETURN QUERY
     SELECT h.run_id, h.event_time, h.event_type, h.seq, h.details
       FROM durable.history h
-     WHERE h.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+     WHERE h.namespace = ns
        AND h.workflow_id = wf_history.workflow_id;
 END
 $$;
@@ -1219,10 +1223,11 @@ AS $$
 DECLARE
     w record;
     res jsonb;
+    ns text := coalesce(current_setting('durable.namespace', true), 'default');
 BEGIN
     PERFORM durable.wf_status(workflow_id);
     SELECT * INTO w FROM durable.workflows x
-     WHERE x.namespace = coalesce(current_setting('durable.namespace', true), 'default')
+     WHERE x.namespace = ns
        AND x.workflow_id = wf_describe.workflow_id
      ORDER BY x.run_number DESC LIMIT 1;
     SELECT jsonb_build_object(
