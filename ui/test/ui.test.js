@@ -516,12 +516,11 @@ test("security: CSP, cross-site POSTs refused, bounded bodies, Host checked", as
   assert.equal(rebound, 421);
 });
 
-test("/metrics: Prometheus text of durable.metrics()", async (t) => {
-  const has = (await db.query("SELECT to_regprocedure('durable.metrics()') IS NOT NULL AS has")).rows[0].has;
-  if (!has) {
-    t.skip("durable.metrics() is not in this build of the extension");
-    return;
-  }
+test("/metrics: Prometheus text of durable.metrics()", async () => {
+  // counters only grow: the scrape's value lies between two reads of the SQL function
+  const claimed = async () => Number((await db.query(
+    "SELECT coalesce(sum(value), 0) AS v FROM durable.metrics() WHERE sample = 'durable_tasks_claimed_total'")).rows[0].v);
+  const before = await claimed();
   const r = await fetch(url("/metrics"));
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
@@ -537,4 +536,10 @@ test("/metrics: Prometheus text of durable.metrics()", async (t) => {
   }
   // what the workers did shows: the queue of this test has samples
   assert.ok(text.includes(`queue="${QUEUE}"`), "samples of the test's queue");
+  const after = await claimed();
+  const scraped = text.split("\n").filter((l) => l.startsWith("durable_tasks_claimed_total"))
+    .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+  assert.ok(before > 0, "the workers' claims were counted");
+  assert.ok(scraped >= before && scraped <= after,
+    `durable_tasks_claimed_total summed ${scraped}, between the SQL reads ${before} and ${after}`);
 });
