@@ -2960,15 +2960,20 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 }
 
 /*
- * CLAIM_STATEMENT: the claim, numbering the rows it takes with NUMBER and
- * returning them in claim order with ORDER (a claim of one task needs
- * neither), with WHERE added to the conditions on the task.  After
+ * CLAIM_STATEMENT: the claim of at most LIMIT tasks, numbering the rows
+ * it takes with NUMBER and returning them in claim order with ORDER (a
+ * claim of one task needs neither), with WHERE added to the conditions on
+ * the task.  A claim of one task says LIMIT 1, not $4: with a parameter
+ * the generic plan expects a tenth of the queue and hash-joins a seq scan
+ * of durable.tasks (40 claims/s with 100,000 tasks in another queue), so
+ * the plan cache re-planned every claim instead (a third of the server's
+ * CPU under load); with LIMIT 1 the generic plan is the right one.  After
  * the poll's columns come each task's pass, key and lane (priority,
  * new_run) in the fair order (fairness.c).  The run's columns come with the lock: no second lookup.  A
  * task of a new run (new_run: its first workflow task, never claimed)
  * has an empty journal, so only other workflow tasks read theirs.
  */
-#define CLAIM_STATEMENT(NUMBER, ORDER, WHERE) \
+#define CLAIM_STATEMENT(LIMIT, NUMBER, ORDER, WHERE) \
 	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
 	"           (SELECT k.run_id, k.seq, k.new_run, r.workflow_id, r.workflow_type, " \
 	"                   r.input, r.cancel_requested, k.priority, k.visible_at AS ready_at " \
@@ -2979,7 +2984,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"               AND NOT r.paused " WHERE \
 	/* runs in flight before new runs (durable.tasks.new_run), then fair order */ \
 	"             ORDER BY - k.priority, k.new_run, k.pass " \
-	"             LIMIT $4 FOR UPDATE OF k SKIP LOCKED) x), " \
+	"             LIMIT " LIMIT " FOR UPDATE OF k SKIP LOCKED) x), " \
 	"     u AS (UPDATE durable.tasks t " \
 	"   SET state = 'leased', token = nextval('durable.token_seq'), new_run = false, " \
 	"       worker = $6, attempt = t.attempt + 1, claimed_at = $3, " \
@@ -3157,7 +3162,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		Assert(want == 1);
 		values[6] = CStringGetTextDatum(only_key);
 		durable_plan(&one_key_plan,
-					 CLAIM_STATEMENT("1", "", "AND coalesce(k.fairness_key, '') = $7 "),
+					 CLAIM_STATEMENT("1", "1", "", "AND coalesce(k.fairness_key, '') = $7 "),
 					 7, key_types);
 		durable_exec(one_key_plan, values, NULL, false, 0);
 		return (int) SPI_processed;
@@ -3176,9 +3181,9 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	values[8] = Float8GetDatum(pass);
 #define FROM_FLOOR "AND (- k.priority, k.new_run, k.pass) >= ($7, $8, $9) "
 	if (want == 1)
-		durable_plan(&one_plan, CLAIM_STATEMENT("1", "", FROM_FLOOR), 9, types);
+		durable_plan(&one_plan, CLAIM_STATEMENT("1", "1", "", FROM_FLOOR), 9, types);
 	else
-		durable_plan(&plan, CLAIM_STATEMENT("row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
+		durable_plan(&plan, CLAIM_STATEMENT("$4", "row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
 					 9, types);
 #undef FROM_FLOOR
 	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
