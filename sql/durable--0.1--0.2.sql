@@ -72,43 +72,6 @@ SELECT r.namespace, r.workflow_id, s.run_id, s.seq, s.kind, s.name, s.status,
   LEFT JOIN durable.tasks t ON t.run_id = s.run_id AND t.seq = s.seq
  WHERE durable.may_read(r.namespace);
 
-CREATE OR REPLACE FUNCTION durable.wf_describe(workflow_id text)
-RETURNS jsonb
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    w record;
-    res jsonb;
-BEGIN
-    PERFORM durable.wf_status(workflow_id);
-    SELECT * INTO w FROM durable.workflows x
-     WHERE x.namespace = coalesce(current_setting('durable.namespace', true), 'default')
-       AND x.workflow_id = wf_describe.workflow_id
-     ORDER BY x.run_number DESC LIMIT 1;
-    SELECT jsonb_build_object(
-        'workflow_id', w.workflow_id, 'run_id', w.run_id,
-        'workflow_type', w.workflow_type, 'queue', w.queue,
-        'status', w.status, 'cancel_requested', w.cancel_requested,
-        'paused', w.paused,
-        'created_at', w.created_at, 'closed_at', w.closed_at,
-        'input', w.input, 'output', w.output, 'error', w.error,
-        'pending_steps', coalesce((
-            SELECT jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
-                       'seq', j.seq, 'kind', j.kind, 'name', j.name,
-                       'attempt', j.attempt, 'queue', j.queue,
-                       'scheduled_at', j.scheduled_at, 'due_at', j.due_at,
-                       'state', j.activity_state,
-                       'next_attempt_at', j.next_attempt_at,
-                       'last_error', j.last_error))
-                   ORDER BY j.seq)
-              FROM durable.journal j
-             WHERE j.run_id = w.run_id AND j.status = 'pending'), '[]'),
-        'steps', (SELECT count(*) FROM durable.journal j WHERE j.run_id = w.run_id))
-      INTO res;
-    RETURN res;
-END
-$$;
-
 -- the grant calls are C: they act as the owner after the admin check
 CREATE OR REPLACE FUNCTION durable.grant_client(role regrole, namespace text DEFAULT 'default')
 RETURNS void
@@ -403,38 +366,6 @@ SELECT r.namespace, r.workflow_id, r.run_id, r.workflow_type, r.queue,
        r.attempt, r.paused, r.run_number
   FROM durable.runs r
  WHERE durable.may_read(r.namespace);
--- the latest run of a workflow id is the one with the highest run_number
-CREATE OR REPLACE FUNCTION durable.wf_status(workflow_id text)
-RETURNS text
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    st text;
-    ns text := coalesce(current_setting('durable.namespace', true), 'default');
-BEGIN
-    IF workflow_id IS NULL THEN
-        RAISE EXCEPTION 'workflow id must not be NULL' USING ERRCODE = 'DU001';
-    END IF;
-    IF NOT durable.may_read(ns) THEN
-        RAISE EXCEPTION 'permission denied for namespace "%"', ns
-            USING ERRCODE = 'DU009',
-                  DETAIL = format('Role "%s" holds no client right on this namespace.', current_user),
-                  HINT = 'An administrator can run durable.grant_client().';
-    END IF;
-    SELECT w.status INTO st FROM durable.workflows w
-     WHERE w.namespace = coalesce(current_setting('durable.namespace', true), 'default')
-       AND w.workflow_id = wf_status.workflow_id
-     ORDER BY w.run_number DESC LIMIT 1;
-    IF st IS NULL THEN
-        RAISE EXCEPTION 'workflow "%" does not exist', workflow_id
-            USING ERRCODE = 'DU005',
-                  DETAIL = format('No run of it is visible in namespace "%s".',
-                                  coalesce(current_setting('durable.namespace', true), 'default')),
-                  HINT = 'Check the workflow id and the durable.namespace setting.';
-    END IF;
-    RETURN st;
-END
-$$;
 
 /*
  * Claims prefer the tasks of runs in flight to the first tasks of new
@@ -881,8 +812,9 @@ SELECT t.namespace, t.queue, coalesce(t.fairness_key, '') AS fairness_key,
 COMMENT ON VIEW durable.queue_keys IS 'Ready and leased tasks per fairness key of each queue, and the key''s concurrency limit (admin)';
 REVOKE ALL ON durable.queue_keys FROM PUBLIC;
 
--- wf_status, wf_history and wf_describe compare the namespace as a
--- parameter, which reaches the index of the security-barrier views
+-- wf_status, wf_history and wf_describe: the latest run of a workflow id
+-- is the one with the highest run_number, and the namespace is compared as
+-- a parameter, which reaches the index of the security-barrier views
 CREATE OR REPLACE FUNCTION durable.wf_status(workflow_id text)
 RETURNS text
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp
