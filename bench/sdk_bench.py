@@ -170,13 +170,26 @@ def main():
     tag = "sdkbench%d" % os.getpid()
     print("sdk_bench: %d workflows per point, %d worker processes (SDK: %d threads each; SQL: 1 connection each)"
           % (args.workflows, args.processes, args.concurrency))
+    return compare(conn, args, tag,
+                   lambda steps, rtag: measure(conn, "sdk", steps, args.workflows, args.processes,
+                                               args.concurrency, rtag))
+
+
+def compare(conn, args, tag, measure_sdk):
+    """Each shape (args.steps) through the bare SQL loop, then the SDK
+    (measure_sdk(steps, tag) -> rate, secs, commits per workflow), best of
+    args.rounds each; prints each round and the SDK/SQL ratios."""
     results = {}
     for steps in [int(s) for s in args.steps.split(",")]:
         for driver in ("sql", "sdk"):
             best = None
             for r in range(args.rounds):
-                rate, secs, cpw = measure(conn, driver, steps, args.workflows, args.processes,
-                                          args.concurrency, "%s-r%d" % (tag, r))
+                rtag = "%s-r%d" % (tag, r)
+                if driver == "sql":
+                    rate, secs, cpw = measure(conn, "sql", steps, args.workflows, args.processes,
+                                              args.concurrency, rtag)
+                else:
+                    rate, secs, cpw = measure_sdk(steps, rtag)
                 best = max(best or 0, rate)
                 print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
                       % (driver, steps, rate, args.workflows, secs, cpw), flush=True)

@@ -100,29 +100,10 @@ def main():
     tag = "sdkbenchts%d" % os.getpid()
     print("sdk_bench_ts: %d workflows per point, %d worker processes (TypeScript SDK: %d tasks at once each; "
           "SQL: 1 connection each)" % (args.workflows, args.processes, args.concurrency))
-    results = {}
-    for steps in [int(s) for s in args.steps.split(",")]:
-        for driver in ("sql", "sdk"):
-            best = None
-            for r in range(args.rounds):
-                rtag = "%s-r%d" % (tag, r)
-                if driver == "sql":
-                    rate, secs, cpw = sdk_bench.measure(conn, "sql", steps, args.workflows, args.processes,
-                                                        args.concurrency, rtag)
-                else:
-                    rate, secs, cpw = measure_ts(conn, steps, args.workflows, args.processes,
-                                                 args.concurrency, rtag, shlex.split(args.node_args),
-                                                 args.prefetch)
-                best = max(best or 0, rate)
-                print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
-                      % (driver, steps, rate, args.workflows, secs, cpw), flush=True)
-            results[(driver, steps)] = best
-    print("RESULT")
-    for steps in sorted({s for _, s in results}):
-        sql, sdk = results[("sql", steps)], results[("sdk", steps)]
-        print("  %d-step workflows: SDK %6.0f/s   bare SQL %6.0f/s   SDK/SQL = %.2f"
-              % (steps, sdk, sql, sdk / sql))
-    return 0
+    return sdk_bench.compare(
+        conn, args, tag,
+        lambda steps, rtag: measure_ts(conn, steps, args.workflows, args.processes, args.concurrency,
+                                       rtag, shlex.split(args.node_args), args.prefetch))
 
 
 if __name__ == "__main__":
