@@ -3146,9 +3146,10 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	int			neg_priority;
 	bool		new_run;
 	double		pass;
-	uint64		gen;
-	uint64		epoch;
+	uint64		gen = 0;
+	uint64		epoch = 0;
 	uint64		n;
+	bool		use_floor;
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
@@ -3167,12 +3168,18 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		durable_exec(one_key_plan, values, NULL, false, 0);
 		return (int) SPI_processed;
 	}
-	/* from the queue's floor on (claim_floor.c): not through what it claimed */
-	durable_claim_floor_get(ns, queue, &neg_priority, &new_run, &pass, &gen, &epoch);
-	if (durable_claim_floors == CLAIM_FLOORS_OFF ||
-		(durable_claim_floors == CLAIM_FLOORS_AUTO && !durable_bgw_serves_database()))
+	/*
+	 * From the queue's floor on (claim_floor.c): not through what it
+	 * claimed.  Without floors, from the beginning, and nothing to raise:
+	 * a floor only needs the raises of the claims that read it.
+	 */
+	use_floor = durable_claim_floors == CLAIM_FLOORS_ON ||
+		(durable_claim_floors == CLAIM_FLOORS_AUTO && durable_bgw_serves_database());
+	if (use_floor)
+		durable_claim_floor_get(ns, queue, &neg_priority, &new_run, &pass, &gen, &epoch);
+	else
 	{
-		neg_priority = PG_INT32_MIN;	/* from the beginning */
+		neg_priority = PG_INT32_MIN;
 		new_run = false;
 		pass = -INFINITY;
 	}
@@ -3188,7 +3195,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 #undef FROM_FLOOR
 	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
 	n = SPI_processed;
-	if (n > 0)
+	if (n > 0 && use_floor)
 	{
 		/* the last task taken, in claim order: its lane and pass */
 		HeapTuple	tup = SPI_tuptable->vals[n - 1];
