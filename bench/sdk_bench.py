@@ -31,6 +31,7 @@ import argparse
 import os
 import select
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -93,11 +94,35 @@ def xact_commits(conn):
                         " WHERE datname = current_database()").fetchone()[0]
 
 
-def measure(conn, driver, steps, n, processes, concurrency, tag, command=None, cwd=None):
-    """(workflows/s, seconds, commits per workflow) of one point.  The
-    workers are this script's (--sdk-worker / --sql-worker), or those that
-    command(queue, name) starts (in cwd): processes that serve workflow type
-    bench_<steps> on the queue and print "ready" once connected."""
+def start_and_wait(conn, wtype, queue, prefix, n):
+    """Start n workflows (ids prefix1..n) in one transaction and wait until
+    none of the queue's runs is open."""
+    with conn.transaction():
+        conn.execute("SELECT durable.wf_start(%s, jsonb_build_object('i', i), %s || i, %s) "
+                     "  FROM generate_series(1, %s) i", (wtype, prefix, queue, n))
+    deadline = time.monotonic() + 300
+    while True:
+        # a run of these workflows (local steps only) holds a task until
+        # it closes: look at the small task table and count the runs
+        # (a scan of every run the database holds) only once it is empty,
+        # so that this check takes no CPU from the point it measures
+        left = conn.execute("SELECT count(*) FROM durable.tasks WHERE queue = %s", (queue,)).fetchone()[0]
+        if left == 0:
+            left = conn.execute("SELECT count(*) FROM durable.runs WHERE queue = %s AND status = 'running'",
+                                (queue,)).fetchone()[0]
+        if left == 0:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("%d workflows still running after 300 s" % left)
+        time.sleep(0.05)
+
+
+def measure(conn, driver, steps, n, processes, concurrency, tag, command=None, cwd=None, warmup=200):
+    """(workflows/s, seconds, commits per workflow) of one point, after
+    warmup workflows that are not counted.  The workers are this script's
+    (--sdk-worker / --sql-worker), or those that command(queue, name) starts
+    (in cwd): processes that serve workflow type bench_<steps> on the queue
+    and print "ready" once connected."""
     queue = "%s-%s%d" % (tag, driver, steps)
     wtype = "bench_%d" % steps
     if command is None:
@@ -113,24 +138,19 @@ def measure(conn, driver, steps, n, processes, concurrency, tag, command=None, c
         for p in procs:                      # every worker imported and connected
             if p.stdout.readline().strip() != "ready":
                 raise RuntimeError("a %s worker did not start" % driver)
+        # warm-up: the same workflows, not counted, so that the point
+        # measures the steady state (connections a pool opens on demand,
+        # their backends' first plans, the JIT of the worker's language)
+        # and not what a worker process pays once
+        if warmup:
+            start_and_wait(conn, wtype, queue, queue + "-w", warmup)
         time.sleep(0.5)
         c0 = xact_commits(conn)
-        with conn.transaction():
-            conn.execute("SELECT durable.wf_start(%s, jsonb_build_object('i', i), %s || i, %s) "
-                         "  FROM generate_series(1, %s) i", (wtype, queue + "-", queue, n))
-        deadline = time.monotonic() + 300
-        while True:
-            left = conn.execute("SELECT count(*) FROM durable.runs WHERE queue = %s AND status = 'running'",
-                                (queue,)).fetchone()[0]
-            if left == 0:
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError("%d workflows still running after 300 s" % left)
-            time.sleep(0.05)
+        start_and_wait(conn, wtype, queue, queue + "-n", n)
         row = conn.execute(
             "SELECT count(*) FILTER (WHERE status = 'completed'), "
             "       extract(epoch FROM max(closed_at) - min(created_at)) "
-            "  FROM durable.runs WHERE queue = %s", (queue,)).fetchone()
+            "  FROM durable.runs WHERE queue = %s AND workflow_id LIKE %s", (queue, queue + "-n%")).fetchone()
         completed, secs = row[0], float(row[1])
         if completed != n:
             raise RuntimeError("%d of %d workflows completed" % (completed, n))
@@ -155,7 +175,7 @@ def main():
     ap.add_argument("--processes", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=4, help="threads per SDK worker process")
     ap.add_argument("--steps", default="1,5", help="workflow shapes: local steps per workflow")
-    ap.add_argument("--rounds", type=int, default=1, help="repeat each point and keep the best")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each running every point once")
     ap.add_argument("--sdk-worker", metavar="QUEUE", help=argparse.SUPPRESS)
     ap.add_argument("--sql-worker", metavar="QUEUE", help=argparse.SUPPRESS)
     ap.add_argument("--name", help=argparse.SUPPRESS)
@@ -175,30 +195,36 @@ def main():
                                                args.concurrency, rtag))
 
 
-def compare(conn, args, tag, measure_sdk):
-    """Each shape (args.steps) through the bare SQL loop, then the SDK
-    (measure_sdk(steps, tag) -> rate, secs, commits per workflow), best of
-    args.rounds each; prints each round and the SDK/SQL ratios."""
-    results = {}
+def compare(conn, args, tag, measure_sdk, baselines=()):
+    """Each shape (args.steps) through the bare SQL loop, any further
+    baselines (name, measure(steps, tag)), then the SDK (measure_sdk(steps,
+    tag) -> rate, secs, commits per workflow), interleaved: each of
+    args.rounds rounds runs every driver once, so that a ratio compares
+    points taken moments apart.  Prints each point, then per shape the
+    median rate of each driver and the median of the SDK's per-round ratios
+    to each baseline (with the lowest and highest)."""
+    def measure_sql(steps, rtag):
+        return measure(conn, "sql", steps, args.workflows, args.processes, args.concurrency, rtag)
+    drivers = [("sql", measure_sql)] + list(baselines) + [("sdk", measure_sdk)]
+    rates = {}
     for steps in [int(s) for s in args.steps.split(",")]:
-        for driver in ("sql", "sdk"):
-            best = None
-            for r in range(args.rounds):
-                rtag = "%s-r%d" % (tag, r)
-                if driver == "sql":
-                    rate, secs, cpw = measure(conn, "sql", steps, args.workflows, args.processes,
-                                              args.concurrency, rtag)
-                else:
-                    rate, secs, cpw = measure_sdk(steps, rtag)
-                best = max(best or 0, rate)
-                print("  %-3s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
-                      % (driver, steps, rate, args.workflows, secs, cpw), flush=True)
-            results[(driver, steps)] = best
-    print("RESULT")
-    for steps in sorted({s for _, s in results}):
-        sql, sdk = results[("sql", steps)], results[("sdk", steps)]
-        print("  %d-step workflows: SDK %6.0f/s   bare SQL %6.0f/s   SDK/SQL = %.2f"
-              % (steps, sdk, sql, sdk / sql))
+        for r in range(args.rounds):
+            for driver, run in drivers:
+                rate, secs, cpw = run(steps, "%s-r%d" % (tag, r))
+                rates.setdefault((driver, steps), []).append(rate)
+                print("  round %d %-6s %d-step: %7.0f workflows/s  (%d in %.2f s)  %.2f commits/workflow"
+                      % (r + 1, driver, steps, rate, args.workflows, secs, cpw), flush=True)
+    print("RESULT (median of %d rounds; SDK/x: median of the per-round ratios, lowest-highest)" % args.rounds)
+    for steps in sorted({s for _, s in rates}):
+        sdk = rates[("sdk", steps)]
+        cols = []
+        for d, _ in drivers:
+            if d == "sdk":
+                continue
+            ratios = [a / b for a, b in zip(sdk, rates[(d, steps)])]
+            cols.append("%s %6.0f/s  SDK/%s = %.2f (%.2f-%.2f)" % (d, statistics.median(rates[(d, steps)]), d,
+                                                                 statistics.median(ratios), min(ratios), max(ratios)))
+        print("  %d-step workflows: SDK %6.0f/s  %s" % (steps, statistics.median(sdk), "  ".join(cols)))
     return 0
 
 

@@ -72,14 +72,17 @@ def build():
     print("built the TypeScript SDK (npm run build)", flush=True)
 
 
-def measure_ts(conn, steps, n, processes, concurrency, tag, node_args, prefetch=None):
+def measure_ts(conn, steps, n, processes, concurrency, tag, node_args, prefetch=None, sql=False):
     """(workflows/s, seconds, commits per workflow) of one TypeScript point:
-    sdk_bench.measure with node workers (test/bench_worker.ts)."""
+    sdk_bench.measure with node workers (test/bench_worker.ts); sql: its
+    plain node-postgres loop instead of the SDK."""
     def command(queue, name):
         return (["node"] + node_args + [WORKER_JS, "--queue", queue, "--steps", str(steps),
                                         "--concurrency", str(concurrency), "--name", name]
-                + ([] if prefetch is None else ["--prefetch", str(prefetch)]))
-    return sdk_bench.measure(conn, "sdk", steps, n, processes, concurrency, tag, command, cwd=TS)
+                + ([] if prefetch is None else ["--prefetch", str(prefetch)])
+                + (["--sql"] if sql else []))
+    return sdk_bench.measure(conn, "sqlts" if sql else "sdk", steps, n, processes, concurrency, tag,
+                             command, cwd=TS)
 
 
 def main():
@@ -90,7 +93,7 @@ def main():
     ap.add_argument("--prefetch", type=int, default=None,
                     help="tasks claimed ahead per SDK worker process (default: the SDK's, concurrency)")
     ap.add_argument("--steps", default="1,5", help="workflow shapes: local steps per workflow")
-    ap.add_argument("--rounds", type=int, default=1, help="repeat each point and keep the best")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each running every point once")
     ap.add_argument("--node-args", default="", help="options for the TypeScript workers' node")
     args = ap.parse_args()
     build()
@@ -100,10 +103,13 @@ def main():
     tag = "sdkbenchts%d" % os.getpid()
     print("sdk_bench_ts: %d workflows per point, %d worker processes (TypeScript SDK: %d tasks at once each; "
           "SQL: 1 connection each)" % (args.workflows, args.processes, args.concurrency))
+    node_args = shlex.split(args.node_args)
     return sdk_bench.compare(
         conn, args, tag,
         lambda steps, rtag: measure_ts(conn, steps, args.workflows, args.processes, args.concurrency,
-                                       rtag, shlex.split(args.node_args), args.prefetch))
+                                       rtag, node_args, args.prefetch),
+        [("sqlts", lambda steps, rtag: measure_ts(conn, steps, args.workflows, args.processes, 1,
+                                                  rtag, node_args, sql=True))])
 
 
 if __name__ == "__main__":

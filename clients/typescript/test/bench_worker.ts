@@ -8,9 +8,16 @@
  *
  *   node dist/test/bench_worker.js --queue Q --steps N [--concurrency 4] [--name NAME]
  *
+ * With --sql it runs no SDK: --concurrency plain node-postgres loops (1 by
+ * default), each on a connection of its own, make the calls sdk_bench.py's
+ * SQL loop makes (task_poll up to 8, then per task step_record per step and
+ * task_complete), waking on the queue's NOTIFY: the baseline in the SDK's
+ * own language and driver.
+ *
  * Connects with the PG* environment (DURABLE_DSN if set); prints "ready"
  * and works until SIGTERM.
  */
+import pg from "pg";
 import { Worker, defineWorkflow, type Connection } from "../src/index.js";
 
 const connection: Connection = process.env.DURABLE_DSN ?? {};
@@ -28,10 +35,62 @@ export function benchWorkflow(steps: number) {
   });
 }
 
+/** The plain SQL loop (--sql): no SDK, the same statements as sdk_bench.py's. */
+async function sqlLoop(queue: string, steps: number, name: string, connected: () => void): Promise<void> {
+  // bigint (tokens) as text, as the SDK reads them
+  const cfg = { ...(typeof connection === "string" ? { connectionString: connection } : connection), types: { getTypeParser: (oid: number) => (oid === 20 ? (v: string) => v : pg.types.getTypeParser(oid)) } };
+  const conn = new pg.Client(cfg);
+  const listen = new pg.Client(cfg);
+  await conn.connect();
+  await listen.connect();
+  let wake: (() => void) | null = null;
+  listen.on("notification", () => wake?.());
+  await listen.query(`LISTEN "durable_${queue}"`);
+  let stop = false;
+  process.on("SIGTERM", () => {
+    stop = true;
+    wake?.();
+  });
+  connected();
+  while (!stop) {
+    const { rows } = await conn.query({ name: "poll", text: "SELECT token FROM durable.task_poll($1, $2, 8, '30 s')", values: [queue, name] });
+    for (const { token } of rows) {
+      let total = 0;
+      for (let i = 0; i < steps; i++) {
+        await conn.query({ name: "step", text: "SELECT durable.step_record($1, $2, $3, $4::jsonb)", values: [token, i + 1, `s${i}`, JSON.stringify(i)] });
+        total += i;
+      }
+      await conn.query({ name: "complete", text: "SELECT durable.task_complete($1, $2::jsonb)", values: [token, JSON.stringify({ steps, total })] });
+    }
+    if (rows.length === 0 && !stop) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  }
+  await conn.end();
+  await listen.end();
+}
+
 async function main(args: string[]): Promise<void> {
   const queue = option(args, "--queue");
   const steps = Number(option(args, "--steps") ?? 1);
-  if (queue === undefined || !(steps >= 0)) throw new Error("usage: bench_worker.js --queue Q --steps N [--concurrency C] [--prefetch P] [--name NAME]");
+  if (queue === undefined || !(steps >= 0)) throw new Error("usage: bench_worker.js --queue Q --steps N [--sql] [--concurrency C] [--prefetch P] [--name NAME]");
+  if (args.includes("--sql")) {
+    const name = option(args, "--name") ?? `bench-sql-${process.pid}`;
+    const loops = Number(option(args, "--concurrency") ?? 1);
+    let connecting = loops;
+    const connected = () => {
+      if (--connecting === 0) console.log("ready");
+    };
+    await Promise.all(Array.from({ length: loops }, (_, i) => sqlLoop(queue, steps, `${name}-${i}`, connected)));
+    return;
+  }
   const worker = new Worker({
     connection,
     queue,
