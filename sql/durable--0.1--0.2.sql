@@ -706,6 +706,9 @@ DROP INDEX durable.tasks_claim;
 CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, (- priority), new_run, pass) WHERE state = 'ready';
 CREATE INDEX tasks_unplaced ON durable.tasks (visible_at) WHERE pass = 'Infinity'::float8;
+-- leased tasks are found through tasks_token (see durable--0.2.sql): a
+-- second index of them cost every claim an index entry
+DROP INDEX durable.tasks_lease;
 CREATE FUNCTION durable.fair_pass(namespace text, queue text, fairness_key text,
                                   fairness_weight real, priority int, new_run boolean)
 RETURNS float8

@@ -139,8 +139,8 @@ CREATE INDEX runs_search_attributes ON durable.runs
  * work is done.  seq 0 is the run's workflow task, seq n > 0 the activity
  * of step n, so the primary key also guarantees at most one workflow task
  * per run.  visible_at is the ready time while ready (claims use
- * tasks_claim) and the lease expiry while leased (expiry uses
- * tasks_lease), so each index holds only the rows its scan wants.
+ * tasks_claim) and the lease expiry while leased (expiry walks
+ * tasks_token), so each index holds only the rows its scan wants.
  */
 CREATE TABLE durable.tasks (
     run_id      bigint NOT NULL,
@@ -190,14 +190,17 @@ CREATE INDEX tasks_claim ON durable.tasks
     (namespace, queue, (- priority), new_run, pass) WHERE state = 'ready';
 -- a task has a token exactly while it is leased (every statement that makes
 -- a task ready again clears it), so the engine finds a leased task by its
--- token alone: a lookup that also said state = 'leased' let the planner
--- pick tasks_lease, whose partial predicate matches, and scan all of it
--- (every entry of a claimed task that vacuum could not remove yet)
+-- token alone, and the statements that look at every leased task (lease
+-- expiry and the next due time in the background worker, the leased count
+-- of a queue with a concurrency limit) say token IS NOT NULL and walk this
+-- index: leased tasks are those in flight, few.  There is no index of
+-- lease expiry times: a claim is a non-HOT update that writes an entry in
+-- every index whose predicate the leased row meets, and a second one cost
+-- each workflow an index entry (bench/README.md, 7 -> 6 per one-step
+-- workflow).  Without any index those statements scanned the table and
+-- every dead row in it (11% of the server's CPU under a steady one-step
+-- load).
 CREATE UNIQUE INDEX tasks_token ON durable.tasks (token) WHERE token IS NOT NULL;
--- the background worker reads it every round: without it, lease expiry
--- scanned the table and every dead row in it (11% of the server's CPU
--- under a steady one-step load)
-CREATE INDEX tasks_lease ON durable.tasks (visible_at) WHERE state = 'leased';
 -- ready later than made (start delay, retry backoff): the background
 -- worker notifies their queue when they come due
 CREATE INDEX tasks_delayed ON durable.tasks (visible_at)

@@ -1296,8 +1296,8 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 				 "       t.namespace, t.queue, t.kind "
 				 "  FROM durable.tasks t "
 				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
-				 " WHERE t.state = 'leased' AND t.visible_at <= $1 "
-				 " ORDER BY t.visible_at LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
+				 " WHERE t.token IS NOT NULL AND t.visible_at <= $1 "
+				 " ORDER BY t.token LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
 	n = (int) SPI_processed;
@@ -3087,7 +3087,7 @@ durable_engine_cancel_key_tasks(const char *ns, const char *queue, const char *k
 	"   AND kind = 'activity' "
 	if (leased)
 		durable_plan(&leased_plan,
-					 KEY_TASKS "AND state = 'leased' AND claimed_at < $4 "
+					 KEY_TASKS "AND token IS NOT NULL AND claimed_at < $4 "
 					 " ORDER BY claimed_at, run_id, seq LIMIT $5 FOR UPDATE SKIP LOCKED",
 					 5, types);
 	else

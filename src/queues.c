@@ -314,7 +314,7 @@ durable_queue_key_usage(const char *ns, const char *queue, QueueLimits *q, HTAB 
 	values[1] = CStringGetTextDatum(queue);
 	durable_plan(&plan,
 				 "SELECT coalesce(fairness_key, ''), count(*)::int FROM durable.tasks "
-				 " WHERE state = 'leased' AND namespace = $1 AND queue = $2 "
+				 " WHERE token IS NOT NULL AND namespace = $1 AND queue = $2 "
 				 " GROUP BY 1",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
@@ -486,7 +486,7 @@ durable_queue_lock_key(const char *ns, const char *queue, QueueLimits *q, KeyUsa
 	values[2] = CStringGetTextDatum(e->key);
 	durable_plan(&plan,
 				 "SELECT count(*)::int FROM durable.tasks "
-				 " WHERE state = 'leased' AND namespace = $1 AND queue = $2 "
+				 " WHERE token IS NOT NULL AND namespace = $1 AND queue = $2 "
 				 "   AND coalesce(fairness_key, '') = $3",
 				 3, types);
 	durable_exec(plan, values, NULL, false, 1);
@@ -601,7 +601,7 @@ durable_queue_room(const char *ns, const char *queue, QueueLimits *q)
 		values[1] = CStringGetTextDatum(queue);
 		durable_plan(&plan,
 					 "SELECT count(*) FROM durable.tasks "
-					 " WHERE state = 'leased' AND namespace = $1 AND queue = $2",
+					 " WHERE token IS NOT NULL AND namespace = $1 AND queue = $2",
 					 2, types);
 		durable_exec(plan, values, NULL, false, 1);
 		leased = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

@@ -100,7 +100,7 @@ durable_tick_next_due(TimestampTz now)
 				 "SELECT LEAST("
 				 " (SELECT min(due_at) FROM durable.steps "
 				 "   WHERE status = 'pending' AND due_at IS NOT NULL), "
-				 " (SELECT min(visible_at) FROM durable.tasks WHERE state = 'leased'), "
+				 " (SELECT min(visible_at) FROM durable.tasks WHERE token IS NOT NULL), "
 				 " (SELECT min(deadline_at) FROM durable.runs WHERE deadline_at IS NOT NULL), "
 				 " (SELECT min(visible_at) FROM durable.tasks "
 				 "   WHERE state = 'ready' AND visible_at > created_at AND visible_at > $1), "

@@ -98,9 +98,9 @@ SELECT is((SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid 
 SELECT has_index('durable', 'tasks', 'tasks_token', ARRAY['token'], 'tasks_token indexes token');
 SELECT index_is_unique('durable', 'tasks', 'tasks_token', 'tasks_token is unique: a token names one task');
 SELECT set_eq($$SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'durable.tasks'::regclass$$,
-              ARRAY['durable.tasks_pkey', 'durable.tasks_claim', 'durable.tasks_token', 'durable.tasks_lease',
+              ARRAY['durable.tasks_pkey', 'durable.tasks_claim', 'durable.tasks_token',
                     'durable.tasks_delayed', 'durable.tasks_unplaced'],
-              'tasks has six indexes: a claim writes entries in tasks_pkey, tasks_token and tasks_lease');
+              'tasks has five indexes: a claim writes entries in tasks_pkey and tasks_token only');
 SELECT has_index('durable', 'runs', 'runs_workflow_id', ARRAY['namespace', 'workflow_id', 'run_number'],
                  'runs_workflow_id indexes (namespace, workflow_id, run_number)');
 SELECT index_is_unique('durable', 'runs', 'runs_workflow_id',
