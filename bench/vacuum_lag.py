@@ -173,13 +173,17 @@ def main():
     ap.add_argument("--hold", type=float, default=120, help="seconds the idle transaction holds its xid")
     ap.add_argument("--after", type=float, default=30)
     ap.add_argument("--window", type=float, default=10)
+    ap.add_argument("--kinds", default="bare,durable,durable-nofloor",
+                    help="which runs, in order (bare is the baseline the summary needs)")
     args = ap.parse_args()
     with psycopg.connect(args.dsn, autocommit=True) as c:
         c.execute(BARE_SETUP)
         naptime = c.execute("SHOW autovacuum_naptime").fetchone()[0]
     print("vacuum lag: autovacuum_naptime %s, rate %d/s, holder %ss" % (naptime, args.rate, args.hold))
-    kinds = ("bare", "durable", "durable-nofloor")
+    kinds = args.kinds.split(",")
     results = {kind: run(args.dsn, kind, args) for kind in kinds}
+    if "bare" not in results:
+        return
     print()
     print("per phase: completed/s, claim p50 / p99 ms (bare queue = baseline, same run;")
     print("durable-nofloor: durable with durable.claim_floors = off, claims walk tasks_claim from its start)")
