@@ -525,14 +525,12 @@ export class Worker {
     for (;;) {
       let client: pg.PoolClient | null = null;
       try {
-        const held = this.running.get(token);
-        if (held?.client !== undefined) {
-          client = held.client;
-          held.client = undefined; // a concurrent call of the task takes another
-        } else client = await this.pool.connect();
+        const task = this.running.get(token);
+        client = task?.client ?? (await this.pool.connect());
+        if (task !== undefined) task.client = undefined; // a concurrent call of the task takes another
         const r = await fn(client);
-        const still = this.running.get(token);
-        if (still !== undefined && still.client === undefined) still.client = client;
+        // kept while the task runs (execute() releases it at the end)
+        if (task !== undefined && this.running.get(token) === task && task.client === undefined) task.client = client;
         else client.release();
         if (lostAt !== null) this.log("info", `task ${token}: ${what} delivered after reconnecting`);
         return r;

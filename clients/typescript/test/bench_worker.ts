@@ -19,6 +19,7 @@
  */
 import pg from "pg";
 import { Worker, defineWorkflow, type Connection } from "../src/index.js";
+import { clientConfig } from "../src/pgutil.js";
 
 const connection: Connection = process.env.DURABLE_DSN ?? {};
 
@@ -37,8 +38,8 @@ export function benchWorkflow(steps: number) {
 
 /** The plain SQL loop (--sql): no SDK, the same statements as sdk_bench.py's. */
 async function sqlLoop(queue: string, steps: number, name: string, connected: () => void): Promise<void> {
-  // bigint (tokens) as text, as the SDK reads them
-  const cfg = { ...(typeof connection === "string" ? { connectionString: connection } : connection), types: { getTypeParser: (oid: number) => (oid === 20 ? (v: string) => v : pg.types.getTypeParser(oid)) } };
+  // the SDK's own settings: bigint (tokens) as text, a connect timeout
+  const cfg = clientConfig(connection);
   const conn = new pg.Client(cfg);
   const listen = new pg.Client(cfg);
   await conn.connect();
