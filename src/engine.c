@@ -369,12 +369,12 @@ durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
 	values[3] = PointerGetDatum(error);
 	nulls[3] = error ? ' ' : 'n';
 	values[4] = TimestampTzGetDatum(now);
-	durable_plan(&plan,
-				 "WITH x AS (SELECT * FROM unnest($1, $2) AS x(run_id, output)), "
-				 CLOSE_RUNS_CTES("FROM x WHERE u.run_id = x.run_id", "x.output", "IN")
-				 "SELECT " CLOSED_RUN_COLUMNS "FROM r",
-				 5, types);
-	durable_exec(plan, values, nulls, false, 0);
+	durable_plan_generic(&plan,
+						 "WITH x AS (SELECT * FROM unnest($1, $2) AS x(run_id, output)), "
+						 CLOSE_RUNS_CTES("FROM x WHERE u.run_id = x.run_id", "x.output", "IN")
+						 "SELECT " CLOSED_RUN_COLUMNS "FROM r",
+						 5, types);
+	durable_exec_generic(plan, values, nulls, false, 0);
 	n = (int) SPI_processed;
 	closed = palloc(sizeof(ClosedRun) * (n + 1));
 	for (i = 0; i < n; i++)
@@ -2967,7 +2967,11 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
  * the generic plan expects a tenth of the queue and hash-joins a seq scan
  * of durable.tasks (40 claims/s with 100,000 tasks in another queue), so
  * the plan cache re-planned every claim instead (a third of the server's
- * CPU under load); with LIMIT 1 the generic plan is the right one.  After
+ * CPU under load); with LIMIT 1 the generic plan is the right one.  A
+ * batch claim says LIMIT $4 and keeps a generic plan planned with index
+ * scans and nested loops only (durable_plan_generic): left to choose, the
+ * plan cache planned it afresh at every call once the statistics showed
+ * a backlog.  After
  * the poll's columns come each task's pass, key and lane (priority,
  * new_run) in the fair order (fairness.c).  The run's columns come with the lock: no second lookup.  A
  * task of a new run (new_run: its first workflow task, never claimed)
@@ -3190,10 +3194,13 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	if (want == 1)
 		durable_plan(&one_plan, CLAIM_STATEMENT("1", "1", "", FROM_FLOOR), 9, types);
 	else
-		durable_plan(&plan, CLAIM_STATEMENT("$4", "row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
-					 9, types);
+		durable_plan_generic(&plan, CLAIM_STATEMENT("$4", "row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
+							 9, types);
 #undef FROM_FLOOR
-	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
+	if (want == 1)
+		durable_exec(one_plan, values, NULL, false, 0);
+	else
+		durable_exec_generic(plan, values, NULL, false, 0);
 	n = SPI_processed;
 	if (n > 0 && use_floor)
 	{

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -57,13 +58,14 @@ durable_schema_is_current(char **installed)
 }
 
 /*
- * durable_plan: return the plan kept in *slot, preparing it on first use.
- * The functions that call this run with search_path pinned to
+ * durable_plan: return the plan kept in *slot, preparing it on first use
+ * (plan_with: with the plan cache's cursor options).  The functions that call this run with search_path pinned to
  * pg_catalog, pg_temp (their SET clause), and every table name in the
  * SQL is schema-qualified.
  */
-SPIPlanPtr
-durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
+static SPIPlanPtr
+plan_with(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes,
+		  int cursor_options)
 {
 	if (*slot == NULL)
 	{
@@ -78,7 +80,7 @@ durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 					 errdetail("The library was replaced by another release; the database's tables are still those of version %s.",
 							   installed ? installed : "(none)"),
 					 errhint("Run ALTER EXTENSION durable UPDATE in this database.")));
-		plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		plan = SPI_prepare_cursor(sql, nargs, (Oid *) argtypes, cursor_options);
 
 		if (plan == NULL)
 			elog(ERROR, "durable: could not prepare \"%s\": %s",
@@ -88,6 +90,33 @@ durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
 		*slot = plan;
 	}
 	return *slot;
+}
+
+SPIPlanPtr
+durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
+{
+	return plan_with(slot, sql, nargs, argtypes, 0);
+}
+
+/*
+ * durable_plan_generic: durable_plan for a statement the plan cache would
+ * otherwise plan afresh at every call.  The plan cache compares the cost
+ * of the generic plan with that of the custom plans it made for the first
+ * five calls, and keeps making custom plans while the generic one looks
+ * dearer.  It always does for a parameter the planner cannot see through:
+ * LIMIT $n (the planner assumes a tenth of the rows) or unnest($n) (a
+ * hundred elements), against custom plans that know a poll wants 8 tasks
+ * or a batch holds 2 tokens.  Planning these statements took 0.3-1.2 ms a
+ * call (bench/README.md); the generic plan of each is the same index walk
+ * the custom plans make.  Its one risk is shared with every generic plan:
+ * planned while a table's statistics say it is empty, it seq-scans until
+ * the next ANALYZE of the table replans it.  Run such a plan with
+ * durable_exec_generic.
+ */
+SPIPlanPtr
+durable_plan_generic(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
+{
+	return plan_with(slot, sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
@@ -120,6 +149,34 @@ durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 	if (rc < 0)
 		elog(ERROR, "durable: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));
+	return rc;
+}
+
+/*
+ * durable_exec_generic: execute a plan of durable_plan_generic with the
+ * planner held to index scans and nested loops.  A generic plan knows
+ * neither how many tasks a poll wants nor how many tokens a batch holds;
+ * planned with a tenth of a queue or a hundred tokens in mind, it could
+ * hash-join a seq scan of durable.tasks on every call, and does not
+ * change until the plan is made again.  Every statement run this way
+ * reaches a few rows through indexes, so the planner gets no other
+ * choice whenever the plan cache (re)plans one here.
+ */
+int
+durable_exec_generic(SPIPlanPtr plan, Datum *values, const char *nulls,
+					 bool read_only, long count)
+{
+	int			nest = NewGUCNestLevel();
+	int			rc;
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	rc = durable_exec(plan, values, nulls, read_only, count);
+	AtEOXact_GUC(true, nest);
 	return rc;
 }
 

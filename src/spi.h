@@ -14,10 +14,14 @@
 extern bool durable_schema_is_current(char **installed);
 extern SPIPlanPtr durable_plan(SPIPlanPtr *slot, const char *sql,
 							   int nargs, const Oid *argtypes);
+extern SPIPlanPtr durable_plan_generic(SPIPlanPtr *slot, const char *sql,
+									   int nargs, const Oid *argtypes);
 extern int	durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls,
 								long count);
 extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 bool read_only, long count);
+extern int	durable_exec_generic(SPIPlanPtr plan, Datum *values, const char *nulls,
+								 bool read_only, long count);
 
 /*
  * durable_guarded: run fn(arg) in a subtransaction; NULL when it went

@@ -491,13 +491,13 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 
 	values[0] = PointerGetDatum(construct_array(tok, ntok, INT8OID, 8,
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	durable_plan(&lookup,
-				 "SELECT x.i, t.run_id, t.seq, t.namespace, t.queue "
-				 "  FROM unnest($1) WITH ORDINALITY AS x(token, i) "
-				 "  JOIN durable.tasks t ON t.token = x.token "
-				 " ORDER BY x.i FOR UPDATE OF t",
-				 1, lookup_types);
-	durable_exec(lookup, values, NULL, false, 0);
+	durable_plan_generic(&lookup,
+						 "SELECT x.i, t.run_id, t.seq, t.namespace, t.queue "
+						 "  FROM unnest($1) WITH ORDINALITY AS x(token, i) "
+						 "  JOIN durable.tasks t ON t.token = x.token "
+						 " ORDER BY x.i FOR UPDATE OF t",
+						 1, lookup_types);
+	durable_exec_generic(lookup, values, NULL, false, 0);
 	if (SPI_processed != (uint64) ntok)
 		return false;
 	for (i = 0; i < ntok; i++)
