@@ -26,8 +26,8 @@
  *	  - an aborted transaction resets every floor of its database at once:
  *	    a claim that skipped a row it locked (SKIP LOCKED) may have moved
  *	    past it;
- *	  - the background worker resets its database's floors every round, so
- *	    whatever else slips below a floor waits a round at most.
+ *	  - the background worker resets its database's floors every 10 s, so
+ *	    whatever else slips below a floor waits that long at most.
  *	  A claim moves the floor up at commit, and only if nothing lowered or
  *	  reset it since the claim read it (a generation number): a task that
  *	  became claimable while the claim ran stays above the floor.

@@ -241,6 +241,7 @@ run_part(int i, TimestampTz now, int limit)
 
 /* when the periodic work last reset the claim floors of its database */
 static TimestampTz floors_reset_at = 0;
+#define FLOORS_RESET_INTERVAL (10 * USECS_PER_SEC)
 
 /* set by the background worker: retry failed parts with backoff */
 bool		durable_tick_backoff = false;
@@ -262,9 +263,13 @@ durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 	/*
 	 * Claims start at their queue's floor (claim_floor.c); a task that
 	 * slipped below one some way the engine does not track waits for this,
-	 * at most a second.
+	 * at most FLOORS_RESET_INTERVAL.  Not more often: until a claim raises
+	 * it again, every claim of the queue reads tasks_claim from its
+	 * beginning, through every entry vacuum could not remove yet (with an
+	 * idle transaction holding an xid: 83 buffers per claim on average at a
+	 * reset a second, 31 at one per 10 s, bench/README.md).
 	 */
-	if (real_now - floors_reset_at >= USECS_PER_SEC)
+	if (real_now - floors_reset_at >= FLOORS_RESET_INTERVAL)
 	{
 		durable_claim_floor_reset_database();
 		floors_reset_at = real_now;
