@@ -23,9 +23,12 @@
  *	    placed when they come due) lowers the floor to its key at commit;
  *	  - a task made ready with its old pass (an expired or released lease,
  *	    an unpaused run) resets its queue's floor at commit;
- *	  - an aborted transaction resets every floor of its database at once:
- *	    a claim that skipped a row it locked (SKIP LOCKED) may have moved
- *	    past it;
+ *	  - an aborted transaction that ran the engine's statements resets
+ *	    every floor of its database at once: a claim that skipped a row it
+ *	    locked (SKIP LOCKED) may have moved past it.  Only the engine
+ *	    writes (and so locks) durable's rows, so the aborts of the
+ *	    application's own transactions in the database leave the floors
+ *	    alone (each reset costs claims a walk from the beginning);
  *	  - the background worker resets its database's floors every 10 s, so
  *	    whatever else slips below a floor waits that long at most.
  *	  A claim moves the floor up at commit, and only if nothing lowered or
@@ -65,6 +68,7 @@
 #include "utils/memutils.h"
 
 #include "claim_floor.h"
+#include "spi.h"
 
 #define MAX_FLOORS 4096
 
@@ -286,12 +290,15 @@ floor_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PREPARE:
 			apply_pending();
+			durable_xact_ran_statements = false;
 			break;
 		case XACT_EVENT_ABORT:
 			npending = 0;
 			/* only a transaction with an xid can have locked rows */
-			if (GetTopTransactionIdIfAny() != InvalidTransactionId)
+			if (durable_xact_ran_statements &&
+				GetTopTransactionIdIfAny() != InvalidTransactionId)
 				reset_database();
+			durable_xact_ran_statements = false;
 			break;
 		default:
 			break;
@@ -303,7 +310,7 @@ static void
 floor_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB &&
+	if (event == SUBXACT_EVENT_ABORT_SUB && durable_xact_ran_statements &&
 		GetCurrentTransactionIdIfAny() != InvalidTransactionId)
 		reset_database();
 }

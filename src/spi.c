@@ -25,6 +25,13 @@
 static bool schema_current = false;
 
 /*
+ * Set when this transaction ran a statement of the engine (the only writer
+ * of durable's tables, so the only code that locks their rows); cleared at
+ * the end of each transaction by claim_floor.c, which needs to know.
+ */
+bool		durable_xact_ran_statements = false;
+
+/*
  * durable_schema_is_current: is the extension in this database at the
  * version this library implements?  After a package upgrade the new
  * library runs against the old release's tables until ALTER EXTENSION
@@ -128,8 +135,11 @@ durable_plan_generic(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *ar
 int
 durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls, long count)
 {
-	int			rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
-										  InvalidSnapshot, true, false, count);
+	int			rc;
+
+	durable_xact_ran_statements = true;
+	rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+							  InvalidSnapshot, true, false, count);
 
 	if (rc < 0)
 		elog(ERROR, "durable: SPI_execute_snapshot failed: %s",
@@ -144,8 +154,10 @@ int
 durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 			 bool read_only, long count)
 {
-	int			rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	int			rc;
 
+	durable_xact_ran_statements = true;
+	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
 	if (rc < 0)
 		elog(ERROR, "durable: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));

@@ -11,6 +11,7 @@
 #include "durable.h"
 
 /* SPI plans prepared once per backend (spi.c) */
+extern bool durable_xact_ran_statements;
 extern bool durable_schema_is_current(char **installed);
 extern SPIPlanPtr durable_plan(SPIPlanPtr *slot, const char *sql,
 							   int nargs, const Oid *argtypes);
