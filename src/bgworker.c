@@ -257,6 +257,21 @@ extension_installed(void)
 	return found;
 }
 
+/*
+ * Rounds start at least MIN_ROUND_GAP apart, unless a part hit its limit
+ * (round_now).  Commits wake the worker to send the NOTIFYs they could
+ * not (shmem.c), up to hundreds of times a second under load; a round
+ * each time ran the statements of every part and of the next due time
+ * that many times, and while an idle transaction holds back vacuum some
+ * of them read every index entry of the finished tasks (lease expiry and
+ * its next due time through tasks_token): the worker took 30-50% of a
+ * core in bench/vacuum_lag.sh.  Those wake-ups now only send the
+ * NOTIFYs; a due time comes at most this much late.
+ */
+#define MIN_ROUND_GAP (100 * 1000)	/* 100 ms */
+static TimestampTz last_round_at = 0;
+static bool round_now = false;
+
 void
 durable_worker_main(Datum arg)
 {
@@ -290,6 +305,8 @@ durable_worker_main(Datum arg)
 
 	round_cxt = AllocSetContextCreate(TopMemoryContext, "durable worker round",
 									  ALLOCSET_DEFAULT_SIZES);
+	last_round_at = 0;
+	round_now = false;
 	for (;;)
 	{
 		volatile long sleep_ms = durable_bgw_naptime_ms;
@@ -342,28 +359,42 @@ durable_worker_main(Datum arg)
 			}
 			else
 			{
+				TimestampTz real_now = GetCurrentTimestamp();
+
 				if (said_waiting)
 					ereport(LOG,
 							(errmsg("durable worker: the extension in database %u is at version %s, work resumes",
 									dboid, DURABLE_VERSION)));
 				said_waiting = false;
+
 				pgstat_report_activity(STATE_RUNNING, "durable: tick");
 				durable_send_requested_notifies();
-				if (since == 0)
-					since = now - USECS_PER_DAY;
+				if (!round_now && real_now - last_round_at < MIN_ROUND_GAP)
+				{
+					/*
+					 * Woken soon after a round (a NOTIFY to send, or a
+					 * commit's due time): the notifies went out above, the
+					 * round waits for the rest of the gap.
+					 */
+					sleep_ms = (long) ((MIN_ROUND_GAP - (real_now - last_round_at)) / 1000) + 1;
+				}
+				else
 				{
 					bool		m;
 
+					last_round_at = real_now;
+					if (since == 0)
+						since = now - USECS_PER_DAY;
 					durable_tick_once(since, now, durable_bgw_batch_size, &m);
 					more = m;
-				}
-				since = now;
-				next = durable_tick_next_due(now);
-				if (next != 0)
-				{
-					long		ms = (long) ((next - now) / 1000) + 1;
+					since = now;
+					next = durable_tick_next_due(now);
+					if (next != 0)
+					{
+						long		ms = (long) ((next - now) / 1000) + 1;
 
-					sleep_ms = Max(0, Min(sleep_ms, ms));
+						sleep_ms = Max(0, Min(sleep_ms, ms));
+					}
 				}
 			}
 			durable_bgw_set_next_wake(now + (int64) sleep_ms * 1000 - (int64) durable_clock_offset_s * USECS_PER_SEC);
@@ -390,6 +421,7 @@ durable_worker_main(Datum arg)
 		PG_END_TRY();
 		MemoryContextReset(round_cxt);
 
+		round_now = more;
 		if (more)
 			continue;
 		if (sleep_ms > 0)
