@@ -369,7 +369,9 @@ durable_worker_main(Datum arg)
 
 				pgstat_report_activity(STATE_RUNNING, "durable: tick");
 				durable_send_requested_notifies();
-				if (!round_now && real_now - last_round_at < MIN_ROUND_GAP)
+				/* (a clock that stepped back does not hold rounds off) */
+				if (!round_now && real_now >= last_round_at &&
+					real_now - last_round_at < MIN_ROUND_GAP)
 				{
 					/*
 					 * Woken soon after a round (a NOTIFY to send, or a

@@ -288,8 +288,18 @@ floor_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
+			apply_pending();
+			durable_xact_ran_statements = false;
+			break;
 		case XACT_EVENT_PREPARE:
 			apply_pending();
+			/*
+			 * Its row locks outlive it, and a ROLLBACK PREPARED is another
+			 * transaction's commit: reset now, so that only claims made
+			 * while it stays prepared can step past its rows.
+			 */
+			if (durable_xact_ran_statements)
+				reset_database();
 			durable_xact_ran_statements = false;
 			break;
 		case XACT_EVENT_ABORT:

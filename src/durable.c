@@ -140,7 +140,7 @@ _PG_init(void)
 
 	DefineCustomIntVariable("durable.naptime",
 							"Longest time the background worker sleeps between rounds.",
-							"It wakes earlier for the next due timer, lease or timeout.",
+							"It wakes earlier for the next due timer, lease or timeout; rounds start at least 100 ms apart.",
 							&durable_bgw_naptime_ms,
 							1000, 10, 3600 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,

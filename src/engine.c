@@ -2589,9 +2589,18 @@ durable_engine_heartbeat(int64 token, TimestampTz lease_until, Jsonb *details,
 				 "         t.claimed_at + (SELECT s.start_to_close FROM durable.steps s "
 				 "                WHERE s.run_id = t.run_id AND s.seq = t.seq)), "
 				 "       heartbeat = coalesce($3, t.heartbeat), heartbeat_at = $4 "
-				 " WHERE t.token = $1",
+				 " WHERE t.token = $1 RETURNING t.visible_at",
 				 4, types);
 	durable_exec(plan, values, nulls, false, 0);
+	/* a lease_until may shorten the lease: the worker expires it */
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			durable_bgw_wake(DatumGetTimestampTz(d));
+	}
 }
 
 /*
@@ -3009,6 +3018,8 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"       coalesce(t.fairness_key, '') AS fairness_key, c.priority, c.new_run, c.pos, " \
 	"       c.ready_at) " \
 	"SELECT * FROM u " ORDER
+/* the lease expiry of a claimed row (task_poll's lease_until) */
+#define CLAIM_LEASE_UNTIL_COLUMN 13
 /* columns of a claimed row after task_poll's 14 (claim.c's POLL_COLUMNS) */
 #define CLAIM_PASS_COLUMN 15
 #define CLAIM_PRIORITY_COLUMN 17
@@ -3125,6 +3136,27 @@ durable_engine_cancel_key_tasks(const char *ns, const char *queue, const char *k
 }
 
 /*
+ * wake_for_leases: the claimed rows in SPI_tuptable hold leases; the
+ * background worker, which expires them (polls leave it to the worker
+ * where one runs), must not sleep past the first.
+ */
+static void
+wake_for_leases(void)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									  CLAIM_LEASE_UNTIL_COLUMN, &isnull);
+
+		if (!isnull)
+			durable_bgw_wake(DatumGetTimestampTz(d));
+	}
+}
+
+/*
  * durable_engine_claim: claim up to want ready tasks of a queue, in
  * priority, runs in flight, then fair order, with FOR UPDATE SKIP LOCKED;
  * each gets a new fencing token and a lease (the activity's
@@ -3170,6 +3202,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 					 CLAIM_STATEMENT("1", "1", "", "AND coalesce(k.fairness_key, '') = $7 "),
 					 7, key_types);
 		durable_exec(one_key_plan, values, NULL, false, 0);
+		wake_for_leases();
 		return (int) SPI_processed;
 	}
 	/*
@@ -3202,6 +3235,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	else
 		durable_exec_generic(plan, values, NULL, false, 0);
 	n = SPI_processed;
+	wake_for_leases();
 	if (n > 0 && use_floor)
 	{
 		/* the last task taken, in claim order: its lane and pass */

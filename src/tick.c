@@ -269,7 +269,8 @@ durable_tick_once(TimestampTz since, TimestampTz now, int limit, bool *more)
 	 * idle transaction holding an xid: 83 buffers per claim on average at a
 	 * reset a second, 31 at one per 10 s, bench/README.md).
 	 */
-	if (real_now - floors_reset_at >= FLOORS_RESET_INTERVAL)
+	if (real_now < floors_reset_at ||
+		real_now - floors_reset_at >= FLOORS_RESET_INTERVAL)
 	{
 		durable_claim_floor_reset_database();
 		floors_reset_at = real_now;
