@@ -305,8 +305,6 @@ durable_worker_main(Datum arg)
 
 	round_cxt = AllocSetContextCreate(TopMemoryContext, "durable worker round",
 									  ALLOCSET_DEFAULT_SIZES);
-	last_round_at = 0;
-	round_now = false;
 	for (;;)
 	{
 		volatile long sleep_ms = durable_bgw_naptime_ms;

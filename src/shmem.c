@@ -872,11 +872,12 @@ durable_poll_should_expire(void)
 	/* without shared memory, or with a shifted (test) clock, always scan */
 	if (shared == NULL || durable_clock_offset_s != 0)
 		return true;
-	if (durable_bgw_serves_database())
-		return false;
 	now = GetCurrentTimestamp();
 	last = pg_atomic_read_u64(&shared->last_expiry_scan);
 	if (now - (TimestampTz) last < POLL_EXPIRY_INTERVAL)
+		return false;
+	/* the worker check takes the spinlock: only the poll that would scan */
+	if (durable_bgw_serves_database())
 		return false;
 	return pg_atomic_compare_exchange_u64(&shared->last_expiry_scan, &last, (uint64) now);
 }
