@@ -63,8 +63,11 @@ fdiv() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 == 0) prin
 
 # index_inserts FROM TO: index entries written between two WAL positions:
 # the B-tree leaf and posting-list insert records (pg_waldump --stats),
-# which is what every index insertion of a heap row version writes
+# which is what every index insertion of a heap row version writes.  A
+# commit with an xid first flushes the WAL past TO: pg_waldump reads the
+# files, and a record still in the WAL buffers would end it with an error
 index_inserts() {
+	q postgres -c "SELECT pg_current_xact_id()" >/dev/null
 	as_pg "$PGBIN/pg_waldump" -p "$DIR/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null |
 		awk '$1 ~ /^Btree\/(INSERT_LEAF|INSERT_POST)$/ { n += $2 } END { print n + 0 }'
 }

@@ -15,11 +15,22 @@
 # complete 100 per statement; bare100 is (a100) and durable100 is (c100)
 # of bench/run).
 #
-# Settings: ROUNDS (5), SECS (5), CLIENTS (8), BATCH (0), PORT (5506),
+# IFACE=1 measures the ceiling of a function interface instead: the bare
+# queue and the one-row model, each as plain statements and behind
+# PL/pgSQL functions with kept plans (one call per commit, as durable's
+# API is), beside durable's (b) and (d):
+#   baref     the bare queue behind functions ((f) of bench/run)
+#   onerowf   the one-row model behind functions, 3 calls and 3 commits
+#   onerowlf  the same with an index of lease ends (m_onerowl), which the
+#             one-row model leaves out and lease expiry needs
+#   onerowfd, onerowlfd  the same two, finish-and-claim: 2 calls, 2 commits
+#   durabled  durable's finish-and-claim ((d) of bench/run)
+#
+# Settings: ROUNDS (5), SECS (5), CLIENTS (8), BATCH (0), IFACE (0), PORT (5506),
 # BENCH_DIR (/tmp/durable-models), KEEP=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROUNDS=${ROUNDS:-5}; SECS=${SECS:-5}; CLIENTS=${CLIENTS:-8}; BATCH=${BATCH:-0}
+ROUNDS=${ROUNDS:-5}; SECS=${SECS:-5}; CLIENTS=${CLIENTS:-8}; BATCH=${BATCH:-0}; IFACE=${IFACE:-0}
 PORT=${PORT:-5506}; BENCH_DIR=${BENCH_DIR:-/tmp/durable-models}; KEEP=${KEEP:-0}
 PGBIN=${PGBIN:-$(pg_config --bindir)}
 . "$HERE/lib.sh"
@@ -38,6 +49,7 @@ done_jobs() {
 	durable*) q bench -c "SELECT count(*) FROM durable.runs WHERE status = 'completed'" ;;
 	today*) q bench -c "SELECT count(*) FROM m_today_runs WHERE status = 'completed'" ;;
 	lean*) q bench -c "SELECT count(*) FROM m_lean_runs WHERE status = 'completed'" ;;
+	onerowl*) q bench -c "SELECT count(*) FROM m_onerowl WHERE status = 'completed'" ;;
 	onerow*) q bench -c "SELECT count(*) FROM m_onerow WHERE status = 'completed'" ;;
 	esac
 }
@@ -47,6 +59,8 @@ script_of() {
 	bare) echo "$HERE/sql/a_bare_queue.sql" ;;
 	durable) echo "$HERE/sql/b_durable_one.sql" ;;
 	bare100) echo "$HERE/sql/a100_bare_batch.sql" ;;
+	baref) echo "$HERE/sql/f_bare_functions.sql" ;;
+	durabled) echo "$HERE/sql/d_durable_chain.sql" ;;
 	durable100) echo "$HERE/sql/c100_durable_batch.sql" ;;
 	*) echo "$HERE/sql/models/m_$1.sql" ;;
 	esac
@@ -57,16 +71,19 @@ WHAT="one-step workflow (3 commits)"
 if [ "$BATCH" = 1 ]; then
 	POINTS="bare100 durable100 today100 onerow100"
 	WHAT="one-step workflows batched by 100 (3 commits per 100)"
+elif [ "$IFACE" = 1 ]; then
+	POINTS="bare baref durable onerowf onerowlf durabled onerowfd onerowlfd"
+	WHAT="one-step workflow, plain statements and function calls (3 commits; d: 2)"
 fi
 declare -A RATE RATIO WAL IDX
 for r in $(seq 1 "$ROUNDS"); do
 	for p in $POINTS; do
 		q bench -c "TRUNCATE jobs RESTART IDENTITY" \
 			-c "TRUNCATE durable.runs, durable.tasks, durable.steps, durable.events" \
-			-c "TRUNCATE m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow" \
+			-c "TRUNCATE m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow, m_onerowl" \
 			-c "CHECKPOINT" >/dev/null
 		w0=$(q bench -c "SELECT pg_current_wal_insert_lsn()")
-		"$PGBIN/pgbench" -h "$DIR" -p "$PORT" -U postgres -n -M prepared -j 2 \
+		"$PGBIN/pgbench" -h "$DIR" -p "$PORT" -U postgres -n -M prepared -j 2 -D prev=0 \
 			-c "$CLIENTS" -T "$SECS" -f "$(script_of "$p")" bench >"$BENCH_DIR/$p.log" 2>&1 ||
 			{ echo "pgbench failed for $p, see $BENCH_DIR/$p.log" >&2; exit 1; }
 		w1=$(q bench -c "SELECT pg_current_wal_insert_lsn()")

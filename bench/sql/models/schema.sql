@@ -5,7 +5,7 @@
 -- Each model writes the rows durable would write, with the same columns
 -- and indexes, and nothing else: no access checks, no journal, no leases
 -- to expire, no wake-ups.
-DROP TABLE IF EXISTS m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow;
+DROP TABLE IF EXISTS m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow, m_onerowl;
 CREATE SEQUENCE IF NOT EXISTS m_run_id;
 CREATE SEQUENCE IF NOT EXISTS m_token;
 
@@ -62,3 +62,61 @@ ALTER TABLE m_onerow ADD ready boolean NOT NULL DEFAULT true, ADD visible_at tim
 ALTER TABLE m_onerow SET (fillfactor = 80);
 CREATE INDEX ON m_onerow (namespace, workflow_id, run_id);
 CREATE INDEX ON m_onerow (namespace, queue, priority DESC, visible_at) WHERE ready;
+
+-- one row with a lease index: what the one-row model leaves out is how
+-- the background worker finds expired leases.  durable finds them in an
+-- index (tasks_token); here an index of lease ends, whose predicate the
+-- close also changes, so the claim and the close are non-HOT updates that
+-- write an entry in every index: 8 index entries per workflow.
+CREATE TABLE m_onerowl (LIKE m_onerow INCLUDING DEFAULTS);
+ALTER TABLE m_onerowl ADD PRIMARY KEY (run_id);
+ALTER TABLE m_onerowl SET (fillfactor = 80);
+CREATE INDEX ON m_onerowl (namespace, workflow_id, run_id);
+CREATE INDEX ON m_onerowl (namespace, queue, priority DESC, visible_at) WHERE ready;
+CREATE INDEX ON m_onerowl (visible_at) WHERE NOT ready AND closed_at IS NULL;
+
+-- both one-row models behind a function interface: their statements as
+-- PL/pgSQL functions with kept plans, one call per commit, as durable's
+-- API is (wf_start, task_poll, task_complete).  (f) of bench/run does the
+-- same for the bare queue.  <table>_poll(prev, ...) is finish-and-claim:
+-- it completes the run of token prev (if any) and claims the next one in
+-- one call and one commit, like task_poll's done_tokens.
+DO $do$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['m_onerow', 'm_onerowl'] LOOP
+        EXECUTE format($f$
+CREATE FUNCTION %1$s_start(q text, p jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    INSERT INTO public.%1$s (namespace, workflow_id, workflow_type, queue, input, visible_at)
+    VALUES ('default', gen_random_uuid()::text, 'bench', q, p, now());
+END $$;
+CREATE FUNCTION %1$s_complete(tok bigint, r jsonb) RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+BEGIN
+    UPDATE public.%1$s SET status = 'completed', output = r, closed_at = now()
+     WHERE run_id = tok >> 20 AND claims = (tok & 1048575)::int
+       AND NOT ready AND status = 'running';
+END $$;
+CREATE FUNCTION %1$s_poll(prev bigint, q text, w text) RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+DECLARE
+    tok bigint;
+BEGIN
+    IF prev > 0 THEN
+        PERFORM public.%1$s_complete(prev, '{"ok": true}');
+    END IF;
+    WITH c AS (SELECT run_id FROM public.%1$s
+                WHERE namespace = 'default' AND queue = q AND ready AND visible_at <= now()
+                ORDER BY priority DESC, visible_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+    UPDATE public.%1$s t SET ready = false, claims = t.claims + 1, worker = w,
+           claimed_at = now(), visible_at = now() + interval '5 min'
+      FROM c WHERE t.run_id = c.run_id
+    RETURNING (t.run_id << 20) | t.claims INTO tok;
+    RETURN coalesce(tok, 0);
+END $$;$f$, t);
+    END LOOP;
+END
+$do$;
