@@ -6,7 +6,7 @@
 #
 #   bench/vacuum_lag.sh                      300 starts/s, holder 120 s (~7 min)
 #   RATE=500 HOLD=60 bench/vacuum_lag.sh
-# Other knobs: WORKERS (4), WARM (30), AFTER (30), KINDS (the runs:
+# Other knobs: WORKERS (4), PRODUCERS (2), WARM (30), AFTER (30), KINDS (the runs:
 # bare,durable,durable-nofloor), PORT (5510),
 # BENCH_DIR (/tmp/durable-bench-vacuum), KEEP=1.
 set -euo pipefail
@@ -19,6 +19,6 @@ KEEP=${KEEP:-0}
 
 . "$HERE/lib.sh"
 
-bench_python "vacuum lag" vacuum_lag.py --rate "${RATE:-300}" --workers "${WORKERS:-4}" \
+bench_python "vacuum lag" vacuum_lag.py --rate "${RATE:-300}" --workers "${WORKERS:-4}" --producers "${PRODUCERS:-2}" \
 	--warm "${WARM:-30}" --hold "${HOLD:-120}" --after "${AFTER:-30}" \
 	--kinds "${KINDS:-bare,durable,durable-nofloor}"
