@@ -75,6 +75,8 @@ RESET durable.max_payload_size;
 -- an unknown namespace
 SET durable.namespace = 'err_nowhere';
 SELECT pg_temp.err($$SELECT durable.wf_start('w', NULL, 'err-ns', 'eq')$$);
+-- (a generated id takes another statement: the same error)
+SELECT pg_temp.err($$SELECT durable.wf_start('w', NULL, NULL, 'eq')$$);
 RESET durable.namespace;
 SELECT pg_temp.err(format('SET durable.namespace = %L', repeat('n', 256)));
 SELECT pg_temp.err($$SET durable.namespace = ''$$);

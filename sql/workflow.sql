@@ -314,14 +314,39 @@ DELETE FROM durable.namespaces WHERE namespace = 'wf_other';
 -- (even in a session that used it before)
 SET durable.namespace = 'wf_other';
 SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, 'wf-gone', 'wfq')$$);
+SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, NULL, 'wfq')$$);
 SET durable.namespace = 'wf_ghost';
 BEGIN;
 INSERT INTO durable.namespaces (namespace) VALUES ('wf_ghost');
 SELECT durable.wf_start('greet', NULL, 'wf-ghost-1', 'wfq');
 ROLLBACK;
 SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, 'wf-ghost-2', 'wfq')$$);
+SELECT pg_temp.err($$SELECT durable.wf_start('greet', NULL, NULL, 'wfq')$$);
 RESET durable.namespace;
 SELECT count(*) AS runs_without_namespace FROM durable.runs r
  WHERE NOT EXISTS (SELECT FROM durable.namespaces n WHERE n.namespace = r.namespace);
 DELETE FROM durable.runs r WHERE NOT EXISTS (SELECT FROM durable.namespaces n WHERE n.namespace = r.namespace);
 DELETE FROM durable.tasks t WHERE NOT EXISTS (SELECT FROM durable.runs r WHERE r.run_id = t.run_id);
+
+-- a start without a workflow id: the id is generated (a UUIDv7), and the
+-- run is number 1 of it, with its first workflow task ready
+SELECT durable.wf_start('greet', '{"who": "gen"}', NULL, 'wf-gen') AS gen_id \gset
+SELECT workflow_id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' AS uuid_v7,
+       run_number, status, input, request_id
+  FROM durable.runs WHERE workflow_id = :'gen_id';
+SELECT t.kind, t.state, t.new_run, t.seq FROM durable.tasks t JOIN durable.runs r USING (run_id)
+ WHERE r.workflow_id = :'gen_id';
+-- every call its own id, run and task, even in one statement
+SELECT count(DISTINCT durable.wf_start('greet', NULL, NULL, 'wf-gen')) AS ids FROM generate_series(1, 5);
+SELECT count(*) AS runs, count(DISTINCT t.run_id) AS tasks FROM durable.runs r
+  JOIN durable.tasks t USING (run_id) WHERE r.queue = 'wf-gen';
+-- options still apply to a generated id (start_delay, priority)
+SELECT durable.wf_start('greet', NULL, NULL, 'wf-gen', '{"start_delay": "1 hour", "priority": 3}') AS gen_late \gset
+SELECT t.priority, t.visible_at - t.created_at AS delay FROM durable.tasks t JOIN durable.runs r USING (run_id)
+ WHERE r.workflow_id = :'gen_late';
+-- the worker claims them like any start (the delayed one is not ready)
+SELECT count(*) AS claimed, bool_or(workflow_id = :'gen_id') AS has_gen_id,
+       bool_and(kind = 'workflow' AND journal = '[]' AND attempt = 1) AS fresh
+  FROM durable.task_poll('wf-gen', 'w-gen', 10);
+SELECT count(*) AS terminated FROM durable.runs r, durable.wf_terminate(r.workflow_id)
+ WHERE r.queue = 'wf-gen' AND r.status = 'running';

@@ -286,7 +286,7 @@ apply_child(TaskRef *task, int n, int seq, Jsonb *cmd, TimestampTz now)
 	if (workflow_id == NULL)
 		workflow_id = psprintf("%s/" INT64_FORMAT "/%d", "child", task->run_id, seq);
 	durable_start_run(task->ns, workflow_id, name, queue ? queue : task->queue, input,
-			  options, policy ? policy : "terminate", task->run_id, seq, now);
+			  options, policy ? policy : "terminate", task->run_id, seq, now, false);
 }
 
 /*

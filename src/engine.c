@@ -2112,17 +2112,48 @@ debounced_start(const char *ns, const char *workflow_id, const char *type, const
 }
 
 /*
+ * START_RUN_INSERT(RUN_NUMBER, FROM): the insert of a run from
+ * durable_start_run's parameters, and START_FIRST_TASK the insert of its
+ * first workflow task from the run ids that insert returns (r).
+ */
+#define START_RUN_INSERT(RUN_NUMBER, FROM) \
+	"INSERT INTO durable.runs (namespace, workflow_id, " \
+	"       workflow_type, queue, input, priority, options, request_id, " \
+	"       created_at, parent_run_id, parent_seq, deadline_at, " \
+	"       retry_policy, run_timeout, execution_deadline, parent_close_policy, " \
+	"       run_number, fairness_key, fairness_weight) " \
+	"     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, " \
+	"            $14, $15, $16, $17, " RUN_NUMBER ", $18, $19 " FROM \
+	"      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
+#define START_FIRST_TASK \
+	"INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, " \
+	"       priority, visible_at, created_at, new_run, fairness_key, " \
+	"       fairness_weight, pass) " \
+	"SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9, $11 IS NULL, $18, " \
+	"       coalesce($19, 1), $20 FROM r " \
+	"RETURNING run_id"
+
+/*
  * durable_start_run: create a run and its first workflow task, honouring the id
  * conflict and reuse policies and request_id idempotency.  Returns the
  * run id (an existing one when the start is a retry or use_existing).
+ *
+ * With generated_id, workflow_id was just made by new_workflow_id (74
+ * random bits): no run can hold it, so the policies have nothing to
+ * decide, and the run is inserted as number 1 without reading the id's
+ * runs and without ON CONFLICT.  That skips an index probe, a speculative
+ * insertion (its lock and its WAL record) and a second probe of
+ * runs_workflow_id.  Should the id exist after all, the insert fails on
+ * the unique index: an error, never a start lost or merged.
  */
 int64
 durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		  const char *queue, Jsonb *input, Jsonb *options,
 		  const char *parent_close_policy, int64 parent_run, int parent_seq,
-		  TimestampTz now)
+		  TimestampTz now, bool generated_id)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr generated_plan = NULL;
 	static const Oid types[20] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID,
 		INT4OID, JSONBOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID,
 		INT4OID, TIMESTAMPTZOID, JSONBOID, INTERVALOID, TIMESTAMPTZOID, TEXTOID,
@@ -2144,7 +2175,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 			return run_id;
 	}
 
-	if (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id)
+	if (!generated_id && (strcmp(o.reuse, "allow_duplicate") != 0 || o.request_id))
 	{
 		int64		run_id;
 		RunStatus	status;
@@ -2198,26 +2229,20 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 								durable_fair_pass(ns, queue, (int) o.priority, parent_run == 0,
 												  o.fairness_key,
 												  o.fairness_weight > 0 ? o.fairness_weight : 1));
-	durable_plan(&plan,
-				 "WITH r AS (INSERT INTO durable.runs (namespace, workflow_id, "
-				 "       workflow_type, queue, input, priority, options, request_id, "
-				 "       created_at, parent_run_id, parent_seq, deadline_at, "
-				 "       retry_policy, run_timeout, execution_deadline, parent_close_policy, "
-				 "       run_number, fairness_key, fairness_weight) "
-				 "     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $12, $13, "
-				 "            $14, $15, $16, $17, " NEXT_RUN_NUMBER ", $18, $19 "
-				 "       FROM (SELECT) one " WITH_LATEST_RUN("$1", "$2")
-				 "      WHERE EXISTS (SELECT FROM durable.namespaces WHERE namespace = $1) "
-				 "        AND " LATEST_CLOSED " "
-				 "     ON CONFLICT (namespace, workflow_id, run_number) "
-				 "     DO NOTHING RETURNING run_id) "
-				 "INSERT INTO durable.tasks (run_id, seq, kind, namespace, queue, "
-				 "       priority, visible_at, created_at, new_run, fairness_key, "
-				 "       fairness_weight, pass) "
-				 "SELECT run_id, 0, 'workflow', $1, $4, $6, $10, $9, $11 IS NULL, $18, "
-				 "       coalesce($19, 1), $20 FROM r "
-				 "RETURNING run_id",
-				 20, types);
+	if (generated_id)
+		durable_plan(&generated_plan,
+					 "WITH r AS (" START_RUN_INSERT("1", "") "RETURNING run_id) "
+					 START_FIRST_TASK,
+					 20, types);
+	else
+		durable_plan(&plan,
+					 "WITH r AS (" START_RUN_INSERT(NEXT_RUN_NUMBER,
+													"FROM (SELECT) one " WITH_LATEST_RUN("$1", "$2"))
+					 "        AND " LATEST_CLOSED " "
+					 "     ON CONFLICT (namespace, workflow_id, run_number) "
+					 "     DO NOTHING RETURNING run_id) "
+					 START_FIRST_TASK,
+					 20, types);
 
 	for (tries = 0; tries < 3; tries++)
 	{
@@ -2226,7 +2251,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		char	   *request_id;
 		bool		isnull;
 
-		durable_exec(plan, values, nulls, false, 0);
+		durable_exec(generated_id ? generated_plan : plan, values, nulls, false, 0);
 		if (SPI_processed == 1)
 		{
 			run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -2240,6 +2265,8 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 			return run_id;
 		}
 		/* no row: an open run holds the id, or the namespace is unknown */
+		if (generated_id)
+			check_namespace_exists(ns);
 		if (!durable_engine_find_latest_run(ns, workflow_id, &run_id, &status, &request_id, NULL, true) ||
 			status != RUN_RUNNING)
 		{
@@ -2390,7 +2417,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		if (!started[i])
 			durable_start_run(ns, TextDatumGetCString(ids[i]), type, queue,
 							  input_nulls[i] ? NULL : DatumGetJsonbP(inputs[i]),
-							  options, NULL, 0, 0, now);
+							  options, NULL, 0, 0, now, false);
 }
 
 /*

@@ -72,7 +72,8 @@ extern void durable_start_runs(const char *ns, const char *type, const char *que
 extern int64 durable_start_run(const char *ns, const char *workflow_id,
 					   const char *type, const char *queue, Jsonb *input,
 					   Jsonb *options, const char *parent_close_policy,
-					   int64 parent_run, int parent_seq, TimestampTz now);
+					   int64 parent_run, int parent_seq, TimestampTz now,
+					   bool generated_id);
 extern void durable_lock_run(int64 run_id);
 extern void durable_engine_read_run(int64 run_id);
 extern bool durable_engine_find_latest_run(const char *ns, const char *workflow_id,

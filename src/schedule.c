@@ -232,7 +232,7 @@ fire(Schedule *s, TimestampTz fire_time, const char *overlap, TimestampTz now)
 			durable_engine_terminate_run(run_id, psprintf("schedule %s overlap", s->name), now);
 	}
 	durable_start_run(s->ns, workflow_id, s->type, s->queue, s->input, s->options,
-			  NULL, 0, 0, now);
+			  NULL, 0, 0, now, false);
 	s->last_workflow_id = workflow_id;
 	return workflow_id;
 }

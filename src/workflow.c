@@ -147,7 +147,7 @@ durable_wf_start(PG_FUNCTION_ARGS)
 		check_no_debounce(options);
 	durable_enter(&call);
 	durable_start_run(ns, workflow_id, type, queue, durable_get_jsonb_arg(fcinfo, 1),
-			  options, NULL, 0, 0, durable_now());
+			  options, NULL, 0, 0, durable_now(), PG_ARGISNULL(2));
 	durable_leave(&call);
 	PG_RETURN_TEXT_P(cstring_to_text(workflow_id));
 }
