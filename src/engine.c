@@ -447,7 +447,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	 * and says whether there is more to settle: the sweep of pending steps
 	 * and their tasks, a statement of its own, runs only then.
 	 */
-	durable_plan(&workflow_plan,
+	durable_plan_generic(&workflow_plan,
 				 "WITH k AS (DELETE FROM durable.tasks "
 				 "            WHERE token = $1 AND seq = 0 "
 				 "           RETURNING run_id, namespace, queue), "
@@ -459,7 +459,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 				 "                   WHERE t.run_id = r.run_id AND t.seq > 0) "
 				 "  FROM k LEFT JOIN r ON r.run_id = k.run_id",
 				 5, types);
-	durable_exec(workflow_plan, values, nulls, false, 0);
+	durable_exec_generic(workflow_plan, values, nulls, false, 0);
 	*run_id = 0;
 	if (SPI_processed == 1)
 	{
@@ -481,11 +481,11 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 	}
 
 	/* an activity task's token, or one that is not current */
-	durable_plan(&lock_plan,
-				 "SELECT run_id, seq, namespace, queue FROM durable.tasks "
-				 " WHERE token = $1 FOR UPDATE",
-				 1, lock_types);
-	durable_exec(lock_plan, values, NULL, false, 0);
+	durable_plan_generic(&lock_plan,
+						 "SELECT run_id, seq, namespace, queue FROM durable.tasks "
+						 " WHERE token = $1 FOR UPDATE",
+						 1, lock_types);
+	durable_exec_generic(lock_plan, values, NULL, false, 0);
 	if (SPI_processed != 1)
 		return false;
 	tup = SPI_tuptable->vals[0];
@@ -1287,19 +1287,20 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 
 	values[0] = TimestampTzGetDatum(now);
 	values[1] = Int32GetDatum(limit);
-	durable_plan(&plan,
-				 "SELECT t.run_id, t.seq, t.attempt, "
-				 "       CASE WHEN s.heartbeat_timeout IS NOT NULL "
-				 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
-				 "                 + s.heartbeat_timeout <= $1 "
-				 "            THEN 'heartbeat' ELSE 'start_to_close' END, "
-				 "       t.namespace, t.queue, t.kind "
-				 "  FROM durable.tasks t "
-				 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
-				 " WHERE t.token IS NOT NULL AND t.visible_at <= $1 "
-				 " ORDER BY t.token LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
-				 2, types);
-	durable_exec(plan, values, NULL, false, 0);
+	/* a walk of tasks_token (see its comment in the install script) */
+	durable_plan_generic(&plan,
+						 "SELECT t.run_id, t.seq, t.attempt, "
+						 "       CASE WHEN s.heartbeat_timeout IS NOT NULL "
+						 "             AND coalesce(t.heartbeat_at, t.claimed_at) "
+						 "                 + s.heartbeat_timeout <= $1 "
+						 "            THEN 'heartbeat' ELSE 'start_to_close' END, "
+						 "       t.namespace, t.queue, t.kind "
+						 "  FROM durable.tasks t "
+						 "  LEFT JOIN durable.steps s ON s.run_id = t.run_id AND s.seq = t.seq "
+						 " WHERE t.token IS NOT NULL AND t.visible_at <= $1 "
+						 " ORDER BY t.token LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
+						 2, types);
+	durable_exec_generic(plan, values, NULL, false, 0);
 	n = (int) SPI_processed;
 	if (n == 0)
 		return 0;
@@ -3000,18 +3001,18 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
  * it takes with NUMBER and returning them in claim order with ORDER (a
  * claim of one task needs neither), with WHERE added to the conditions on
  * the task.  A claim of one task says LIMIT 1, not $4: with a parameter
- * the generic plan expects a tenth of the queue and hash-joins a seq scan
- * of durable.tasks (40 claims/s with 100,000 tasks in another queue), so
- * the plan cache re-planned every claim instead (a third of the server's
- * CPU under load); with LIMIT 1 the generic plan is the right one.  A
- * batch claim says LIMIT $4 and keeps a generic plan planned with index
- * scans and nested loops only (durable_plan_generic): left to choose, the
- * plan cache planned it afresh at every call once the statistics showed
- * a backlog.  After
- * the poll's columns come each task's pass, key and lane (priority,
- * new_run) in the fair order (fairness.c).  The run's columns come with the lock: no second lookup.  A
- * task of a new run (new_run: its first workflow task, never claimed)
- * has an empty journal, so only other workflow tasks read theirs.
+ * the generic plan expects a tenth of the queue.  Every claim keeps one
+ * generic plan planned with index scans and nested loops only
+ * (durable_plan_generic).  Left to choose, the plan cache planned claims
+ * afresh at every call: a batch claim whenever the statistics showed a
+ * backlog, and the one-task claim after some autoanalyzes of a steady
+ * load (the planner then took 36% of the server's CPU, and the server's
+ * CPU per workflow rose by 60% in one step: bench/README.md, "Vacuum
+ * lag").  After the poll's columns come each task's pass, key and lane
+ * (priority, new_run) in the fair order (fairness.c).  The run's columns
+ * come with the lock: no second lookup.  A task of a new run (new_run:
+ * its first workflow task, never claimed) has an empty journal, so only
+ * other workflow tasks read theirs.
  */
 #define CLAIM_STATEMENT(LIMIT, NUMBER, ORDER, WHERE) \
 	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
@@ -3225,10 +3226,10 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		/* the next task of one fairness key (per-key limits) */
 		Assert(want == 1);
 		values[6] = CStringGetTextDatum(only_key);
-		durable_plan(&one_key_plan,
-					 CLAIM_STATEMENT("1", "1", "", "AND coalesce(k.fairness_key, '') = $7 "),
-					 7, key_types);
-		durable_exec(one_key_plan, values, NULL, false, 0);
+		durable_plan_generic(&one_key_plan,
+							 CLAIM_STATEMENT("1", "1", "", "AND coalesce(k.fairness_key, '') = $7 "),
+							 7, key_types);
+		durable_exec_generic(one_key_plan, values, NULL, false, 0);
 		wake_for_leases();
 		return (int) SPI_processed;
 	}
@@ -3252,15 +3253,12 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	values[8] = Float8GetDatum(pass);
 #define FROM_FLOOR "AND (- k.priority, k.new_run, k.pass) >= ($7, $8, $9) "
 	if (want == 1)
-		durable_plan(&one_plan, CLAIM_STATEMENT("1", "1", "", FROM_FLOOR), 9, types);
+		durable_plan_generic(&one_plan, CLAIM_STATEMENT("1", "1", "", FROM_FLOOR), 9, types);
 	else
 		durable_plan_generic(&plan, CLAIM_STATEMENT("$4", "row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
 							 9, types);
 #undef FROM_FLOOR
-	if (want == 1)
-		durable_exec(one_plan, values, NULL, false, 0);
-	else
-		durable_exec_generic(plan, values, NULL, false, 0);
+	durable_exec_generic(want == 1 ? one_plan : plan, values, NULL, false, 0);
 	n = SPI_processed;
 	wake_for_leases();
 	if (n > 0 && use_floor)

@@ -113,9 +113,12 @@ durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
  * dearer.  It always does for a parameter the planner cannot see through:
  * LIMIT $n (the planner assumes a tenth of the rows) or unnest($n) (a
  * hundred elements), against custom plans that know a poll wants 8 tasks
- * or a batch holds 2 tokens.  Planning these statements took 0.3-1.2 ms a
- * call (bench/README.md); the generic plan of each is the same index walk
- * the custom plans make.  Its one risk is shared with every generic plan:
+ * or a batch holds 2 tokens.  It can also start doing so in the middle
+ * of a steady load: after an autoanalyze the one-task claim and the close
+ * of a completed run were planned at every call (the statistics moved the
+ * costs, not the plan).  Planning these statements took 0.3-1.2 ms a call
+ * (bench/README.md); the generic plan of each is the same index walk the
+ * custom plans make.  Its one risk is shared with every generic plan:
  * planned while a table's statistics say it is empty, it seq-scans until
  * the next ANALYZE of the table replans it.  Run such a plan with
  * durable_exec_generic.

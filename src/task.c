@@ -76,13 +76,13 @@ durable_task_lookup(int64 token, Oid caller, TaskRef *task)
 	bool		isnull;
 
 	values[0] = Int64GetDatum(token);
-	durable_plan(&plan,
-				 "SELECT t.run_id, t.seq, t.namespace, t.queue, t.priority, "
-				 "       t.attempt, r.cancel_requested "
-				 "  FROM durable.tasks t JOIN durable.runs r USING (run_id) "
-				 " WHERE t.token = $1 FOR UPDATE OF t",
-				 1, types);
-	durable_exec(plan, values, NULL, false, 1);
+	durable_plan_generic(&plan,
+						 "SELECT t.run_id, t.seq, t.namespace, t.queue, t.priority, "
+						 "       t.attempt, r.cancel_requested "
+						 "  FROM durable.tasks t JOIN durable.runs r USING (run_id) "
+						 " WHERE t.token = $1 FOR UPDATE OF t",
+						 1, types);
+	durable_exec_generic(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
 		stale_token(token);
 	tup = SPI_tuptable->vals[0];
