@@ -21,7 +21,9 @@ of the queue table; and a summary per phase.
 """
 import argparse
 import multiprocessing as mp
+import os
 import queue
+import select
 import time
 
 import psycopg
@@ -98,9 +100,22 @@ def producer(dsn, kind, rate, stop, stats):
     conn.close()
 
 
-def worker(dsn, kind, stop, stats):
+def worker(dsn, kind, listen, stop, stats):
+    """Claim and complete until stopped.  On an empty queue a durable
+    worker with listen waits for a wake-up as durable's workers do (LISTEN
+    on the queue's channel and on a channel of its own named in
+    durable.wake_channel, 0.5 s at most); otherwise it polls again after
+    2 ms (the bare queue sends no notifications)."""
     conn = psycopg.connect(dsn, autocommit=True)
     k = KINDS[kind.replace("-nofloor", "")]
+    woke = [False]
+    if listen:
+        channel = "durable_w_%s" % os.urandom(8).hex()
+        conn.execute("SELECT set_config('durable.wake_channel', %s, false)", (channel,))
+        conn.execute('LISTEN "durable_lag"')
+        conn.execute('LISTEN "%s"' % channel)
+        # a notification read with a statement's result comes through here
+        conn.add_notify_handler(lambda n: woke.__setitem__(0, True))
     batch = []
     sent = time.monotonic()
     while not stop.is_set():
@@ -112,8 +127,15 @@ def worker(dsn, kind, stop, stats):
             batch.append((time.monotonic(), ms))
             with stats.completed.get_lock():
                 stats.completed.value += 1
-        else:
+        elif not listen:
             time.sleep(0.002)                   # an empty queue: poll again soon
+        elif not woke[0]:
+            r, _, _ = select.select([conn.fileno()], [], [], 0.5)
+            if r:
+                conn.pgconn.consume_input()
+                while conn.pgconn.notifies() is not None:
+                    pass
+        woke[0] = False
         if batch and time.monotonic() - sent >= 0.2:
             stats.queue.put(batch)
             batch = []
@@ -141,14 +163,16 @@ def run(dsn, kind, args):
     # each producer starts its share of the rate
     threads = [mp.Process(target=producer, args=(dsn, kind, args.rate / args.producers, stop, stats))
                for _ in range(args.producers)]
-    threads += [mp.Process(target=worker, args=(dsn, kind, stop, stats))
+    listen = kind != "bare" and args.wait == "listen"
+    threads += [mp.Process(target=worker, args=(dsn, kind, listen, stop, stats))
                 for _ in range(args.workers)]
     for t in threads:
         t.start()
     phases = [("warm-up", args.warm), ("holder", args.hold), ("after", args.after)]
     holder = None
-    print("%s: %d/s from %d producers, %d workers; window %ss" % (
-        kind, args.rate, args.producers, args.workers, args.window))
+    print("%s: %d/s from %d producers, %d workers (%s); window %ss" % (
+        kind, args.rate, args.producers, args.workers,
+        "wait for NOTIFY" if listen else "poll every 2 ms when empty", args.window))
     print("  %-8s %6s %8s %8s %7s %9s %9s %10s" % ("phase", "t(s)", "started", "done", "ready",
                                                  "claim p50", "claim p99", "dead tup"))
     summary = []
@@ -193,6 +217,9 @@ def main():
     ap.add_argument("--dsn", required=True)
     ap.add_argument("--rate", type=int, default=300, help="starts per second")
     ap.add_argument("--workers", type=int, default=4)
+    ap.add_argument("--wait", choices=["listen", "poll"], default="listen",
+                    help="what a durable worker does on an empty queue: wait for a NOTIFY "
+                         "(as durable's workers do) or poll again after 2 ms")
     ap.add_argument("--producers", type=int, default=2,
                     help="processes that start workflows, each at rate / producers")
     ap.add_argument("--warm", type=float, default=30)
