@@ -374,7 +374,7 @@ durable_engine_close_runs(Datum run_ids, Datum outputs, RunStatus status,
 						 CLOSE_RUNS_CTES("FROM x WHERE u.run_id = x.run_id", "x.output", "IN")
 						 "SELECT " CLOSED_RUN_COLUMNS "FROM r",
 						 5, types);
-	durable_exec_generic(plan, values, nulls, false, 0);
+	durable_exec(plan, values, nulls, false, 0);
 	n = (int) SPI_processed;
 	closed = palloc(sizeof(ClosedRun) * (n + 1));
 	for (i = 0; i < n; i++)
@@ -459,7 +459,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 				 "                   WHERE t.run_id = r.run_id AND t.seq > 0) "
 				 "  FROM k LEFT JOIN r ON r.run_id = k.run_id",
 				 5, types);
-	durable_exec_generic(workflow_plan, values, nulls, false, 0);
+	durable_exec(workflow_plan, values, nulls, false, 0);
 	*run_id = 0;
 	if (SPI_processed == 1)
 	{
@@ -485,7 +485,7 @@ durable_engine_complete_by_token(int64 token, Jsonb *output, TimestampTz now,
 						 "SELECT run_id, seq, namespace, queue FROM durable.tasks "
 						 " WHERE token = $1 FOR UPDATE",
 						 1, lock_types);
-	durable_exec_generic(lock_plan, values, NULL, false, 0);
+	durable_exec(lock_plan, values, NULL, false, 0);
 	if (SPI_processed != 1)
 		return false;
 	tup = SPI_tuptable->vals[0];
@@ -1300,7 +1300,7 @@ durable_engine_expire_leases(TimestampTz now, int limit)
 						 " WHERE t.token IS NOT NULL AND t.visible_at <= $1 "
 						 " ORDER BY t.token LIMIT $2 FOR UPDATE OF t SKIP LOCKED",
 						 2, types);
-	durable_exec_generic(plan, values, NULL, false, 0);
+	durable_exec(plan, values, NULL, false, 0);
 	n = (int) SPI_processed;
 	if (n == 0)
 		return 0;
@@ -2162,6 +2162,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 	StartOptions o;
 	Datum		values[20];
 	char		nulls[20] = "                    ";
+	SPIPlanPtr	start_plan;
 	int			tries;
 
 	parse_start_options(options, &o);
@@ -2230,12 +2231,11 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 								durable_fair_pass(ns, queue, (int) o.priority, parent_run == 0,
 												  o.fairness_key,
 												  o.fairness_weight > 0 ? o.fairness_weight : 1));
-	if (generated_id)
+	start_plan = generated_id ?
 		durable_plan(&generated_plan,
 					 "WITH r AS (" START_RUN_INSERT("1", "") "RETURNING run_id) "
 					 START_FIRST_TASK,
-					 20, types);
-	else
+					 20, types) :
 		durable_plan(&plan,
 					 "WITH r AS (" START_RUN_INSERT(NEXT_RUN_NUMBER,
 													"FROM (SELECT) one " WITH_LATEST_RUN("$1", "$2"))
@@ -2252,7 +2252,7 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 		char	   *request_id;
 		bool		isnull;
 
-		durable_exec(generated_id ? generated_plan : plan, values, nulls, false, 0);
+		durable_exec(start_plan, values, nulls, false, 0);
 		if (SPI_processed == 1)
 		{
 			run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -3229,7 +3229,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		durable_plan_generic(&one_key_plan,
 							 CLAIM_STATEMENT("1", "1", "", "AND coalesce(k.fairness_key, '') = $7 "),
 							 7, key_types);
-		durable_exec_generic(one_key_plan, values, NULL, false, 0);
+		durable_exec(one_key_plan, values, NULL, false, 0);
 		wake_for_leases();
 		return (int) SPI_processed;
 	}
@@ -3258,7 +3258,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		durable_plan_generic(&plan, CLAIM_STATEMENT("$4", "row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
 							 9, types);
 #undef FROM_FLOOR
-	durable_exec_generic(want == 1 ? one_plan : plan, values, NULL, false, 0);
+	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
 	n = SPI_processed;
 	wake_for_leases();
 	if (n > 0 && use_floor)

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "executor/spi_priv.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -120,8 +121,8 @@ durable_plan(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
  * (bench/README.md); the generic plan of each is the same index walk the
  * custom plans make.  Its one risk is shared with every generic plan:
  * planned while a table's statistics say it is empty, it seq-scans until
- * the next ANALYZE of the table replans it.  Run such a plan with
- * durable_exec_generic.
+ * the next ANALYZE of the table replans it.  durable_exec runs such a
+ * plan with seq scans, hash and merge joins off.
  */
 SPIPlanPtr
 durable_plan_generic(SPIPlanPtr *slot, const char *sql, int nargs, const Oid *argtypes)
@@ -152,46 +153,42 @@ durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls, long coun
 
 /*
  * durable_exec: execute a kept plan; any SPI failure is a bug, not input.
+ *
+ * A plan of durable_plan_generic runs with the planner held to index scans
+ * and nested loops.  A generic plan knows neither how many tasks a poll
+ * wants nor how many tokens a batch holds; planned with a tenth of a
+ * queue or a hundred tokens in mind, it could hash-join a seq scan of
+ * durable.tasks on every call, and does not change until the plan is made
+ * again.  Every statement prepared that way reaches a few rows through
+ * indexes, so the planner gets no other choice whenever the plan cache
+ * (re)plans one here.  The plan says how it was prepared, so no caller
+ * can run it the other way.
  */
 int
 durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 			 bool read_only, long count)
 {
+	bool		index_only = (plan->cursor_options & CURSOR_OPT_GENERIC_PLAN) != 0;
+	int			nest = 0;
 	int			rc;
 
+	if (index_only)
+	{
+		nest = NewGUCNestLevel();
+		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	}
 	durable_xact_ran_statements = true;
 	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
 	if (rc < 0)
 		elog(ERROR, "durable: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));
-	return rc;
-}
-
-/*
- * durable_exec_generic: execute a plan of durable_plan_generic with the
- * planner held to index scans and nested loops.  A generic plan knows
- * neither how many tasks a poll wants nor how many tokens a batch holds;
- * planned with a tenth of a queue or a hundred tokens in mind, it could
- * hash-join a seq scan of durable.tasks on every call, and does not
- * change until the plan is made again.  Every statement run this way
- * reaches a few rows through indexes, so the planner gets no other
- * choice whenever the plan cache (re)plans one here.
- */
-int
-durable_exec_generic(SPIPlanPtr plan, Datum *values, const char *nulls,
-					 bool read_only, long count)
-{
-	int			nest = NewGUCNestLevel();
-	int			rc;
-
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_hashjoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("enable_mergejoin", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	rc = durable_exec(plan, values, nulls, read_only, count);
-	AtEOXact_GUC(true, nest);
+	if (index_only)
+		AtEOXact_GUC(true, nest);
 	return rc;
 }
 

@@ -82,7 +82,7 @@ durable_task_lookup(int64 token, Oid caller, TaskRef *task)
 						 "  FROM durable.tasks t JOIN durable.runs r USING (run_id) "
 						 " WHERE t.token = $1 FOR UPDATE OF t",
 						 1, types);
-	durable_exec_generic(plan, values, NULL, false, 1);
+	durable_exec(plan, values, NULL, false, 1);
 	if (SPI_processed != 1)
 		stale_token(token);
 	tup = SPI_tuptable->vals[0];
@@ -497,7 +497,7 @@ complete_workflows_at_once(Datum *tok, Datum *res, bool *rnull, int ntok,
 						 "  JOIN durable.tasks t ON t.token = x.token "
 						 " ORDER BY x.i FOR UPDATE OF t",
 						 1, lookup_types);
-	durable_exec_generic(lookup, values, NULL, false, 0);
+	durable_exec(lookup, values, NULL, false, 0);
 	if (SPI_processed != (uint64) ntok)
 		return false;
 	for (i = 0; i < ntok; i++)
