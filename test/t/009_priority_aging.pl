@@ -11,33 +11,23 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use DurableNode;
 
-my $node = PostgreSQL::Test::Cluster->new('aging');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
-durable.naptime = '60s'
-});
-$node->start;
+my $node = durable_node('aging', "durable.naptime = '60s'\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION durable');
 # the worker's first rounds after startup are past once the extension is served
 sleep 2;
 
 $node->safe_psql('postgres', "SELECT durable.wf_start('w', NULL, 'aging-1', 'agingq')");
 $node->safe_psql('postgres', "SELECT durable.queue_set_priority_aging('agingq', '1 s', 3)");
-my $start = time;
 my $aged = 0;
-while (time - $start < 20)
-{
+wait_for(20, sub {
 	$aged = $node->safe_psql('postgres',
 		"SELECT t.aged FROM durable.tasks t JOIN durable.runs r USING (run_id) WHERE r.workflow_id = 'aging-1'");
-	last if $aged >= 3;
-	usleep(200_000);
-}
+	return $aged >= 3;
+});
 is($aged, 3, 'the waiting task was raised to the cap by the background worker alone, within 20 s');
 is( $node->safe_psql('postgres',
 		"SELECT t.priority FROM durable.tasks t JOIN durable.runs r USING (run_id) WHERE r.workflow_id = 'aging-1'"),

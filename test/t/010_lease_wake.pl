@@ -11,18 +11,11 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes qw(time usleep);
+use DurableNode;
 
-my $node = PostgreSQL::Test::Cluster->new('lease_wake');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
-durable.naptime = '60s'
-});
-$node->start;
+my $node = durable_node('lease_wake', "durable.naptime = '60s'\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION durable');
 # the worker's first rounds after startup are past once the extension is served
 sleep 2;
@@ -33,17 +26,11 @@ sleep 1;
 is( $node->safe_psql('postgres',
 		"SELECT workflow_id || ' ' || attempt FROM durable.task_poll('leaseq', 'A', 1, '2 s')"),
 	'lease-1 1', 'worker A claims the task with a 2 s lease, and never finishes it');
-my $claimed = time;
 
-my $again = '';
-while (time - $claimed < 20)
-{
-	$again = $node->safe_psql('postgres',
+my ($again, $waited) = wait_for(20, sub {
+	$node->safe_psql('postgres',
 		"SELECT workflow_id || ' ' || attempt FROM durable.task_poll('leaseq', 'B', 1)");
-	last if $again ne '';
-	usleep(200_000);
-}
-my $waited = time - $claimed;
+});
 is($again, 'lease-1 2', 'worker B gets the task again after A\'s lease expired (attempt 2)');
 cmp_ok($waited, '<', 15, "it came back within 15 s of the claim, not after the 60 s naptime ($waited s)");
 
