@@ -39,6 +39,18 @@ SELECT count(*) AS claimable_later FROM durable.task_poll('smq2', 'w', 100, '1 m
        LATERAL durable.task_complete(p.token, NULL) c;
 RESET durable.clock_offset;
 
+-- every id generated (NULL elements), under a reuse policy and a fairness
+-- key: one insert of runs numbered 1 and their first tasks, in fair order
+SELECT count(*) AS started, count(DISTINCT id) AS distinct_ids
+  FROM durable.wf_start_many('sm4', ARRAY['1', '2', '3']::jsonb[], ARRAY[NULL, NULL, NULL]::text[],
+                             'smq4', '{"id_reuse_policy": "reject_duplicate", "fairness_key": "t1"}') AS id;
+SELECT count(*) AS runs, bool_and(run_number = 1) AS first_runs, bool_and(fairness_key = 't1') AS keyed
+  FROM durable.runs WHERE queue = 'smq4';
+SELECT count(*) AS tasks, bool_and(new_run) AS new_runs, bool_and(pass < 'Infinity') AS placed
+  FROM durable.tasks WHERE queue = 'smq4';
+SELECT count(*) AS completed FROM durable.task_poll('smq4', 'w', 10) p,
+       LATERAL durable.task_complete(p.token, NULL) c;
+
 -- an empty array starts nothing
 SELECT count(*) AS none FROM durable.wf_start_many('sm', '{}'::jsonb[]);
 

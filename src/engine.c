@@ -2308,20 +2308,56 @@ durable_start_run(const char *ns, const char *workflow_id, const char *type,
 }
 
 /*
+ * Inserting the runs of wf_start_many, one per element of unnest($2, $3)
+ * (ids and inputs, numbered n), and their first tasks: RUN_NUMBER and
+ * FROM (joins after x, a WHERE condition after the namespace check, an
+ * ON CONFLICT clause) as for one start.
+ */
+#define START_RUNS_INSERT(RUN_NUMBER, JOIN, WHERE, CONFLICT) \
+	"WITH x AS (SELECT * FROM unnest($2, $3) WITH ORDINALITY " \
+	"             AS x(workflow_id, input, n)), " \
+	"     r AS (INSERT INTO durable.runs (namespace, workflow_id, " \
+	"             workflow_type, queue, input, priority, options, " \
+	"             created_at, deadline_at, retry_policy, run_timeout, " \
+	"             execution_deadline, run_number, fairness_key, fairness_weight) " \
+	"           SELECT $1, x.workflow_id, $4, $5, x.input, $6, $7, $8, " \
+	"                  $10, $11, $12, $13, " RUN_NUMBER ", $14, $15 " \
+	"             FROM x " JOIN \
+	"            WHERE EXISTS (SELECT FROM durable.namespaces " \
+	"                           WHERE namespace = $1) " WHERE \
+	"            ORDER BY x.n " CONFLICT \
+	"           RETURNING run_id, workflow_id), " \
+	"     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, " \
+	"             queue, priority, visible_at, created_at, new_run, " \
+	"             fairness_key, fairness_weight, pass) " \
+	"           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8, true, $14, " \
+	"                  coalesce($15, 1), " \
+	FAIR_PASS("$1", "$5", "$14", "$15", "$6", "true", "$9", "$8") \
+	"             FROM r ORDER BY run_id) "
+
+/*
  * durable_start_runs: start n runs of one type on one queue with the same
  * options (wf_start_many): ids[i] with inputs[i].  All or nothing, like
- * any statement.  Under the default id_reuse_policy one statement inserts
- * every run whose id is free (and its first task); a start it skipped (the
- * id is running, or repeated in the call) and every start under another
- * reuse policy goes through durable_start_run, which applies the
- * policies exactly as wf_start does.
+ * any statement.
+ *
+ * With generated_ids (every id was just made by new_workflow_id), one
+ * statement inserts every run as number 1 and its first task, without
+ * reading the ids' runs and without ON CONFLICT, as wf_start does for one
+ * generated id (durable_start_run): no policy has anything to decide for
+ * an id no run holds, and should one exist after all, the insert fails on
+ * the unique index.  Otherwise, under the default id_reuse_policy one
+ * statement inserts every run whose id is free (and its first task); a
+ * start it skipped (the id is running, or repeated in the call) and every
+ * start under another reuse policy goes through durable_start_run, which
+ * applies the policies exactly as wf_start does.
  */
 void
 durable_start_runs(const char *ns, const char *type, const char *queue,
 				   Datum *ids, Datum *inputs, bool *input_nulls, int n,
-				   Jsonb *options, TimestampTz now)
+				   bool generated_ids, Jsonb *options, TimestampTz now)
 {
 	static SPIPlanPtr plan = NULL;
+	static SPIPlanPtr generated_plan = NULL;
 	static const Oid types[15] = {TEXTOID, TEXTARRAYOID, JSONBARRAYOID, TEXTOID,
 		TEXTOID, INT4OID, JSONBOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
 	JSONBOID, INTERVALOID, TIMESTAMPTZOID, TEXTOID, FLOAT4OID};
@@ -2329,6 +2365,7 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 	Datum		values[15];
 	char		nulls[15] = "               ";
 	bool	   *started = palloc0(sizeof(bool) * n);
+	int64		nstarted = 0;
 	int			i;
 
 	parse_start_options(options, &o);
@@ -2343,11 +2380,9 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 			durable_check_payload(DatumGetJsonbP(inputs[i]), "workflow input");
 
 	/* debounced and throttled starts go one by one (durable_start_run) */
-	if (strcmp(o.reuse, "allow_duplicate") == 0 && n > 0 &&
-		o.debounce_ms == 0 && o.throttle_ms == 0)
+	if (n > 0 && o.debounce_ms == 0 && o.throttle_ms == 0 &&
+		(generated_ids || strcmp(o.reuse, "allow_duplicate") == 0))
 	{
-		uint64		k;
-
 		values[0] = CStringGetTextDatum(ns);
 		values[1] = PointerGetDatum(construct_array(ids, n, TEXTOID, -1, false, TYPALIGN_INT));
 		{
@@ -2368,46 +2403,54 @@ durable_start_runs(const char *ns, const char *type, const char *queue,
 		nulls[13] = o.fairness_key ? ' ' : 'n';
 		values[14] = Float4GetDatum((float4) o.fairness_weight);
 		nulls[14] = o.fairness_weight > 0 ? ' ' : 'n';
-		durable_plan(&plan,
-					 "WITH x AS (SELECT * FROM unnest($2, $3) WITH ORDINALITY "
-					 "             AS x(workflow_id, input, n)), "
-					 "     r AS (INSERT INTO durable.runs (namespace, workflow_id, "
-					 "             workflow_type, queue, input, priority, options, "
-					 "             created_at, deadline_at, retry_policy, run_timeout, "
-					 "             execution_deadline, run_number, fairness_key, fairness_weight) "
-					 "           SELECT $1, x.workflow_id, $4, $5, x.input, $6, $7, $8, "
-					 "                  $10, $11, $12, $13, " NEXT_RUN_NUMBER ", $14, $15 "
-					 "             FROM x " WITH_LATEST_RUN("$1", "x.workflow_id")
-					 "            WHERE EXISTS (SELECT FROM durable.namespaces "
-					 "                           WHERE namespace = $1) "
-					 "              AND " LATEST_CLOSED " "
-					 "            ORDER BY x.n "
-					 /* a repeated id: the second has the first's number */
-					 "           ON CONFLICT (namespace, workflow_id, run_number) "
-					 "           DO NOTHING RETURNING run_id, workflow_id), "
-					 "     t AS (INSERT INTO durable.tasks (run_id, seq, kind, namespace, "
-					 "             queue, priority, visible_at, created_at, new_run, "
-					 "             fairness_key, fairness_weight, pass) "
-					 "           SELECT run_id, 0, 'workflow', $1, $5, $6, $9, $8, true, $14, "
-					 "                  coalesce($15, 1), "
-					 FAIR_PASS("$1", "$5", "$14", "$15", "$6", "true", "$9", "$8")
-					 "             FROM r ORDER BY run_id) "
-					 /* a repeated id: its first start is the one inserted */
-					 "SELECT min(x.n) FROM x JOIN r USING (workflow_id) GROUP BY x.workflow_id",
-					 15, types);
-		durable_exec(plan, values, nulls, false, 0);
-		for (k = 0; k < SPI_processed; k++)
+		if (generated_ids)
 		{
 			bool		isnull;
 
-			started[DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k],
-												SPI_tuptable->tupdesc, 1, &isnull)) - 1] = true;
+			durable_plan(&generated_plan,
+						 START_RUNS_INSERT("1", "", "", "")
+						 "SELECT count(*) FROM r",
+						 15, types);
+			durable_exec(generated_plan, values, nulls, false, 0);
+			nstarted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+			if (nstarted != n)
+			{
+				check_namespace_exists(ns);
+				elog(ERROR, "durable: " INT64_FORMAT " of %d runs with new ids were inserted",
+					 nstarted, n);
+			}
+			memset(started, true, sizeof(bool) * n);
 		}
-		if (SPI_processed > 0)
+		else
 		{
-			durable_metric_count(METRIC_WORKFLOWS_STARTED, ns, type, NULL, (int64) SPI_processed);
+			uint64		k;
+
+			durable_plan(&plan,
+						 START_RUNS_INSERT(NEXT_RUN_NUMBER,
+										   WITH_LATEST_RUN("$1", "x.workflow_id"),
+										   "AND " LATEST_CLOSED " ",
+			/* a repeated id: the second has the first's number */
+										   "ON CONFLICT (namespace, workflow_id, run_number) "
+										   "DO NOTHING ")
+			/* a repeated id: its first start is the one inserted */
+						 "SELECT min(x.n) FROM x JOIN r USING (workflow_id) GROUP BY x.workflow_id",
+						 15, types);
+			durable_exec(plan, values, nulls, false, 0);
+			nstarted = (int64) SPI_processed;
+			for (k = 0; k < SPI_processed; k++)
+			{
+				bool		isnull;
+
+				started[DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[k],
+													SPI_tuptable->tupdesc, 1, &isnull)) - 1] = true;
+			}
+		}
+		if (nstarted > 0)
+		{
+			durable_metric_count(METRIC_WORKFLOWS_STARTED, ns, type, NULL, nstarted);
 			if (o.start_delay_ms == 0)
-				durable_queue_gained_tasks(ns, queue, (int) SPI_processed);
+				durable_queue_gained_tasks(ns, queue, (int) nstarted);
 			else
 				durable_bgw_wake(now + o.start_delay_ms * 1000);
 			if (nulls[9] == ' ')

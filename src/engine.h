@@ -68,7 +68,7 @@ extern int	durable_engine_expire_runs(TimestampTz now, int limit);
 extern int	durable_engine_purge(TimestampTz now, int limit, bool anywhere);
 extern void durable_start_runs(const char *ns, const char *type, const char *queue,
 							   Datum *ids, Datum *inputs, bool *input_nulls, int n,
-							   Jsonb *options, TimestampTz now);
+							   bool generated_ids, Jsonb *options, TimestampTz now);
 extern int64 durable_start_run(const char *ns, const char *workflow_id,
 					   const char *type, const char *queue, Jsonb *input,
 					   Jsonb *options, const char *parent_close_policy,

@@ -172,6 +172,7 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 	bool	   *input_nulls;
 	int			n;
 	Datum	   *ids;
+	bool		generated_ids = true;	/* every id made here */
 	DurableCall call;
 	int			i;
 
@@ -215,15 +216,18 @@ durable_wf_start_many(PG_FUNCTION_ARGS)
 			if (given_nulls[i])
 				check_no_debounce(durable_get_jsonb_arg(fcinfo, 4));
 		for (i = 0; i < n; i++)
+		{
 			ids[i] = given_nulls[i] ? CStringGetTextDatum(new_workflow_id()) :
 				CStringGetTextDatum(durable_check_name(DatumGetTextPP(given[i]), "workflow id",
 													   DURABLE_MAX_WORKFLOW_ID));
+			generated_ids = generated_ids && given_nulls[i];
+		}
 	}
 	queue = durable_check_queue_name(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3));
 
 	durable_check_right(DURABLE_RIGHT_CLIENT, ns, NULL);
 	durable_enter(&call);
-	durable_start_runs(ns, type, queue, ids, inputs, input_nulls, n,
+	durable_start_runs(ns, type, queue, ids, inputs, input_nulls, n, generated_ids,
 					   durable_get_jsonb_arg(fcinfo, 4), durable_now());
 	durable_leave(&call);
 
