@@ -14,11 +14,9 @@ use strict;
 use warnings;
 
 use JSON::PP;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use FindBin;
-use lib $FindBin::RealBin;
+use DurableNode;
 use DurableTap;
 use Time::HiRes qw(usleep);
 
@@ -65,13 +63,7 @@ sub signal_all
 		join '', map { "SELECT durable.wf_signal('$_', 'go', '{\"n\": $n}');\n" } @ids);
 }
 
-my $node = PostgreSQL::Test::Cluster->new('restart');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
-durable.naptime = '100ms'
-});
-$node->start;
+my $node = durable_node('restart', "durable.naptime = '100ms'\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION durable');
 
 my @sleepers = map { "sleeper-$_" } 1 .. 3;

@@ -15,11 +15,9 @@ use strict;
 use warnings;
 
 use JSON::PP;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use FindBin;
-use lib $FindBin::RealBin;
+use DurableNode;
 use DurableTap;
 
 my $json = JSON::PP->new->canonical;
@@ -45,14 +43,10 @@ sub worker_pid
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'durable worker'});
 }
 
-my $node = PostgreSQL::Test::Cluster->new('bgwkill');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
+my $node = durable_node('bgwkill', qq{
 durable.naptime = '10min'
 restart_after_crash = on
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION durable');
 # the launcher looks for databases with the extension now and then; a
 # restart starts the worker at once

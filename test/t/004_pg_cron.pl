@@ -21,8 +21,6 @@ use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use FindBin;
-use lib $FindBin::RealBin;
 use DurableTap;
 use Time::HiRes qw(time usleep);
 

@@ -38,7 +38,6 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
-use lib $FindBin::RealBin;
 use DurableTap;
 
 my $json = JSON::PP->new->canonical;

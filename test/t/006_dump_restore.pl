@@ -45,11 +45,10 @@ use warnings;
 
 use IPC::Run;
 use JSON::PP;
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use FindBin;
-use lib $FindBin::RealBin;
+use DurableNode;
 use DurableTap;
 
 my $json = JSON::PP->new->canonical;
@@ -106,14 +105,10 @@ sub code
 	die "unknown workflow type $type";
 }
 
-my $node = PostgreSQL::Test::Cluster->new('dump');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
+my $node = durable_node('dump', qq{
 durable.naptime = 100
 durable.databases = 'dst_plain'
 });
-$node->start;
 my $tmp = $PostgreSQL::Test::Utils::tmp_check;
 
 $node->safe_psql('postgres', q{

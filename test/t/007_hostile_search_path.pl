@@ -12,17 +12,11 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use DurableNode;
 
-my $node = PostgreSQL::Test::Cluster->new('hostile');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
-durable.naptime = 100
-});
-$node->start;
+my $node = durable_node('hostile', "durable.naptime = 100\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION durable');
 $node->restart;    # the launcher finds the database at once
 

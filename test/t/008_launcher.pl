@@ -11,17 +11,11 @@
 use strict;
 use warnings;
 
-use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use DurableNode;
 
-my $node = PostgreSQL::Test::Cluster->new('launcher');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'durable'
-durable.databases = 'postgres'
-});
-$node->start;
+my $node = durable_node('launcher', "durable.databases = 'postgres'\n");
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 $node->safe_psql('postgres', 'CREATE EXTENSION durable');
 $node->safe_psql('other', 'CREATE EXTENSION durable');

@@ -1,4 +1,4 @@
-# test/t/DurableTap.pm: the workflow worker the TAP tests play over psql.
+# test/lib/DurableTap.pm: the workflow worker the TAP tests play over psql.
 # Each test passes its workflow code: code($type, $input, $journal)
 # returns ('complete', result JSON) or ('suspend', commands JSON).
 package DurableTap;
