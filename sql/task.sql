@@ -51,6 +51,19 @@ SELECT seq, kind, name, status, result FROM durable.journal WHERE workflow_id = 
 SELECT durable.step_record(pg_temp.tok('task-r'), 1, 'roll_dice', '6');
 SELECT durable.step_record(pg_temp.tok('task-r'), '[{"seq": 2, "name": "uuid", "result": "zzzz"}]');
 SELECT seq, result FROM durable.journal WHERE workflow_id = 'task-r' AND seq IN (1, 2) ORDER BY seq;
+-- one call with a recorded seq (its first result stays), new seqs, and a
+-- seq given twice with the same name (the first result wins)
+SELECT durable.wf_start('replay', NULL, 'task-r2', 'tq-r2');
+SELECT workflow_id FROM pg_temp.poll('tq-r2');
+SELECT durable.step_record(pg_temp.tok('task-r2'), 1, 'a', '"first"');
+SELECT durable.step_record(pg_temp.tok('task-r2'),
+    '[{"seq": 1, "name": "a", "result": "again"}, {"seq": 2, "name": "b", "result": 2},
+      {"seq": 3, "name": "c", "result": 3}, {"seq": 3, "name": "c", "result": 33}]');
+SELECT seq, kind, name, status, result FROM durable.journal WHERE workflow_id = 'task-r2' ORDER BY seq;
+SELECT durable.task_complete(pg_temp.tok('task-r2'), '"done"',
+    '[{"seq": 3, "name": "c", "result": 333}, {"seq": 4, "name": "d"}]');
+SELECT seq, name, result FROM durable.journal WHERE workflow_id = 'task-r2' ORDER BY seq;
+SELECT status, output FROM durable.workflows WHERE workflow_id = 'task-r2';
 -- another name, or another kind, at a recorded seq is nondeterminism
 SELECT pg_temp.state() AS s0 \gset
 SELECT pg_temp.err(format($$SELECT durable.step_record(%s, 1, 'flip_coin', '1')$$, pg_temp.tok('task-r')));

@@ -2786,6 +2786,77 @@ durable_step_insert_or_match(int64 run_id, int seq, StepKind kind, const char *n
 }
 
 /*
+ * durable_engine_record_local_steps: the results of n local steps of a
+ * run (seqs[i], names[i], results[i]), completed now, in one statement.
+ * A seq the journal already holds (recorded in an earlier attempt, or
+ * twice in this call) is inserted by nobody: the first recorded result
+ * wins, and its kind and name must match (durable_step_insert_or_match,
+ * which raises nondeterminism otherwise).  One statement for the whole
+ * batch: a workflow that checkpoints three steps with its completion
+ * ran three inserts before.
+ */
+void
+durable_engine_record_local_steps(int64 run_id, int n, Datum *seqs, Datum *names,
+								  Datum *results, TimestampTz now)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[5] = {INT8OID, INT4ARRAYOID, TEXTARRAYOID, JSONBARRAYOID,
+	TIMESTAMPTZOID};
+	Datum		values[5];
+	bool	   *inserted;
+	uint64		k;
+	int			i;
+
+	if (n == 0)
+		return;
+	values[0] = Int64GetDatum(run_id);
+	values[1] = PointerGetDatum(construct_array(seqs, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_array(results, n, JSONBOID, -1, false, TYPALIGN_INT));
+	values[4] = TimestampTzGetDatum(now);
+	durable_plan_generic(&plan,
+						 "INSERT INTO durable.steps (run_id, seq, kind, name, status, result, "
+						 "       scheduled_at, resolved_at) "
+						 "SELECT $1, x.seq, 'local', x.name, 'completed', x.result, $5, $5 "
+						 "  FROM unnest($2, $3, $4) WITH ORDINALITY AS x(seq, name, result, n) "
+						 " ORDER BY x.n "
+						 "ON CONFLICT (run_id, seq) DO NOTHING RETURNING seq",
+						 5, types);
+	durable_exec(plan, values, NULL, false, 0);
+	if ((int) SPI_processed == n)
+		return;
+	/* some seqs were taken: each that was not inserted here must match */
+	inserted = palloc0(sizeof(bool) * n);
+	for (k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		int32		seq = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[k],
+													  SPI_tuptable->tupdesc, 1, &isnull));
+
+		/* the first element of that seq is the one inserted */
+		for (i = 0; i < n; i++)
+			if (DatumGetInt32(seqs[i]) == seq)
+			{
+				inserted[i] = true;
+				break;
+			}
+	}
+	for (i = 0; i < n; i++)
+		if (!inserted[i])
+		{
+			bool		again;
+
+			durable_step_insert_or_match(run_id, DatumGetInt32(seqs[i]), STEP_LOCAL,
+										 TextDatumGetCString(names[i]), STEP_COMPLETED,
+										 NULL, DatumGetJsonbP(results[i]), NULL, NULL,
+										 now, DURABLE_NO_TIME, &again);
+			if (again)
+				elog(ERROR, "durable: step %d of run " INT64_FORMAT " was not in the journal",
+					 DatumGetInt32(seqs[i]), run_id);
+		}
+}
+
+/*
  * Transitions of a suspending workflow task's commands (commands.c).  A
  * command whose seq already holds the same kind and name is a replay and
  * changes nothing (durable_step_insert_or_match).

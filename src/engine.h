@@ -83,6 +83,9 @@ extern void durable_engine_signal(int64 run_id, const char *signal, Jsonb *paylo
 								  const char *signal_id, TimestampTz now);
 extern void durable_engine_terminate_run(int64 run_id, const char *reason,
 										 TimestampTz now);
+extern void durable_engine_record_local_steps(int64 run_id, int n, Datum *seqs,
+											  Datum *names, Datum *results,
+											  TimestampTz now);
 extern void durable_step_insert_or_match(int64 run_id, int seq, StepKind kind,
 								 const char *name, StepStatus status,
 								 Jsonb *input, Jsonb *result, const char *queue,

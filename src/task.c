@@ -126,26 +126,24 @@ enter_workflow_task(int64 token, const char *call, DurableCall *dc, TaskRef *tas
 }
 
 /*
- * record_one_step / durable_record_steps: checkpoint local steps.  The first
- * recorded result of a seq wins; recording it again is a no-op.
+ * check_step: a local step's seq and result, before it is recorded.
  */
 static void
-record_one_step(TaskRef *task, int64 seq, const char *name, Jsonb *result,
-				TimestampTz now)
+check_step(int64 seq, Jsonb *result)
 {
-	bool		inserted;
-
 	if (seq < 1 || seq > PG_INT32_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("step seq must be between 1 and %d", PG_INT32_MAX),
 				 errdetail("The value given was " INT64_FORMAT ".", seq)));
 	durable_check_payload(result, "step result");
-	durable_step_insert_or_match(task->run_id, (int) seq, STEP_LOCAL, name, STEP_COMPLETED,
-						 NULL, result ? result : durable_jb_cstring("null"), NULL, NULL,
-						 now, DURABLE_NO_TIME, &inserted);
 }
 
+/*
+ * durable_record_steps: checkpoint local steps, all in one statement once
+ * every step is valid.  The first recorded result of a seq wins;
+ * recording it again is a no-op.
+ */
 void
 durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 {
@@ -154,6 +152,9 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 	JsonbValue	v;
 	JsonbIteratorToken r;
 	int			n = 0;
+	Datum	   *seqs;
+	Datum	   *names;
+	Datum	   *results;
 
 	if (steps == NULL)
 		return;
@@ -163,6 +164,9 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 				(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 				 errmsg("steps must be a JSON array"),
 				 errhint("Pass [{\"seq\": 1, \"name\": \"...\", \"result\": ...}, ...].")));
+	seqs = palloc(sizeof(Datum) * Min(JB_ROOT_COUNT(steps) + 1, DURABLE_MAX_BATCH + 1));
+	names = palloc(sizeof(Datum) * Min(JB_ROOT_COUNT(steps) + 1, DURABLE_MAX_BATCH + 1));
+	results = palloc(sizeof(Datum) * Min(JB_ROOT_COUNT(steps) + 1, DURABLE_MAX_BATCH + 1));
 	it = JsonbIteratorInit(&steps->root);
 	while ((r = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -170,10 +174,11 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 		int64		seq;
 		char	   *name;
 		JsonbValue *res;
+		Jsonb	   *result;
 
 		if (r != WJB_ELEM)
 			continue;
-		if (++n > DURABLE_MAX_BATCH)
+		if (n >= DURABLE_MAX_BATCH)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
 					 errmsg("too many steps in one call"),
@@ -181,7 +186,7 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 		if (v.type != jbvBinary)
 			ereport(ERROR,
 					(errcode(ERRCODE_DURABLE_INVALID_ARGUMENT),
-					 errmsg("invalid step %d: expected a JSON object", n)));
+					 errmsg("invalid step %d: expected a JSON object", n + 1)));
 		step = JsonbValueToJsonb(&v);
 		durable_jb_check_keys(step, "step", keys);
 		if (!durable_jb_get_int(step, "seq", "step", 1, PG_INT32_MAX, &seq))
@@ -190,8 +195,14 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 					 errmsg("invalid step: \"seq\" is missing")));
 		name = durable_jb_get_string(step, "name", "step", DURABLE_MAX_NAME, true);
 		res = durable_jb_get(step, "result");
-		record_one_step(task, seq, name, res ? JsonbValueToJsonb(res) : NULL, now);
+		result = res ? JsonbValueToJsonb(res) : NULL;
+		check_step(seq, result);
+		seqs[n] = Int32GetDatum((int32) seq);
+		names[n] = CStringGetTextDatum(name);
+		results[n] = JsonbPGetDatum(result ? result : durable_jb_cstring("null"));
+		n++;
 	}
+	durable_engine_record_local_steps(task->run_id, n, seqs, names, results, now);
 }
 
 /*
@@ -213,8 +224,17 @@ durable_step_record(PG_FUNCTION_ARGS)
 	name = durable_check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 					  "step name", DURABLE_MAX_NAME);
 	enter_workflow_task(token, "durable.step_record", &call, &task);
-	record_one_step(&task, PG_GETARG_INT32(1), name, durable_get_jsonb_arg(fcinfo, 3),
-					durable_now());
+	{
+		Jsonb	   *result = durable_get_jsonb_arg(fcinfo, 3);
+		Datum		seq = Int32GetDatum(PG_GETARG_INT32(1));
+		Datum		name_datum = CStringGetTextDatum(name);
+		Datum		result_datum;
+
+		check_step(PG_GETARG_INT32(1), result);
+		result_datum = JsonbPGetDatum(result ? result : durable_jb_cstring("null"));
+		durable_engine_record_local_steps(task.run_id, 1, &seq, &name_datum, &result_datum,
+										  durable_now());
+	}
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }
