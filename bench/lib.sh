@@ -67,7 +67,15 @@ fdiv() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b + 0 == 0) prin
 # commit with an xid first flushes the WAL past TO: pg_waldump reads the
 # files, and a record still in the WAL buffers would end it with an error
 index_inserts() {
-	q postgres -c "SELECT pg_current_xact_id()" >/dev/null
-	as_pg "$PGBIN/pg_waldump" -p "$DIR/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null |
-		awk '$1 ~ /^Btree\/(INSERT_LEAF|INSERT_POST)$/ { n += $2 } END { print n + 0 }'
+	local stats tries
+	for tries in 1 2 3; do
+		q postgres -c "SELECT pg_current_xact_id()" >/dev/null
+		if stats=$(as_pg "$PGBIN/pg_waldump" -p "$DIR/data/pg_wal" -s "$1" -e "$2" --stats=record 2>/dev/null); then
+			awk '$1 ~ /^Btree\/(INSERT_LEAF|INSERT_POST)$/ { n += $2 } END { print n + 0 }' <<<"$stats"
+			return
+		fi
+		sleep 1
+	done
+	echo "index_inserts: pg_waldump could not read $1..$2" >&2
+	echo 0
 }

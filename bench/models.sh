@@ -26,11 +26,21 @@
 #   onerowfd, onerowlfd  the same two, finish-and-claim: 2 calls, 2 commits
 #   durabled  durable's finish-and-claim ((d) of bench/run)
 #
-# Settings: ROUNDS (5), SECS (5), CLIENTS (8), BATCH (0), IFACE (0), PORT (5506),
+# FEATURES=1 measures the one-row design carrying durable's own work
+# (m_onerowx: durable.runs with its indexes plus the workflow task's
+# columns, a claim index and a lease index; functions whose statements do
+# what durable's do, see schema.sql) beside durable, for (b), (d) and (s3):
+#   onerowf   the minimal one-row model behind functions (as in IFACE=1)
+#   onerowxmf m_onerowx's table and indexes with onerowf's statements
+#   onerowxf, onerowxfd, onerowxs3  the model's one-step, finish-and-claim
+#             and three-local-step workflows
+#   durable, durabled, durables3    durable's (b), (d) and (s3)
+#
+# Settings: ROUNDS (5), SECS (5), CLIENTS (8), BATCH (0), IFACE (0), FEATURES (0), PORT (5506),
 # BENCH_DIR (/tmp/durable-models), KEEP=1.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROUNDS=${ROUNDS:-5}; SECS=${SECS:-5}; CLIENTS=${CLIENTS:-8}; BATCH=${BATCH:-0}; IFACE=${IFACE:-0}
+ROUNDS=${ROUNDS:-5}; SECS=${SECS:-5}; CLIENTS=${CLIENTS:-8}; BATCH=${BATCH:-0}; IFACE=${IFACE:-0}; FEATURES=${FEATURES:-0}
 PORT=${PORT:-5506}; BENCH_DIR=${BENCH_DIR:-/tmp/durable-models}; KEEP=${KEEP:-0}
 PGBIN=${PGBIN:-$(pg_config --bindir)}
 . "$HERE/lib.sh"
@@ -50,6 +60,7 @@ done_jobs() {
 	today*) q bench -c "SELECT count(*) FROM m_today_runs WHERE status = 'completed'" ;;
 	lean*) q bench -c "SELECT count(*) FROM m_lean_runs WHERE status = 'completed'" ;;
 	onerowl*) q bench -c "SELECT count(*) FROM m_onerowl WHERE status = 'completed'" ;;
+	onerowx*) q bench -c "SELECT count(*) FROM m_onerowx WHERE status = 'completed'" ;;
 	onerow*) q bench -c "SELECT count(*) FROM m_onerow WHERE status = 'completed'" ;;
 	esac
 }
@@ -61,6 +72,7 @@ script_of() {
 	bare100) echo "$HERE/sql/a100_bare_batch.sql" ;;
 	baref) echo "$HERE/sql/f_bare_functions.sql" ;;
 	durabled) echo "$HERE/sql/d_durable_chain.sql" ;;
+	durables3) echo "$HERE/sql/s3_durable_three_steps.sql" ;;
 	durable100) echo "$HERE/sql/c100_durable_batch.sql" ;;
 	*) echo "$HERE/sql/models/m_$1.sql" ;;
 	esac
@@ -74,13 +86,16 @@ if [ "$BATCH" = 1 ]; then
 elif [ "$IFACE" = 1 ]; then
 	POINTS="bare baref durable onerowf onerowlf durabled onerowfd onerowlfd"
 	WHAT="one-step workflow, plain statements and function calls (3 commits; d: 2)"
+elif [ "$FEATURES" = 1 ]; then
+	POINTS="bare durable onerowf onerowxmf onerowxf durabled onerowxfd durables3 onerowxs3"
+	WHAT="one row with durable's work beside durable: (b), (d) and (s3) (3 commits; d: 2)"
 fi
 declare -A RATE RATIO WAL IDX
 for r in $(seq 1 "$ROUNDS"); do
 	for p in $POINTS; do
 		q bench -c "TRUNCATE jobs RESTART IDENTITY" \
 			-c "TRUNCATE durable.runs, durable.tasks, durable.steps, durable.events" \
-			-c "TRUNCATE m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow, m_onerowl" \
+			-c "TRUNCATE m_today_runs, m_today_tasks, m_lean_runs, m_lean_tasks, m_onerow, m_onerowl, m_onerowx, m_onerowx_steps" \
 			-c "CHECKPOINT" >/dev/null
 		w0=$(q bench -c "SELECT pg_current_wal_insert_lsn()")
 		"$PGBIN/pgbench" -h "$DIR" -p "$PORT" -U postgres -n -M prepared -j 2 -D prev=0 \
