@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "utils/array.h"
@@ -32,6 +33,7 @@
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "durable.h"
@@ -82,7 +84,8 @@ durable_history_add(int64 run_id, int seq, const char *event, Jsonb *details)
  * arrived), so their workflow code must run again.  Invariant: at most
  * one workflow task per run.  Where none exists, one is made ready now;
  * where one is leased, it is marked to be made ready again when its
- * worker ends it (rerun); where one is ready, nothing changes.  Closed
+ * worker ends it (rerun); where one is ready, it stays ready, in a new
+ * version that a claim under way notices (rerun_stale_claims).  Closed
  * runs and repeated ids are skipped.  The one place workflow tasks are
  * woken: single steps and timer rounds alike.
  */
@@ -105,9 +108,9 @@ durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 				 "       durable.fair_pass(r.namespace, r.queue, r.fairness_key, r.fairness_weight, "
 				 "                         r.priority, false) "
 				 "  FROM durable.runs r WHERE r.run_id = ANY ($1) AND r.status = 'running' "
-				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = true "
-				 " WHERE t.state = 'leased' "
-				 "RETURNING t.namespace, t.queue, t.state = 'ready'",
+				 /* a ready task gets a new version: see rerun_stale_claims */
+				 "ON CONFLICT (run_id, seq) DO UPDATE SET rerun = t.rerun OR t.state = 'leased' "
+				 "RETURNING t.namespace, t.queue, t.xmax = 0",
 				 2, types);
 	durable_exec(plan, values, NULL, false, 0);
 	for (i = 0; i < SPI_processed; i++)
@@ -117,7 +120,7 @@ durable_engine_wake_workflows(Datum run_ids, TimestampTz now)
 
 		bool		isnull;
 
-		/* made ready now (not marked for a rerun after its lease) */
+		/* made ready now (inserted: xmax 0), not one that was there */
 		if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
 			durable_queue_gained_work(SPI_getvalue(tup, desc, 1),
 									  SPI_getvalue(tup, desc, 2));
@@ -3126,12 +3129,14 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
  * (priority, new_run) in the fair order (fairness.c).  The run's columns
  * come with the lock: no second lookup.  A task of a new run (new_run:
  * its first workflow task, never claimed) has an empty journal, so only
- * other workflow tasks read theirs.
+ * other workflow tasks read theirs.  Last comes the xmin of the task's
+ * version the claim locked (see rerun_stale_claims).
  */
 #define CLAIM_STATEMENT(LIMIT, NUMBER, ORDER, WHERE) \
 	"WITH c AS (SELECT x.*, " NUMBER " AS pos FROM " \
 	"           (SELECT k.run_id, k.seq, k.new_run, r.workflow_id, r.workflow_type, " \
-	"                   r.input, r.cancel_requested, k.priority, k.visible_at AS ready_at " \
+	"                   r.input, r.cancel_requested, k.priority, k.visible_at AS ready_at, " \
+	"                   k.xmin AS task_xmin " \
 	"              FROM durable.tasks k JOIN durable.runs r ON r.run_id = k.run_id " \
 	"             WHERE k.namespace = $1 AND k.queue = $2 AND k.state = 'ready' " \
 	"               AND k.visible_at <= $3 " \
@@ -3158,7 +3163,7 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 	"       t.heartbeat, c.cancel_requested, t.visible_at, " \
 	"       CASE WHEN t.seq = 0 THEN " UPDATES_OF("t.run_id") " END AS updates, t.pass, " \
 	"       coalesce(t.fairness_key, '') AS fairness_key, c.priority, c.new_run, c.pos, " \
-	"       c.ready_at) " \
+	"       c.ready_at, c.task_xmin) " \
 	"SELECT * FROM u " ORDER
 /* the lease expiry of a claimed row (task_poll's lease_until) */
 #define CLAIM_LEASE_UNTIL_COLUMN 13
@@ -3166,6 +3171,8 @@ durable_engine_reject_update(int64 run_id, const char *update_id, Jsonb *error,
 #define CLAIM_PASS_COLUMN 15
 #define CLAIM_PRIORITY_COLUMN 17
 #define CLAIM_NEW_RUN_COLUMN 18
+/* the transaction that wrote the version of the task the claim locked */
+#define CLAIM_XMIN_COLUMN 21
 
 /*
  * durable_engine_next_keys: the fairness keys ('' for none) of the first
@@ -3278,6 +3285,60 @@ durable_engine_cancel_key_tasks(const char *ns, const char *queue, const char *k
 }
 
 /*
+ * rerun_stale_claims: the claim statement that left its rows in
+ * SPI_tuptable read with snapshot; mark each workflow task it claimed whose
+ * row was changed after that snapshot for a rerun.
+ *
+ * A claim reads the journal and the updates it hands out with its
+ * statement's snapshot, and locks the task afterwards.  A step that
+ * resolved, or an update that came, in between is not in what it handed
+ * out, and its transaction found the task ready, so it did not ask for a
+ * rerun: the worker would end the task with nothing left to wake the run
+ * (seen: a fan-out of 100 activities stuck once in 40 runs).  Such a
+ * transaction also touches the ready task (durable_engine_wake_workflows),
+ * so the version the claim locks is newer than its snapshot; then the
+ * lessee gets a rerun (its task is ready again when it ends, and the next
+ * claim reads the journal afresh).  SPI_tuptable and SPI_processed are
+ * left as they were.
+ */
+static void
+rerun_stale_claims(Snapshot snapshot)
+{
+	static SPIPlanPtr plan = NULL;
+	static const Oid types[1] = {INT8ARRAYOID};
+	SPITupleTable *claimed = SPI_tuptable;
+	uint64		nclaimed = SPI_processed;
+	Datum	   *tokens = palloc(sizeof(Datum) * Max(nclaimed, 1));
+	int			n = 0;
+	uint64		i;
+	Datum		values[1];
+
+	for (i = 0; i < nclaimed; i++)
+	{
+		bool		isnull;
+		HeapTuple	tup = claimed->vals[i];
+		TransactionId xmin = DatumGetTransactionId(SPI_getbinval(tup, claimed->tupdesc,
+																 CLAIM_XMIN_COLUMN, &isnull));
+
+		(void) SPI_getbinval(tup, claimed->tupdesc, 7, &isnull);	/* seq */
+		/* a workflow task, in a version the snapshot did not see */
+		if (isnull && !TransactionIdIsCurrentTransactionId(xmin) &&
+			XidInMVCCSnapshot(xmin, snapshot))
+			tokens[n++] = SPI_getbinval(tup, claimed->tupdesc, 1, &isnull);
+	}
+	if (n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(tokens, n, INT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	durable_plan_generic(&plan,
+						 "UPDATE durable.tasks SET rerun = true WHERE token = ANY ($1)",
+						 1, types);
+	durable_exec(plan, values, NULL, false, 0);
+	SPI_tuptable = claimed;
+	SPI_processed = nclaimed;
+}
+
+/*
  * wake_for_leases: the claimed rows in SPI_tuptable hold leases; the
  * background worker, which expires them (polls leave it to the worker
  * where one runs), must not sleep past the first.
@@ -3328,6 +3389,7 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 	uint64		epoch = 0;
 	uint64		n;
 	bool		use_floor;
+	Snapshot	snapshot;
 
 	values[0] = CStringGetTextDatum(ns);
 	values[1] = CStringGetTextDatum(queue);
@@ -3343,7 +3405,10 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		durable_plan_generic(&one_key_plan,
 							 CLAIM_STATEMENT("1", "1", "", "AND coalesce(k.fairness_key, '') = $7 "),
 							 7, key_types);
-		durable_exec(one_key_plan, values, NULL, false, 0);
+		snapshot = RegisterSnapshot(GetTransactionSnapshot());
+		durable_exec_snapshot(one_key_plan, values, NULL, snapshot, false, 0);
+		rerun_stale_claims(snapshot);
+		UnregisterSnapshot(snapshot);
 		wake_for_leases();
 		return (int) SPI_processed;
 	}
@@ -3372,7 +3437,10 @@ durable_engine_claim(const char *ns, const char *queue, const char *worker,
 		durable_plan_generic(&plan, CLAIM_STATEMENT("$4", "row_number() OVER ()", "ORDER BY pos", FROM_FLOOR),
 							 9, types);
 #undef FROM_FLOOR
-	durable_exec(want == 1 ? one_plan : plan, values, NULL, false, 0);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	durable_exec_snapshot(want == 1 ? one_plan : plan, values, NULL, snapshot, false, 0);
+	rerun_stale_claims(snapshot);
+	UnregisterSnapshot(snapshot);
 	n = SPI_processed;
 	wake_for_leases();
 	if (n > 0 && use_floor)

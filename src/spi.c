@@ -168,6 +168,18 @@ int
 durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 			 bool read_only, long count)
 {
+	return durable_exec_snapshot(plan, values, nulls, InvalidSnapshot, read_only, count);
+}
+
+/*
+ * durable_exec_snapshot: durable_exec, reading with snapshot (registered by
+ * the caller) instead of a new one, so that the caller can tell afterwards
+ * what the statement saw (InvalidSnapshot: a new one, as durable_exec).
+ */
+int
+durable_exec_snapshot(SPIPlanPtr plan, Datum *values, const char *nulls,
+					  Snapshot snapshot, bool read_only, long count)
+{
 	bool		index_only = (plan->cursor_options & CURSOR_OPT_GENERIC_PLAN) != 0;
 	int			nest = 0;
 	int			rc;
@@ -183,7 +195,11 @@ durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 								 GUC_ACTION_SAVE, true, 0, false);
 	}
 	durable_xact_ran_statements = true;
-	rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	if (snapshot == InvalidSnapshot)
+		rc = SPI_execute_plan(plan, values, nulls, read_only, count);
+	else
+		rc = SPI_execute_snapshot(plan, values, nulls, snapshot, InvalidSnapshot,
+								  read_only, true, count);
 	if (rc < 0)
 		elog(ERROR, "durable: SPI_execute_plan failed: %s",
 			 SPI_result_code_string(rc));

@@ -21,6 +21,8 @@ extern int	durable_exec_latest(SPIPlanPtr plan, Datum *values, const char *nulls
 								long count);
 extern int	durable_exec(SPIPlanPtr plan, Datum *values, const char *nulls,
 						 bool read_only, long count);
+extern int	durable_exec_snapshot(SPIPlanPtr plan, Datum *values, const char *nulls,
+								  Snapshot snapshot, bool read_only, long count);
 /*
  * durable_guarded: run fn(arg) in a subtransaction; NULL when it went
  * through, else its error (its changes undone).  A cancel or shutdown, and

@@ -126,10 +126,12 @@ enter_workflow_task(int64 token, const char *call, DurableCall *dc, TaskRef *tas
 }
 
 /*
- * check_step: a local step's seq and result, before it is recorded.
+ * add_step: a local step's seq, name and result, checked, as element n of
+ * the arrays durable_engine_record_local_steps takes.
  */
 static void
-check_step(int64 seq, Jsonb *result)
+add_step(int64 seq, const char *name, Jsonb *result, int n,
+		 Datum *seqs, Datum *names, Datum *results)
 {
 	if (seq < 1 || seq > PG_INT32_MAX)
 		ereport(ERROR,
@@ -137,6 +139,9 @@ check_step(int64 seq, Jsonb *result)
 				 errmsg("step seq must be between 1 and %d", PG_INT32_MAX),
 				 errdetail("The value given was " INT64_FORMAT ".", seq)));
 	durable_check_payload(result, "step result");
+	seqs[n] = Int32GetDatum((int32) seq);
+	names[n] = CStringGetTextDatum(name);
+	results[n] = JsonbPGetDatum(result ? result : durable_jb_cstring("null"));
 }
 
 /*
@@ -174,7 +179,6 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 		int64		seq;
 		char	   *name;
 		JsonbValue *res;
-		Jsonb	   *result;
 
 		if (r != WJB_ELEM)
 			continue;
@@ -195,11 +199,7 @@ durable_record_steps(TaskRef *task, Jsonb *steps, TimestampTz now)
 					 errmsg("invalid step: \"seq\" is missing")));
 		name = durable_jb_get_string(step, "name", "step", DURABLE_MAX_NAME, true);
 		res = durable_jb_get(step, "result");
-		result = res ? JsonbValueToJsonb(res) : NULL;
-		check_step(seq, result);
-		seqs[n] = Int32GetDatum((int32) seq);
-		names[n] = CStringGetTextDatum(name);
-		results[n] = JsonbPGetDatum(result ? result : durable_jb_cstring("null"));
+		add_step(seq, name, res ? JsonbValueToJsonb(res) : NULL, n, seqs, names, results);
 		n++;
 	}
 	durable_engine_record_local_steps(task->run_id, n, seqs, names, results, now);
@@ -216,6 +216,9 @@ durable_step_record(PG_FUNCTION_ARGS)
 	const char *name;
 	DurableCall call;
 	TaskRef		task;
+	Datum		seq;
+	Datum		name_datum;
+	Datum		result;
 
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -224,17 +227,9 @@ durable_step_record(PG_FUNCTION_ARGS)
 	name = durable_check_name(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 					  "step name", DURABLE_MAX_NAME);
 	enter_workflow_task(token, "durable.step_record", &call, &task);
-	{
-		Jsonb	   *result = durable_get_jsonb_arg(fcinfo, 3);
-		Datum		seq = Int32GetDatum(PG_GETARG_INT32(1));
-		Datum		name_datum = CStringGetTextDatum(name);
-		Datum		result_datum;
-
-		check_step(PG_GETARG_INT32(1), result);
-		result_datum = JsonbPGetDatum(result ? result : durable_jb_cstring("null"));
-		durable_engine_record_local_steps(task.run_id, 1, &seq, &name_datum, &result_datum,
-										  durable_now());
-	}
+	add_step(PG_GETARG_INT32(1), name, durable_get_jsonb_arg(fcinfo, 3), 0,
+			 &seq, &name_datum, &result);
+	durable_engine_record_local_steps(task.run_id, 1, &seq, &name_datum, &result, durable_now());
 	durable_leave(&call);
 	PG_RETURN_VOID();
 }
