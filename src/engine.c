@@ -3300,6 +3300,14 @@ durable_engine_cancel_key_tasks(const char *ns, const char *queue, const char *k
  * lessee gets a rerun (its task is ready again when it ends, and the next
  * claim reads the journal afresh).  SPI_tuptable and SPI_processed are
  * left as they were.
+ *
+ * A version newer than the snapshot may also come from something else
+ * (priority aging, a fair place given later), and a task not rewritten for
+ * over 2^31 transactions shows its raw, frozen xmin: such a task gets one
+ * replay more, never one less.  Still open: a journal handed out stale is
+ * replayed once before the rerun, so a worker may run a local step whose
+ * result another lessee recorded in that instant (it is recorded once,
+ * the first result wins).
  */
 static void
 rerun_stale_claims(Snapshot snapshot)
