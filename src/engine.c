@@ -2812,6 +2812,17 @@ durable_engine_record_local_steps(int64 run_id, int n, Datum *seqs, Datum *names
 
 	if (n == 0)
 		return;
+	if (n == 1)
+	{
+		/* one step (step_record's usual call): its own insert, no arrays */
+		bool		inserted;
+
+		durable_step_insert_or_match(run_id, DatumGetInt32(seqs[0]), STEP_LOCAL,
+									 TextDatumGetCString(names[0]), STEP_COMPLETED,
+									 NULL, DatumGetJsonbP(results[0]), NULL, NULL,
+									 now, DURABLE_NO_TIME, &inserted);
+		return;
+	}
 	values[0] = Int64GetDatum(run_id);
 	values[1] = PointerGetDatum(construct_array(seqs, n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
 	values[2] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
